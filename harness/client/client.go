@@ -1,0 +1,65 @@
+// Package client defines what the harness drives: a Client settles the logical
+// requests of simulated devices. The reference client, the mutants, external
+// processes (exec:) and mini-program JavaScript (js:) all plug in here.
+package client
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/tokenstorm/tokenstorm/harness/clock"
+	"github.com/tokenstorm/tokenstorm/harness/ledger"
+)
+
+// Call is one logical request of one device. The harness has already put the
+// request id into Path (query parameter rid) and Header (X-Request-ID), so it
+// survives any wrapper.
+type Call struct {
+	ID     string // logical request id (rid)
+	Device string // simulated device; also the WeChat user it logs in as
+	Method string
+	Path   string // path and query relative to the backend base URL, e.g. /api/orders?rid=r1
+	Header http.Header
+	Body   []byte
+}
+
+// Result is how a call settled: an answer (Status, Header, Body) or an error the
+// client surfaced to its caller.
+type Result struct {
+	Status int
+	Header http.Header
+	Body   []byte
+	Err    error
+}
+
+// Client settles calls. Do must be safe for concurrent use by many devices and
+// many calls per device, and should return when ctx is done. The harness
+// enforces deadlines itself, so a Do that never returns is reported as lost.
+type Client interface {
+	Do(ctx context.Context, c Call) Result
+	Close() error
+}
+
+// Func adapts a function to Client (Close does nothing).
+type Func func(ctx context.Context, c Call) Result
+
+// Do calls f.
+func (f Func) Do(ctx context.Context, c Call) Result { return f(ctx, c) }
+
+// Close does nothing.
+func (Func) Close() error { return nil }
+
+// Env is what a client is given to reach the stack under test.
+type Env struct {
+	BackendURL string // base URL of the token backend
+	WechatURL  string // base URL of mockwechat (wx.login lives at /__mock/wx/login)
+	AppID      string
+	Clock      clock.Clock    // the harness clock; clients may skew it per device
+	Ledger     *ledger.Ledger // where a client may record UI events and logs; may be nil
+	HTTP       *http.Client   // transport to the stack (loopback); default http.DefaultClient
+	Style      string         // backend style name or file ("" = bearer)
+}
+
+// ErrLost marks a call that did not settle before its deadline.
+var ErrLost = errors.New("request did not settle before its deadline (lost)")

@@ -1,0 +1,250 @@
+// Package ledger is the append-only record of everything that happened in a
+// run: every code minted and exchanged by mockwechat, every login, refresh and
+// protected call the backend saw (with the token it carried), and every logical
+// request a client issued and how it settled. The invariant checker reads it.
+//
+// Runs can produce millions of events, so the ledger keeps only a small tail in
+// memory and spills the rest to a temporary NDJSON file; Scan streams it back.
+package ledger
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+
+	"github.com/tokenstorm/tokenstorm/harness/clock"
+)
+
+// Options configure a Ledger.
+type Options struct {
+	Clock clock.Clock // stamps events that carry no time; default real time
+	// Memory keeps every event in memory instead of a spill file: for tests and
+	// small runs.
+	Memory bool
+	Dir    string // where the spill file goes; default os.TempDir()
+	Tail   int    // how many recent events Tail returns; default 1024
+}
+
+// Ledger is safe for concurrent use.
+type Ledger struct {
+	mu    sync.Mutex
+	clock clock.Clock
+	opts  Options
+	seq   uint64
+	mem   []Event
+	file  *os.File
+	w     *bufio.Writer
+	enc   *json.Encoder
+	subs  map[int]func(Event)
+	subID int
+	tail  []Event
+	tailN int
+	err   error
+}
+
+// New returns an empty ledger.
+func New(opts Options) *Ledger {
+	if opts.Clock == nil {
+		opts.Clock = clock.Real()
+	}
+	if opts.Tail <= 0 {
+		opts.Tail = 1024
+	}
+	l := &Ledger{clock: opts.Clock, opts: opts, subs: map[int]func(Event){}}
+	l.init()
+	return l
+}
+
+func (l *Ledger) init() {
+	if l.opts.Memory {
+		return
+	}
+	f, err := os.CreateTemp(l.opts.Dir, "tokenstorm-ledger-*.ndjson")
+	if err != nil {
+		// Fall back to memory rather than lose events.
+		l.opts.Memory = true
+		l.err = fmt.Errorf("ledger spill file: %w (keeping events in memory)", err)
+		return
+	}
+	// Unlink at once: the file lives as long as the handle and never litters /tmp.
+	_ = os.Remove(f.Name())
+	l.file = f
+	l.w = bufio.NewWriterSize(f, 256<<10)
+	l.enc = json.NewEncoder(l.w)
+}
+
+// Append stamps e with the next sequence number (and the time, if unset),
+// records it, hands it to subscribers and returns it.
+func (l *Ledger) Append(e Event) Event {
+	if l == nil {
+		return e
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.seq++
+	e.Seq = l.seq
+	if e.Time.IsZero() {
+		e.Time = l.clock.Now()
+	}
+	if l.opts.Memory {
+		l.mem = append(l.mem, e)
+	} else if err := l.enc.Encode(&e); err != nil && l.err == nil {
+		l.err = fmt.Errorf("ledger spill file: %w", err)
+	}
+	if len(l.tail) < l.opts.Tail {
+		l.tail = append(l.tail, e)
+	} else {
+		l.tail[l.tailN] = e
+		l.tailN = (l.tailN + 1) % l.opts.Tail
+	}
+	for _, fn := range l.subs {
+		fn(e)
+	}
+	return e
+}
+
+// Subscribe calls fn with every event appended from now on, in sequence order,
+// while the ledger's lock is held: fn must be quick and must not Append.
+// The returned func unsubscribes.
+func (l *Ledger) Subscribe(fn func(Event)) (cancel func()) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.subID++
+	id := l.subID
+	l.subs[id] = fn
+	return func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		delete(l.subs, id)
+	}
+}
+
+// Len is the number of events appended since the last Reset.
+func (l *Ledger) Len() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.seq
+}
+
+// Err reports a storage problem, if any happened.
+func (l *Ledger) Err() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err
+}
+
+// Tail returns up to the last Options.Tail events, oldest first.
+func (l *Ledger) Tail() []Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]Event, 0, len(l.tail))
+	out = append(out, l.tail[l.tailN:]...)
+	out = append(out, l.tail[:l.tailN]...)
+	return out
+}
+
+// Scan calls fn for every event in sequence order, streaming from the spill
+// file, until fn returns an error (which Scan returns). Events appended while
+// Scan runs may or may not be seen.
+func (l *Ledger) Scan(fn func(Event) error) error {
+	l.mu.Lock()
+	if l.opts.Memory {
+		evs := l.mem[:len(l.mem):len(l.mem)]
+		l.mu.Unlock()
+		for _, e := range evs {
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := l.w.Flush(); err != nil {
+		l.mu.Unlock()
+		return fmt.Errorf("ledger flush: %w", err)
+	}
+	st, err := l.file.Stat()
+	if err != nil {
+		l.mu.Unlock()
+		return err
+	}
+	size := st.Size()
+	f := l.file
+	l.mu.Unlock()
+
+	dec := json.NewDecoder(bufio.NewReaderSize(io.NewSectionReader(f, 0, size), 256<<10))
+	for {
+		var e Event
+		if err := dec.Decode(&e); err == io.EOF {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("ledger read: %w", err)
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+}
+
+// Events returns every event in memory: only for tests and small ledgers.
+func (l *Ledger) Events() []Event {
+	var out []Event
+	_ = l.Scan(func(e Event) error { out = append(out, e); return nil })
+	return out
+}
+
+// WriteNDJSON streams the ledger as one JSON object per line.
+func (l *Ledger) WriteNDJSON(w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	enc := json.NewEncoder(bw)
+	if err := l.Scan(func(e Event) error { return enc.Encode(&e) }); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// Reset forgets every event (subscribers stay).
+func (l *Ledger) Reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.seq = 0
+	l.mem = nil
+	l.tail = nil
+	l.tailN = 0
+	if l.file != nil {
+		_ = l.file.Close()
+		l.file = nil
+	}
+	l.init()
+}
+
+// Close releases the spill file.
+func (l *Ledger) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.file == nil {
+		return nil
+	}
+	err := l.file.Close()
+	l.file = nil
+	l.opts.Memory = true // later Appends go to memory rather than fail
+	return err
+}
+
+// ReadNDJSON streams events from an NDJSON reader (a saved ledger).
+func ReadNDJSON(r io.Reader, fn func(Event) error) error {
+	dec := json.NewDecoder(bufio.NewReader(r))
+	for line := 1; ; line++ {
+		var e Event
+		if err := dec.Decode(&e); err == io.EOF {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("ledger event %d: %w", line, err)
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+}

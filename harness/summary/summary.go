@@ -1,0 +1,231 @@
+// Package summary is the data model of a run's verdict: what summary.json
+// holds and what every report renders. Keys marked public in SPEC §9 are
+// public interface; keep them.
+package summary
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/tokenstorm/tokenstorm/harness/ledger"
+)
+
+// Verdicts.
+const (
+	Pass = "pass"
+	Fail = "fail"
+	Skip = "skip"
+)
+
+// Invariant names (SPEC §5).
+const (
+	SingleRefresh      = "single-refresh"
+	CorrectReplay      = "correct-replay"
+	NoLostRequests     = "no-lost-requests"
+	NoDuplicateEffects = "no-duplicate-effects"
+	BoundedRetry       = "bounded-retry"
+	ExpirySignalled    = "expiry-signalled"
+	CodeSingleUse      = "code-single-use"
+)
+
+// InvariantNames lists every invariant in report order.
+var InvariantNames = []string{SingleRefresh, CorrectReplay, NoLostRequests, NoDuplicateEffects, BoundedRetry, ExpirySignalled, CodeSingleUse}
+
+// Summary is summary.json.
+type Summary struct {
+	Verdict    string                `json:"verdict"` // public
+	Client     string                `json:"client"`  // public
+	Backend    string                `json:"backend"` // public
+	Style      string                `json:"style,omitempty"`
+	StartedAt  time.Time             `json:"started_at"`
+	DurationMS float64               `json:"duration_ms"`
+	Invariants map[string]*Invariant `json:"invariants"` // public: invariants.<name>.verdict|violations
+	Requests   Requests              `json:"requests"`   // public
+	Refresh    Refresh               `json:"refresh"`    // public
+	Latency    Latency               `json:"latency"`    // public (ms)
+	Scenarios  []Scenario            `json:"scenarios,omitempty"`
+	Thresholds []Threshold           `json:"thresholds,omitempty"`
+	// Series and distributions for charts (optional, downsampled).
+	Timeline  []Mark             `json:"timeline,omitempty"`   // expiry, refresh, fault events over time
+	Series    []Point            `json:"series,omitempty"`     // latency/throughput over time buckets
+	PerDevice []DeviceStat       `json:"per_device,omitempty"` // refreshes per device (top N + histogram)
+	Histogram []Bucket           `json:"latency_histogram,omitempty"`
+	PerRoute  map[string]Latency `json:"per_route,omitempty"`
+	Storm     *Storm             `json:"storm,omitempty"`
+	Notes     []string           `json:"notes,omitempty"`
+}
+
+// Invariant is the verdict of one invariant.
+type Invariant struct {
+	Verdict    string      `json:"verdict"`            // public: pass|fail|skip
+	Violations int         `json:"violations"`         // public: how many violations were found
+	Checked    int         `json:"checked"`            // how many episodes/requests/codes were checked
+	Reason     string      `json:"reason,omitempty"`   // why skipped, or a one-line summary of the failure
+	Examples   []Violation `json:"examples,omitempty"` // the first few violations, explained
+}
+
+// Violation explains one breach of an invariant with the evidence that proves it.
+type Violation struct {
+	Invariant   string         `json:"invariant"`
+	Device      string         `json:"device,omitempty"`
+	RIDs        []string       `json:"rids,omitempty"`
+	Tokens      []string       `json:"tokens,omitempty"`
+	At          time.Time      `json:"at"`
+	Explanation string         `json:"explanation"`
+	Evidence    []ledger.Event `json:"evidence,omitempty"` // ledger lines that prove it
+	Scenario    string         `json:"scenario,omitempty"`
+}
+
+// Requests counts logical requests (public keys).
+type Requests struct {
+	Issued    int `json:"issued"`
+	Succeeded int `json:"succeeded"`
+	Failed    int `json:"failed"`
+	Lost      int `json:"lost"`
+}
+
+// Refresh counts refresh activity (public keys).
+type Refresh struct {
+	ExpiryEpisodes int     `json:"expiry_episodes"`
+	Refreshes      int     `json:"refreshes"`
+	Logins         int     `json:"logins"`
+	Amplification  float64 `json:"amplification"` // (refreshes+logins during episodes) / episodes
+}
+
+// Latency percentiles in milliseconds (public keys).
+type Latency struct {
+	P50 float64 `json:"p50"`
+	P90 float64 `json:"p90"`
+	P99 float64 `json:"p99"`
+	Max float64 `json:"max"`
+}
+
+// Scenario is one probe, feature scenario or storm in a run.
+type Scenario struct {
+	Name       string   `json:"name"`
+	Kind       string   `json:"kind"` // probe|feature|storm
+	Verdict    string   `json:"verdict"`
+	DurationMS float64  `json:"duration_ms"`
+	Failed     []string `json:"failed,omitempty"` // invariants or assertions that failed
+	Detail     string   `json:"detail,omitempty"`
+}
+
+// Threshold is one storm threshold and whether it held.
+type Threshold struct {
+	Expr    string  `json:"expr"`
+	Actual  float64 `json:"actual"`
+	Verdict string  `json:"verdict"`
+}
+
+// Mark is a point event on the run's time line.
+type Mark struct {
+	AtMS   float64 `json:"at_ms"` // since StartedAt
+	Kind   string  `json:"kind"`  // expire|refresh|login|fault|revoke|skew|marker
+	Device string  `json:"device,omitempty"`
+	Detail string  `json:"detail,omitempty"`
+}
+
+// Point is one time bucket of a run.
+type Point struct {
+	AtMS      float64 `json:"at_ms"`
+	Requests  int     `json:"requests"`
+	Errors    int     `json:"errors"`
+	P50MS     float64 `json:"p50_ms"`
+	P99MS     float64 `json:"p99_ms"`
+	MaxMS     float64 `json:"max_ms"`
+	Refreshes int     `json:"refreshes"`
+}
+
+// DeviceStat is refresh activity of one device.
+type DeviceStat struct {
+	Device    string `json:"device"`
+	Episodes  int    `json:"episodes"`
+	Refreshes int    `json:"refreshes"`
+	Logins    int    `json:"logins"`
+}
+
+// Bucket is one latency histogram bucket.
+type Bucket struct {
+	LEMS  float64 `json:"le_ms"` // upper bound
+	Count int     `json:"count"`
+}
+
+// Storm holds load-run specifics.
+type Storm struct {
+	Scenario      string  `json:"scenario"`
+	Rate          string  `json:"rate"`
+	Duration      string  `json:"duration"`
+	Devices       int     `json:"devices"`
+	ThroughputRPS float64 `json:"throughput_rps"`
+	SendLagP99MS  float64 `json:"send_lag_p99_ms"` // scheduled vs actual send (coordinated omission)
+	SendLagMaxMS  float64 `json:"send_lag_max_ms"`
+	PeakRSSMB     float64 `json:"peak_rss_mb,omitempty"`
+}
+
+// New returns an empty summary with every invariant present and skipped.
+func New(clientName, backend string) *Summary {
+	s := &Summary{Client: clientName, Backend: backend, Invariants: map[string]*Invariant{}, StartedAt: time.Now()}
+	for _, n := range InvariantNames {
+		s.Invariants[n] = &Invariant{Verdict: Skip, Reason: "not exercised"}
+	}
+	return s
+}
+
+// Finalize sets the overall verdict: fail if any invariant, scenario or threshold failed.
+func (s *Summary) Finalize() {
+	s.Verdict = Pass
+	for _, inv := range s.Invariants {
+		if inv.Verdict == Fail {
+			s.Verdict = Fail
+		}
+	}
+	for _, sc := range s.Scenarios {
+		if sc.Verdict == Fail {
+			s.Verdict = Fail
+		}
+	}
+	for _, t := range s.Thresholds {
+		if t.Verdict == Fail {
+			s.Verdict = Fail
+		}
+	}
+}
+
+// FailedInvariants lists the names of failed invariants in report order.
+func (s *Summary) FailedInvariants() []string {
+	var out []string
+	for _, n := range InvariantNames {
+		if inv := s.Invariants[n]; inv != nil && inv.Verdict == Fail {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// WriteFile writes the summary as indented JSON to dir/summary.json.
+func (s *Summary) WriteFile(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "summary.json"), append(b, '\n'), 0o644)
+}
+
+// ReadFile loads dir/summary.json.
+func ReadFile(dir string) (*Summary, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "summary.json"))
+	if err != nil {
+		return nil, err
+	}
+	var s Summary
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "summary.json"), err)
+	}
+	return &s, nil
+}
