@@ -131,7 +131,8 @@ func (d *Driver) DoID(ctx context.Context, dev, rid string, r Request) Outcome {
 		lost = true
 	}
 	out := Outcome{RID: rid, Device: dev, Status: res.Status, Body: res.Body, Err: res.Err, Lost: lost, Latency: time.Since(start)}
-	ev := ledger.Event{Source: ledger.SourceClient, Kind: ledger.KindSettle, Device: dev, RID: rid, Method: method, Route: route, Status: res.Status}
+	ev := ledger.Event{Source: ledger.SourceClient, Kind: ledger.KindSettle, Device: dev, RID: rid, Method: method, Route: route,
+		Status: res.Status, LatencyNS: int64(out.Latency)}
 	switch {
 	case lost:
 		out.Err = client.ErrLost

@@ -73,6 +73,11 @@ type Event struct {
 	Code     string    `json:"code,omitempty"`    // wx.login code
 	BodyHash string    `json:"body_hash,omitempty"`
 	Detail   string    `json:"detail,omitempty"`
+	// Expires is when a token issued by this event (login/refresh) expires.
+	Expires time.Time `json:"expires,omitzero"`
+	// LatencyNS is, on settle events, how long the caller waited (real time,
+	// whatever clock stamps the events).
+	LatencyNS int64 `json:"latency_ns,omitempty"`
 }
 
 // HashBody returns the short hash the ledger uses to compare request bodies

@@ -1,0 +1,289 @@
+package check
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tokenstorm/tokenstorm/harness/ledger"
+	"github.com/tokenstorm/tokenstorm/harness/summary"
+)
+
+// script builds a ledger by hand: each helper appends what the real parts
+// would write, so every invariant can be shown to pass and to fail.
+type script struct {
+	t   time.Time
+	evs []ledger.Event
+}
+
+func newScript() *script { return &script{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)} }
+
+func (s *script) add(e ledger.Event) {
+	s.t = s.t.Add(time.Millisecond)
+	e.Time = s.t
+	e.Seq = uint64(len(s.evs) + 1)
+	s.evs = append(s.evs, e)
+}
+
+func (s *script) login(dev, code, jti, fam string) {
+	s.add(ledger.Event{Source: ledger.SourceWechat, Kind: ledger.KindWxLogin, Device: dev, Code: code})
+	s.add(ledger.Event{Source: ledger.SourceWechat, Kind: ledger.KindJSCode2Sess, Device: dev, Code: code, Subject: "o-" + dev, Outcome: ledger.OutcomeOK})
+	s.add(ledger.Event{Source: ledger.SourceBackend, Kind: ledger.KindBackendLogin, Code: code, Subject: "o-" + dev, Token: jti, Family: fam, Outcome: ledger.OutcomeOK, Status: 200})
+}
+
+func (s *script) refresh(dev, presented, newJTI, fam, outcome string) {
+	st := 200
+	if outcome != ledger.OutcomeOK {
+		st = 401
+	}
+	s.add(ledger.Event{Source: ledger.SourceBackend, Kind: ledger.KindRefresh, Subject: "o-" + dev, Token: presented, Family: fam, Outcome: outcome, Status: st, Detail: newJTI})
+}
+
+func (s *script) issue(dev, rid, method, body string) {
+	s.add(ledger.Event{Source: ledger.SourceClient, Kind: ledger.KindIssue, Device: dev, RID: rid, Method: method, Route: "/api/orders", BodyHash: body})
+}
+
+func (s *script) api(dev, rid, method, body, jti, outcome string) {
+	st := 200
+	if outcome != ledger.OutcomeOK {
+		st = 401
+	}
+	s.add(ledger.Event{Source: ledger.SourceBackend, Kind: ledger.KindAPI, Subject: "o-" + dev, RID: rid, Method: method, Route: "/api/orders", BodyHash: body, Token: jti, Outcome: outcome, Status: st})
+	if outcome == ledger.OutcomeOK && method == "POST" {
+		s.add(ledger.Event{Source: ledger.SourceBackend, Kind: ledger.KindEffect, RID: rid, Method: method, Route: "/api/orders", Token: jti})
+	}
+}
+
+func (s *script) settle(dev, rid string, status int, outcome string) {
+	s.add(ledger.Event{Source: ledger.SourceClient, Kind: ledger.KindSettle, Device: dev, RID: rid, Status: status, Outcome: outcome, LatencyNS: int64(5 * time.Millisecond)})
+}
+
+func (s *script) check(t *testing.T) *summary.Summary {
+	t.Helper()
+	l := ledger.New(ledger.Options{Memory: true})
+	for _, e := range s.evs {
+		l.Append(e)
+	}
+	sum := summary.New("test", "test")
+	require.NoError(t, Check(l, Options{}, sum))
+	sum.Finalize()
+	return sum
+}
+
+// goodEpisode: three requests meet expiry, one refresh, each replayed once.
+func goodEpisode(s *script) {
+	s.login("d1", "c1", "A1", "F1")
+	for _, rid := range []string{"r1", "r2", "r3"} {
+		s.issue("d1", rid, "POST", "h"+rid)
+		s.api("d1", rid, "POST", "h"+rid, "A1", ledger.OutcomeExpired)
+	}
+	s.refresh("d1", "R1", "A2", "F1", ledger.OutcomeOK)
+	for _, rid := range []string{"r1", "r2", "r3"} {
+		s.api("d1", rid, "POST", "h"+rid, "A2", ledger.OutcomeOK)
+		s.settle("d1", rid, 200, ledger.OutcomeOK)
+	}
+}
+
+func TestGoodEpisodeHoldsEveryInvariant(t *testing.T) {
+	s := newScript()
+	goodEpisode(s)
+	sum := s.check(t)
+	assert.Equal(t, summary.Pass, sum.Verdict, "%+v", sum.FailedInvariants())
+	assert.Equal(t, 2, sum.Refresh.ExpiryEpisodes) // first login + expiry
+	assert.Equal(t, 1.0, sum.Refresh.Amplification)
+	assert.Equal(t, summary.Pass, sum.Invariants[summary.CorrectReplay].Verdict)
+	assert.Equal(t, 3, sum.Invariants[summary.CorrectReplay].Checked)
+	assert.Equal(t, 3, sum.Requests.Succeeded)
+	assert.Equal(t, 5.0, sum.Latency.Max)
+}
+
+func TestStormViolatesSingleRefresh(t *testing.T) {
+	s := newScript()
+	s.login("d1", "c1", "A1", "F1")
+	for _, rid := range []string{"r1", "r2"} {
+		s.issue("d1", rid, "GET", "")
+		s.api("d1", rid, "GET", "", "A1", ledger.OutcomeExpired)
+	}
+	s.refresh("d1", "R1", "A2", "F1", ledger.OutcomeOK)
+	s.refresh("d1", "R1", "", "F1", ledger.OutcomeReused) // the second one of the storm
+	sum := s.check(t)
+	inv := sum.Invariants[summary.SingleRefresh]
+	assert.Equal(t, summary.Fail, inv.Verdict)
+	assert.Equal(t, 1, inv.Violations)
+	require.NotEmpty(t, inv.Examples)
+	assert.Equal(t, "d1", inv.Examples[0].Device)
+	assert.Contains(t, inv.Examples[0].Explanation, "already had a fresh token")
+	assert.NotEmpty(t, inv.Examples[0].Evidence)
+	assert.Equal(t, 1.5, sum.Refresh.Amplification)
+}
+
+func TestRetryAfterFailedRefreshIsNotAStorm(t *testing.T) {
+	s := newScript()
+	s.login("d1", "c1", "A1", "F1")
+	s.issue("d1", "r1", "GET", "")
+	s.api("d1", "r1", "GET", "", "A1", ledger.OutcomeExpired)
+	s.refresh("d1", "R1", "", "F1", ledger.OutcomeError)
+	s.refresh("d1", "R1", "A2", "F1", ledger.OutcomeOK)
+	s.api("d1", "r1", "GET", "", "A2", ledger.OutcomeOK)
+	s.settle("d1", "r1", 200, ledger.OutcomeOK)
+	sum := s.check(t)
+	assert.Equal(t, summary.Pass, sum.Invariants[summary.SingleRefresh].Verdict)
+	assert.Equal(t, summary.Pass, sum.Verdict)
+}
+
+func TestLate401AfterRefreshIsNotAnEpisodeButASecondRefreshIsAViolation(t *testing.T) {
+	s := newScript()
+	goodEpisode(s)
+	// A late 401 about A1 arrives after the refresh: replayed with A2, fine.
+	s.issue("d1", "r9", "GET", "")
+	s.api("d1", "r9", "GET", "", "A1", ledger.OutcomeExpired)
+	s.api("d1", "r9", "GET", "", "A2", ledger.OutcomeOK)
+	s.settle("d1", "r9", 200, ledger.OutcomeOK)
+	sum := s.check(t)
+	assert.Equal(t, summary.Pass, sum.Verdict)
+
+	// ...but refreshing again because of it is a violation.
+	s.refresh("d1", "R2", "A3", "F1", ledger.OutcomeOK)
+	sum = s.check(t)
+	assert.Equal(t, summary.Fail, sum.Invariants[summary.SingleRefresh].Verdict)
+}
+
+func TestReplayDefects(t *testing.T) {
+	cases := map[string]struct {
+		replay  func(s *script)
+		settle  int
+		outcome string
+		want    string
+		inv     string
+	}{
+		"stale token": {func(s *script) { s.api("d1", "r1", "POST", "hb", "A1", ledger.OutcomeExpired) }, 401, ledger.OutcomeOK, "already been refused", summary.CorrectReplay},
+		"dropped body": {func(s *script) { s.api("d1", "r1", "POST", "", "A2", ledger.OutcomeOK) }, 200, ledger.OutcomeOK, "different body", summary.CorrectReplay},
+		"no replay":    {func(s *script) {}, 401, ledger.OutcomeOK, "not replayed", summary.CorrectReplay},
+		"double replay": {func(s *script) {
+			s.api("d1", "r1", "POST", "hb", "A2", ledger.OutcomeOK)
+			s.api("d1", "r1", "POST", "hb", "A2", ledger.OutcomeOK)
+		}, 200, ledger.OutcomeOK, "executed 2 times", summary.NoDuplicateEffects},
+		"lost": {func(s *script) { s.api("d1", "r1", "POST", "hb", "A2", ledger.OutcomeOK) }, 0, ledger.OutcomeLost, "lost", summary.NoLostRequests},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			s := newScript()
+			s.login("d1", "c1", "A1", "F1")
+			s.issue("d1", "r1", "POST", "hb")
+			s.api("d1", "r1", "POST", "hb", "A1", ledger.OutcomeExpired)
+			s.refresh("d1", "R1", "A2", "F1", ledger.OutcomeOK)
+			tc.replay(s)
+			s.settle("d1", "r1", tc.settle, tc.outcome)
+			sum := s.check(t)
+			inv := sum.Invariants[tc.inv]
+			require.Equal(t, summary.Fail, inv.Verdict, "invariants: %v", sum.FailedInvariants())
+			assert.Contains(t, inv.Examples[0].Explanation, tc.want)
+			assert.Equal(t, []string{"r1"}, inv.Examples[0].RIDs)
+		})
+	}
+}
+
+func TestDoubleReplayAlsoBreaksCorrectReplay(t *testing.T) {
+	s := newScript()
+	s.login("d1", "c1", "A1", "F1")
+	s.issue("d1", "r1", "GET", "")
+	s.api("d1", "r1", "GET", "", "A1", ledger.OutcomeExpired)
+	s.refresh("d1", "R1", "A2", "F1", ledger.OutcomeOK)
+	s.api("d1", "r1", "GET", "", "A2", ledger.OutcomeOK)
+	s.settle("d1", "r1", 200, ledger.OutcomeOK)
+	s.api("d1", "r1", "GET", "", "A2", ledger.OutcomeOK) // detached second replay after the answer
+	sum := s.check(t)
+	assert.Equal(t, summary.Fail, sum.Invariants[summary.CorrectReplay].Verdict)
+}
+
+func TestNeverSettledIsLost(t *testing.T) {
+	s := newScript()
+	s.login("d1", "c1", "A1", "F1")
+	s.issue("d1", "r1", "GET", "")
+	sum := s.check(t)
+	assert.Equal(t, 1, sum.Requests.Lost)
+	assert.Equal(t, summary.Fail, sum.Invariants[summary.NoLostRequests].Verdict)
+}
+
+func TestCodeReuse(t *testing.T) {
+	s := newScript()
+	s.login("d1", "c1", "A1", "F1")
+	s.add(ledger.Event{Source: ledger.SourceWechat, Kind: ledger.KindJSCode2Sess, Device: "d1", Code: "c1", Errcode: 40163, Outcome: ledger.OutcomeWechat})
+	sum := s.check(t)
+	inv := sum.Invariants[summary.CodeSingleUse]
+	assert.Equal(t, summary.Fail, inv.Verdict)
+	assert.Equal(t, 2, inv.Checked)
+	assert.Contains(t, inv.Examples[0].Explanation, "single-use")
+}
+
+func TestEmptySuccessForExpiredToken(t *testing.T) {
+	s := newScript()
+	s.login("d1", "c1", "A1", "F1")
+	s.issue("d1", "r1", "GET", "")
+	s.add(ledger.Event{Source: ledger.SourceBackend, Kind: ledger.KindAPI, RID: "r1", Method: "GET", Route: "/api/orders", Token: "A1", Outcome: ledger.OutcomeExpired, Status: 200})
+	s.settle("d1", "r1", 200, ledger.OutcomeOK)
+	sum := s.check(t)
+	assert.Equal(t, summary.Fail, sum.Invariants[summary.ExpirySignalled].Verdict)
+}
+
+func TestUnboundedRetries(t *testing.T) {
+	s := newScript()
+	s.login("d1", "c1", "A1", "F1")
+	s.issue("d1", "r1", "GET", "")
+	s.api("d1", "r1", "GET", "", "A1", ledger.OutcomeExpired)
+	for i := 0; i < 10; i++ {
+		s.refresh("d1", "R1", "", "F1", ledger.OutcomeError)
+	}
+	s.settle("d1", "r1", 0, ledger.OutcomeLost)
+	sum := s.check(t)
+	assert.Equal(t, summary.Fail, sum.Invariants[summary.BoundedRetry].Verdict)
+	assert.Equal(t, summary.Pass, sum.Invariants[summary.SingleRefresh].Verdict)
+
+	s2 := newScript()
+	s2.login("d1", "c1", "A1", "F1")
+	s2.issue("d1", "r1", "GET", "")
+	for i := 0; i < 3; i++ {
+		s2.add(ledger.Event{Source: ledger.SourceBackend, Kind: ledger.KindAPI, RID: "r1", Method: "GET", Route: "/api/reauth", Token: "A1", Outcome: ledger.OutcomeOK, Status: 401})
+	}
+	s2.settle("d1", "r1", 401, ledger.OutcomeOK)
+	sum = s2.check(t)
+	assert.Equal(t, summary.Fail, sum.Invariants[summary.BoundedRetry].Verdict)
+}
+
+func TestSettledWindowEvictionStillEvaluates(t *testing.T) {
+	l := ledger.New(ledger.Options{Memory: true})
+	c := New(Options{SettledWindow: 2})
+	s := newScript()
+	s.login("d1", "c1", "A1", "F1")
+	for i, rid := range []string{"a", "b", "c", "d"} {
+		s.issue("d1", rid, "GET", "")
+		if i == 0 {
+			continue // a is never answered by anyone but settles lost
+		}
+		s.api("d1", rid, "GET", "", "A1", ledger.OutcomeOK)
+	}
+	s.settle("d1", "a", 0, ledger.OutcomeLost)
+	for _, rid := range []string{"b", "c", "d"} {
+		s.settle("d1", rid, 200, ledger.OutcomeOK)
+	}
+	for _, e := range s.evs {
+		c.Observe(l.Append(e))
+	}
+	assert.Len(t, c.byRID, 2, "memory stays bounded by the window")
+	sum := summary.New("x", "y")
+	c.Finish(sum)
+	assert.Equal(t, 1, sum.Invariants[summary.NoLostRequests].Violations)
+	assert.Equal(t, 4, sum.Invariants[summary.NoLostRequests].Checked)
+}
+
+func TestHistogramQuantiles(t *testing.T) {
+	var h hist
+	for i := 1; i <= 1000; i++ {
+		h.add(time.Duration(i) * time.Millisecond)
+	}
+	assert.InDelta(t, 500, ms(h.quantile(0.5)), 12)
+	assert.InDelta(t, 990, ms(h.quantile(0.99)), 22)
+	assert.Equal(t, 1000.0, ms(h.quantile(1)))
+}
