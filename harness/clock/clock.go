@@ -118,3 +118,31 @@ func (m *Manual) Waiters() int {
 	defer m.mu.Unlock()
 	return len(m.waiters)
 }
+
+// Shifted is real time plus an offset that tests and probes move forward:
+// tokens expire "two hours later" at once, while timers, backoffs and
+// deadlines keep running in real time, so nothing waits on a manual Advance.
+type Shifted struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+// NewShifted returns a clock that reads real time until shifted.
+func NewShifted() *Shifted { return &Shifted{} }
+
+// Now is real time plus the offset.
+func (s *Shifted) Now() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return time.Now().Add(s.offset)
+}
+
+// After waits d of real time.
+func (s *Shifted) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// Shift jumps the clock forward by d.
+func (s *Shifted) Shift(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.offset += d
+}
