@@ -119,6 +119,7 @@ func (d *devState) history() []ledger.Event {
 
 type ridState struct {
 	rid, device, method, route, body string
+	scenario                         string
 	issuedAt                         time.Time
 	attempts                         int
 	expired                          int // attempts answered expired/invalid
@@ -265,7 +266,7 @@ func (c *Checker) Observe(e ledger.Event) {
 	case ledger.SourceHarness + "/" + ledger.KindEpisodeMarker:
 		c.mark(e, "marker", e.Detail)
 	case ledger.SourceClient + "/" + ledger.KindIssue:
-		r := &ridState{rid: e.RID, device: e.Device, method: e.Method, route: e.Route, body: e.BodyHash, issuedAt: e.Time}
+		r := &ridState{rid: e.RID, device: e.Device, method: e.Method, route: e.Route, body: e.BodyHash, issuedAt: e.Time, scenario: c.opts.Scenario}
 		r.keep(e)
 		c.active[e.RID] = r
 		c.byRID[e.RID] = r
@@ -543,8 +544,13 @@ func (c *Checker) evaluate(r *ridState) {
 	r.evaluated = true
 	d := c.dev(r.device)
 	v := func(name, expl string) {
-		c.violate(name, summary.Violation{Device: r.device, RIDs: []string{r.rid}, Tokens: r.expiredTokens,
-			At: r.issuedAt, Explanation: fmt.Sprintf("request %s (%s %s) %s", r.rid, r.method, r.route, expl), Evidence: r.evidence})
+		inv := c.inv[name]
+		inv.Violations++
+		if len(inv.Examples) < c.opts.MaxExamples {
+			inv.Examples = append(inv.Examples, summary.Violation{Invariant: name, Scenario: r.scenario, Device: r.device,
+				RIDs: []string{r.rid}, Tokens: r.expiredTokens, At: r.issuedAt,
+				Explanation: fmt.Sprintf("request %s (%s %s) %s", r.rid, r.method, r.route, expl), Evidence: r.evidence})
+		}
 	}
 
 	nl := c.inv[summary.NoLostRequests]
@@ -773,3 +779,7 @@ func nonEmpty(xs ...string) []string {
 	}
 	return out
 }
+
+// SetScenario names the scenario later violations belong to (a run feeds one
+// checker from several probes).
+func (c *Checker) SetScenario(name string) { c.opts.Scenario = name }

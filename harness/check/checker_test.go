@@ -158,7 +158,7 @@ func TestReplayDefects(t *testing.T) {
 		want    string
 		inv     string
 	}{
-		"stale token": {func(s *script) { s.api("d1", "r1", "POST", "hb", "A1", ledger.OutcomeExpired) }, 401, ledger.OutcomeOK, "already been refused", summary.CorrectReplay},
+		"stale token":  {func(s *script) { s.api("d1", "r1", "POST", "hb", "A1", ledger.OutcomeExpired) }, 401, ledger.OutcomeOK, "already been refused", summary.CorrectReplay},
 		"dropped body": {func(s *script) { s.api("d1", "r1", "POST", "", "A2", ledger.OutcomeOK) }, 200, ledger.OutcomeOK, "different body", summary.CorrectReplay},
 		"no replay":    {func(s *script) {}, 401, ledger.OutcomeOK, "not replayed", summary.CorrectReplay},
 		"double replay": {func(s *script) {

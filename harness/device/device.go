@@ -7,6 +7,7 @@ package device
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -125,11 +126,11 @@ func (d *Driver) DoID(ctx context.Context, dev, rid string, r Request) Outcome {
 			lost = true
 		}
 	}
-	cancel()
-	if !lost && res.Err != nil && cctx.Err() != nil && ctx.Err() == nil {
+	if !lost && res.Err != nil && errors.Is(cctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
 		// The client gave up only because the harness deadline passed.
 		lost = true
 	}
+	cancel()
 	out := Outcome{RID: rid, Device: dev, Status: res.Status, Body: res.Body, Err: res.Err, Lost: lost, Latency: time.Since(start)}
 	ev := ledger.Event{Source: ledger.SourceClient, Kind: ledger.KindSettle, Device: dev, RID: rid, Method: method, Route: route,
 		Status: res.Status, LatencyNS: int64(out.Latency)}

@@ -1,0 +1,145 @@
+// Command go is a correct tokenstorm exec client written in Go with only the
+// standard library: an example of an external client in another code base
+// (it imports nothing from tokenstorm). It speaks protocol 1 of
+// docs/exec-protocol.md on stdin/stdout and talks to the backend in the
+// "bearer" style.
+//
+//	go build -o bin/exec-client-go ./examples/exec/go
+//	tokenstorm conform --client exec:'bin/exec-client-go'
+//
+// The token logic (per-device storage, single-flight renewal, one replay)
+// lives in session.go; this file is the protocol loop.
+package main
+
+import (
+	"bufio"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+const protocol = 1
+
+// hello is the harness's first line and our answer to it.
+type hello struct {
+	Type       string `json:"type"`
+	Protocol   int    `json:"protocol"`
+	BackendURL string `json:"backend_url,omitempty"`
+	WechatURL  string `json:"wechat_url,omitempty"`
+	AppID      string `json:"appid,omitempty"`
+	Name       string `json:"name,omitempty"`
+}
+
+// call is one request to make for one device.
+type call struct {
+	Type       string            `json:"type"`
+	ID         string            `json:"id"`
+	Device     string            `json:"device"`
+	Method     string            `json:"method"`
+	Path       string            `json:"path"`
+	Headers    map[string]string `json:"headers"`
+	Body       *string           `json:"body"`
+	BodyBase64 *string           `json:"body_base64"`
+}
+
+// answer settles a call: an HTTP answer or an error.
+type answer struct {
+	ID         string              `json:"id"`
+	Status     int                 `json:"status,omitempty"`
+	Headers    map[string][]string `json:"headers,omitempty"`
+	Body       *string             `json:"body,omitempty"`
+	BodyBase64 string              `json:"body_base64,omitempty"`
+	Error      string              `json:"error,omitempty"`
+}
+
+// out serialises whole lines from many goroutines onto stdout.
+type out struct {
+	mu sync.Mutex
+	w  *bufio.Writer
+}
+
+func (o *out) send(v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "go-client: encode:", err)
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.w.Write(append(b, '\n'))
+	o.w.Flush()
+}
+
+func main() {
+	in := bufio.NewReader(os.Stdin)
+	stdout := &out{w: bufio.NewWriter(os.Stdout)}
+
+	var h hello
+	line, err := in.ReadBytes('\n')
+	if err != nil || json.Unmarshal(line, &h) != nil || h.Type != "hello" || h.Protocol != protocol {
+		fmt.Fprintf(os.Stderr, "go-client: expected a protocol %d hello, got %q (%v)\n", protocol, line, err)
+		os.Exit(2)
+	}
+	s := newSessions(h.BackendURL, h.WechatURL, h.AppID, &http.Client{
+		Timeout:   30 * time.Second,
+		Transport: &http.Transport{MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second},
+	})
+	stdout.send(hello{Type: "hello", Protocol: protocol, Name: "go-example"})
+
+	var wg sync.WaitGroup
+	for {
+		line, err := in.ReadBytes('\n')
+		if len(line) > 0 {
+			var c call
+			if jerr := json.Unmarshal(line, &c); jerr != nil {
+				fmt.Fprintln(os.Stderr, "go-client: unreadable line from the harness:", jerr)
+			} else if c.Type == "call" {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					stdout.send(handle(s, c))
+				}()
+			}
+		}
+		if err == io.EOF {
+			break // the harness closed stdin: finish what is in flight and exit
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "go-client: read stdin:", err)
+			break
+		}
+	}
+	wg.Wait()
+}
+
+func handle(s *sessions, c call) answer {
+	body := []byte(nil)
+	switch {
+	case c.BodyBase64 != nil:
+		b, err := base64.StdEncoding.DecodeString(*c.BodyBase64)
+		if err != nil {
+			return answer{ID: c.ID, Error: "bad body_base64: " + err.Error()}
+		}
+		body = b
+	case c.Body != nil:
+		body = []byte(*c.Body)
+	}
+	res, err := s.do(c.Device, c.Method, c.Path, c.Headers, body)
+	if err != nil {
+		return answer{ID: c.ID, Error: err.Error()}
+	}
+	a := answer{ID: c.ID, Status: res.status, Headers: res.header}
+	if utf8.Valid(res.body) {
+		text := string(res.body)
+		a.Body = &text
+	} else {
+		a.BodyBase64 = base64.StdEncoding.EncodeToString(res.body)
+	}
+	return a
+}

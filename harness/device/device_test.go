@@ -1,0 +1,86 @@
+package device
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tokenstorm/tokenstorm/harness/client"
+	"github.com/tokenstorm/tokenstorm/harness/ledger"
+)
+
+func TestDoRecordsIssueAndSettleWithRID(t *testing.T) {
+	l := ledger.New(ledger.Options{Memory: true})
+	var seen client.Call
+	d := &Driver{Ledger: l, Prefix: "t-", Client: client.Func(func(_ context.Context, c client.Call) client.Result {
+		seen = c
+		return client.Result{Status: 201, Body: []byte(`{}`)}
+	})}
+	o := d.Do(context.Background(), "d1", Request{Method: "POST", Path: "/api/orders?x=1", Body: []byte(`{"a":1}`)})
+	require.NoError(t, o.Err)
+	assert.Equal(t, 201, o.Status)
+	assert.Equal(t, "t-r1", o.RID)
+	u, err := url.Parse(seen.Path)
+	require.NoError(t, err)
+	assert.Equal(t, "t-r1", u.Query().Get("rid"))
+	assert.Equal(t, "1", u.Query().Get("x"))
+	assert.Equal(t, "t-r1", seen.Header.Get("X-Request-ID"))
+	assert.Equal(t, "application/json", seen.Header.Get("Content-Type"))
+
+	evs := l.Events()
+	require.Len(t, evs, 2)
+	assert.Equal(t, ledger.KindIssue, evs[0].Kind)
+	assert.Equal(t, "/api/orders", evs[0].Route)
+	assert.Equal(t, ledger.HashBody([]byte(`{"a":1}`)), evs[0].BodyHash)
+	assert.Equal(t, ledger.KindSettle, evs[1].Kind)
+	assert.Equal(t, ledger.OutcomeOK, evs[1].Outcome)
+	assert.Positive(t, evs[1].LatencyNS)
+}
+
+func TestAClientThatNeverAnswersIsLostNotHung(t *testing.T) {
+	l := ledger.New(ledger.Options{Memory: true})
+	block := make(chan struct{})
+	defer close(block)
+	d := &Driver{Ledger: l, Deadline: 50 * time.Millisecond, Client: client.Func(func(context.Context, client.Call) client.Result {
+		<-block // ignores its context entirely
+		return client.Result{}
+	})}
+	start := time.Now()
+	o := d.Do(context.Background(), "d1", Request{Path: "/api/x"})
+	assert.Less(t, time.Since(start), 2*time.Second)
+	assert.True(t, o.Lost)
+	assert.ErrorIs(t, o.Err, client.ErrLost)
+	assert.Equal(t, ledger.OutcomeLost, l.Events()[1].Outcome)
+}
+
+func TestClientThatHonoursDeadlineIsStillLost(t *testing.T) {
+	l := ledger.New(ledger.Options{Memory: true})
+	d := &Driver{Ledger: l, Deadline: 20 * time.Millisecond, Client: client.Func(func(ctx context.Context, _ client.Call) client.Result {
+		<-ctx.Done()
+		return client.Result{Err: ctx.Err()}
+	})}
+	o := d.Do(context.Background(), "d1", Request{Path: "/api/x"})
+	assert.True(t, o.Lost)
+}
+
+func TestErrorsAreRejectedNotLost(t *testing.T) {
+	l := ledger.New(ledger.Options{Memory: true})
+	d := &Driver{Ledger: l, Client: client.Func(func(context.Context, client.Call) client.Result {
+		return client.Result{Err: errors.New("refresh failed")}
+	})}
+	o := d.Do(context.Background(), "d1", Request{Path: "/api/x"})
+	assert.False(t, o.Lost)
+	ev := l.Events()[1]
+	assert.Equal(t, ledger.OutcomeRejected, ev.Outcome)
+	assert.Equal(t, "refresh failed", ev.Detail)
+}
+
+func TestWithRID(t *testing.T) {
+	assert.Equal(t, "/a?rid=x", WithRID("/a", "x"))
+	assert.Equal(t, "/a?b=1&rid=x", WithRID("/a?b=1&rid=old", "x"))
+}

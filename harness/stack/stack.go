@@ -1,0 +1,159 @@
+// Package stack starts the embedded default stack — mock WeChat and the
+// reference backend sharing one ledger and one clock — on real loopback
+// ports, so in-process runs and external programs see the same servers.
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/tokenstorm/tokenstorm/harness/backend"
+	"github.com/tokenstorm/tokenstorm/harness/client"
+	"github.com/tokenstorm/tokenstorm/harness/clock"
+	"github.com/tokenstorm/tokenstorm/harness/ledger"
+	"github.com/tokenstorm/tokenstorm/mockwechat"
+)
+
+// Options configure a stack. Zero values give the defaults.
+type Options struct {
+	WechatAddr  string // listen address of mock WeChat; default 127.0.0.1:0 (a free port)
+	BackendAddr string // listen address of the reference backend; default 127.0.0.1:0
+	AppID       string // default mockwechat.DefaultAppID
+	Secret      string // default mockwechat.DefaultSecret
+	AccessTTL   time.Duration
+	RefreshTTL  time.Duration
+	Reuse       string // strict | grace:D | reuse:N
+	Style       string // backend style name or file; default bearer
+	MinuteQuota int    // jscode2session calls per user per minute; 0 = WeChat's 100
+	Clock       clock.Clock
+	Ledger      *ledger.Ledger
+	// BackendURL, when set, uses a backend under test instead of starting the
+	// reference one (only mock WeChat is started).
+	BackendURL string
+}
+
+// Stack is a running embedded stack.
+type Stack struct {
+	Wechat     *mockwechat.Server
+	Backend    *backend.Server // nil when BackendURL points elsewhere
+	WechatURL  string
+	BackendURL string
+	AppID      string
+	Secret     string
+	Clock      clock.Clock
+	Ledger     *ledger.Ledger
+	Style      string
+
+	servers []*http.Server
+	ownLog  bool
+}
+
+// Start starts the stack; Close stops it.
+func Start(ctx context.Context, o Options) (*Stack, error) {
+	if o.AppID == "" {
+		o.AppID = mockwechat.DefaultAppID
+	}
+	if o.Secret == "" {
+		o.Secret = mockwechat.DefaultSecret
+	}
+	if o.Clock == nil {
+		o.Clock = clock.Real()
+	}
+	s := &Stack{AppID: o.AppID, Secret: o.Secret, Clock: o.Clock, Ledger: o.Ledger, Style: o.Style}
+	if s.Ledger == nil {
+		s.Ledger = ledger.New(ledger.Options{Clock: o.Clock})
+		s.ownLog = true
+	}
+	s.Wechat = mockwechat.New(mockwechat.Config{
+		Apps:        []mockwechat.App{{AppID: o.AppID, Secret: o.Secret}},
+		Clock:       o.Clock,
+		Ledger:      s.Ledger,
+		MinuteQuota: o.MinuteQuota,
+	})
+	wurl, err := s.serve(ctx, o.WechatAddr, s.Wechat)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("mock WeChat: %w", err)
+	}
+	s.WechatURL = wurl
+
+	if o.BackendURL != "" {
+		s.BackendURL = o.BackendURL
+		return s, nil
+	}
+	b, err := backend.New(backend.Config{
+		WechatURL:  wurl,
+		AppID:      o.AppID,
+		Secret:     o.Secret,
+		Clock:      o.Clock,
+		Ledger:     s.Ledger,
+		AccessTTL:  o.AccessTTL,
+		RefreshTTL: o.RefreshTTL,
+		Reuse:      o.Reuse,
+		Style:      o.Style,
+	})
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.Backend = b
+	burl, err := s.serve(ctx, o.BackendAddr, b)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("reference backend: %w", err)
+	}
+	s.BackendURL = burl
+	return s, nil
+}
+
+func (s *Stack) serve(ctx context.Context, addr string, h http.Handler) (string, error) {
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
+	if err != nil {
+		return "", fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	s.servers = append(s.servers, srv)
+	go func() { _ = srv.Serve(ln) }()
+	return "http://" + ln.Addr().String(), nil
+}
+
+// Env is what a client needs to reach this stack.
+func (s *Stack) Env() client.Env {
+	return client.Env{BackendURL: s.BackendURL, WechatURL: s.WechatURL, AppID: s.AppID, Clock: s.Clock, Ledger: s.Ledger, Style: s.Style}
+}
+
+// Shutdown stops the servers gracefully, waiting for requests in flight until ctx ends.
+func (s *Stack) Shutdown(ctx context.Context) error {
+	var errs []error
+	if s.Wechat != nil {
+		s.Wechat.Close() // release hung requests first so shutdown does not wait on them
+	}
+	for _, srv := range s.servers {
+		if err := srv.Shutdown(ctx); err != nil {
+			_ = srv.Close()
+			errs = append(errs, err)
+		}
+	}
+	if s.Backend != nil {
+		s.Backend.Close()
+	}
+	return errors.Join(errs...)
+}
+
+// Close stops the stack at once.
+func (s *Stack) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err := s.Shutdown(ctx)
+	if s.ownLog {
+		_ = s.Ledger.Close()
+	}
+	return err
+}

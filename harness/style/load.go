@@ -1,0 +1,194 @@
+package style
+
+import (
+	"embed"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+)
+
+//go:embed builtin/*.yaml
+var builtinFS embed.FS
+
+// Default is the name of the style used when none is given.
+const Default = "bearer"
+
+// Error is a problem in a style file, located by file, line, column and the
+// dotted field path (for example "signals.expired.status").
+type Error struct {
+	File   string
+	Line   int // 1-based; 0 when unknown
+	Column int
+	Field  string // dotted path; "" when the problem is the whole document
+	Msg    string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d:%d", e.Line, e.Column)
+	}
+	if e.Field != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Field)
+	}
+	b.WriteString(": ")
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Names lists the built-in styles.
+func Names() []string {
+	ents, _ := builtinFS.ReadDir("builtin")
+	out := make([]string, 0, len(ents))
+	for _, e := range ents {
+		out = append(out, strings.TrimSuffix(e.Name(), ".yaml"))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Load returns the built-in style called nameOrPath, or else parses the YAML
+// file at that path. "" means Default.
+func Load(nameOrPath string) (*Style, error) {
+	if nameOrPath == "" {
+		nameOrPath = Default
+	}
+	if isName(nameOrPath) {
+		src := "builtin/" + nameOrPath + ".yaml"
+		data, err := builtinFS.ReadFile(src)
+		if err == nil {
+			return Parse(src, data)
+		}
+		if _, statErr := os.Stat(nameOrPath); statErr != nil {
+			return nil, &Error{File: nameOrPath, Msg: fmt.Sprintf("no built-in style %q (built in: %s) and no such file", nameOrPath, strings.Join(Names(), ", "))}
+		}
+	}
+	data, err := os.ReadFile(nameOrPath)
+	if err != nil {
+		return nil, &Error{File: nameOrPath, Msg: err.Error()}
+	}
+	return Parse(nameOrPath, data)
+}
+
+// isName tells a built-in name ("bearer") from a path ("./bearer.yaml").
+func isName(s string) bool {
+	return !strings.ContainsAny(s, `/\`) && path.Ext(s) == ""
+}
+
+// MustLoad is Load for built-in names known to exist; it panics otherwise.
+func MustLoad(name string) *Style {
+	s, err := Load(name)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// Parse decodes and validates a style document. file only labels errors.
+// Unknown keys are errors: a misspelt field must not silently fall back to a
+// default and make a client test pass for the wrong reason.
+func Parse(file string, data []byte) (*Style, error) {
+	f, err := parser.ParseBytes(data, 0)
+	if err != nil {
+		return nil, yamlError(file, err, nil)
+	}
+	if len(f.Docs) != 1 || f.Docs[0].Body == nil {
+		return nil, &Error{File: file, Line: 1, Column: 1, Msg: "want exactly one YAML document holding a mapping"}
+	}
+	idx := indexPositions(f.Docs[0].Body)
+	var s Style
+	if err := yaml.NodeToValue(f.Docs[0].Body, &s, yaml.Strict()); err != nil {
+		return nil, yamlError(file, err, idx)
+	}
+	s.Source = file
+	if err := s.validate(); err != nil {
+		var fe *fieldError
+		if errors.As(err, &fe) {
+			line, col := idx.find(fe.field)
+			return nil, &Error{File: file, Line: line, Column: col, Field: fe.field, Msg: fe.msg}
+		}
+		return nil, &Error{File: file, Msg: err.Error()}
+	}
+	return &s, nil
+}
+
+// yamlError turns a goccy/go-yaml error into an Error carrying its position
+// and, when the position is a known key or value, its field path.
+func yamlError(file string, err error, idx *posIndex) error {
+	var ye yaml.Error
+	if errors.As(err, &ye) && ye.GetToken() != nil {
+		tk := ye.GetToken()
+		e := &Error{File: file, Line: tk.Position.Line, Column: tk.Position.Column, Msg: ye.GetMessage()}
+		if idx != nil {
+			e.Field = idx.byPos[[2]int{e.Line, e.Column}]
+		}
+		return e
+	}
+	return &Error{File: file, Msg: err.Error()}
+}
+
+// posIndex maps dotted field paths to source positions and back.
+type posIndex struct {
+	byPath map[string][2]int
+	byPos  map[[2]int]string
+}
+
+func indexPositions(body ast.Node) *posIndex {
+	idx := &posIndex{byPath: map[string][2]int{}, byPos: map[[2]int]string{}}
+	idx.walk("", body)
+	return idx
+}
+
+func (idx *posIndex) walk(prefix string, n ast.Node) {
+	var values []*ast.MappingValueNode
+	switch m := n.(type) {
+	case *ast.MappingNode:
+		values = m.Values
+	case *ast.MappingValueNode:
+		values = []*ast.MappingValueNode{m}
+	default:
+		return
+	}
+	for _, mv := range values {
+		if mv.Key == nil {
+			continue
+		}
+		name := mv.Key.GetToken().Value
+		p := name
+		if prefix != "" {
+			p = prefix + "." + name
+		}
+		kp := mv.Key.GetToken().Position
+		idx.byPath[p] = [2]int{kp.Line, kp.Column}
+		idx.byPos[[2]int{kp.Line, kp.Column}] = p
+		if mv.Value != nil && mv.Value.GetToken() != nil {
+			vp := mv.Value.GetToken().Position
+			idx.byPos[[2]int{vp.Line, vp.Column}] = p
+			idx.walk(p, mv.Value)
+		}
+	}
+}
+
+// find locates a field, or its nearest present ancestor when it is missing.
+func (idx *posIndex) find(field string) (line, col int) {
+	for p := field; p != ""; {
+		if pos, ok := idx.byPath[p]; ok {
+			return pos[0], pos[1]
+		}
+		i := strings.LastIndexByte(p, '.')
+		if i < 0 {
+			break
+		}
+		p = p[:i]
+	}
+	return 1, 1
+}

@@ -1,0 +1,78 @@
+package style
+
+import (
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"strings"
+)
+
+// Errors of TokenFrom. A missing token and a malformed one get the same
+// invalid signal; the ledger tells them apart.
+var (
+	ErrNoToken        = errors.New("no access token in the request")
+	ErrMalformedToken = errors.New("malformed access token header")
+)
+
+// SetToken places an access token in a request header the way this style
+// expects it.
+func (s *Style) SetToken(h http.Header, token string) {
+	switch s.Token.Scheme {
+	case SchemeRaw:
+		h.Set(s.Token.Header, token)
+	case SchemeBasic:
+		h.Set(s.Token.Header, "Basic "+base64.StdEncoding.EncodeToString([]byte(token+":")))
+	default:
+		h.Set(s.Token.Header, "Bearer "+token)
+	}
+}
+
+// TokenFrom extracts the access token from request headers. Several header
+// lines are malformed: a proxy or a buggy wrapper added one, and guessing
+// which one counts would hide the bug.
+func (s *Style) TokenFrom(h http.Header) (string, error) {
+	vals := h[http.CanonicalHeaderKey(s.Token.Header)]
+	if len(vals) == 0 {
+		return "", ErrNoToken
+	}
+	if len(vals) > 1 {
+		return "", ErrMalformedToken
+	}
+	v := strings.TrimSpace(vals[0])
+	if v == "" {
+		return "", ErrNoToken
+	}
+	var tok string
+	switch s.Token.Scheme {
+	case SchemeRaw:
+		tok = v
+	case SchemeBasic:
+		rest, ok := cutScheme(v, "Basic")
+		if !ok {
+			return "", ErrMalformedToken
+		}
+		raw, err := base64.StdEncoding.DecodeString(rest)
+		if err != nil {
+			return "", ErrMalformedToken
+		}
+		tok, _, _ = strings.Cut(string(raw), ":")
+	default:
+		rest, ok := cutScheme(v, "Bearer")
+		if !ok {
+			return "", ErrMalformedToken
+		}
+		tok = rest
+	}
+	if tok == "" || strings.ContainsAny(tok, " \t,") {
+		return "", ErrMalformedToken
+	}
+	return tok, nil
+}
+
+// cutScheme strips an auth scheme; schemes are case-insensitive (RFC 9110 §11.1).
+func cutScheme(v, scheme string) (string, bool) {
+	if len(v) <= len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) || v[len(scheme)] != ' ' {
+		return "", false
+	}
+	return strings.TrimLeft(v[len(scheme)+1:], " "), true
+}
