@@ -121,6 +121,7 @@ type ridState struct {
 	rid, device, method, route, body string
 	scenario                         string
 	issuedAt                         time.Time
+	episodeBase                      time.Time // the device's last token success when this request met expiry
 	attempts                         int
 	expired                          int // attempts answered expired/invalid
 	expiredTokens                    []string
@@ -471,6 +472,9 @@ func (c *Checker) onAPI(e ledger.Event) {
 		}
 	}
 	if tokenProblem(e.Outcome) {
+		if r.expired == 0 {
+			r.episodeBase = d.lastSuccess
+		}
 		r.expired++
 		if len(r.expiredTokens) < 8 {
 			r.expiredTokens = append(r.expiredTokens, e.Token)
@@ -569,7 +573,10 @@ func (c *Checker) evaluate(r *ridState) {
 	if r.expired > 0 && r.settled && r.settleOutcome != ledger.OutcomeLost {
 		cr := c.inv[summary.CorrectReplay]
 		cr.Checked++
-		failedRefresh := !d.lastFailure.IsZero() && !d.lastFailure.Before(r.issuedAt)
+		// A refresh that failed in the episode this request met — even one the
+		// backend answered before the request was issued, when the client had
+		// not yet learnt of it — excuses settling the request with an error.
+		failedRefresh := !d.lastFailure.IsZero() && d.lastFailure.After(r.episodeBase)
 		switch {
 		case r.replayProblem != "":
 			v(summary.CorrectReplay, r.replayProblem)

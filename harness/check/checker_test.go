@@ -287,3 +287,18 @@ func TestHistogramQuantiles(t *testing.T) {
 	assert.InDelta(t, 990, ms(h.quantile(0.99)), 22)
 	assert.Equal(t, 1000.0, ms(h.quantile(1)))
 }
+
+// A request that joins an episode whose re-login already failed may be
+// settled with that failure's error: the client learnt of it late.
+func TestErrorAfterFailedLoginInTheSameEpisodeIsAllowed(t *testing.T) {
+	s := newScript()
+	s.login("d1", "c1", "A1", "F1")
+	s.refresh("d1", "R1", "", "F1", ledger.OutcomeRevoked)
+	s.add(ledger.Event{Source: ledger.SourceBackend, Kind: ledger.KindBackendLogin, Code: "c2", Outcome: ledger.OutcomeWechat, Status: 503, Errcode: -1})
+	s.add(ledger.Event{Source: ledger.SourceWechat, Kind: ledger.KindWxLogin, Device: "d1", Code: "c2"})
+	s.issue("d1", "r1", "GET", "")
+	s.api("d1", "r1", "GET", "", "A1", ledger.OutcomeInvalid)
+	s.settle("d1", "r1", 0, ledger.OutcomeRejected)
+	sum := s.check(t)
+	assert.Equal(t, summary.Pass, sum.Invariants[summary.CorrectReplay].Verdict, "%v", sum.Invariants[summary.CorrectReplay].Examples)
+}

@@ -1,0 +1,5 @@
+//go:build race
+
+package jsclient_test
+
+const raceEnabled = true

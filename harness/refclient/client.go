@@ -1,0 +1,153 @@
+package refclient
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sync"
+
+	"github.com/tokenstorm/tokenstorm/harness/client"
+	"github.com/tokenstorm/tokenstorm/harness/clock"
+	"github.com/tokenstorm/tokenstorm/harness/ledger"
+)
+
+// Client is the reference client: a client.Client for the harness, and a
+// source of per-device http.RoundTrippers for library users.
+type Client struct {
+	env      client.Env
+	opts     Options
+	base     http.RoundTripper
+	auth     *authAPI
+	backend  *url.URL // requests for this scheme://host get the token
+	styleErr error    // set when env names a style this client cannot speak yet
+
+	// ctx ends on Close: it stops refreshes under way.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu      sync.RWMutex
+	devices map[string]*Transport
+}
+
+var _ client.Client = (*Client)(nil)
+
+// New returns a client for the stack env describes. env.Clock nil means real
+// time, env.HTTP nil means http.DefaultClient.
+func New(env client.Env, opts Options) *Client {
+	opts = opts.withDefaults()
+	if env.Clock == nil {
+		env.Clock = clock.Real()
+	}
+	hc := env.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	base := opts.Base
+	if base == nil {
+		base = hc.Transport
+	}
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	c := &Client{
+		env:     env,
+		opts:    opts,
+		base:    base,
+		auth:    &authAPI{hc: hc, wechatURL: env.WechatURL, backendURL: env.BackendURL, appID: env.AppID, timeout: opts.RequestTimeout},
+		devices: map[string]*Transport{},
+	}
+	c.backend, _ = url.Parse(env.BackendURL) // an unparsable URL matches no request
+	if _, isBearer := opts.Style.(Bearer); isBearer && env.Style != "" && env.Style != "bearer" {
+		c.styleErr = fmt.Errorf("tokenstorm/refclient: backend style %q is not supported yet (only bearer)", env.Style)
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	return c
+}
+
+// Transport returns the http.RoundTripper of device (a *Transport), creating
+// the device on first use. Use it as http.Client{Transport: rt}.
+func (c *Client) Transport(device string) http.RoundTripper { return c.device(device) }
+
+func (c *Client) device(name string) *Transport {
+	c.mu.RLock()
+	t := c.devices[name]
+	c.mu.RUnlock()
+	if t != nil {
+		return t
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t = c.devices[name]; t == nil {
+		clk := c.env.Clock
+		if c.opts.DeviceClock != nil {
+			if dc := c.opts.DeviceClock(name); dc != nil {
+				clk = dc
+			}
+		}
+		t = &Transport{c: c, s: &session{c: c, device: name, clk: clk}}
+		c.devices[name] = t
+	}
+	return t
+}
+
+// Seed gives device stored tokens, as an app that starts with the tokens it
+// saved last time. AccessExpiry zero means unknown: the backend will say.
+func (c *Client) Seed(device string, t Tokens) {
+	s := c.device(device).s
+	now := s.clk.Now()
+	st := newTokenState(t, now, &c.opts)
+	s.mu.Lock()
+	s.installLocked(st)
+	s.mu.Unlock()
+}
+
+// Tokens returns device's current tokens, and false when it has none yet.
+func (c *Client) Tokens(device string) (Tokens, bool) {
+	return c.device(device).s.snapshot()
+}
+
+// Do implements client.Client: it sends the call through the device's
+// Transport and reads the whole answer.
+func (c *Client) Do(ctx context.Context, call client.Call) client.Result {
+	var body io.Reader
+	if len(call.Body) > 0 {
+		body = bytes.NewReader(call.Body)
+	}
+	req, err := http.NewRequestWithContext(ctx, call.Method, c.env.BackendURL+call.Path, body)
+	if err != nil {
+		return client.Result{Err: fmt.Errorf("tokenstorm/refclient: %w", err)}
+	}
+	for k, v := range call.Header {
+		req.Header[k] = v
+	}
+	resp, err := c.device(call.Device).RoundTrip(req)
+	if err != nil {
+		return client.Result{Err: err}
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return client.Result{Status: resp.StatusCode, Header: resp.Header, Err: fmt.Errorf("tokenstorm/refclient: reading the answer: %w", err)}
+	}
+	return client.Result{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+// Close stops refreshes under way; later requests fail with ErrClosed. It
+// does not close the shared HTTP transport.
+func (c *Client) Close() error {
+	c.cancel()
+	return nil
+}
+
+// ours reports whether req goes to the backend and so should carry the token.
+func (c *Client) ours(req *http.Request) bool {
+	return c.backend != nil && req.URL != nil && req.URL.Host == c.backend.Host && req.URL.Scheme == c.backend.Scheme
+}
+
+// log records a protocol note in the ledger (a nil ledger ignores it).
+func (c *Client) log(device, detail string) {
+	c.env.Ledger.Append(ledger.Event{Source: ledger.SourceClient, Kind: ledger.KindClientLog, Device: device, Detail: detail})
+}

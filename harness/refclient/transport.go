@@ -1,0 +1,169 @@
+package refclient
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+)
+
+// maxPeek bounds how much of an answer is buffered to classify it; signal
+// bodies are tiny, anything longer is delivered untouched.
+const maxPeek = 64 << 10
+
+// Transport is one device's http.RoundTripper. Requests for the client's
+// backend get the device's access token, and the transport refreshes and
+// replays as the package documentation describes; requests for any other
+// host pass through untouched (a redirect must not leak the token).
+type Transport struct {
+	c *Client
+	s *session
+}
+
+var _ http.RoundTripper = (*Transport)(nil)
+
+// Device is the device this transport acts for.
+func (t *Transport) Device() string { return t.s.device }
+
+// RoundTrip implements http.RoundTripper. It does not modify req. The request
+// body is read once and kept, so a replay carries the same bytes.
+//
+// A transport error is returned, never retried: once the body may have been
+// sent, only the caller can know whether repeating a POST is safe. An expiry
+// signal, in contrast, means the backend did not execute the request, so even
+// a POST is replayed.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if !t.c.ours(req) {
+		return t.c.base.RoundTrip(req)
+	}
+	body, err := readBody(req)
+	if err != nil {
+		return nil, err
+	}
+	if t.c.styleErr != nil {
+		return nil, t.c.styleErr
+	}
+	if t.c.ctx.Err() != nil {
+		return nil, ErrClosed
+	}
+	ctx := req.Context()
+	st, err := t.s.token(ctx)
+	if err != nil {
+		return nil, err
+	}
+
+	b := &t.c.opts.Behaviour
+	maxReplays := 1
+	if b.RetryForever {
+		maxReplays = math.MaxInt // the defect: bounded only by ctx
+	}
+	for replays := 0; ; replays++ {
+		resp, err := t.send(req, body, st)
+		if err != nil {
+			return nil, err
+		}
+		sig, err := t.c.classify(resp)
+		if err != nil {
+			return nil, err
+		}
+		if sig == SignalNone || replays >= maxReplays {
+			return resp, nil // including a replay that was rejected again: no loop
+		}
+
+		// The backend rejected the token, so it did not execute the request:
+		// get the next tokens (shared with every other request of this device
+		// that met the same expiry) and replay.
+		rejected, original := st, resp
+		var mine uint64
+		if b.SingleSlot {
+			mine = t.s.claimSlot()
+		}
+		if st, err = t.s.renew(ctx, rejected); err != nil {
+			return nil, err
+		}
+		if b.SingleSlot && !t.s.takeSlot(mine) {
+			<-ctx.Done() // the defect: the overwritten caller is never settled
+			return nil, waitErr(ctx.Err())
+		}
+		switch {
+		case b.NoReplay:
+			return original, nil
+		case b.StaleReplay:
+			st = rejected
+		case b.DropBody:
+			body = nil
+		case b.DoubleReplay:
+			if extra, err := t.send(req, body, st); err == nil {
+				drain(extra)
+			}
+		}
+	}
+}
+
+// send sends one attempt of req with body and the token of st, on a copy of
+// req so the caller's request is never modified.
+func (t *Transport) send(req *http.Request, body []byte, st *tokenState) (*http.Response, error) {
+	r := new(http.Request)
+	*r = *req
+	r.Header = make(http.Header, len(req.Header)+1)
+	for k, v := range req.Header {
+		r.Header[k] = v // values are shared, never modified
+	}
+	r.Header.Set(st.credName, st.credValue)
+	if len(body) > 0 {
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+		r.ContentLength = int64(len(body))
+	} else {
+		r.Body, r.GetBody, r.ContentLength = nil, nil, 0
+	}
+	return t.c.base.RoundTrip(r)
+}
+
+// classify asks the style what resp says about the token, buffering the body
+// only when the style needs it (then resp.Body is replaced by the buffer).
+func (c *Client) classify(resp *http.Response) (Signal, error) {
+	anyUnauthorized := c.opts.Behaviour.RetryForever && resp.StatusCode == http.StatusUnauthorized
+	if !anyUnauthorized && !c.opts.Style.Peek(resp.StatusCode, resp.Header) {
+		return SignalNone, nil
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxPeek+1))
+	if err != nil {
+		resp.Body.Close()
+		return SignalNone, fmt.Errorf("tokenstorm/refclient: reading a %d answer: %w", resp.StatusCode, err)
+	}
+	if len(b) > maxPeek {
+		// Too long to be a signal: deliver it whole.
+		resp.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(b), resp.Body), resp.Body}
+		return SignalNone, nil
+	}
+	resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	if anyUnauthorized {
+		return SignalExpired, nil // the retry-forever defect: every 401 is "the token"
+	}
+	return c.opts.Style.Classify(resp.StatusCode, resp.Header, b), nil
+}
+
+// readBody reads and closes req's body once (RoundTrip owns closing it).
+func readBody(req *http.Request) ([]byte, error) {
+	if req.Body == nil || req.Body == http.NoBody {
+		return nil, nil
+	}
+	defer req.Body.Close()
+	b, err := io.ReadAll(req.Body)
+	if err != nil {
+		return nil, fmt.Errorf("tokenstorm/refclient: reading the request body: %w", err)
+	}
+	return b, nil
+}
+
+// drain discards an answer nobody will read, so its connection can be reused.
+func drain(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxPeek))
+	resp.Body.Close()
+}
