@@ -1,0 +1,37 @@
+package probe
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tokenstorm/tokenstorm/harness/summary"
+)
+
+// 1,000 devices × 8 requests in flight, every token expiring at once: the
+// reference client makes exactly one refresh per device and loses nothing.
+func TestThousandDevicesExpireAtOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("scale test; run without -short")
+	}
+	ps, err := Find([]string{"concurrent-expiry"})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	start := time.Now()
+	res, err := Run(ctx, Config{NewClient: refFactory, ClientName: "ref", Devices: 1000, Concurrency: 8, Deadline: 60 * time.Second}, ps)
+	require.NoError(t, err)
+	require.Len(t, res, 1)
+	s := res[0].Summary
+	t.Logf("1000×8 synchronized expiry: %s, %d requests, episodes %d, refreshes %d, logins %d, p99 %.1fms",
+		time.Since(start).Round(time.Millisecond), s.Requests.Issued, s.Refresh.ExpiryEpisodes, s.Refresh.Refreshes, s.Refresh.Logins, s.Latency.P99)
+	assert.Equal(t, summary.Pass, s.Verdict, "failed: %v", s.FailedInvariants())
+	assert.Equal(t, 1.0, s.Refresh.Amplification)
+	assert.Equal(t, 1000, s.Refresh.Refreshes, "one refresh per device")
+	assert.Equal(t, 1000, s.Refresh.Logins, "one login per device (warm-up)")
+	assert.Zero(t, s.Requests.Lost)
+	assert.Equal(t, 1000+8000, s.Requests.Issued)
+}
