@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tokenstorm/tokenstorm/harness/ledger"
+	"github.com/tokenstorm/tokenstorm/harness/style"
 )
 
 // handleVerify answers whether the carried access token is valid.
@@ -18,6 +19,7 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request, set *setti
 	if tc.outcome != ledger.OutcomeOK {
 		sig := tokenSignal(st, tc)
 		ev.Status = sig.Status
+		ev.Detail = style.WithNote(tc.detail, style.SignalNote(tokenSignalName(tc)))
 		s.record(ev)
 		sendSignal(w, sig, signalObj(sig))
 		return tc.outcome
@@ -67,7 +69,11 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request, set *settings
 			}
 		}
 		sig := tokenSignal(st, tc)
-		ev.Outcome, ev.Status, ev.Detail = tc.outcome, sig.Status, tc.detail
+		// The signal sent is noted in Detail: the checker judges
+		// expiry-signalled by it, since in a body-code style an HTTP 200
+		// is the expiry signal.
+		ev.Outcome, ev.Status = tc.outcome, sig.Status
+		ev.Detail = style.WithNote(tc.detail, style.SignalNote(tokenSignalName(tc)))
 		s.record(ev)
 		s.stats.api.inc(tc.outcome)
 		if stop, ok := s.wait(w, r, delay); !ok {
@@ -77,11 +83,23 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request, set *settings
 		return tc.outcome
 	}
 
+	// The presented token is used up from here on (single use), so every
+	// answer below hands over the next one, whatever it says.
+	var next string
+	if st.Token.NextHeader != "" {
+		acc, err := s.issueAccess(tc.subject, tc.fam, s.clock.Now(), set.accessTTL)
+		if err != nil {
+			panic(err)
+		}
+		w.Header().Set(st.Token.NextHeader, acc.token)
+		next = "next " + acc.jti
+	}
+
 	// A refusal that is not about the token: the token is fine, so the
 	// ledger outcome is ok and the client must not refresh.
 	if r.URL.Path == st.Routes.Resource+"reauth" {
 		sig := &st.Signals.NotToken
-		ev.Outcome, ev.Status, ev.Detail = ledger.OutcomeOK, sig.Status, "not_token"
+		ev.Outcome, ev.Status, ev.Detail = ledger.OutcomeOK, sig.Status, style.WithNote("not_token", next)
 		s.record(ev)
 		s.stats.api.inc(ledger.OutcomeOK)
 		if stop, ok := s.wait(w, r, delay); !ok {
@@ -95,7 +113,7 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request, set *settings
 	if effect {
 		body, rerr = readBody(w, r)
 		if rerr != nil {
-			ev.Outcome, ev.Status, ev.Detail = ledger.OutcomeError, rerr.status, rerr.desc
+			ev.Outcome, ev.Status, ev.Detail = ledger.OutcomeError, rerr.status, style.WithNote(rerr.desc, next)
 			s.record(ev)
 			s.stats.api.inc(ledger.OutcomeError)
 			writeReqError(w, rerr, rid)
@@ -103,14 +121,7 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request, set *settings
 		}
 		ev.BodyHash = ledger.HashBody(body)
 	}
-	if st.Token.NextHeader != "" {
-		next, err := s.issueAccess(tc.subject, tc.fam, s.clock.Now(), set.accessTTL)
-		if err != nil {
-			panic(err)
-		}
-		w.Header().Set(st.Token.NextHeader, next.token)
-		ev.Detail = "next " + next.jti
-	}
+	ev.Detail = next
 	ev.Outcome, ev.Status = ledger.OutcomeOK, st.Signals.Success.Status
 	s.record(ev)
 	s.stats.api.inc(ledger.OutcomeOK)

@@ -237,6 +237,14 @@ func tokenSignal(st *style.Style, tc tokenCheck) *style.Signal {
 	return &st.Signals.Invalid
 }
 
+// tokenSignalName names the signal tokenSignal picks.
+func tokenSignalName(tc tokenCheck) string {
+	if tc.outcome == ledger.OutcomeExpired {
+		return style.SignalExpired
+	}
+	return style.SignalInvalid
+}
+
 // record appends a backend event to the ledger (no-op without one). Events
 // are stamped with the injected clock so they line up with token times.
 func (s *Server) record(e ledger.Event) {

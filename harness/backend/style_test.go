@@ -66,7 +66,7 @@ func TestStyleRotatingSingleUseFromYAML(t *testing.T) {
 	require.NotEmpty(t, next)
 	// single use: the same token again is invalid; the next one works once
 	expectJSON(t, e.do("GET", "/data/a", "", basic(p.Access)), 401, `{"error":"invalid"}`)
-	assert.Equal(t, "single-use token already used", e.lastEvent(ledger.KindAPI).Detail)
+	assert.Equal(t, "single-use token already used; signal=invalid", e.lastEvent(ledger.KindAPI).Detail)
 	w = e.do("GET", "/data/a", "", basic(next))
 	require.Equal(t, 200, w.Code)
 	next2 := w.Header().Get("X-Next-Token")

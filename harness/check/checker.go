@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tokenstorm/tokenstorm/harness/ledger"
+	"github.com/tokenstorm/tokenstorm/harness/style"
 	"github.com/tokenstorm/tokenstorm/harness/summary"
 )
 
@@ -255,6 +256,10 @@ func (c *Checker) Observe(e ledger.Event) {
 		c.onTokenCall(e, false)
 	case ledger.SourceBackend + "/" + ledger.KindAPI:
 		c.onAPI(e)
+	case ledger.SourceHarness + "/" + ledger.KindAPI:
+		// The harness's own look at a backend under test (harness/backendcheck):
+		// judged for expiry-signalled only, it is no client's request.
+		c.judgeSignal(e, e.Device)
 	case ledger.SourceBackend + "/" + ledger.KindEffect:
 		if r := c.byRID[e.RID]; r != nil {
 			r.effects++
@@ -287,7 +292,9 @@ func (c *Checker) onJSCode2Session(e ledger.Event) {
 	}
 	inv := c.inv[summary.CodeSingleUse]
 	inv.Checked++
-	if e.Code != "" {
+	// An injected fault (reset, hang, errcode) answers before WeChat looks at
+	// the code, so the code is not used up and a retry with it is legitimate.
+	if e.Code != "" && e.Outcome != ledger.OutcomeFault {
 		c.codeUses[e.Code]++
 	}
 	if e.Errcode == 40163 || (e.Code != "" && c.codeUses[e.Code] > 1) {
@@ -428,15 +435,7 @@ func (c *Checker) onAPI(e ledger.Event) {
 	d.remember(e)
 
 	if tokenProblem(e.Outcome) {
-		inv := c.inv[summary.ExpirySignalled]
-		inv.Checked++
-		if e.Status >= 200 && e.Status < 300 {
-			c.violate(summary.ExpirySignalled, summary.Violation{
-				Device: name, At: e.Time, RIDs: nonEmpty(e.RID), Tokens: nonEmpty(e.Token),
-				Explanation: fmt.Sprintf("the backend answered a request with an %s token with HTTP %d (a success) instead of the expiry/invalid signal: the client cannot know it must refresh", e.Outcome, e.Status),
-				Evidence:    []ledger.Event{e},
-			})
-		}
+		c.judgeSignal(e, name)
 		// An expiry of the token the device is using starts an episode; one
 		// about an already-replaced token (a late 401) does not.
 		if e.Token == "" || e.Token == d.current || d.current == "" {
@@ -447,6 +446,11 @@ func (c *Checker) onAPI(e ledger.Event) {
 				d.episodes++
 			}
 		}
+	}
+	// Rotating styles hand over the next access token with an answer
+	// (Detail "next <jti>"): the device uses that one from now on.
+	if next := nextToken(e.Detail); next != "" && (e.Token == d.current || d.current == "") {
+		d.current = next
 	}
 	if r == nil {
 		return
@@ -484,6 +488,62 @@ func (c *Checker) onAPI(e ledger.Event) {
 	}
 	r.lastOutcome = e.Outcome
 	r.lastStatus = e.Status
+}
+
+// judgeSignal judges expiry-signalled on one answer to an expired, invalid,
+// revoked or missing token: it must carry the style's expired or invalid
+// signal. Whoever recorded the answer notes the signal it carried in Detail
+// (style.SignalNote): the reference backend the one it sent, the harness the
+// one it saw from a backend under test. That, not the status, is judged — in
+// a body-code style HTTP 200 {"code":10006} is the expiry signal. An event
+// without a note is judged by its status: a 2xx is taken for a success.
+func (c *Checker) judgeSignal(e ledger.Event, device string) {
+	if !tokenProblem(e.Outcome) {
+		return
+	}
+	inv := c.inv[summary.ExpirySignalled]
+	inv.Checked++
+	var what string
+	if noted, ok := style.NotedSignal(e.Detail); ok {
+		if noted == style.SignalExpired || noted == style.SignalInvalid {
+			return
+		}
+		what = fmt.Sprintf("HTTP %d carrying the style's %s signal", e.Status, noted)
+		if noted == style.SignalNone {
+			what = fmt.Sprintf("HTTP %d matching no signal of the style", e.Status)
+		}
+	} else {
+		if e.Status < 200 || e.Status >= 300 {
+			return
+		}
+		what = fmt.Sprintf("HTTP %d (a success)", e.Status)
+	}
+	c.violate(summary.ExpirySignalled, summary.Violation{
+		Device: device, At: e.Time, RIDs: nonEmpty(e.RID), Tokens: nonEmpty(e.Token),
+		Explanation: fmt.Sprintf("the backend answered a request with %s %s token with %s instead of the expiry/invalid signal: the client cannot know it must refresh", article(e.Outcome), e.Outcome, what),
+		Evidence:    []ledger.Event{e},
+	})
+}
+
+// article is "an" before a vowel ("an expired token"), "a" otherwise.
+func article(word string) string {
+	if word != "" && strings.ContainsRune("aeiou", rune(word[0])) {
+		return "an"
+	}
+	return "a"
+}
+
+// nextToken is the access token an answer handed over ("next <jti>" part of
+// the Detail of an api event in a rotating style), or "".
+func nextToken(detail string) string {
+	for detail != "" {
+		var part string
+		part, detail, _ = strings.Cut(detail, ";")
+		if jti, ok := strings.CutPrefix(strings.TrimSpace(part), "next "); ok {
+			return jti
+		}
+	}
+	return ""
 }
 
 func (c *Checker) onSettle(e ledger.Event) {

@@ -302,3 +302,70 @@ func TestErrorAfterFailedLoginInTheSameEpisodeIsAllowed(t *testing.T) {
 	sum := s.check(t)
 	assert.Equal(t, summary.Pass, sum.Invariants[summary.CorrectReplay].Verdict, "%v", sum.Invariants[summary.CorrectReplay].Examples)
 }
+
+// In a body-code style the expiry signal is an HTTP 200: the checker judges
+// the signal the backend noted, not the status.
+func TestBodyCodeExpirySignalIsNotAViolation(t *testing.T) {
+	s := newScript()
+	s.login("d1", "c1", "A1", "F1")
+	s.issue("d1", "r1", "GET", "")
+	s.add(ledger.Event{Source: ledger.SourceBackend, Kind: ledger.KindAPI, RID: "r1", Method: "GET", Route: "/api/orders", Token: "A1",
+		Outcome: ledger.OutcomeExpired, Status: 200, Detail: "exp passed; signal=expired"})
+	s.login("d1", "c2", "A2", "F2")
+	s.add(ledger.Event{Source: ledger.SourceBackend, Kind: ledger.KindAPI, RID: "r1", Method: "GET", Route: "/api/orders", Token: "A2", Outcome: ledger.OutcomeOK, Status: 200})
+	s.settle("d1", "r1", 200, ledger.OutcomeOK)
+	sum := s.check(t)
+	inv := sum.Invariants[summary.ExpirySignalled]
+	assert.Equal(t, summary.Pass, inv.Verdict, "%v", inv.Examples)
+	assert.Equal(t, 1, inv.Checked)
+	assert.Equal(t, summary.Pass, sum.Verdict, "%v", sum.FailedInvariants())
+}
+
+// The harness's observations of a backend under test are judged too.
+func TestHarnessObservedSignals(t *testing.T) {
+	for _, c := range []struct {
+		status  int
+		detail  string
+		verdict string
+		expl    string
+	}{
+		{401, "garbage token; signal=invalid", summary.Pass, ""},
+		{200, "tampered token; signal=expired", summary.Pass, ""},
+		{200, "expired token; signal=success", summary.Fail, "HTTP 200 carrying the style's success signal"},
+		{200, "expired token; signal=none", summary.Fail, "HTTP 200 matching no signal of the style"},
+		{500, "garbage token; signal=none", summary.Fail, "HTTP 500 matching no signal"},
+		{200, "", summary.Fail, "HTTP 200 (a success)"},
+	} {
+		s := newScript()
+		s.add(ledger.Event{Source: ledger.SourceHarness, Kind: ledger.KindAPI, Device: "backend-check", Route: "/v1/items/x",
+			Outcome: ledger.OutcomeInvalid, Status: c.status, Detail: c.detail})
+		sum := s.check(t)
+		inv := sum.Invariants[summary.ExpirySignalled]
+		assert.Equal(t, c.verdict, inv.Verdict, c.detail)
+		assert.Equal(t, 1, inv.Checked)
+		if c.expl != "" && assert.NotEmpty(t, inv.Examples, c.detail) {
+			assert.Contains(t, inv.Examples[0].Explanation, c.expl)
+			assert.Equal(t, "backend-check", inv.Examples[0].Device)
+		}
+		assert.Zero(t, sum.Refresh.ExpiryEpisodes, "a harness observation is no client's episode")
+	}
+}
+
+// In a rotating style every answer hands over the next token; its expiry
+// starts an episode like the login token's would.
+func TestRotatedTokenExpiryStartsAnEpisode(t *testing.T) {
+	s := newScript()
+	s.login("d1", "c1", "A1", "F1")
+	s.issue("d1", "r1", "GET", "")
+	s.add(ledger.Event{Source: ledger.SourceBackend, Kind: ledger.KindAPI, Subject: "o-d1", RID: "r1", Method: "GET", Route: "/api/orders", Token: "A1", Outcome: ledger.OutcomeOK, Status: 200, Detail: "next N1"})
+	s.settle("d1", "r1", 200, ledger.OutcomeOK)
+	s.issue("d1", "r2", "GET", "")
+	s.api("d1", "r2", "GET", "", "N1", ledger.OutcomeExpired)
+	s.refresh("d1", "R1", "A2", "F1", ledger.OutcomeOK)
+	s.api("d1", "r2", "GET", "", "A2", ledger.OutcomeOK)
+	s.settle("d1", "r2", 200, ledger.OutcomeOK)
+	sum := s.check(t)
+	assert.Equal(t, summary.Pass, sum.Invariants[summary.SingleRefresh].Verdict, "%v", sum.Invariants[summary.SingleRefresh].Examples)
+	assert.Equal(t, 2, sum.Refresh.ExpiryEpisodes)
+	assert.Equal(t, summary.Pass, sum.Verdict)
+}

@@ -7,7 +7,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tokenstorm/tokenstorm/harness/backendcheck"
 	"github.com/tokenstorm/tokenstorm/harness/device"
+	"github.com/tokenstorm/tokenstorm/harness/style"
 )
 
 // All returns the built-in battery, in the order `tokenstorm run` runs it.
@@ -24,6 +26,7 @@ func All() []Probe {
 		{"refresh-fails", "refresh and re-login fail for good: every waiter gets a clear error", refreshFails},
 		{"concurrent-first-login", "many requests at first start: one login per device, codes used once", concurrentFirstLogin},
 		{"non-token-401", "a 401 that is not about the token: surfaced, not retried", nonToken401},
+		{"backend-signals", "the backend answers tampered, garbage, missing and expired tokens with the style's signals, never an empty success", backendSignals},
 	}
 }
 
@@ -47,8 +50,6 @@ func Find(names []string) ([]Probe, error) {
 	return out, nil
 }
 
-var get = device.Request{Method: "GET", Path: "/api/orders"}
-
 func oneAtExpiry(ctx context.Context, p *P) error {
 	d := p.Devices(1)
 	if err := p.Warm(ctx, d); err != nil {
@@ -58,8 +59,8 @@ func oneAtExpiry(ctx context.Context, p *P) error {
 	if err := p.ExpireAll(ctx); err != nil {
 		return err
 	}
-	o := p.Do(ctx, d[0], get)
-	return wantOK(o)
+	o := p.Do(ctx, d[0], p.Get("orders"))
+	return p.wantOK(o)
 }
 
 func concurrentExpiry(ctx context.Context, p *P) error {
@@ -71,7 +72,7 @@ func concurrentExpiry(ctx context.Context, p *P) error {
 	if err := p.ExpireAll(ctx); err != nil {
 		return err
 	}
-	p.Burst(ctx, devs, p.cfg.Concurrency, get)
+	p.Burst(ctx, devs, p.cfg.Concurrency, p.Get("orders"))
 	return nil
 }
 
@@ -91,7 +92,7 @@ func postAtExpiry(ctx context.Context, p *P) error {
 			go func(d string, n int) {
 				defer wg.Done()
 				body := fmt.Sprintf(`{"item":"sku-%d","qty":%d,"note":"créme brûlée"}`, n, n+1)
-				p.Do(ctx, d, device.Request{Method: "POST", Path: "/api/orders", Body: []byte(body)})
+				p.Do(ctx, d, device.Request{Method: "POST", Path: p.Path("orders"), Body: []byte(body)})
 			}(d, i*10+k)
 		}
 	}
@@ -113,13 +114,13 @@ func late401(ctx context.Context, p *P) error {
 	go func() {
 		defer wg.Done()
 		// Its 401 is decided now but delivered 400ms later, after the refresh.
-		p.Do(ctx, d[0], device.Request{Method: "GET", Path: "/api/orders?delay_ms=400"})
+		p.Do(ctx, d[0], p.Get("orders?delay_ms=400"))
 	}()
 	time.Sleep(50 * time.Millisecond)
-	p.Do(ctx, d[0], get)
+	p.Do(ctx, d[0], p.Get("orders"))
 	wg.Wait()
 	// A follow-up request that must not trigger anything.
-	return wantOK(p.Do(ctx, d[0], get))
+	return p.wantOK(p.Do(ctx, d[0], p.Get("orders")))
 }
 
 func proactiveWindow(ctx context.Context, p *P) error {
@@ -129,8 +130,10 @@ func proactiveWindow(ctx context.Context, p *P) error {
 	}
 	// Move to 10 seconds before the 2-hour access token expires.
 	p.Mark("clock to 10s before expiry")
-	p.Clock.Shift(2*time.Hour - 10*time.Second)
-	p.Burst(ctx, devs, p.cfg.Concurrency, get)
+	if err := p.Shift(2*time.Hour - 10*time.Second); err != nil {
+		return err
+	}
+	p.Burst(ctx, devs, p.cfg.Concurrency, p.Get("orders"))
 	return nil
 }
 
@@ -140,8 +143,10 @@ func storedExpired(ctx context.Context, p *P) error {
 		return err
 	}
 	p.Mark("clock past access expiry (app restarts with the stored token)")
-	p.Clock.Shift(2*time.Hour + time.Minute)
-	p.Burst(ctx, devs, p.cfg.Concurrency, get)
+	if err := p.Shift(2*time.Hour + time.Minute); err != nil {
+		return err
+	}
+	p.Burst(ctx, devs, p.cfg.Concurrency, p.Get("orders"))
 	return nil
 }
 
@@ -157,7 +162,7 @@ func refreshTokenDead(ctx context.Context, p *P) error {
 	if err := p.ExpireAll(ctx); err != nil {
 		return err
 	}
-	p.Burst(ctx, devs, 4, get)
+	p.Burst(ctx, devs, 4, p.Get("orders"))
 	return nil
 }
 
@@ -181,7 +186,7 @@ func wechatBusy(ctx context.Context, p *P) error {
 			return err
 		}
 	}
-	p.Burst(ctx, devs, 4, get)
+	p.Burst(ctx, devs, 4, p.Get("orders"))
 	return nil
 }
 
@@ -200,9 +205,9 @@ func refreshFails(ctx context.Context, p *P) error {
 	if err := p.Fault(ctx, map[string]any{"api": "jscode2session", "errcode": -1}); err != nil {
 		return err
 	}
-	outs := p.Burst(ctx, devs, 4, get)
+	outs := p.Burst(ctx, devs, 4, p.Get("orders"))
 	for _, o := range outs {
-		if o.Err == nil && o.Status == 200 {
+		if o.Err == nil && p.Style.Classify(o.Status, o.Body) == style.SignalSuccess {
 			return errors.New("a request succeeded although WeChat was down: the probe did not provoke a failed refresh")
 		}
 	}
@@ -212,28 +217,46 @@ func refreshFails(ctx context.Context, p *P) error {
 func concurrentFirstLogin(ctx context.Context, p *P) error {
 	devs := p.Devices(p.cfg.Devices)
 	p.Mark("first start: every device at once")
-	p.Burst(ctx, devs, p.cfg.Concurrency, get)
+	p.Burst(ctx, devs, p.cfg.Concurrency, p.Get("orders"))
 	return nil
 }
 
 func nonToken401(ctx context.Context, p *P) error {
+	// The reference backend answers <resource>reauth with the style's
+	// not_token signal; a backend under test has no such route.
+	if err := p.needsEmbedded(p.Path("reauth") + " route (a refusal that is not about the token)"); err != nil {
+		return err
+	}
 	d := p.Devices(1)
 	if err := p.Warm(ctx, d); err != nil {
 		return err
 	}
-	o := p.Do(ctx, d[0], device.Request{Method: "GET", Path: "/api/reauth"})
-	if o.Err == nil && o.Status != 401 {
-		return fmt.Errorf("the caller got HTTP %d for a non-token 401; it should get the 401 itself", o.Status)
+	o := p.Do(ctx, d[0], p.Get("reauth"))
+	if o.Err == nil && p.Style.Classify(o.Status, o.Body) != style.SignalNotToken {
+		nt := &p.Style.Signals.NotToken
+		return fmt.Errorf("the caller got HTTP %d %s for a refusal that is not about the token; it should get that refusal itself (HTTP %d %s)",
+			o.Status, shortBody(o.Body), nt.Status, nt.ValueJSON())
 	}
 	return nil
 }
 
-func wantOK(o device.Outcome) error {
-	if o.Err != nil {
-		return fmt.Errorf("request %s failed: %v", o.RID, o.Err)
+// backendSignals looks at the backend from the outside (harness/backendcheck):
+// it needs no admin API, ledger or clock of the backend, so it is how a
+// backend under test is judged. Its observations are ledger events that
+// expiry-signalled judges.
+func backendSignals(ctx context.Context, p *P) error {
+	cfg := backendcheck.Config{
+		BackendURL: p.Stack.BackendURL, WechatURL: p.Stack.WechatURL, AppID: p.Stack.AppID,
+		Style: p.Style, Device: p.Device(0), HTTP: p.http, Ledger: p.Stack.Ledger,
+		MaxWait: p.cfg.MaxExpiryWait,
+		Expire: func(ctx context.Context) error {
+			return p.admin(ctx, p.Stack.BackendURL+style.AdminPrefix+"expire", map[string]any{"all": true})
+		},
 	}
-	if o.Status != 200 {
-		return fmt.Errorf("request %s answered HTTP %d, want 200", o.RID, o.Status)
+	p.Mark("backend check: valid, tampered, garbage, missing and expired tokens")
+	rep, err := backendcheck.Run(ctx, cfg)
+	if rep != nil {
+		p.Mark(rep.Summary())
 	}
-	return nil
+	return err
 }

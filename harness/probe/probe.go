@@ -8,11 +8,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,6 +24,7 @@ import (
 	"github.com/tokenstorm/tokenstorm/harness/device"
 	"github.com/tokenstorm/tokenstorm/harness/ledger"
 	"github.com/tokenstorm/tokenstorm/harness/stack"
+	"github.com/tokenstorm/tokenstorm/harness/style"
 	"github.com/tokenstorm/tokenstorm/harness/summary"
 )
 
@@ -48,6 +51,10 @@ type Config struct {
 	// LedgerDir, when set, receives ledger-<probe>.ndjson for every failed probe:
 	// the full evidence, beyond the excerpts in the summary.
 	LedgerDir string
+	// MaxExpiryWait bounds how long the backend-signals probe waits in real
+	// time for an access token of a backend under test to expire by its TTL
+	// (see harness/backendcheck); default backendcheck.DefaultMaxWait.
+	MaxExpiryWait time.Duration
 }
 
 func (c *Config) defaults() {
@@ -70,7 +77,52 @@ type P struct {
 	Clock  *clock.Shifted
 	Client client.Client
 	Driver *device.Driver
-	http   *http.Client
+	// Style is the backend's dialect: probes build resource paths with Path
+	// and judge answers with its signals.
+	Style *style.Style
+	http  *http.Client
+}
+
+// Path is a protected resource of the style: Path("orders?delay_ms=400") is
+// "/api/orders?delay_ms=400" in bearer and "/v1/orders?delay_ms=400" in
+// body-code.
+func (p *P) Path(rest string) string {
+	return p.Style.Routes.Resource + strings.TrimPrefix(rest, "/")
+}
+
+// Get is a GET of a protected resource of the style.
+func (p *P) Get(rest string) device.Request {
+	return device.Request{Method: http.MethodGet, Path: p.Path(rest)}
+}
+
+// External reports whether the backend is a backend under test (--backend):
+// it has no admin API, no ledger and no controllable clock of ours.
+func (p *P) External() bool { return p.Stack.Backend == nil }
+
+// Skip ends a probe that cannot run against this stack; the probe is
+// reported as skipped with reason, neither passed nor failed.
+func Skip(reason string) error { return &skipError{reason} }
+
+type skipError struct{ reason string }
+
+func (e *skipError) Error() string { return "skipped: " + e.reason }
+
+// needsEmbedded skips the probe against a backend under test.
+func (p *P) needsEmbedded(what string) error {
+	if p.External() {
+		return Skip("needs the reference backend's " + what + "; --backend points to " + p.Stack.BackendURL)
+	}
+	return nil
+}
+
+// Shift moves the harness clock the embedded backend and the client share;
+// a backend under test keeps its own time, so the probe is skipped there.
+func (p *P) Shift(d time.Duration) error {
+	if err := p.needsEmbedded("controllable clock"); err != nil {
+		return err
+	}
+	p.Clock.Shift(d)
+	return nil
 }
 
 // Device names a device of this probe (unique across the battery, so one
@@ -114,12 +166,31 @@ func (p *P) Burst(ctx context.Context, devs []string, k int, r device.Request) [
 
 // Warm logs every device in with one request each.
 func (p *P) Warm(ctx context.Context, devs []string) error {
-	for _, o := range p.Burst(ctx, devs, 1, device.Request{Method: "GET", Path: "/api/profile"}) {
-		if o.Err != nil || o.Status != 200 {
-			return fmt.Errorf("warm-up request of %s failed: status %d, %v", o.Device, o.Status, o.Err)
+	for _, o := range p.Burst(ctx, devs, 1, p.Get("profile")) {
+		if err := p.wantOK(o); err != nil {
+			return fmt.Errorf("warm-up of %s: %w", o.Device, err)
 		}
 	}
 	return nil
+}
+
+// wantOK requires an answer with the style's success signal.
+func (p *P) wantOK(o device.Outcome) error {
+	if o.Err != nil {
+		return fmt.Errorf("request %s failed: %v", o.RID, o.Err)
+	}
+	if sig := p.Style.Classify(o.Status, o.Body); sig != style.SignalSuccess {
+		return fmt.Errorf("request %s answered HTTP %d %s, want the %s style's success signal", o.RID, o.Status, shortBody(o.Body), p.Style.Name)
+	}
+	return nil
+}
+
+func shortBody(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	if len(s) > 120 {
+		s = s[:120] + "…"
+	}
+	return s
 }
 
 // Mark writes a named moment into the ledger (shown on the report's timeline).
@@ -129,7 +200,7 @@ func (p *P) Mark(what string) {
 
 // ExpireAll expires every access token issued so far (the storm trigger).
 func (p *P) ExpireAll(ctx context.Context) error {
-	return p.admin(ctx, p.Stack.BackendURL+"/__admin/expire", map[string]any{"all": true})
+	return p.backendAdmin(ctx, "expire", map[string]any{"all": true})
 }
 
 // Fault adds a mock WeChat fault rule (JSON of docs/mockwechat.md).
@@ -139,7 +210,19 @@ func (p *P) Fault(ctx context.Context, rule map[string]any) error {
 
 // Revoke revokes every refresh token family (refresh tokens become dead).
 func (p *P) Revoke(ctx context.Context) error {
-	return p.admin(ctx, p.Stack.BackendURL+"/__admin/revoke", map[string]any{"all": true})
+	return p.backendAdmin(ctx, "revoke", map[string]any{"all": true})
+}
+
+// backendAdmin calls the reference backend's admin API. A backend under test
+// may offer the same API; when it does not (the call fails) the probe is
+// skipped, not failed: the backend is not at fault for lacking our hooks.
+func (p *P) backendAdmin(ctx context.Context, what string, body any) error {
+	url := p.Stack.BackendURL + style.AdminPrefix + what
+	err := p.admin(ctx, url, body)
+	if err != nil && p.External() {
+		return Skip(fmt.Sprintf("needs the reference backend's admin API (POST %s%s), which the backend under test does not offer: %v", style.AdminPrefix, what, err))
+	}
+	return err
 }
 
 func (p *P) admin(ctx context.Context, url string, body any) error {
@@ -171,6 +254,10 @@ type Result struct {
 // Run runs probes one after another, each on a fresh stack.
 func Run(ctx context.Context, cfg Config, probes []Probe) ([]Result, error) {
 	cfg.defaults()
+	sty, err := style.Load(cfg.Stack.Style)
+	if err != nil {
+		return nil, err
+	}
 	var out []Result
 	seen := map[string]int{}
 	for _, pr := range probes {
@@ -183,14 +270,17 @@ func Run(ctx context.Context, cfg Config, probes []Probe) ([]Result, error) {
 		if err := ctx.Err(); err != nil {
 			return out, err
 		}
-		r, err := runOne(ctx, &cfg, pr)
+		r, err := runOne(ctx, &cfg, sty, pr)
 		if err != nil {
 			return out, fmt.Errorf("probe %s: %w", pr.Name, err)
 		}
 		if cfg.Progress != nil {
 			mark := "ok  "
-			if r.Scenario.Verdict == summary.Fail {
+			switch r.Scenario.Verdict {
+			case summary.Fail:
 				mark = "FAIL"
+			case summary.Skip:
+				mark = "skip"
 			}
 			fmt.Fprintf(cfg.Progress, "  probe %-26s %s %6.0f ms  %s\n", pr.Name, mark, r.Scenario.DurationMS, r.Scenario.Detail)
 		}
@@ -199,7 +289,7 @@ func Run(ctx context.Context, cfg Config, probes []Probe) ([]Result, error) {
 	return out, nil
 }
 
-func runOne(ctx context.Context, cfg *Config, pr Probe) (Result, error) {
+func runOne(ctx context.Context, cfg *Config, sty *style.Style, pr Probe) (Result, error) {
 	start := time.Now()
 	clk := clock.NewShifted()
 	led := ledger.New(ledger.Options{Clock: clk, Memory: true})
@@ -225,7 +315,7 @@ func runOne(ctx context.Context, cfg *Config, pr Probe) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	p := &P{cfg: cfg, name: pr.Name, Stack: st, Clock: clk, Client: cl,
+	p := &P{cfg: cfg, name: pr.Name, Stack: st, Clock: clk, Client: cl, Style: sty,
 		Driver: &device.Driver{Client: cl, Ledger: led, Deadline: cfg.Deadline, Prefix: pr.Name + "-"},
 		http:   &http.Client{Timeout: 10 * time.Second}}
 
@@ -236,7 +326,12 @@ func runOne(ctx context.Context, cfg *Config, pr Probe) (Result, error) {
 	local.Finish(s)
 	s.Finalize()
 	sc := summary.Scenario{Name: pr.Name, Kind: "probe", Verdict: s.Verdict, DurationMS: float64(time.Since(start).Milliseconds()), Failed: s.FailedInvariants()}
+	var skip *skipError
 	switch {
+	case errors.As(runErr, &skip):
+		sc.Verdict = summary.Skip
+		sc.Detail = runErr.Error()
+		sc.Failed = nil
 	case runErr != nil:
 		sc.Verdict = summary.Fail
 		sc.Detail = runErr.Error()

@@ -10,31 +10,30 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tokenstorm/tokenstorm/harness/style"
 )
 
-// Routes of SPEC §3 (device side of mockwechat) and §4 (bearer backend).
-const (
-	wxLoginPath = "/__mock/wx/login"
-	loginPath   = "/auth/login"
-	refreshPath = "/auth/refresh"
-)
+// wxLoginPath is the device side of mockwechat (SPEC §3).
+const wxLoginPath = "/__mock/wx/login"
 
-// authAPI makes the calls the client makes on its own behalf.
+// authAPI makes the calls the client makes on its own behalf, in the
+// backend's dialect (routes and member names of login and refresh).
 type authAPI struct {
 	hc         *http.Client
 	wechatURL  string
 	backendURL string
 	appID      string
 	timeout    time.Duration
+	spec       *style.Style
 }
 
-// tokenAnswer is the JSON of a successful /auth/login or /auth/refresh.
+// tokenAnswer is what a successful login or refresh handed over.
 type tokenAnswer struct {
-	AccessToken      string `json:"access_token"`
-	RefreshToken     string `json:"refresh_token"`
-	TokenType        string `json:"token_type"`
-	ExpiresIn        int64  `json:"expires_in"`
-	RefreshExpiresIn int64  `json:"refresh_expires_in"`
+	AccessToken      string
+	RefreshToken     string
+	ExpiresIn        int64
+	RefreshExpiresIn int64
 }
 
 // tokens converts an answer received at now into Tokens.
@@ -56,9 +55,15 @@ func (a *authAPI) wxLogin(ctx context.Context, device string) (string, *AuthFail
 		Errcode *int   `json:"errcode"`
 		Errmsg  string `json:"errmsg"`
 	}
-	f := a.post(ctx, "wx.login", a.wechatURL+wxLoginPath, map[string]string{"appid": a.appID, "user": device}, &out)
+	status, _, raw, f := a.post(ctx, "wx.login", a.wechatURL+wxLoginPath, map[string]string{"appid": a.appID, "user": device})
 	if f != nil {
 		return "", f
+	}
+	if status != http.StatusOK {
+		return "", failureOf("wx.login", status, nil, raw, "")
+	}
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return "", &AuthFailure{Call: "wx.login", Status: status, Err: fmt.Errorf("%s answered 200 with an unreadable body: %w", a.wechatURL+wxLoginPath, err)}
 	}
 	if out.Code == "" {
 		f = &AuthFailure{Call: "wx.login", Status: http.StatusOK, WechatErrcode: out.Errcode, Msg: out.Errmsg}
@@ -70,50 +75,78 @@ func (a *authAPI) wxLogin(ctx context.Context, device string) (string, *AuthFail
 	return out.Code, nil
 }
 
-// login exchanges a code for tokens.
+// login exchanges a code for tokens on the style's login route.
 func (a *authAPI) login(ctx context.Context, code string) (tokenAnswer, *AuthFailure) {
-	var out tokenAnswer
-	f := a.post(ctx, "login", a.backendURL+loginPath, map[string]string{"code": code}, &out)
-	return out, f
+	return a.tokenCall(ctx, "login", a.spec.Routes.Login, map[string]string{a.spec.Fields.Code: code})
 }
 
-// refresh rotates the refresh token.
+// refresh rotates the refresh token on the style's refresh route.
 func (a *authAPI) refresh(ctx context.Context, refreshToken string) (tokenAnswer, *AuthFailure) {
-	var out tokenAnswer
-	f := a.post(ctx, "refresh", a.backendURL+refreshPath, map[string]string{"refresh_token": refreshToken}, &out)
-	return out, f
+	if a.spec.Routes.Refresh == "" {
+		return tokenAnswer{}, &AuthFailure{Call: "refresh", Signal: style.SignalInvalidGrant, Msg: "the backend's style has no refresh route"}
+	}
+	return a.tokenCall(ctx, "refresh", a.spec.Routes.Refresh, map[string]string{a.spec.Fields.RefreshToken: refreshToken})
 }
 
-// post sends a JSON body and decodes a 200 answer into out; anything else
-// becomes an AuthFailure carrying what the server said.
-func (a *authAPI) post(ctx context.Context, call, url string, in any, out any) *AuthFailure {
+// tokenCall posts a login or refresh and reads the tokens from the style's
+// members when the answer carries the success signal.
+func (a *authAPI) tokenCall(ctx context.Context, call, route string, in map[string]string) (tokenAnswer, *AuthFailure) {
+	status, h, raw, f := a.post(ctx, call, a.backendURL+route, in)
+	if f != nil {
+		return tokenAnswer{}, f
+	}
+	sig := a.spec.Classify(status, raw)
+	if sig != style.SignalSuccess {
+		f := failureOf(call, status, h, raw, sig)
+		return tokenAnswer{}, f
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return tokenAnswer{}, &AuthFailure{Call: call, Status: status, Err: fmt.Errorf("%s answered %d with an unreadable body: %w", a.backendURL+route, status, err)}
+	}
+	fl := a.spec.Fields
+	ans := tokenAnswer{
+		AccessToken:      stringOf(m, fl.AccessToken),
+		RefreshToken:     stringOf(m, fl.RefreshToken),
+		ExpiresIn:        intOf(m, fl.ExpiresIn),
+		RefreshExpiresIn: intOf(m, fl.RefreshExpiresIn),
+	}
+	if ans.AccessToken == "" {
+		return tokenAnswer{}, &AuthFailure{Call: call, Status: status, Msg: "no " + fl.AccessToken + " in the answer"}
+	}
+	return ans, nil
+}
+
+// post sends a JSON body and returns the answer, or an AuthFailure when no
+// answer could be read.
+func (a *authAPI) post(ctx context.Context, call, url string, in any) (int, http.Header, []byte, *AuthFailure) {
 	ctx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
 	body, _ := json.Marshal(in) // a map of strings always marshals
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return &AuthFailure{Call: call, Err: err}
+		return 0, nil, nil, &AuthFailure{Call: call, Err: err}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := a.hc.Do(req)
 	if err != nil {
-		return &AuthFailure{Call: call, Err: err}
+		return 0, nil, nil, &AuthFailure{Call: call, Err: err}
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return &AuthFailure{Call: call, Status: resp.StatusCode, Err: fmt.Errorf("%s: reading the answer: %w", url, err)}
+		return 0, nil, nil, &AuthFailure{Call: call, Status: resp.StatusCode, Err: fmt.Errorf("%s: reading the answer: %w", url, err)}
 	}
-	if resp.StatusCode == http.StatusOK {
-		if err := json.Unmarshal(raw, out); err != nil {
-			return &AuthFailure{Call: call, Status: resp.StatusCode, Err: fmt.Errorf("%s answered 200 with an unreadable body: %w", url, err)}
-		}
-		if t, ok := out.(*tokenAnswer); ok && t.AccessToken == "" {
-			return &AuthFailure{Call: call, Status: resp.StatusCode, Msg: "no access_token in the answer"}
-		}
-		return nil
+	return resp.StatusCode, resp.Header, raw, nil
+}
+
+// failureOf describes a refused call: the style signal it carried, and the
+// members a backend uses to explain itself ("error", "wechat_errcode", …).
+func failureOf(call string, status int, h http.Header, raw []byte, sig string) *AuthFailure {
+	f := &AuthFailure{Call: call, Status: status, Signal: sig, Code: sig}
+	if h != nil {
+		f.RetryAfter = retryAfter(h.Get("Retry-After"))
 	}
-	f := &AuthFailure{Call: call, Status: resp.StatusCode, RetryAfter: retryAfter(resp.Header.Get("Retry-After"))}
 	var e struct {
 		Error         string `json:"error"`
 		WechatErrcode *int   `json:"wechat_errcode"`
@@ -121,14 +154,33 @@ func (a *authAPI) post(ctx context.Context, call, url string, in any, out any) *
 		Errmsg        string `json:"errmsg"`
 	}
 	if json.Unmarshal(raw, &e) == nil && (e.Error != "" || e.WechatErrcode != nil || e.Errcode != nil) {
-		f.Code, f.WechatErrcode, f.Msg = e.Error, e.WechatErrcode, e.Errmsg
+		if e.Error != "" {
+			f.Code = e.Error
+		}
+		f.WechatErrcode, f.Msg = e.WechatErrcode, e.Errmsg
 		if f.WechatErrcode == nil {
 			f.WechatErrcode = e.Errcode
 		}
-	} else {
+	} else if sig == "" {
 		f.Msg = shorten(string(raw))
 	}
 	return f
+}
+
+func stringOf(m map[string]json.RawMessage, name string) string {
+	var s string
+	if name != "" {
+		_ = json.Unmarshal(m[name], &s)
+	}
+	return s
+}
+
+func intOf(m map[string]json.RawMessage, name string) int64 {
+	var f float64
+	if name != "" {
+		_ = json.Unmarshal(m[name], &f)
+	}
+	return int64(f)
 }
 
 // retryAfter parses Retry-After (seconds or an HTTP date) into seconds.

@@ -12,6 +12,7 @@ import (
 	"github.com/tokenstorm/tokenstorm/harness/client"
 	"github.com/tokenstorm/tokenstorm/harness/clock"
 	"github.com/tokenstorm/tokenstorm/harness/ledger"
+	"github.com/tokenstorm/tokenstorm/harness/style"
 )
 
 // Client is the reference client: a client.Client for the harness, and a
@@ -21,8 +22,9 @@ type Client struct {
 	opts     Options
 	base     http.RoundTripper
 	auth     *authAPI
-	backend  *url.URL // requests for this scheme://host get the token
-	styleErr error    // set when env names a style this client cannot speak yet
+	spec     *style.Style // the backend's dialect: routes, members, rotation
+	backend  *url.URL     // requests for this scheme://host get the token
+	styleErr error        // set when env.Style cannot be loaded
 
 	// ctx ends on Close: it stops refreshes under way.
 	ctx    context.Context
@@ -36,7 +38,20 @@ var _ client.Client = (*Client)(nil)
 
 // New returns a client for the stack env describes. env.Clock nil means real
 // time, env.HTTP nil means http.DefaultClient.
+//
+// The backend's dialect is env.Style (a built-in style name or a YAML file,
+// "" = bearer): it gives the login and refresh routes and members, and, when
+// opts.Style is nil, the token placement and signals too. A style that cannot
+// be loaded makes every request fail with that error.
 func New(env client.Env, opts Options) *Client {
+	spec, styleErr := style.Load(env.Style)
+	if styleErr != nil {
+		styleErr = fmt.Errorf("tokenstorm/refclient: backend style: %w", styleErr)
+		spec = style.MustLoad(style.Default)
+	}
+	if opts.Style == nil {
+		opts.Style = NewDialect(spec)
+	}
 	opts = opts.withDefaults()
 	if env.Clock == nil {
 		env.Clock = clock.Real()
@@ -53,16 +68,15 @@ func New(env client.Env, opts Options) *Client {
 		base = http.DefaultTransport
 	}
 	c := &Client{
-		env:     env,
-		opts:    opts,
-		base:    base,
-		auth:    &authAPI{hc: hc, wechatURL: env.WechatURL, backendURL: env.BackendURL, appID: env.AppID, timeout: opts.RequestTimeout},
-		devices: map[string]*Transport{},
+		env:      env,
+		opts:     opts,
+		base:     base,
+		auth:     &authAPI{hc: hc, wechatURL: env.WechatURL, backendURL: env.BackendURL, appID: env.AppID, timeout: opts.RequestTimeout, spec: spec},
+		spec:     spec,
+		styleErr: styleErr,
+		devices:  map[string]*Transport{},
 	}
 	c.backend, _ = url.Parse(env.BackendURL) // an unparsable URL matches no request
-	if _, isBearer := opts.Style.(Bearer); isBearer && env.Style != "" && env.Style != "bearer" {
-		c.styleErr = fmt.Errorf("tokenstorm/refclient: backend style %q is not supported yet (only bearer)", env.Style)
-	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	return c
 }
@@ -87,7 +101,7 @@ func (c *Client) device(name string) *Transport {
 				clk = dc
 			}
 		}
-		t = &Transport{c: c, s: &session{c: c, device: name, clk: clk}}
+		t = &Transport{c: c, s: &session{c: c, device: name, clk: clk, turn: make(chan struct{}, 1)}}
 		c.devices[name] = t
 	}
 	return t

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/tokenstorm/tokenstorm/harness/style"
 )
 
 // ErrRefreshFailed matches (errors.Is) every RefreshError.
@@ -47,7 +49,8 @@ func (e *RefreshError) Unwrap() error { return e.Last }
 type AuthFailure struct {
 	Call          string // "wx.login", "login" or "refresh"
 	Status        int    // HTTP status; 0 when no answer arrived
-	Code          string // the backend's "error" key, e.g. "upstream_unavailable"
+	Code          string // the backend's "error" key, e.g. "upstream_unavailable", else Signal
+	Signal        string // the style signal the answer carried (style.SignalInvalidGrant, …); "" when none
 	WechatErrcode *int   // the backend's "wechat_errcode", or wx.login's errcode
 	Msg           string // wx.login's errmsg or an unexpected body, shortened
 	RetryAfter    int64  // seconds, from Retry-After; 0 when absent
@@ -87,6 +90,13 @@ func (f *AuthFailure) retryable() bool {
 	if f.Err != nil {
 		return true
 	}
+	switch f.Signal {
+	case style.SignalUnavailable:
+		return true
+	case "":
+	default:
+		return false // the style says what it is, and it is not "later"
+	}
 	switch f.Status {
 	case 408, 429, 500, 502, 503, 504:
 		return true
@@ -97,10 +107,17 @@ func (f *AuthFailure) retryable() bool {
 // refreshDead: the refresh token will never work again (rotated, revoked,
 // expired): log in instead.
 func (f *AuthFailure) refreshDead() bool {
-	return f.Call == "refresh" && (f.Status == 401 || f.Code == "invalid_grant")
+	if f.Call != "refresh" {
+		return false
+	}
+	switch f.Signal {
+	case style.SignalInvalidGrant, style.SignalExpired, style.SignalInvalid:
+		return true
+	}
+	return f.Status == 401 || f.Code == "invalid_grant"
 }
 
 // invalidCode: WeChat rejected the code (40029, 40163, ...): a new code may work.
 func (f *AuthFailure) invalidCode() bool {
-	return f.Call == "login" && f.Status == 400 && f.Code == "invalid_code"
+	return f.Call == "login" && (f.Signal == style.SignalInvalidCode || (f.Status == 400 && f.Code == "invalid_code"))
 }

@@ -200,14 +200,15 @@ func TestCloseStopsTheClient(t *testing.T) {
 	assert.True(t, errors.Is(res.Err, refclient.ErrClosed), "got %v", res.Err)
 }
 
-func TestUnsupportedStyleIsAClearError(t *testing.T) {
+func TestUnknownStyleIsAClearError(t *testing.T) {
 	st := refclienttest.New(t, refclienttest.Options{})
 	env := st.Env()
-	env.Style = "status-403"
+	env.Style = "no-such-style"
 	c := refclient.New(env, refclient.Options{})
 	defer c.Close()
 	res := do(t, c, call("d1", "GET", "/api/orders", "r1", ""))
-	assert.EqualError(t, res.Err, `tokenstorm/refclient: backend style "status-403" is not supported yet (only bearer)`)
+	require.Error(t, res.Err)
+	assert.Contains(t, res.Err.Error(), `tokenstorm/refclient: backend style: no-such-style: no built-in style "no-such-style" (built in: bearer, body-code, rotating, status-403) and no such file`)
 }
 
 func TestRefreshBudgetBoundsAHangingBackend(t *testing.T) {

@@ -34,6 +34,12 @@ type session struct {
 	lastErr    error
 	quietUntil time.Time
 
+	// turn serialises the protected requests of the device when the style's
+	// access tokens are single-use: each request must carry the token the
+	// previous answer handed over. A buffered channel of one, so a waiter
+	// can give up on its context.
+	turn chan struct{}
+
 	lastCode string // last wx.login code (reused only by Behaviour.ReuseCode)
 	slot     uint64 // Behaviour.SingleSlot: who owns the pending-replay slot
 	slotSeq  uint64
@@ -125,6 +131,41 @@ func (s *session) failFast(ctx context.Context, err error) (*tokenState, error) 
 		return nil, waitErr(ctx.Err())
 	}
 	return nil, err
+}
+
+// rotate installs the access token an answer handed over (a rotating
+// style's next_header) in place of the one the request used, keeping the
+// refresh token. When the device's tokens were replaced meanwhile (a refresh
+// finished), the newer tokens stay. An answer without a next token leaves the
+// token as it is: if it was used up after all, the backend's invalid signal
+// on the next request renews it.
+func (s *session) rotate(used *tokenState, next string) {
+	if next == "" || next == used.Access {
+		return
+	}
+	now := s.clk.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur != used || s.bad {
+		return
+	}
+	t := used.Tokens
+	t.Access = next
+	if used.life > 0 {
+		t.AccessExpiry = now.Add(used.life) // a rotated token lives as long as the one it replaces
+	}
+	s.installLocked(newTokenState(t, now, &s.c.opts))
+}
+
+// takeTurn waits until the device may send its next protected request
+// (single-use tokens); release gives the turn back.
+func (s *session) takeTurn(ctx context.Context) (release func(), err error) {
+	select {
+	case s.turn <- struct{}{}:
+		return func() { <-s.turn }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("tokenstorm/refclient: gave up waiting for the device's single-use token: %w", ctx.Err())
+	}
 }
 
 // install makes t the device's current tokens (Seed, or a finished flight).

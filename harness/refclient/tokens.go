@@ -17,7 +17,8 @@ type Tokens struct {
 type tokenState struct {
 	Tokens
 	gen       uint64
-	refreshAt time.Time // proactive refresh from here on; zero = never
+	refreshAt time.Time     // proactive refresh from here on; zero = never
+	life      time.Duration // AccessExpiry - issue time; 0 when unknown
 	// credName and credValue are the header carrying Access, computed once per
 	// generation so the hot path does not build it per request.
 	credName, credValue string
@@ -26,6 +27,9 @@ type tokenState struct {
 func newTokenState(t Tokens, issuedAt time.Time, o *Options) *tokenState {
 	st := &tokenState{Tokens: t}
 	st.credName, st.credValue = o.Style.Credential(t.Access)
+	if !t.AccessExpiry.IsZero() {
+		st.life = t.AccessExpiry.Sub(issuedAt)
+	}
 	if o.ProactiveSkew > 0 && !t.AccessExpiry.IsZero() {
 		window := o.ProactiveSkew
 		// Never refresh earlier than half-way through the lifetime: with a TTL

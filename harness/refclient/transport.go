@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"strings"
 )
 
 // maxPeek bounds how much of an answer is buffered to classify it; signal
@@ -48,6 +49,13 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, ErrClosed
 	}
 	ctx := req.Context()
+	if t.c.spec.Token.SingleUse {
+		release, err := t.s.takeTurn(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+	}
 	st, err := t.s.token(ctx)
 	if err != nil {
 		return nil, err
@@ -66,6 +74,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		sig, err := t.c.classify(resp)
 		if err != nil {
 			return nil, err
+		}
+		if sig == SignalNone {
+			t.s.rotate(st, t.c.nextToken(resp.Header))
 		}
 		if sig == SignalNone || replays >= maxReplays {
 			return resp, nil // including a replay that was rejected again: no loop
@@ -119,6 +130,15 @@ func (t *Transport) send(req *http.Request, body []byte, st *tokenState) (*http.
 		r.Body, r.GetBody, r.ContentLength = nil, nil, 0
 	}
 	return t.c.base.RoundTrip(r)
+}
+
+// nextToken is the access token an answer handed over in the style's
+// next_header, or "".
+func (c *Client) nextToken(h http.Header) string {
+	if c.spec.Token.NextHeader == "" {
+		return ""
+	}
+	return strings.TrimSpace(h.Get(c.spec.Token.NextHeader))
 }
 
 // classify asks the style what resp says about the token, buffering the body

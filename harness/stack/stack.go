@@ -132,8 +132,13 @@ func (s *Stack) Env() client.Env {
 // Shutdown stops the servers gracefully, waiting for requests in flight until ctx ends.
 func (s *Stack) Shutdown(ctx context.Context) error {
 	var errs []error
+	// Close the backend's outgoing connections and mock WeChat's hung
+	// requests first, so that shutdown does not wait on either.
+	if s.Backend != nil {
+		_ = s.Backend.Close()
+	}
 	if s.Wechat != nil {
-		s.Wechat.Close() // release hung requests first so shutdown does not wait on them
+		s.Wechat.Close()
 	}
 	for _, srv := range s.servers {
 		if err := srv.Shutdown(ctx); err != nil {
@@ -141,19 +146,25 @@ func (s *Stack) Shutdown(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	if s.Backend != nil {
-		s.Backend.Close()
-	}
 	return errors.Join(errs...)
 }
 
-// Close stops the stack at once.
+// Close stops the stack at once: connections are closed, not drained.
 func (s *Stack) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	err := s.Shutdown(ctx)
+	if s.Backend != nil {
+		_ = s.Backend.Close()
+	}
+	if s.Wechat != nil {
+		s.Wechat.Close()
+	}
+	var errs []error
+	for _, srv := range s.servers {
+		if err := srv.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if s.ownLog {
 		_ = s.Ledger.Close()
 	}
-	return err
+	return errors.Join(errs...)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"strconv"
+	"strings"
 )
 
 // Classify names the signal an answer carries (SignalSuccess, SignalExpired,
@@ -60,4 +61,50 @@ func (sig *Signal) matches(status int, members map[string]json.RawMessage) bool 
 	a, errA := strconv.ParseFloat(string(got), 64)
 	b, errB := strconv.ParseFloat(string(want), 64)
 	return errA == nil && errB == nil && a == b
+}
+
+// Ledger notes. A backend event or a harness observation records the signal
+// an answer carried as one "; "-separated part of its Detail, for example
+// "exp passed; signal=expired" or "signal=success". The checker's
+// expiry-signalled judges the signal, not the HTTP status: in a body-code
+// dialect an HTTP 200 with {"code":10006} IS the expiry signal, while an
+// HTTP 200 success answer to an expired token is the failure.
+const signalNotePrefix = "signal="
+
+// SignalNote is the Detail part recording that an answer carried signal
+// name ("" = no signal of the style: SignalNone).
+func SignalNote(name string) string {
+	if name == "" {
+		name = SignalNone
+	}
+	return signalNotePrefix + name
+}
+
+// SignalNone is what SignalNote records for an answer that matches no
+// signal of the style.
+const SignalNone = "none"
+
+// NotedSignal returns the signal recorded in a ledger Detail by SignalNote,
+// and false when the Detail records none.
+func NotedSignal(detail string) (string, bool) {
+	for detail != "" {
+		var part string
+		part, detail, _ = strings.Cut(detail, ";")
+		part = strings.TrimSpace(part)
+		if name, ok := strings.CutPrefix(part, signalNotePrefix); ok {
+			return name, true
+		}
+	}
+	return "", false
+}
+
+// WithNote appends a "; "-separated part to a ledger Detail.
+func WithNote(detail, note string) string {
+	if detail == "" {
+		return note
+	}
+	if note == "" {
+		return detail
+	}
+	return detail + "; " + note
 }

@@ -3,7 +3,7 @@
 # with only the standard library, bearer style: per-device tokens, one renewal
 # per device at a time (single flight), one replay. Bodies are assumed UTF-8.
 #   tokenstorm conform --client exec:'python3 examples/exec/python/client.py'
-import json, sys, threading, urllib.request, urllib.error
+import json, sys, threading, time, urllib.request, urllib.error
 
 out_lock, devices = threading.Lock(), {}
 
@@ -24,11 +24,15 @@ def post(url, obj):
 def renew(dev, stale):  # holding the device's lock makes concurrent renewals one
     with dev["lock"]:
         if dev.get("access") and dev["access"] != stale: return dev["access"]  # done by another
+        failed = dev.get("failed")  # waiters of a renewal that just failed share its error: no retry storm
+        if failed and failed[0] == stale and time.monotonic() - failed[1] < 1.0: raise failed[2]
         status, pair = post(B + "/auth/refresh", {"refresh_token": dev["refresh"]}) if dev.get("refresh") else (401, None)
         if status in (400, 401):  # no refresh token, or a dead one: log in again
             _, wx = post(W + "/__mock/wx/login", {"appid": APPID, "user": dev["name"]})
             status, pair = post(B + "/auth/login", {"code": wx["code"]})
-        if status != 200: raise RuntimeError(f"token renewal failed: HTTP {status} {pair}")
+        if status != 200:
+            dev["failed"] = (stale, time.monotonic(), RuntimeError(f"token renewal failed: HTTP {status} {pair}"))
+            raise dev["failed"][2]
         dev["access"], dev["refresh"] = pair["access_token"], pair["refresh_token"]
         return dev["access"]
 

@@ -1,0 +1,27 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/tokenstorm/tokenstorm/reports"
+)
+
+func cmdReport(_ context.Context, argv []string, _ io.Reader, stdout, _ io.Writer) error {
+	fs := newFlags("report", "DIR",
+		"Re-render junit.xml, summary.md and report.html of a run directory from its summary.json.",
+		stdout, "tokenstorm report tokenstorm-report")
+	pos, err := parse(fs, argv)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("report needs exactly one directory (the --out of a run)")
+	}
+	if err := reports.Rerender(pos[0]); err != nil {
+		return usagef("report %s: %v", pos[0], err)
+	}
+	fmt.Fprintf(stdout, "re-rendered %s/{junit.xml,summary.md,report.html}\n", pos[0])
+	return nil
+}

@@ -1,0 +1,107 @@
+// Command tokenstorm is a load-testing and conformance harness for
+// transparent token refresh. main is thin: everything happens in run, which
+// tests call without a process.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(exitCode(err, os.Stderr))
+}
+
+// Exit codes (SPEC §10).
+const (
+	exitOK     = 0
+	exitFailed = 1 // an invariant or threshold failed
+	exitUsage  = 2 // usage or configuration error
+)
+
+// usageError is a mistake in how tokenstorm was called or configured.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
+
+// errFailed means the run completed and found a failed invariant or threshold;
+// the verdict has already been printed.
+var errFailed = errors.New("verdict: fail")
+
+func exitCode(err error, stderr io.Writer) int {
+	var ue usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, errHelp):
+		return exitOK
+	case errors.Is(err, errFailed):
+		return exitFailed
+	case errors.As(err, &ue):
+		fmt.Fprintln(stderr, "tokenstorm:", err)
+		return exitUsage
+	default:
+		fmt.Fprintln(stderr, "tokenstorm:", err)
+		return exitUsage
+	}
+}
+
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error
+}
+
+func commands() []command {
+	return []command{
+		{"run", "run the probes, the conformance suite and the default storm against the embedded stack", cmdRun},
+		{"conform", "run Gherkin conformance scenarios (godog)", cmdConform},
+		{"storm", "run a refresh-storm load scenario (vegeta)", cmdStorm},
+		{"serve", "serve mock WeChat and the reference backend on real ports", cmdServe},
+		{"report", "re-render the reports of a run directory", cmdReport},
+		{"steps", "list every Gherkin step with an example", cmdSteps},
+		{"clients", "list the client kinds and mutants", cmdClients},
+		{"version", "print the version", cmdVersion},
+	}
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		printUsage(stdout)
+		if len(args) == 0 {
+			return usagef("no command given")
+		}
+		return nil
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(ctx, args[1:], stdin, stdout, stderr)
+		}
+	}
+	return usagef("unknown command %q (see tokenstorm --help)", args[0])
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprintln(w, `tokenstorm — load-testing and conformance harness for transparent token refresh
+
+Usage:
+  tokenstorm <command> [flags]
+
+Commands:`)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, `
+Exit codes: 0 every invariant held; 1 an invariant or threshold failed; 2 usage or configuration error.
+Run "tokenstorm <command> --help" for the flags of a command.`)
+}

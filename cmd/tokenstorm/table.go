@@ -1,0 +1,69 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/tokenstorm/tokenstorm/harness/summary"
+)
+
+// printVerdict writes the summary table a person reads at the end of a run.
+func printVerdict(w io.Writer, s *summary.Summary, outDir string) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "INVARIANT\tVERDICT\tVIOLATIONS\tCHECKED\tNOTE")
+	for _, n := range summary.InvariantNames {
+		inv := s.Invariants[n]
+		if inv == nil {
+			continue
+		}
+		note := inv.Reason
+		if len(inv.Examples) > 0 {
+			note = firstLine(inv.Examples[0].Explanation)
+			if inv.Examples[0].Scenario != "" {
+				note = "[" + inv.Examples[0].Scenario + "] " + note
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", n, strings.ToUpper(inv.Verdict), inv.Violations, inv.Checked, clip(note, 110))
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\nrequests: %d issued, %d succeeded, %d failed, %d lost\n",
+		s.Requests.Issued, s.Requests.Succeeded, s.Requests.Failed, s.Requests.Lost)
+	fmt.Fprintf(w, "refresh:  %d expiry episodes, %d refreshes, %d logins, amplification %.2f\n",
+		s.Refresh.ExpiryEpisodes, s.Refresh.Refreshes, s.Refresh.Logins, s.Refresh.Amplification)
+	fmt.Fprintf(w, "latency:  p50 %.1fms  p90 %.1fms  p99 %.1fms  max %.1fms\n", s.Latency.P50, s.Latency.P90, s.Latency.P99, s.Latency.Max)
+	var failed []string
+	for _, sc := range s.Scenarios {
+		if sc.Verdict == summary.Fail {
+			failed = append(failed, sc.Kind+" "+sc.Name)
+		}
+	}
+	for _, t := range s.Thresholds {
+		if t.Verdict == summary.Fail {
+			failed = append(failed, fmt.Sprintf("threshold %s (actual %g)", t.Expr, t.Actual))
+		}
+	}
+	if len(failed) > 0 {
+		fmt.Fprintf(w, "failed:   %s\n", strings.Join(failed, "; "))
+	}
+	fmt.Fprintf(w, "\nverdict: %s  (client %s, backend %s)\n", strings.ToUpper(s.Verdict), s.Client, s.Backend)
+	if outDir != "" {
+		fmt.Fprintf(w, "reports: %s/\n", strings.TrimSuffix(outDir, "/"))
+	}
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+func clip(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}

@@ -1,0 +1,140 @@
+package backends_test
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tokenstorm/tokenstorm/harness/check"
+	"github.com/tokenstorm/tokenstorm/harness/client"
+	"github.com/tokenstorm/tokenstorm/harness/probe"
+	"github.com/tokenstorm/tokenstorm/harness/refclient"
+	"github.com/tokenstorm/tokenstorm/harness/stack"
+	"github.com/tokenstorm/tokenstorm/harness/summary"
+)
+
+// build compiles one example backend into the test's temporary directory,
+// the way a team builds its own backend in CI.
+func build(t *testing.T, name string) string {
+	t.Helper()
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go is not in PATH: cannot build the example backends")
+	}
+	bin := filepath.Join(t.TempDir(), name)
+	cmd := exec.Command(goTool, "build", "-o", bin, "./"+name)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "go build ./examples/backends/%s:\n%s", name, out)
+	return bin
+}
+
+var listening = regexp.MustCompile(`listening on (http://\S+)`)
+
+// start runs a backend on a free port, configured with mock WeChat's address,
+// and returns its URL; it is killed when the test ends.
+func start(t *testing.T, bin, wechatAddr string) string {
+	t.Helper()
+	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-wechat", "http://"+wechatAddr, "-session-ttl", "2s")
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	urls := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
+				urls <- m[1]
+			}
+		}
+	}()
+	select {
+	case u := <-urls:
+		return u
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s did not print its URL", bin)
+		return ""
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// runAgainst is `tokenstorm run --backend URL --style good/style.yaml
+// --wechat-addr ADDR --no-conform --no-storm` in process.
+func runAgainst(t *testing.T, backendURL, wechatAddr string) (*summary.Summary, map[string]summary.Scenario) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	global := check.New(check.Options{})
+	res, err := probe.Run(ctx, probe.Config{
+		NewClient:  func(env client.Env) (client.Client, error) { return refclient.New(env, refclient.Options{}), nil },
+		ClientName: "ref", Devices: 5, Concurrency: 4, Deadline: 3 * time.Second,
+		Stack:         stack.Options{BackendURL: backendURL, Style: "good/style.yaml", WechatAddr: wechatAddr},
+		Global:        global,
+		MaxExpiryWait: 5 * time.Second,
+	}, probe.All())
+	require.NoError(t, err)
+	s := summary.New("ref", backendURL)
+	by := map[string]summary.Scenario{}
+	for _, r := range res {
+		s.Scenarios = append(s.Scenarios, r.Scenario)
+		by[r.Probe.Name] = r.Scenario
+	}
+	global.Finish(s)
+	s.Finalize()
+	return s, by
+}
+
+// A backend someone else wrote, with its own routes, members and signals,
+// is driven and judged through its style file alone; the same backend with
+// the "swallowed expiry" bug fails expiry-signalled.
+func TestExampleBackendsThroughTheirStyleFile(t *testing.T) {
+	good, broken := build(t, "good"), build(t, "broken")
+
+	t.Run("good passes", func(t *testing.T) {
+		wechat := freeAddr(t)
+		s, by := runAgainst(t, start(t, good, wechat), wechat)
+		assert.Equal(t, summary.Pass, s.Verdict, "failed: %v %v", s.FailedInvariants(), by)
+		inv := s.Invariants[summary.ExpirySignalled]
+		assert.Equal(t, summary.Pass, inv.Verdict)
+		assert.Equal(t, 4, inv.Checked, "tampered, garbage, missing and expired (by its 2s TTL) tokens were checked")
+		assert.Equal(t, summary.Pass, s.Invariants[summary.CodeSingleUse].Verdict)
+		assert.Equal(t, summary.Pass, by["backend-signals"].Verdict, by["backend-signals"].Detail)
+		assert.Equal(t, summary.Pass, by["concurrent-first-login"].Verdict, by["concurrent-first-login"].Detail)
+		assert.Equal(t, summary.Skip, by["one-at-expiry"].Verdict)
+		assert.Contains(t, by["one-at-expiry"].Detail, "skipped: needs the reference backend's admin API (POST /__admin/expire)")
+		assert.Zero(t, s.Requests.Lost)
+	})
+
+	t.Run("broken fails expiry-signalled", func(t *testing.T) {
+		wechat := freeAddr(t)
+		s, by := runAgainst(t, start(t, broken, wechat), wechat)
+		assert.Equal(t, summary.Fail, s.Verdict)
+		inv := s.Invariants[summary.ExpirySignalled]
+		require.Equal(t, summary.Fail, inv.Verdict)
+		assert.Equal(t, 4, inv.Violations, "every bad token got an empty success")
+		require.NotEmpty(t, inv.Examples)
+		assert.Contains(t, inv.Examples[0].Explanation, "with HTTP 200 carrying the style's success signal instead of the expiry/invalid signal")
+		assert.True(t, strings.Contains(inv.Examples[0].Evidence[0].Detail, `"items":[]`), inv.Examples[0].Evidence[0].Detail)
+		assert.Equal(t, summary.Fail, by["backend-signals"].Verdict)
+		assert.Equal(t, []string{summary.ExpirySignalled}, s.FailedInvariants())
+	})
+}

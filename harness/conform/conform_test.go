@@ -1,0 +1,310 @@
+package conform
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	gherkin "github.com/cucumber/gherkin/go/v26"
+	messages "github.com/cucumber/messages/go/v21"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tokenstorm/tokenstorm/harness/backend"
+	"github.com/tokenstorm/tokenstorm/harness/clients"
+	"github.com/tokenstorm/tokenstorm/harness/mutant"
+	"github.com/tokenstorm/tokenstorm/harness/summary"
+	"github.com/tokenstorm/tokenstorm/mockwechat"
+)
+
+func refOptions(t *testing.T) Options {
+	t.Helper()
+	f, err := clients.Parse(context.Background(), "ref")
+	require.NoError(t, err)
+	return Options{NewClient: f, ClientName: "ref"}
+}
+
+// TestSuite runs the whole embedded suite with the reference client, one
+// subtest per scenario. SPEC §7: well under a minute in-process.
+func TestSuite(t *testing.T) {
+	opts := refOptions(t)
+	var out bytes.Buffer
+	opts.Output = &out
+	opts.Format = "progress"
+	opts.TestingT = t
+	start := time.Now()
+	res, err := Run(context.Background(), opts)
+	require.NoError(t, err)
+	took := time.Since(start)
+	t.Logf("%d scenarios: %d passed, %d failed, %d skipped in %s", len(res.Scenarios), res.Passed, res.Failed, res.Skipped, took.Round(time.Millisecond))
+	if !res.OK() {
+		t.Logf("godog output:\n%s", out.String())
+	}
+	assert.True(t, res.OK())
+	assert.GreaterOrEqual(t, len(res.Scenarios), 40, "SPEC §7: at least 40 scenarios")
+	assert.Zero(t, res.Skipped)
+	assert.Less(t, took, 60*time.Second, "the in-process suite must finish well under a minute")
+	for _, s := range res.Scenarios {
+		assert.Equal(t, "feature", s.Kind)
+	}
+}
+
+// TestMutantsFail runs the @client scenarios with every mutant: each must
+// fail at least one scenario, or the suite cannot catch that defect.
+func TestMutantsFail(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the client scenarios once per mutant")
+	}
+	names := mutant.Names()
+	require.NotEmpty(t, names)
+	var mu sync.Mutex
+	caught := map[string][]string{}
+	for _, name := range names {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			f, err := clients.Parse(context.Background(), "mutant:"+name)
+			require.NoError(t, err)
+			res, err := Run(context.Background(), Options{
+				// The default deadline, as in TestSuite: a shorter one would fail
+				// the reference client's bounded retries too and catch nothing real.
+				NewClient: f, ClientName: "mutant:" + name, Tags: "@client", StopOnFailure: true,
+			})
+			require.NoError(t, err)
+			var failed []string
+			for _, s := range res.Scenarios {
+				if s.Verdict == summary.Fail {
+					failed = append(failed, s.Name+" ["+strings.Join(s.Failed, ", ")+"]")
+				}
+			}
+			mu.Lock()
+			caught[name] = failed
+			mu.Unlock()
+			assert.NotEmpty(t, failed, "mutant:%s passed every @client scenario: the suite cannot catch it", name)
+			t.Logf("mutant:%s caught by: %s", name, strings.Join(failed, "; "))
+		})
+	}
+}
+
+// TestUndefinedStepNamesFileAndLine: a typo'd step stops the run before it
+// starts with file:line and a suggestion.
+func TestUndefinedStepNamesFileAndLine(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "typo.feature")
+	require.NoError(t, os.WriteFile(path, []byte(`Feature: typo
+  Scenario: a typo
+    Given 5 devices loged in
+    When the access tokens expire
+    Then every request setled
+`), 0o644))
+	opts := refOptions(t)
+	opts.Paths = []string{path}
+	res, err := Run(context.Background(), opts)
+	require.Error(t, err)
+	assert.Nil(t, res)
+	var fe *FeatureError
+	require.ErrorAs(t, err, &fe)
+	require.Len(t, fe.Problems, 2)
+	assert.Contains(t, err.Error(), path+":3: undefined step: Given 5 devices loged in")
+	assert.Contains(t, err.Error(), `did you mean "Given 5 devices logged in"`)
+	assert.Contains(t, err.Error(), path+":5: undefined step: Then every request setled")
+}
+
+func TestSyntaxErrorNamesFileAndLine(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "bad.feature")
+	require.NoError(t, os.WriteFile(path, []byte("Feature: bad\n  Scenario: x\n    Given 1 device\n  | a | b |\n  Oops: what\n"), 0o644))
+	opts := refOptions(t)
+	opts.Paths = []string{path}
+	_, err := Run(context.Background(), opts)
+	require.Error(t, err)
+	assert.Regexp(t, regexp.QuoteMeta(path)+`:\d+:\d+: Gherkin syntax: `, err.Error())
+}
+
+// TestStepsDocIsCurrent fails when docs/steps.md is not what
+// `tokenstorm steps --format markdown` prints (run make docs).
+func TestStepsDocIsCurrent(t *testing.T) {
+	var buf bytes.Buffer
+	require.NoError(t, WriteMarkdown(&buf))
+	have, err := os.ReadFile("../../docs/steps.md")
+	require.NoError(t, err, "docs/steps.md is missing: run make docs")
+	assert.True(t, bytes.Equal(have, buf.Bytes()), "docs/steps.md is stale: run make docs")
+}
+
+// TestLibrary: every example matches exactly its own step, handlers take as
+// many arguments as the pattern captures (plus a doc string or table), and
+// the features use every step at least once (an unused step is untested).
+func TestLibrary(t *testing.T) {
+	for _, s := range library {
+		text := exampleText(s.Example)
+		m := match(text)
+		if assert.Len(t, m, 1, "example %q of %s", text, s.Pattern) {
+			assert.Equal(t, s.Pattern, m[0].Pattern)
+		}
+		groups := s.re.NumSubexp()
+		args := handlerArgs(s.fn)
+		extra := 0
+		if strings.HasSuffix(s.Pattern, ":$") {
+			extra = 1
+		}
+		assert.Equal(t, groups+extra, args, "handler of %s", s.Pattern)
+		assert.NotEmpty(t, s.Help)
+		assert.NotEmpty(t, s.Syntax)
+		assert.Contains(t, groupOrder, s.Group)
+	}
+	files, err := loadFeatures(nil, false)
+	require.NoError(t, err)
+	used := map[string]bool{}
+	newID := (&messages.Incrementing{}).NewId
+	for _, f := range files {
+		doc, err := gherkin.ParseGherkinDocument(bytes.NewReader(f.content), newID)
+		require.NoError(t, err, f.name)
+		for _, p := range gherkin.Pickles(*doc, f.name, newID) {
+			for _, st := range p.Steps {
+				for _, s := range match(st.Text) {
+					used[s.Pattern] = true
+				}
+			}
+		}
+	}
+	for _, s := range library {
+		assert.True(t, used[s.Pattern], "no built-in scenario uses the step %q: add one, so every step is exercised", s.Syntax)
+	}
+}
+
+func handlerArgs(fn any) int { return reflect.TypeOf(fn).NumIn() - 2 }
+
+func TestParseSpan(t *testing.T) {
+	for in, want := range map[string]time.Duration{
+		"2 hours": 2 * time.Hour, "1 hour 59 minutes and 50 seconds": time.Hour + 59*time.Minute + 50*time.Second,
+		"90s": 90 * time.Second, "1h30m": 90 * time.Minute, "50ms": 50 * time.Millisecond, "an hour": time.Hour,
+		"5 minutes 1 second": 5*time.Minute + time.Second, "500 ms": 500 * time.Millisecond,
+	} {
+		got, err := parseSpan(in)
+		if assert.NoError(t, err, in) {
+			assert.Equal(t, want, got, in)
+		}
+	}
+	for _, bad := range []string{"two hours", "5", "3 fortnights", ""} {
+		_, err := parseSpan(bad)
+		assert.Error(t, err, bad)
+	}
+}
+
+func TestTagMatch(t *testing.T) {
+	tags := []string{"@client", "@admin"}
+	assert.True(t, tagMatch("", tags))
+	assert.True(t, tagMatch("@client", tags))
+	assert.False(t, tagMatch("@wechat", tags))
+	assert.True(t, tagMatch("@wechat,@client", tags))
+	assert.False(t, tagMatch("@client && ~@admin", tags))
+	assert.True(t, tagMatch("~@slow", tags))
+}
+
+// TestExternalBackendSkipsAdmin: against another backend, @admin scenarios
+// are reported skipped with the reason, and nothing else needs the admin API.
+func TestExternalBackendSkipsAdmin(t *testing.T) {
+	opts := refOptions(t)
+	opts.BackendURL = "http://127.0.0.1:1"
+	opts.Tags = "@admin"
+	files, p, err := prepare(opts)
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, s := range p.order {
+		assert.Contains(t, s.skip, "--backend points to http://127.0.0.1:1", s.name)
+	}
+	assert.Contains(t, godogExpr(opts.Tags, p), "~@admin")
+}
+
+// TestFailureShowsEvidence: a failed assertion names the invariant and shows
+// the ledger; cucumber JSON carries it as an embedding.
+func TestFailureShowsEvidence(t *testing.T) {
+	f, err := clients.Parse(context.Background(), "mutant:storm")
+	require.NoError(t, err)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "storm.feature")
+	require.NoError(t, os.WriteFile(path, []byte(`@client @admin
+Feature: storm
+  Scenario: storm
+    Given 2 devices logged in
+    When the access tokens expire
+    And each device sends 6 concurrent GET /api/orders
+    Then invariant single-refresh holds
+`), 0o644))
+	var out bytes.Buffer
+	res, err := Run(context.Background(), Options{NewClient: f, ClientName: "mutant:storm", Paths: []string{path}, Format: "cucumber", Output: &out})
+	require.NoError(t, err)
+	require.Len(t, res.Scenarios, 1)
+	sc := res.Scenarios[0]
+	assert.Equal(t, summary.Fail, sc.Verdict)
+	assert.Equal(t, []string{"single-refresh"}, sc.Failed)
+	assert.Contains(t, sc.Detail, "invariant single-refresh does not hold")
+
+	var doc []struct {
+		Elements []struct {
+			Steps []struct {
+				Result struct {
+					Status       string `json:"status"`
+					ErrorMessage string `json:"error_message"`
+				} `json:"result"`
+				Embeddings []struct {
+					MimeType string `json:"mime_type"`
+					Data     string `json:"data"`
+					Name     string `json:"name"`
+				} `json:"embeddings"`
+			} `json:"steps"`
+		} `json:"elements"`
+	}
+	require.NoError(t, json.Unmarshal(out.Bytes(), &doc), out.String())
+	steps := doc[0].Elements[0].Steps
+	last := steps[len(steps)-1]
+	assert.Contains(t, last.Result.ErrorMessage, "ledger evidence:")
+	assert.Contains(t, last.Result.ErrorMessage, "backend  refresh")
+	require.NotEmpty(t, last.Embeddings, "the evidence is attached to the failing step")
+	assert.Equal(t, "text/plain", last.Embeddings[0].MimeType)
+}
+
+// TestExternalBackend runs the backend and WeChat scenarios against a backend
+// the suite does not own (a reference backend on its own port, pointed at the
+// mock WeChat address the suite listens on): @admin scenarios are skipped
+// with the reason, the others pass.
+func TestExternalBackend(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	wechatAddr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+
+	be, err := backend.New(backend.Config{WechatURL: "http://" + wechatAddr, AppID: mockwechat.DefaultAppID, Secret: mockwechat.DefaultSecret})
+	require.NoError(t, err)
+	srv := httptest.NewServer(be)
+	defer srv.Close()
+	defer be.Close()
+
+	opts := refOptions(t)
+	opts.BackendURL = srv.URL
+	opts.WechatAddr = wechatAddr
+	opts.Tags = "@backend,@wechat"
+	var out bytes.Buffer
+	opts.Output = &out
+	res, err := Run(context.Background(), opts)
+	require.NoError(t, err)
+	if !assert.True(t, res.OK()) {
+		t.Log(out.String())
+	}
+	assert.Positive(t, res.Passed)
+	assert.Positive(t, res.Skipped)
+	for _, s := range res.Scenarios {
+		if s.Verdict == summary.Skip {
+			assert.Contains(t, s.Detail, "needs the reference backend's admin API")
+		}
+	}
+}

@@ -1,0 +1,253 @@
+package storm
+
+// Performance of the storm runner (issue 5). The short benchmarks run in
+// `make bench`; the long measurements run only with TOKENSTORM_LONG=1, one at
+// a time, because peak RSS (VmHWM) is per process:
+//
+//	TOKENSTORM_LONG=1 go test -run TestLong10kDevicesStorm -v ./harness/storm/
+//	TOKENSTORM_LONG=1 go test -run TestLongMillionRequests -v ./harness/storm/
+//	TOKENSTORM_LONG=1 go test -run TestLongOverhead -v ./harness/storm/
+//	TOKENSTORM_LONG=1 go test -run TestLongUnthrottledMemory -v ./harness/storm/
+//	go test -run '^$' -bench . ./harness/storm/
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/tokenstorm/tokenstorm/harness/check"
+	"github.com/tokenstorm/tokenstorm/harness/clock"
+	"github.com/tokenstorm/tokenstorm/harness/ledger"
+	"github.com/tokenstorm/tokenstorm/harness/stack"
+	"github.com/tokenstorm/tokenstorm/harness/summary"
+)
+
+func long(t *testing.T) {
+	t.Helper()
+	if os.Getenv("TOKENSTORM_LONG") != "1" {
+		t.Skip("long measurement: set TOKENSTORM_LONG=1 to run it")
+	}
+}
+
+// steadyMax is the steady scenario with a single GET and no rate limit: the
+// client and the stack go as fast as devices × in_flight slots allow.
+func steadyMax(devices, inFlight int, d time.Duration) *Scenario {
+	return &Scenario{
+		Name: "steady-max", Description: "unthrottled steady GETs", Devices: devices, InFlight: inFlight,
+		Warmup: true, Duration: d, Deadline: 10 * time.Second,
+		Mix:     []Request{{Method: "GET", Path: "/api/orders", Weight: 1}},
+		Rate:    Rate{Pacer: "constant", Freq: 0, Per: time.Second},
+		Backend: Backend{Reuse: "strict"},
+	}
+}
+
+// BenchmarkStormSteady sends b.N logical requests through the whole storm
+// path (vegeta → transport → device driver → reference client → backend →
+// ledger → checker) and reports requests per second.
+func BenchmarkStormSteady(b *testing.B) {
+	sc := steadyMax(50, 4, time.Hour)
+	began := time.Now()
+	s, err := Run(context.Background(), sc, Options{NewClient: refFactory, MaxRequests: uint64(b.N), OutDir: b.TempDir()})
+	require.NoError(b, err)
+	b.ReportMetric(s.Storm.ThroughputRPS, "req/s")
+	b.ReportMetric(float64(time.Since(began).Nanoseconds())/float64(b.N), "wall-ns/req")
+	if s.Requests.Lost > 0 || s.Verdict != summary.Pass {
+		b.Fatalf("steady run failed: %+v %v", s.Requests, s.Scenarios)
+	}
+}
+
+// BenchmarkOverhead compares, in one run, the storm with the reference client
+// as vegeta's transport against plain vegeta hitting the same endpoint of an
+// identically configured stack with a fixed valid token. It ignores b.N: each
+// side runs a fixed time.
+func BenchmarkOverhead(b *testing.B) {
+	r := overhead(b, 100, 4, 2*time.Second)
+	b.ReportMetric(r.ratio, "ratio")
+	b.ReportMetric(r.storm, "storm-req/s")
+	b.ReportMetric(r.plain, "plain-req/s")
+	b.ReportMetric(r.cpuRatio, "cpu-ratio")
+}
+
+func TestLongOverhead(t *testing.T) {
+	long(t)
+	var ratios []float64
+	for i := 0; i < 3; i++ {
+		r := overhead(t, 100, 4, 5*time.Second)
+		t.Logf("round %d: storm with ref client %.0f req/s, plain vegeta %.0f req/s, ratio %.3f; CPU per request %.1fµs vs %.1fµs, ratio %.3f",
+			i+1, r.storm, r.plain, r.ratio, r.stormCPU, r.plainCPU, r.cpuRatio)
+		ratios = append(ratios, r.ratio)
+	}
+	t.Logf("ratios %v", ratios)
+}
+
+type overheadResult struct {
+	storm, plain, ratio float64 // requests per second
+	// CPU time of the whole process per request (µs): less sensitive than
+	// throughput to other processes on a shared machine.
+	stormCPU, plainCPU, cpuRatio float64
+}
+
+func overhead(tb testing.TB, devices, inFlight int, d time.Duration) overheadResult {
+	tb.Helper()
+	c0 := cpuTime()
+	plain, plainN := plainVegeta(tb, devices*inFlight, d)
+	c1 := cpuTime()
+	s, err := Run(context.Background(), steadyMax(devices, inFlight, d), Options{NewClient: refFactory, OutDir: tb.TempDir()})
+	require.NoError(tb, err)
+	c2 := cpuTime()
+	require.Equal(tb, 0, s.Requests.Lost)
+	r := overheadResult{storm: s.Storm.ThroughputRPS, plain: plain, ratio: s.Storm.ThroughputRPS / plain}
+	r.plainCPU = float64((c1 - c0).Microseconds()) / float64(plainN)
+	r.stormCPU = float64((c2 - c1).Microseconds()) / float64(s.Requests.Issued)
+	r.cpuRatio = r.plainCPU / r.stormCPU
+	return r
+}
+
+// cpuTime is the user+system CPU time of the process so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// plainVegeta starts a stack configured like a storm's (spilling ledger with
+// a checker subscribed), logs one user in, and lets plain vegeta hit GET
+// /api/orders with that token, unthrottled with the same number of workers
+// as the storm has slots. It returns successful requests per second.
+func plainVegeta(tb testing.TB, workers int, d time.Duration) (rps float64, requests int) {
+	tb.Helper()
+	clk := clock.NewShifted()
+	led := ledger.New(ledger.Options{Clock: clk})
+	defer led.Close()
+	chk := check.New(check.Options{})
+	defer led.Subscribe(chk.Observe)()
+	st, err := stack.Start(context.Background(), stack.Options{Clock: clk, Ledger: led})
+	require.NoError(tb, err)
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		_ = st.Shutdown(ctx)
+	}()
+	token := login(tb, st, "plain-user")
+
+	atk := vegeta.NewAttacker(vegeta.Workers(uint64(workers)), vegeta.MaxWorkers(uint64(workers)),
+		vegeta.Connections(workers), vegeta.KeepAlive(true))
+	tgt := vegeta.NewStaticTargeter(vegeta.Target{Method: "GET", URL: st.BackendURL + "/api/orders",
+		Header: http.Header{"Authorization": []string{"Bearer " + token}}})
+	f, err := os.Create(tb.TempDir() + "/plain.bin")
+	require.NoError(tb, err)
+	defer f.Close()
+	enc := vegeta.NewEncoder(f)
+	began := time.Now()
+	ok, n := 0, 0
+	for res := range atk.Attack(tgt, vegeta.ConstantPacer{}, d, "plain") {
+		n++
+		if res.Code == 200 {
+			ok++
+		}
+		res.Body, res.Headers = nil, nil
+		_ = enc.Encode(res)
+	}
+	return float64(ok) / time.Since(began).Seconds(), n
+}
+
+func login(tb testing.TB, st *stack.Stack, user string) string {
+	tb.Helper()
+	post := func(url string, body any, out any) {
+		b, _ := json.Marshal(body)
+		resp, err := http.Post(url, "application/json", bytes.NewReader(b))
+		require.NoError(tb, err)
+		defer resp.Body.Close()
+		require.Equal(tb, 200, resp.StatusCode, url)
+		require.NoError(tb, json.NewDecoder(resp.Body).Decode(out))
+	}
+	var code struct{ Code string }
+	post(st.WechatURL+"/__mock/wx/login", map[string]string{"appid": st.AppID, "user": user}, &code)
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	post(st.BackendURL+"/auth/login", map[string]string{"code": code.Code}, &tok)
+	require.NotEmpty(tb, tok.AccessToken)
+	return tok.AccessToken
+}
+
+// TestLong10kDevicesStorm: synchronized expiry over 10,000 devices with 4
+// requests in flight each.
+func TestLong10kDevicesStorm(t *testing.T) {
+	long(t)
+	sc, err := Builtin("synchronized-expiry")
+	require.NoError(t, err)
+	sc.Devices, sc.InFlight = 10_000, 4
+	sc.Rate = Rate{Pacer: "constant", Freq: envInt("TOKENSTORM_RATE", 3000), Per: time.Second}
+	sc.Duration = time.Duration(envInt("TOKENSTORM_SECONDS", 30)) * time.Second
+	sc.Timeline[0].At = 5 * time.Second
+	sc.Thresholds = nil
+	began := time.Now()
+	s, err := Run(context.Background(), sc, Options{NewClient: refFactory, OutDir: t.TempDir(), Progress: os.Stderr})
+	require.NoError(t, err)
+	t.Logf("10k×4 synchronized-expiry: wall %s, peak RSS %.0f MB, %d requests, amplification %.2f (%d episodes, %d refreshes, %d logins), lost %d, duplicate effects %d, throughput %.0f req/s, send lag p99 %.1f ms, latency p99 %.1f ms",
+		time.Since(began).Round(time.Millisecond), PeakRSSMB(), s.Requests.Issued, s.Refresh.Amplification,
+		s.Refresh.ExpiryEpisodes, s.Refresh.Refreshes, s.Refresh.Logins, s.Requests.Lost,
+		s.Invariants[summary.NoDuplicateEffects].Violations, s.Storm.ThroughputRPS, s.Storm.SendLagP99MS, s.Latency.P99)
+	t.Logf("verdict %s: %v", s.Verdict, s.Scenarios)
+	require.Equal(t, 1.0, s.Refresh.Amplification)
+	require.Equal(t, 0, s.Requests.Lost)
+	require.Equal(t, 0, s.Invariants[summary.NoDuplicateEffects].Violations)
+}
+
+// TestLongMillionRequests: memory stays bounded by devices, not requests.
+// The shipped steady scenario (1,000 devices × 4 in flight, its GET/POST
+// mix) paced at TOKENSTORM_RATE (default 8000/s) until TOKENSTORM_REQUESTS
+// (default 1,000,000) hits have been sent.
+func TestLongMillionRequests(t *testing.T) {
+	long(t)
+	n := uint64(envInt("TOKENSTORM_REQUESTS", 1_000_000))
+	sc, err := Builtin("steady")
+	require.NoError(t, err)
+	sc.Devices, sc.InFlight = 1000, 4
+	sc.Rate = Rate{Pacer: "constant", Freq: envInt("TOKENSTORM_RATE", 8000), Per: time.Second}
+	sc.Duration = time.Hour
+	began := time.Now()
+	out := t.TempDir()
+	s, err := Run(context.Background(), sc, Options{NewClient: refFactory, MaxRequests: n, OutDir: out, Progress: os.Stderr})
+	require.NoError(t, err)
+	fi, _ := os.Stat(out + "/" + ResultsFile)
+	t.Logf("%d-request steady run: wall %s, peak RSS %.0f MB, throughput %.0f req/s, send lag p99 %.1f ms, latency p99 %.1f ms, results.bin %d MB, lost %d, verdict %s",
+		n, time.Since(began).Round(time.Millisecond), PeakRSSMB(), s.Storm.ThroughputRPS, s.Storm.SendLagP99MS, s.Latency.P99,
+		fi.Size()>>20, s.Requests.Lost, s.Verdict)
+	require.EqualValues(t, n, s.Requests.Issued-sc.Devices, "warm-up adds one per device")
+	require.Equal(t, 0, s.Requests.Lost)
+	require.Less(t, PeakRSSMB(), 500.0)
+}
+
+// TestLongUnthrottledMemory: with no rate limit every slot is always in
+// flight, so memory follows devices × in_flight (goroutines, connections),
+// still not the number of requests: compare two request counts.
+func TestLongUnthrottledMemory(t *testing.T) {
+	long(t)
+	n := uint64(envInt("TOKENSTORM_REQUESTS", 1_000_000))
+	began := time.Now()
+	s, err := Run(context.Background(), steadyMax(1000, 4, time.Hour), Options{NewClient: refFactory, MaxRequests: n, OutDir: t.TempDir()})
+	require.NoError(t, err)
+	t.Logf("%d requests unthrottled over 1000×4 slots: wall %s, peak RSS %.0f MB, throughput %.0f req/s, lost %d",
+		n, time.Since(began).Round(time.Millisecond), PeakRSSMB(), s.Storm.ThroughputRPS, s.Requests.Lost)
+}
+
+func envInt(name string, def int) int {
+	var v int
+	if _, err := fmt.Sscanf(os.Getenv(name), "%d", &v); err == nil && v > 0 {
+		return v
+	}
+	return def
+}

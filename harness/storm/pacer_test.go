@@ -1,0 +1,138 @@
+package storm
+
+import (
+	"bytes"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+)
+
+func TestScheduleRecordsDueTimes(t *testing.T) {
+	s := newSchedule(vegeta.ConstantPacer{Freq: 100, Per: time.Second})
+	// On time: vegeta asks at each previous send.
+	for n := uint64(0); n < 5; n++ {
+		w, stop := s.Pace(time.Duration(n)*10*time.Millisecond, n)
+		require.False(t, stop)
+		assert.Equal(t, 10*time.Millisecond, w)
+		assert.Equal(t, time.Duration(n+1)*10*time.Millisecond, s.due(n))
+	}
+	// Far behind (the generator stalled for a second): vegeta is told to send
+	// at once, but the due times stay where the schedule put them.
+	w, _ := s.Pace(time.Second, 5)
+	assert.LessOrEqual(t, w, time.Duration(0))
+	assert.Equal(t, 60*time.Millisecond, s.due(5))
+	s.Pace(time.Second, 6)
+	assert.Equal(t, 70*time.Millisecond, s.due(6))
+}
+
+func TestScheduleLinearAndSine(t *testing.T) {
+	for _, r := range []Rate{
+		{Pacer: "linear", Start: 100, Slope: 100, Per: time.Second},
+		{Pacer: "sine", Mean: 100, Amp: 50, Period: time.Second, Phase: "mean_up", Per: time.Second},
+	} {
+		s := newSchedule(r.VegetaPacer())
+		var prev time.Duration
+		for n := uint64(0); n < 300; n++ {
+			s.Pace(prev, n)
+			d := s.due(n)
+			assert.GreaterOrEqual(t, d, prev, "%s: due times never go back", r)
+			prev = d
+		}
+		// 300 hits take about as long as the pacer's own count says.
+		assert.InDelta(t, 300, countHits(r.VegetaPacer(), prev), 3, r.String())
+	}
+}
+
+// countHits integrates the pacer's rate numerically up to d.
+func countHits(p vegeta.Pacer, d time.Duration) float64 {
+	const step = time.Millisecond
+	var hits float64
+	for t := time.Duration(0); t < d; t += step {
+		hits += p.Rate(t) * step.Seconds()
+	}
+	return hits
+}
+
+func TestRateStringAndPacer(t *testing.T) {
+	assert.Equal(t, "constant 800/1s", Rate{Pacer: "constant", Freq: 800, Per: time.Second}.String())
+	assert.Equal(t, "constant max", Rate{Pacer: "constant"}.String())
+	assert.True(t, Rate{Pacer: "constant"}.Unthrottled())
+	assert.Equal(t, "linear 200/1s +600/s²", Rate{Pacer: "linear", Start: 200, Slope: 600, Per: time.Second}.String())
+	assert.IsType(t, vegeta.LinearPacer{}, Rate{Pacer: "linear", Start: 1, Per: time.Second}.VegetaPacer())
+	sp, ok := Rate{Pacer: "sine", Mean: 10, Amp: 5, Period: time.Second, Phase: "peak"}.VegetaPacer().(vegeta.SinePacer)
+	require.True(t, ok)
+	assert.Equal(t, vegeta.Peak, sp.StartAt)
+}
+
+func TestMixTableIsWeightedAndInterleaved(t *testing.T) {
+	tab := mixTable([]Request{{Weight: 3}, {Weight: 1}, {Weight: 1}})
+	assert.Len(t, tab, 5)
+	count := map[int]int{}
+	for _, i := range tab {
+		count[i]++
+	}
+	assert.Equal(t, map[int]int{0: 3, 1: 1, 2: 1}, count)
+	assert.NotEqual(t, []int{0, 0, 0, 1, 2}, tab, "spread out, not in blocks")
+}
+
+func TestSlotsBoundInFlightPerDevice(t *testing.T) {
+	s := newSlots(3, 2)
+	var got []int
+	for range 6 {
+		d, ok := s.acquire()
+		require.True(t, ok)
+		got = append(got, d)
+	}
+	assert.Equal(t, []int{0, 0, 1, 1, 2, 2}, got, "grouped per device, round-robin over devices")
+	// Every slot is taken: the next acquire waits until one is released.
+	var wg sync.WaitGroup
+	wg.Add(1)
+	var next int
+	go func() { defer wg.Done(); next, _ = s.acquire() }()
+	time.Sleep(20 * time.Millisecond)
+	s.release(1)
+	wg.Wait()
+	assert.Equal(t, 1, next)
+	// Stopping releases waiters.
+	close(s.stop)
+	_, ok := s.acquire()
+	assert.False(t, ok)
+}
+
+func TestHistQuantiles(t *testing.T) {
+	var h hist
+	for i := 1; i <= 1000; i++ {
+		h.add(time.Duration(i) * time.Millisecond)
+	}
+	assert.InEpsilon(t, float64(500*time.Millisecond), float64(h.quantile(0.5)), 0.04)
+	assert.InEpsilon(t, float64(990*time.Millisecond), float64(h.quantile(0.99)), 0.04)
+	assert.Equal(t, time.Second, h.quantile(1))
+	assert.Equal(t, time.Second, h.maxValue())
+	assert.Equal(t, uint64(1000), h.count())
+	for _, ns := range []int64{0, 1, 31, 32, 33, 1000, 1 << 40} {
+		assert.GreaterOrEqual(t, upperOf(bucketOf(ns)), ns)
+		if b := bucketOf(ns); b > 0 {
+			assert.Less(t, upperOf(b-1), ns)
+		}
+	}
+}
+
+func TestProgressPlainLines(t *testing.T) {
+	var buf bytes.Buffer
+	c := &counters{}
+	c.sent.Store(10)
+	c.settled.Store(9)
+	c.refreshes.Store(2)
+	c.latency.add(5 * time.Millisecond)
+	p := startProgress(&buf, "demo", 3*time.Second, c, time.Now())
+	p.end()
+	out := buf.String()
+	assert.Contains(t, out, "storm demo")
+	assert.Contains(t, out, "sent 10  settled 9")
+	assert.Contains(t, out, "refreshes 2")
+	assert.NotContains(t, out, "\r", "not a terminal: plain lines")
+}

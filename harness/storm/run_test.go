@@ -1,0 +1,197 @@
+package storm
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/tokenstorm/tokenstorm/harness/client"
+	"github.com/tokenstorm/tokenstorm/harness/mutant"
+	"github.com/tokenstorm/tokenstorm/harness/refclient"
+	"github.com/tokenstorm/tokenstorm/harness/summary"
+)
+
+func refFactory(env client.Env) (client.Client, error) {
+	return refclient.New(env, refclient.Options{}), nil
+}
+
+func mutantFactory(name string) func(env client.Env) (client.Client, error) {
+	return func(env client.Env) (client.Client, error) { return mutant.New(name, env) }
+}
+
+// shortStorm is the shipped synchronized-expiry, shrunk for a test. The
+// latency threshold is dropped: under -race on two cores everything is
+// several times slower, and latency is not what these tests are about.
+func shortStorm(t *testing.T) *Scenario {
+	t.Helper()
+	sc, err := Builtin("synchronized-expiry")
+	require.NoError(t, err)
+	sc.Devices = 20
+	sc.Rate = Rate{Pacer: "constant", Freq: 300, Per: time.Second}
+	sc.Duration = 2 * time.Second
+	sc.Timeline[0].At = time.Second
+	var keep []Threshold
+	for _, th := range sc.Thresholds {
+		if th.Metric != "latency.p99" {
+			keep = append(keep, th)
+		}
+	}
+	sc.Thresholds = keep
+	return sc
+}
+
+func decodeResults(t *testing.T, path string) []vegeta.Result {
+	t.Helper()
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	dec := vegeta.NewDecoder(f)
+	var out []vegeta.Result
+	for {
+		var r vegeta.Result
+		err := dec.Decode(&r)
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		require.NoError(t, err)
+		out = append(out, r)
+	}
+}
+
+func threshold(s *summary.Summary, expr string) summary.Threshold {
+	for _, t := range s.Thresholds {
+		if t.Expr == expr {
+			return t
+		}
+	}
+	return summary.Threshold{}
+}
+
+func TestSynchronizedExpiryPassesWithRef(t *testing.T) {
+	out := t.TempDir()
+	var progress bytes.Buffer
+	s, err := Run(context.Background(), shortStorm(t), Options{NewClient: refFactory, OutDir: out, Progress: &progress})
+	require.NoError(t, err)
+	t.Logf("summary: %+v %+v %+v storm %+v notes %v", s.Requests, s.Refresh, s.Latency, *s.Storm, s.Notes)
+	t.Logf("scenario: %+v", s.Scenarios)
+	t.Logf("progress:\n%s", progress.String())
+	assert.Equal(t, summary.Pass, s.Verdict, "scenario: %+v", s.Scenarios)
+	assert.Equal(t, 1.0, s.Refresh.Amplification)
+	assert.Equal(t, 0, s.Requests.Lost)
+	assert.Greater(t, s.Refresh.Refreshes, 0, "the expiry made the devices refresh")
+	assert.Equal(t, summary.Pass, threshold(s, "refresh.amplification <= 1").Verdict)
+	require.Len(t, s.Scenarios, 1)
+	assert.Equal(t, "storm", s.Scenarios[0].Kind)
+	assert.Equal(t, summary.Pass, s.Scenarios[0].Verdict)
+	require.NotNil(t, s.Storm)
+	assert.Greater(t, s.Storm.ThroughputRPS, 100.0)
+	assert.Contains(t, progress.String(), "settled")
+
+	res := decodeResults(t, filepath.Join(out, ResultsFile))
+	assert.InDelta(t, 600, len(res), 60, "300/s for 2s")
+	ok := 0
+	for _, r := range res {
+		if r.Code == 200 {
+			ok++
+		}
+	}
+	assert.Equal(t, len(res), ok, "every hit answered 200")
+}
+
+func TestSynchronizedExpiryFailsWithMutantStorm(t *testing.T) {
+	s, err := Run(context.Background(), shortStorm(t), Options{NewClient: mutantFactory("storm"), ClientName: "mutant:storm"})
+	require.NoError(t, err)
+	t.Logf("summary: %+v %+v scenario %+v", s.Requests, s.Refresh, s.Scenarios)
+	assert.Equal(t, summary.Fail, s.Verdict)
+	assert.Greater(t, s.Refresh.Amplification, 1.0)
+	assert.Equal(t, summary.Fail, threshold(s, "refresh.amplification <= 1").Verdict)
+	assert.Equal(t, summary.Fail, s.Invariants[summary.SingleRefresh].Verdict)
+	assert.Contains(t, s.Scenarios[0].Failed, "threshold refresh.amplification <= 1")
+}
+
+func TestInterruptStillWritesResults(t *testing.T) {
+	sc, err := Builtin("steady")
+	require.NoError(t, err)
+	sc.Devices = 10
+	sc.Rate = Rate{Pacer: "constant", Freq: 200, Per: time.Second}
+	sc.Duration = 8 * time.Second
+	out := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(time.Second, cancel) // Ctrl-C
+	began := time.Now()
+	s, err := Run(ctx, sc, Options{NewClient: refFactory, OutDir: out, Grace: 500 * time.Millisecond})
+	require.NoError(t, err)
+	assert.Less(t, time.Since(began), 4*time.Second, "stops soon after the interrupt")
+	assert.Contains(t, strings.Join(s.Notes, "\n"), "interrupted")
+	assert.Greater(t, s.Requests.Issued, 50)
+	assert.Equal(t, 0, s.Requests.Lost)
+	res := decodeResults(t, filepath.Join(out, ResultsFile))
+	assert.Greater(t, len(res), 50)
+	assert.Less(t, len(res), 400)
+}
+
+func TestTimelineDrivesTheStack(t *testing.T) {
+	src := `
+name: timeline
+description: every action once
+devices: 8
+in_flight: 2
+duration: 2500ms
+rate: {pacer: constant, freq: 100}
+mix:
+  - {method: GET, path: /api/orders}
+timeline:
+  - {at: 300ms, action: expire_devices, devices: [0, 0.5]}
+  - {at: 600ms, action: wechat_fault, errcode: -1, count: 1, for: 500ms}
+  - {at: 700ms, action: revoke, devices: 0.25}
+  - {at: 800ms, action: expire_devices, devices: 0.25}
+  - {at: 1200ms, action: clear_faults}
+  - {at: 1500ms, action: clock_skew, skew: 3h}
+thresholds:
+  - requests.lost == 0
+  - "invariants: all"
+`
+	sc, err := Parse("timeline.yaml", []byte(src))
+	require.NoError(t, err)
+	s, err := Run(context.Background(), sc, Options{NewClient: refFactory})
+	require.NoError(t, err)
+	require.Len(t, s.Scenarios, 1)
+	assert.Equal(t, summary.Pass, s.Scenarios[0].Verdict, s.Scenarios[0].Detail)
+	var marks []string
+	for _, m := range s.Timeline {
+		marks = append(marks, m.Kind+" "+m.Detail)
+	}
+	all := strings.Join(marks, "\n")
+	for _, want := range []string{"expire_devices at 300ms (4 devices)", "wechat_fault at 600ms", "revoke at 700ms (2 devices)",
+		"clear_faults at 1.2s", "clock_skew at 1.5s (stack clock +3h0m0s)", "wechat_fault f"} {
+		assert.Contains(t, all, want)
+	}
+	// The clock skew expired every token on the server's clock: the devices
+	// refreshed again without being told.
+	assert.GreaterOrEqual(t, s.Refresh.Refreshes, 8+4, "first expiry of half the devices, then all of them after the skew")
+}
+
+func TestBadBackendFailsTheTimeline(t *testing.T) {
+	sc := shortStorm(t)
+	sc.Devices = 2
+	sc.Rate = Rate{Pacer: "constant", Freq: 20, Per: time.Second}
+	sc.Duration = time.Second
+	sc.Timeline[0].At = 200 * time.Millisecond
+	sc.Thresholds = nil
+	// A "backend" that answers every request 404, admin included.
+	s, err := Run(context.Background(), sc, Options{NewClient: refFactory, BackendURL: "http://127.0.0.1:1"})
+	require.NoError(t, err)
+	assert.Equal(t, summary.Fail, s.Verdict)
+	assert.Contains(t, s.Scenarios[0].Failed, "timeline")
+	assert.Contains(t, s.Scenarios[0].Detail, "expire_all at 200ms")
+}

@@ -1,0 +1,236 @@
+package storm
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/tokenstorm/tokenstorm/harness/clock"
+	"github.com/tokenstorm/tokenstorm/harness/ledger"
+	"github.com/tokenstorm/tokenstorm/mockwechat"
+)
+
+// timeline plays a scenario's events against the stack over HTTP, through
+// the same admin endpoints an external user has (SPEC §3, §4), so it works
+// the same against `tokenstorm serve` or a backend under test.
+type timeline struct {
+	name       string
+	events     []Event
+	backendURL string
+	wechatURL  string
+	appID      string
+	devices    []string
+	clock      *clock.Shifted // the stack's clock, for clock_skew
+	led        *ledger.Ledger
+	http       *http.Client
+
+	mu   sync.Mutex
+	errs []string
+	wg   sync.WaitGroup
+}
+
+// run plays every event at began+At until ctx ends; it returns when the
+// events (and the fault windows they opened) are done or ctx is.
+func (tl *timeline) run(ctx context.Context, began time.Time) {
+	for _, e := range tl.events {
+		if err := clock.Sleep(ctx, clock.Real(), time.Until(began.Add(e.At))); err != nil {
+			break
+		}
+		if err := tl.do(ctx, e); err != nil {
+			tl.fail(e, err)
+		}
+	}
+	tl.wg.Wait()
+}
+
+func (tl *timeline) fail(e Event, err error) {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	tl.errs = append(tl.errs, fmt.Sprintf("%s at %s (line %d): %v", e.Action, e.At, e.Line, err))
+}
+
+// failures lists the events that could not be played.
+func (tl *timeline) failures() []string {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	return append([]string(nil), tl.errs...)
+}
+
+func (tl *timeline) mark(e Event, detail string) {
+	msg := fmt.Sprintf("storm %s: %s at %s", tl.name, e.Action, e.At)
+	if detail != "" {
+		msg += " (" + detail + ")"
+	}
+	tl.led.Append(ledger.Event{Source: ledger.SourceHarness, Kind: ledger.KindEpisodeMarker, Detail: msg})
+}
+
+// slice returns the devices an event selects.
+func (tl *timeline) slice(e Event) []string {
+	n := len(tl.devices)
+	if e.To == 0 {
+		return tl.devices
+	}
+	lo := min(int(math.Round(e.From*float64(n))), n-1)
+	hi := min(max(int(math.Round(e.To*float64(n))), lo+1), n)
+	return tl.devices[lo:hi]
+}
+
+func (tl *timeline) openids(devs []string) []string {
+	out := make([]string, len(devs))
+	for i, d := range devs {
+		out[i] = mockwechat.OpenID(tl.appID, d)
+	}
+	return out
+}
+
+func (tl *timeline) do(ctx context.Context, e Event) error {
+	switch e.Action {
+	case ActExpireAll:
+		tl.mark(e, "")
+		return tl.post(ctx, tl.backendURL+"/__admin/expire", map[string]any{"all": true}, nil)
+	case ActExpireDevices:
+		devs := tl.slice(e)
+		tl.mark(e, fmt.Sprintf("%d devices", len(devs)))
+		return tl.post(ctx, tl.backendURL+"/__admin/expire", map[string]any{"users": tl.openids(devs)}, nil)
+	case ActRevoke:
+		if e.To == 0 {
+			tl.mark(e, "every family")
+			return tl.post(ctx, tl.backendURL+"/__admin/revoke", map[string]any{"all": true}, nil)
+		}
+		devs := tl.slice(e)
+		tl.mark(e, fmt.Sprintf("%d devices", len(devs)))
+		return tl.post(ctx, tl.backendURL+"/__admin/revoke", map[string]any{"users": tl.openids(devs)}, nil)
+	case ActClearFaults:
+		tl.mark(e, "")
+		return tl.send(ctx, http.MethodDelete, tl.wechatURL+"/__admin/faults", nil, nil)
+	case ActClockSkew:
+		if tl.clock == nil {
+			return fmt.Errorf("the stack's clock cannot be moved")
+		}
+		sign := "+"
+		if e.Skew < 0 {
+			sign = ""
+		}
+		tl.mark(e, "stack clock "+sign+e.Skew.String())
+		tl.clock.Shift(e.Skew)
+		return nil
+	case ActWechatFault:
+		return tl.fault(ctx, e)
+	}
+	return fmt.Errorf("unknown action %q", e.Action)
+}
+
+// fault adds a mock WeChat fault rule and, with `for`, removes it again when
+// the window closes.
+func (tl *timeline) fault(ctx context.Context, e Event) error {
+	rule := map[string]any{"api": e.API}
+	if e.Errcode != 0 {
+		rule["errcode"] = e.Errcode
+	}
+	if e.Status != 0 {
+		rule["status"] = e.Status
+	}
+	if e.Probability > 0 {
+		rule["probability"] = e.Probability
+	}
+	if e.Count > 0 {
+		rule["count"] = e.Count
+	}
+	if e.Latency > 0 {
+		rule["latency"] = e.Latency.String()
+	}
+	if e.To != 0 {
+		rule["users"] = tl.slice(e)
+	}
+	var added struct {
+		ID string `json:"id"`
+	}
+	desc, _ := json.Marshal(rule)
+	tl.mark(e, string(desc))
+	if err := tl.post(ctx, tl.wechatURL+"/__admin/faults", rule, &added); err != nil {
+		return err
+	}
+	if e.For <= 0 {
+		return nil
+	}
+	if added.ID == "" {
+		return fmt.Errorf("mock WeChat did not return the fault's id; cannot end its window")
+	}
+	tl.wg.Add(1)
+	go func() {
+		defer tl.wg.Done()
+		// The window closes even when the run is ending, so that a stack
+		// that outlives the run is left clean.
+		select {
+		case <-time.After(e.For):
+		case <-ctx.Done():
+		}
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		end := e
+		end.At += e.For
+		tl.led.Append(ledger.Event{Source: ledger.SourceHarness, Kind: ledger.KindEpisodeMarker,
+			Detail: fmt.Sprintf("storm %s: wechat_fault %s ends", tl.name, added.ID)})
+		err := tl.send(dctx, http.MethodDelete, tl.wechatURL+"/__admin/faults/"+added.ID, nil, nil)
+		var gone *statusError
+		if errors.As(err, &gone) && gone.status == http.StatusNotFound {
+			err = nil // a clear_faults got there first
+		}
+		if err != nil {
+			tl.fail(end, fmt.Errorf("ending the fault window: %w", err))
+		}
+	}()
+	return nil
+}
+
+// statusError is an admin endpoint's refusal.
+type statusError struct {
+	status int
+	msg    string
+}
+
+func (e *statusError) Error() string { return e.msg }
+
+func (tl *timeline) post(ctx context.Context, url string, body, out any) error {
+	return tl.send(ctx, http.MethodPost, url, body, out)
+}
+
+func (tl *timeline) send(ctx context.Context, method, url string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := tl.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("admin %s %s: %w", method, url, err)
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode/100 != 2 {
+		return &statusError{status: resp.StatusCode, msg: fmt.Sprintf("admin %s %s answered %d: %s", method, url, resp.StatusCode, bytes.TrimSpace(msg))}
+	}
+	if out != nil {
+		if err := json.Unmarshal(msg, out); err != nil {
+			return fmt.Errorf("admin %s %s: %w", method, url, err)
+		}
+	}
+	return nil
+}

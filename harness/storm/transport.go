@@ -1,0 +1,120 @@
+package storm
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/tokenstorm/tokenstorm/harness/device"
+	"github.com/tokenstorm/tokenstorm/harness/ledger"
+)
+
+// counters are the live figures of a storm, updated lock-free by every
+// worker and read by the progress line.
+type counters struct {
+	sent, settled, errors, lost atomic.Uint64
+	refreshes, logins           atomic.Uint64 // calls that reached the backend
+	latency                     hist          // logical request latency (issue → settle)
+	lag                         hist          // send lag (actual send − scheduled)
+	corrected                   hist          // lag + latency: what a caller on schedule waited
+}
+
+// observe counts token calls from the ledger (runs under the ledger's lock).
+func (c *counters) observe(e ledger.Event) {
+	if e.Source != ledger.SourceBackend {
+		return
+	}
+	switch e.Kind {
+	case ledger.KindRefresh:
+		c.refreshes.Add(1)
+	case ledger.KindBackendLogin:
+		c.logins.Add(1)
+	}
+}
+
+// transport is the http.RoundTripper vegeta's attacker sends through: it
+// turns each hit into one logical request of one device and lets the client
+// under test settle it via device.Driver, which records issue and settle in
+// the ledger and enforces the deadline. The client under test, not vegeta's
+// own HTTP stack, is what talks to the backend.
+type transport struct {
+	ctx      context.Context // requests' context; ends a grace period after the run's
+	driver   *device.Driver
+	names    []string
+	slots    *slots
+	sched    *schedule // nil when unthrottled: nothing is "late" then
+	began    time.Time // start of the attack, origin of the schedule
+	counters *counters
+}
+
+func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	sentAt := time.Now()
+	d, err := strconv.Atoi(req.Header.Get(headerSlot))
+	if err != nil || d < 0 || d >= len(t.names) {
+		if req.Body != nil {
+			_ = req.Body.Close()
+		}
+		return nil, fmt.Errorf("tokenstorm: hit without a device slot")
+	}
+	defer t.slots.release(d)
+
+	var lag time.Duration
+	if t.sched != nil {
+		if seq, ok := seqOf(req.Header.Get("X-Vegeta-Seq")); ok {
+			lag = max(0, sentAt.Sub(t.began)-t.sched.due(seq))
+			t.counters.lag.add(lag)
+		}
+	}
+	var body []byte
+	if req.Body != nil {
+		body, err = io.ReadAll(req.Body)
+		_ = req.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	h := req.Header.Clone()
+	for _, k := range []string{headerSlot, "X-Vegeta-Seq", "X-Vegeta-Attack"} {
+		h.Del(k)
+	}
+	if len(h) == 0 {
+		h = nil
+	}
+
+	t.counters.sent.Add(1)
+	out := t.driver.Do(t.ctx, t.names[d], device.Request{Method: req.Method, Path: req.URL.RequestURI(), Body: body, Header: h})
+	t.counters.settled.Add(1)
+	t.counters.latency.add(out.Latency)
+	t.counters.corrected.add(lag + out.Latency)
+	if out.Lost {
+		t.counters.lost.Add(1)
+	}
+	if out.Err != nil {
+		t.counters.errors.Add(1)
+		// vegeta records it as the hit's error (status 0).
+		return nil, out.Err
+	}
+	if out.Status < 100 {
+		t.counters.errors.Add(1)
+		return nil, fmt.Errorf("tokenstorm: the client answered without an HTTP status")
+	}
+	if out.Status >= 400 {
+		t.counters.errors.Add(1)
+	}
+	return &http.Response{
+		Status:        strconv.Itoa(out.Status) + " " + http.StatusText(out.Status),
+		StatusCode:    out.Status,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        http.Header{},
+		Body:          io.NopCloser(bytes.NewReader(out.Body)),
+		ContentLength: int64(len(out.Body)),
+		Request:       req,
+	}, nil
+}
