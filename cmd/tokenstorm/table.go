@@ -33,6 +33,26 @@ func printVerdict(w io.Writer, s *summary.Summary, outDir string) {
 	fmt.Fprintf(w, "refresh:  %d expiry episodes, %d refreshes, %d logins, amplification %.2f\n",
 		s.Refresh.ExpiryEpisodes, s.Refresh.Refreshes, s.Refresh.Logins, s.Refresh.Amplification)
 	fmt.Fprintf(w, "latency:  p50 %.1fms  p90 %.1fms  p99 %.1fms  max %.1fms\n", s.Latency.P50, s.Latency.P90, s.Latency.P99, s.Latency.Max)
+	if len(s.Scenarios) > 0 {
+		kinds := []string{}
+		count := map[string][2]int{}
+		for _, sc := range s.Scenarios {
+			c, seen := count[sc.Kind]
+			if !seen {
+				kinds = append(kinds, sc.Kind)
+			}
+			c[0]++
+			if sc.Verdict == summary.Fail {
+				c[1]++
+			}
+			count[sc.Kind] = c
+		}
+		var parts []string
+		for _, k := range kinds {
+			parts = append(parts, fmt.Sprintf("%d %ss (%d failed)", count[k][0], k, count[k][1]))
+		}
+		fmt.Fprintf(w, "ran:      %s\n", strings.Join(parts, ", "))
+	}
 	var failed []string
 	for _, sc := range s.Scenarios {
 		if sc.Verdict == summary.Fail {

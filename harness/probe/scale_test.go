@@ -8,6 +8,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tokenstorm/tokenstorm/harness/client"
+	"github.com/tokenstorm/tokenstorm/harness/refclient"
 	"github.com/tokenstorm/tokenstorm/harness/summary"
 )
 
@@ -22,7 +24,14 @@ func TestThousandDevicesExpireAtOnce(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	start := time.Now()
-	res, err := Run(ctx, Config{NewClient: refFactory, ClientName: "ref", Devices: 1000, Concurrency: 8, Deadline: 60 * time.Second}, ps)
+	// Generous client timeouts: under the race detector on a shared 2-core
+	// machine a refresh can take seconds, and a timed-out refresh retried with
+	// the same refresh token is reuse (strict revokes the family) — that would
+	// test the machine, not single-flight.
+	patient := func(env client.Env) (client.Client, error) {
+		return refclient.New(env, refclient.Options{RequestTimeout: time.Minute, RefreshBudget: 2 * time.Minute}), nil
+	}
+	res, err := Run(ctx, Config{NewClient: patient, ClientName: "ref", Devices: 1000, Concurrency: 8, Deadline: 3 * time.Minute}, ps)
 	require.NoError(t, err)
 	require.Len(t, res, 1)
 	s := res[0].Summary
