@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/tokenstorm/tokenstorm/harness/backend"
 	"github.com/tokenstorm/tokenstorm/harness/ledger"
 	"github.com/tokenstorm/tokenstorm/harness/stack"
+	"github.com/tokenstorm/tokenstorm/harness/style"
 	"github.com/tokenstorm/tokenstorm/mockwechat"
 )
 
@@ -26,7 +28,7 @@ func cmdServe(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io
 	accessTTL := fs.Duration("access-ttl", 2*time.Hour, "access token lifetime")
 	refreshTTL := fs.Duration("refresh-ttl", 30*24*time.Hour, "refresh token lifetime")
 	reuse := fs.String("reuse", "strict", "refresh token reuse policy: strict | grace:DURATION | reuse:N")
-	style := fs.String("style", "bearer", "backend style: a built-in name or a YAML file")
+	style_ := fs.String("style", "bearer", "backend style: a built-in name ("+strings.Join(style.Names(), ", ")+") or a YAML file (docs/styles.md)")
 	quota := fs.Int("minute-quota", 100, "jscode2session calls per user per minute before WeChat answers 45011")
 	pos, err := parse(fs, argv)
 	if err != nil {
@@ -41,11 +43,15 @@ func cmdServe(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io
 	if *accessTTL <= 0 || *refreshTTL <= 0 {
 		return usagef("--access-ttl and --refresh-ttl must be positive")
 	}
+	sty, err := style.Load(*style_)
+	if err != nil {
+		return usagef("--style: %v", err)
+	}
 	led := ledger.New(ledger.Options{})
 	defer led.Close()
 	st, err := stack.Start(ctx, stack.Options{
 		WechatAddr: *wechatAddr, BackendAddr: *backendAddr, AppID: *appid, Secret: *secret,
-		AccessTTL: *accessTTL, RefreshTTL: *refreshTTL, Reuse: *reuse, Style: *style, MinuteQuota: *quota,
+		AccessTTL: *accessTTL, RefreshTTL: *refreshTTL, Reuse: *reuse, Style: *style_, MinuteQuota: *quota,
 		Ledger: led,
 	})
 	if err != nil {
@@ -53,16 +59,28 @@ func cmdServe(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io
 	}
 	fmt.Fprintf(stdout, `tokenstorm serve
   mock WeChat:       %[1]s   (jscode2session: %[1]s/sns/jscode2session, wx.login: POST %[1]s/__mock/wx/login)
-  reference backend: %[2]s   (POST %[2]s/auth/login, /auth/refresh, /api/…)
+  reference backend: %[2]s   (%[9]s)
   appid:             %[3]s
   secret:            %[4]s
   access ttl %[5]s, refresh ttl %[6]s, reuse %[7]s, style %[8]s
   metrics:           %[1]s/metrics  %[2]s/metrics
 Press Ctrl-C to stop.
-`, st.WechatURL, st.BackendURL, *appid, *secret, *accessTTL, *refreshTTL, *reuse, *style)
+`, st.WechatURL, st.BackendURL, *appid, *secret, *accessTTL, *refreshTTL, *reuse, *style_, styleRoutes(st.BackendURL, sty))
 	<-ctx.Done()
 	fmt.Fprintln(stderr, "tokenstorm serve: shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return st.Shutdown(sctx)
+}
+
+// styleRoutes lists where the style's routes are, for the start-up banner.
+func styleRoutes(base string, st *style.Style) string {
+	parts := []string{"POST " + base + st.Routes.Login}
+	if st.Routes.Refresh != "" {
+		parts = append(parts, "POST "+st.Routes.Refresh)
+	}
+	if st.Routes.Verify != "" {
+		parts = append(parts, "GET "+st.Routes.Verify)
+	}
+	return strings.Join(append(parts, st.Routes.Resource+"…"), ", ")
 }

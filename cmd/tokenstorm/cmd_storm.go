@@ -26,13 +26,14 @@ func cmdStorm(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io
 		"tokenstorm storm synchronized-expiry",
 		"tokenstorm storm scenarios/synchronized-expiry.yaml --client mutant:storm",
 		"tokenstorm storm steady --rate 2000/s --duration 30s --devices 1000 --out /tmp/steady",
-		"tokenstorm storm my-scenario.yaml --backend http://localhost:8080 --style body-code",
-		"go tool vegeta report tokenstorm-report/results.bin")
+		"tokenstorm storm my-scenario.yaml --backend http://127.0.0.1:8080 --wechat-addr 127.0.0.1:9400 --style body-code",
+		"vegeta report tokenstorm-report/results.bin   # or, in this module: go run github.com/tsenart/vegeta/v12 report …")
 	c := addCommonFlags(fs)
 	duration := fs.Duration("duration", 0, "override the scenario's duration (e.g. 30s)")
 	rate := fs.String("rate", "", "override the rate with a constant one: 500/s, 50/100ms, or max")
 	devices := fs.Int("devices", 0, "override the number of simulated devices")
 	list := fs.Bool("list", false, "list the shipped scenarios and exit")
+	wechatAddr := fs.String("wechat-addr", "", "listen address of mock WeChat (default a free port; with --backend 127.0.0.1:9400: configure your backend to call jscode2session there)")
 	pos, err := parse(fs, argv)
 	if err != nil {
 		return err
@@ -62,12 +63,16 @@ func cmdStorm(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io
 	if err != nil {
 		return usagef("%v", err)
 	}
+	if *wechatAddr == "" {
+		*wechatAddr = conformWechatAddr(c.backend)
+	}
 
 	s, err := storm.Run(ctx, sc, storm.Options{
 		NewClient:  factory,
 		ClientName: c.client,
 		BackendURL: c.backend,
 		Style:      c.style,
+		WechatAddr: *wechatAddr,
 		OutDir:     c.out,
 		Progress:   stderr,
 	})

@@ -87,7 +87,7 @@ type P struct {
 // "/api/orders?delay_ms=400" in bearer and "/v1/orders?delay_ms=400" in
 // body-code.
 func (p *P) Path(rest string) string {
-	return p.Style.Routes.Resource + strings.TrimPrefix(rest, "/")
+	return p.Style.ResourcePath(style.CanonicalResource + strings.TrimPrefix(rest, "/"))
 }
 
 // Get is a GET of a protected resource of the style.
@@ -295,11 +295,19 @@ func runOne(ctx context.Context, cfg *Config, sty *style.Style, pr Probe) (Resul
 	led := ledger.New(ledger.Options{Clock: clk, Memory: true})
 	defer led.Close()
 	local := check.New(check.Options{Scenario: pr.Name})
-	unsub := led.Subscribe(local.Observe)
-	defer unsub()
+	unsubs := []func(){led.Subscribe(local.Observe)}
+	// The checkers stop listening before they are finished: a backend
+	// handler still answering a straggler must not feed a checker while its
+	// summary is read (Observe and Finish are not concurrent-safe).
+	stopListening := func() {
+		for _, u := range unsubs {
+			u()
+		}
+	}
+	defer stopListening()
 	if cfg.Global != nil {
 		cfg.Global.SetScenario(pr.Name)
-		defer led.Subscribe(cfg.Global.Observe)()
+		unsubs = append(unsubs, led.Subscribe(cfg.Global.Observe))
 	}
 	so := cfg.Stack
 	so.Clock = clk
@@ -321,6 +329,7 @@ func runOne(ctx context.Context, cfg *Config, sty *style.Style, pr Probe) (Resul
 
 	runErr := pr.run(ctx, p)
 	closeClient(cl)
+	stopListening()
 
 	s := summary.New(cfg.ClientName, st.BackendURL)
 	local.Finish(s)

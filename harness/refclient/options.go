@@ -56,7 +56,8 @@ type Options struct {
 	// whose clock is skewed). nil means env.Clock for every device.
 	DeviceClock func(device string) clock.Clock
 	// Style knows how the backend wants the token and how it signals expiry.
-	// nil means Bearer (SPEC §4 "bearer").
+	// nil means the dialect env.Style names (NewDialect of style.Load), bearer
+	// by default. Login and refresh routes and members always follow env.Style.
 	Style Style
 	// Base sends the callers' requests. nil means env.HTTP's transport, else
 	// http.DefaultTransport. (env.HTTP itself, with its Timeout, sends the

@@ -190,7 +190,7 @@ func TestLong10kDevicesStorm(t *testing.T) {
 	require.NoError(t, err)
 	sc.Devices, sc.InFlight = 10_000, 4
 	sc.Rate = Rate{Pacer: "constant", Freq: envInt("TOKENSTORM_RATE", 3000), Per: time.Second}
-	sc.Duration = time.Duration(envInt("TOKENSTORM_SECONDS", 30)) * time.Second
+	sc.Duration = time.Duration(envInt("TOKENSTORM_SECONDS", 20)) * time.Second
 	sc.Timeline[0].At = 5 * time.Second
 	sc.Thresholds = nil
 	began := time.Now()

@@ -37,6 +37,10 @@ type Options struct {
 	// backend configured by the scenario's backend section.
 	BackendURL string
 	Style      string // backend style name or file
+	// WechatAddr is where mock WeChat listens (default a free loopback
+	// port); a backend under test must be configured to call
+	// jscode2session there.
+	WechatAddr string
 	// OutDir receives results.bin (vegeta's gob format, streamed as hits
 	// complete). "" writes no results file.
 	OutDir string
@@ -87,7 +91,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*summary.Summary, err
 	defer feed.stop()
 
 	st, err := stack.Start(ctx, stack.Options{
-		BackendURL: opts.BackendURL, Style: opts.Style,
+		BackendURL: opts.BackendURL, Style: opts.Style, WechatAddr: opts.WechatAddr,
 		AccessTTL: sc.Backend.AccessTTL, RefreshTTL: sc.Backend.RefreshTTL, Reuse: sc.Backend.Reuse,
 		Clock: stormClock, Ledger: led,
 	})
@@ -351,17 +355,23 @@ func warmupRequest(mix []Request) device.Request {
 }
 
 // loopbackClient is the HTTP client the client under test reaches the stack
-// with: enough idle connections for every slot (http.DefaultTransport keeps
-// two per host, which would open and close a connection per request under
-// load), and a cap so a huge fleet cannot exhaust loopback ports.
+// with. It keeps an idle connection for every connection it may open
+// (http.DefaultTransport keeps two per host, which would open and close a
+// connection per request under load), and caps connections per host at 1024:
+// when the stack stalls, every slot of a big fleet goes in flight at once,
+// and a connection each (buffers, goroutines on both sides, a loopback port)
+// would make memory follow the slot count rather than stay flat. Requests
+// over the cap wait for a connection, as a real client's pool makes them.
 func loopbackClient(slots int) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConns = min(max(slots, 64), 4096)
-	tr.MaxIdleConnsPerHost = tr.MaxIdleConns
-	tr.MaxConnsPerHost = 8192
+	tr.MaxConnsPerHost = min(max(slots, 64), maxLoopbackConns)
+	tr.MaxIdleConns = tr.MaxConnsPerHost
+	tr.MaxIdleConnsPerHost = tr.MaxConnsPerHost
 	tr.DisableCompression = true
 	return &http.Client{Transport: tr}
 }
+
+const maxLoopbackConns = 1024
 
 // closeClient closes the client but never lets a stuck client hang the run.
 func closeClient(cl client.Client) {

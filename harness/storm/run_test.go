@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,10 +17,12 @@ import (
 	"github.com/stretchr/testify/require"
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
+	"github.com/tokenstorm/tokenstorm/harness/backend"
 	"github.com/tokenstorm/tokenstorm/harness/client"
 	"github.com/tokenstorm/tokenstorm/harness/mutant"
 	"github.com/tokenstorm/tokenstorm/harness/refclient"
 	"github.com/tokenstorm/tokenstorm/harness/summary"
+	"github.com/tokenstorm/tokenstorm/mockwechat"
 )
 
 func refFactory(env client.Env) (client.Client, error) {
@@ -194,4 +198,32 @@ func TestBadBackendFailsTheTimeline(t *testing.T) {
 	assert.Equal(t, summary.Fail, s.Verdict)
 	assert.Contains(t, s.Scenarios[0].Failed, "timeline")
 	assert.Contains(t, s.Scenarios[0].Detail, "expire_all at 200ms")
+}
+
+// A backend under test: the storm's mock WeChat listens where the backend
+// was told to send jscode2session, and the timeline uses its admin API.
+func TestExternalBackend(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	be, err := backend.New(backend.Config{WechatURL: "http://" + addr, AppID: mockwechat.DefaultAppID, Secret: mockwechat.DefaultSecret})
+	require.NoError(t, err)
+	srv := httptest.NewServer(be)
+	defer srv.Close()
+	defer be.Close()
+
+	sc := shortStorm(t)
+	sc.Devices = 10
+	sc.Rate = Rate{Pacer: "constant", Freq: 100, Per: time.Second}
+	sc.Duration = 1500 * time.Millisecond
+	sc.Timeline[0].At = 500 * time.Millisecond
+	s, err := Run(context.Background(), sc, Options{NewClient: refFactory, BackendURL: srv.URL, WechatAddr: addr})
+	require.NoError(t, err)
+	assert.Equal(t, summary.Pass, s.Verdict, "%+v", s.Scenarios)
+	assert.Equal(t, srv.URL, s.Backend)
+	assert.Equal(t, 0, s.Requests.Lost)
+	assert.Equal(t, s.Requests.Issued, s.Requests.Succeeded)
+	st := be.Stats()
+	t.Logf("backend stats: %+v", st)
 }

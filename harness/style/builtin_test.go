@@ -160,3 +160,9 @@ signals:
 		})
 	}
 }
+
+func TestResourcePath(t *testing.T) {
+	assert.Equal(t, "/v1/orders?page=2", MustLoad("body-code").ResourcePath("/api/orders?page=2"))
+	assert.Equal(t, "/api/orders", MustLoad("bearer").ResourcePath("/api/orders"))
+	assert.Equal(t, "/auth/login", MustLoad("body-code").ResourcePath("/auth/login"))
+}

@@ -76,3 +76,18 @@ func cutScheme(v, scheme string) (string, bool) {
 	}
 	return strings.TrimLeft(v[len(scheme)+1:], " "), true
 }
+
+// CanonicalResource is the resource prefix probes, features (features/*.feature)
+// and storm scenarios are written with: "/api/orders" means "the orders
+// resource" in every style.
+const CanonicalResource = "/api/"
+
+// ResourcePath maps a path written under CanonicalResource to this style's
+// resource prefix: "/api/orders?page=2" is "/v1/orders?page=2" in body-code.
+// Other paths are returned unchanged.
+func (s *Style) ResourcePath(p string) string {
+	if rest, ok := strings.CutPrefix(p, CanonicalResource); ok {
+		return s.Routes.Resource + rest
+	}
+	return p
+}

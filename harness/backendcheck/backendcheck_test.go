@@ -1,0 +1,117 @@
+package backendcheck
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tokenstorm/tokenstorm/harness/ledger"
+	"github.com/tokenstorm/tokenstorm/harness/stack"
+	"github.com/tokenstorm/tokenstorm/harness/style"
+)
+
+func startStack(t *testing.T, styleName string, ttl time.Duration) (*stack.Stack, Config) {
+	t.Helper()
+	led := ledger.New(ledger.Options{Memory: true})
+	t.Cleanup(func() { _ = led.Close() })
+	st, err := stack.Start(context.Background(), stack.Options{Style: styleName, Ledger: led, AccessTTL: ttl})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	return st, Config{BackendURL: st.BackendURL, WechatURL: st.WechatURL, AppID: st.AppID, Style: style.MustLoad(styleName), Device: "checker", Ledger: led}
+}
+
+func harnessEvents(l *ledger.Ledger) []ledger.Event {
+	var out []ledger.Event
+	for _, e := range l.Events() {
+		if e.Source == ledger.SourceHarness {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func TestReferenceBackendPassesInEveryStyle(t *testing.T) {
+	for _, name := range style.Names() {
+		t.Run(name, func(t *testing.T) {
+			st, cfg := startStack(t, name, 0)
+			cfg.Expire = func(ctx context.Context) error {
+				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, st.BackendURL+"/__admin/expire", strings.NewReader(`{"all":true}`))
+				resp, err := http.DefaultClient.Do(req)
+				if err == nil {
+					resp.Body.Close()
+				}
+				return err
+			}
+			rep, err := Run(context.Background(), cfg)
+			require.NoError(t, err)
+			assert.Empty(t, rep.Failed(), rep.Summary())
+			require.Len(t, rep.Checks, 5, rep.Summary())
+			assert.Equal(t, "expired token (expired by admin)", rep.Checks[4].Name)
+			evs := harnessEvents(st.Ledger)
+			require.Len(t, evs, 4, "tampered, garbage, missing, expired")
+			for _, e := range evs {
+				assert.Equal(t, ledger.KindAPI, e.Kind)
+				assert.Equal(t, "checker", e.Device)
+				noted, ok := style.NotedSignal(e.Detail)
+				assert.True(t, ok, e.Detail)
+				assert.Contains(t, []string{style.SignalInvalid, style.SignalExpired}, noted, e.Detail)
+			}
+			assert.Equal(t, ledger.OutcomeMissing, evs[2].Outcome)
+			assert.Equal(t, ledger.OutcomeExpired, evs[3].Outcome)
+		})
+	}
+}
+
+// Without an admin expire and with a TTL longer than MaxWait the expired
+// token cannot be checked: the report says why, nothing is recorded for it.
+func TestExpiryNotCheckableIsReportedNotFailed(t *testing.T) {
+	st, cfg := startStack(t, "bearer", 0)
+	cfg.Expire = func(context.Context) error { return assert.AnError }
+	rep, err := Run(context.Background(), cfg)
+	require.NoError(t, err)
+	last := rep.Checks[len(rep.Checks)-1]
+	assert.Equal(t, "expired token", last.Name)
+	assert.Contains(t, last.Skipped, "the access token lives 2h0m0s, longer than the 10s the check may wait")
+	assert.Len(t, harnessEvents(st.Ledger), 3)
+}
+
+// A short TTL is waited out in real time.
+func TestShortTTLIsWaitedOut(t *testing.T) {
+	st, cfg := startStack(t, "status-403", time.Second)
+	cfg.MaxWait = 2 * time.Second
+	rep, err := Run(context.Background(), cfg)
+	require.NoError(t, err)
+	assert.Empty(t, rep.Failed(), rep.Summary())
+	assert.Contains(t, rep.Summary(), "expired token (waited out its 1s TTL): HTTP 403, expired signal (want expired) ok")
+	_ = st
+}
+
+func TestLoginFailureIsAnError(t *testing.T) {
+	_, cfg := startStack(t, "bearer", 0)
+	cfg.Style = style.MustLoad("body-code") // the backend speaks bearer: /user/login is a 404
+	_, err := Run(context.Background(), cfg)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "backendcheck: login at /user/login with a fresh wx.login code answered HTTP 404")
+}
+
+func TestTamperChangesOneCharacter(t *testing.T) {
+	for _, tok := range []string{"abc.def.ghi", "0123456789abcdef", "A", "x.y"} {
+		got := tamper(tok)
+		assert.Len(t, got, len(tok))
+		assert.NotEqual(t, tok, got)
+		diff := 0
+		for i := range tok {
+			if tok[i] != got[i] {
+				diff++
+			}
+		}
+		assert.Equal(t, 1, diff, tok)
+	}
+	assert.True(t, bytes.Equal([]byte(tamper("")), []byte("x")))
+}
