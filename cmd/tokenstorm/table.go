@@ -49,7 +49,7 @@ func printVerdict(w io.Writer, s *summary.Summary, outDir string) {
 		}
 		var parts []string
 		for _, k := range kinds {
-			parts = append(parts, fmt.Sprintf("%d %ss (%d failed)", count[k][0], k, count[k][1]))
+			parts = append(parts, fmt.Sprintf("%d %s (%d failed)", count[k][0], plural(k, count[k][0]), count[k][1]))
 		}
 		fmt.Fprintf(w, "ran:      %s\n", strings.Join(parts, ", "))
 	}
@@ -65,7 +65,13 @@ func printVerdict(w io.Writer, s *summary.Summary, outDir string) {
 		}
 	}
 	if len(failed) > 0 {
-		fmt.Fprintf(w, "failed:   %s\n", strings.Join(failed, "; "))
+		const show = 6
+		more := ""
+		if len(failed) > show {
+			more = fmt.Sprintf("; … and %d more (see summary.md)", len(failed)-show)
+			failed = failed[:show]
+		}
+		fmt.Fprintf(w, "failed:   %s%s\n", strings.Join(failed, "; "), more)
 	}
 	fmt.Fprintf(w, "\nverdict: %s  (client %s, backend %s)\n", strings.ToUpper(s.Verdict), s.Client, s.Backend)
 	if outDir != "" {
@@ -86,4 +92,11 @@ func clip(s string, n int) string {
 		return s
 	}
 	return string(r[:n-1]) + "…"
+}
+
+func plural(word string, n int) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
 }

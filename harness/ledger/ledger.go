@@ -37,7 +37,7 @@ type Ledger struct {
 	mem   []Event
 	file  *os.File
 	w     *bufio.Writer
-	enc   *json.Encoder
+	buf   []byte // scratch for encoding one event
 	subs  map[int]func(Event)
 	subID int
 	tail  []Event
@@ -73,7 +73,6 @@ func (l *Ledger) init() {
 	_ = os.Remove(f.Name())
 	l.file = f
 	l.w = bufio.NewWriterSize(f, 256<<10)
-	l.enc = json.NewEncoder(l.w)
 }
 
 // Append stamps e with the next sequence number (and the time, if unset),
@@ -91,8 +90,11 @@ func (l *Ledger) Append(e Event) Event {
 	}
 	if l.opts.Memory {
 		l.mem = append(l.mem, e)
-	} else if err := l.enc.Encode(&e); err != nil && l.err == nil {
-		l.err = fmt.Errorf("ledger spill file: %w", err)
+	} else {
+		l.buf = appendJSON(l.buf[:0], &e)
+		if _, err := l.w.Write(l.buf); err != nil && l.err == nil {
+			l.err = fmt.Errorf("ledger spill file: %w", err)
+		}
 	}
 	if len(l.tail) < l.opts.Tail {
 		l.tail = append(l.tail, e)

@@ -208,7 +208,7 @@ func TestLong10kDevicesStorm(t *testing.T) {
 
 // TestLongMillionRequests: memory stays bounded by devices, not requests.
 // The shipped steady scenario (1,000 devices × 4 in flight, its GET/POST
-// mix) paced at TOKENSTORM_RATE (default 8000/s) until TOKENSTORM_REQUESTS
+// mix) paced at TOKENSTORM_RATE (default 5000/s) until TOKENSTORM_REQUESTS
 // (default 1,000,000) hits have been sent.
 func TestLongMillionRequests(t *testing.T) {
 	long(t)
@@ -216,7 +216,7 @@ func TestLongMillionRequests(t *testing.T) {
 	sc, err := Builtin("steady")
 	require.NoError(t, err)
 	sc.Devices, sc.InFlight = 1000, 4
-	sc.Rate = Rate{Pacer: "constant", Freq: envInt("TOKENSTORM_RATE", 8000), Per: time.Second}
+	sc.Rate = Rate{Pacer: "constant", Freq: envInt("TOKENSTORM_RATE", 5000), Per: time.Second}
 	sc.Duration = time.Hour
 	began := time.Now()
 	out := t.TempDir()

@@ -181,7 +181,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*summary.Summary, err
 	}
 	if sc.Warmup && ctx.Err() == nil {
 		mark(fmt.Sprintf("warm-up: %d devices log in", sc.Devices))
-		warmup(ctx, driver, names, warmupRequest(sc.Mix), sc.InFlight)
+		warmup(ctx, driver, names, warmupRequest(sc.Mix))
 	}
 
 	tg := &targeter{slots: sl, mix: sc.Mix, table: mixTable(sc.Mix), baseURL: st.BackendURL}
@@ -324,7 +324,7 @@ func scenarioVerdict(sc *Scenario, s *summary.Summary, timelineErrs []string, to
 
 // warmup logs every device in with one request, a bounded number at a time,
 // so the attack starts with a fleet that holds tokens.
-func warmup(ctx context.Context, d *device.Driver, names []string, r device.Request, inFlight int) {
+func warmup(ctx context.Context, d *device.Driver, names []string, r device.Request) {
 	sem := make(chan struct{}, 128)
 	var wg sync.WaitGroup
 	for _, n := range names {
