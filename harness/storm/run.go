@@ -21,6 +21,7 @@ import (
 	"github.com/tokenstorm/tokenstorm/harness/device"
 	"github.com/tokenstorm/tokenstorm/harness/ledger"
 	"github.com/tokenstorm/tokenstorm/harness/stack"
+	"github.com/tokenstorm/tokenstorm/harness/style"
 	"github.com/tokenstorm/tokenstorm/harness/summary"
 )
 
@@ -108,6 +109,18 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*summary.Summary, err
 	})
 	defer closeStack()
 
+	// Scenarios write resources under /api/; a style may keep them elsewhere
+	// (body-code: /v1/), so map every path of the mix through the style.
+	sty, err := style.Load(opts.Style)
+	if err != nil {
+		return nil, fmt.Errorf("storm %s: style: %w", sc.Name, err)
+	}
+	mix := make([]Request, len(sc.Mix))
+	for i, m := range sc.Mix {
+		m.Path = sty.ResourcePath(m.Path)
+		mix[i] = m
+	}
+
 	env := st.Env()
 	// Devices keep real time: clock_skew moves only the stack's clock, so
 	// the server runs ahead of (or behind) every device.
@@ -181,10 +194,10 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*summary.Summary, err
 	}
 	if sc.Warmup && ctx.Err() == nil {
 		mark(fmt.Sprintf("warm-up: %d devices log in", sc.Devices))
-		warmup(ctx, driver, names, warmupRequest(sc.Mix))
+		warmup(ctx, driver, names, warmupRequest(mix))
 	}
 
-	tg := &targeter{slots: sl, mix: sc.Mix, table: mixTable(sc.Mix), baseURL: st.BackendURL}
+	tg := &targeter{slots: sl, mix: mix, table: mixTable(mix), baseURL: st.BackendURL}
 	tl := &timeline{name: sc.Name, events: sc.Timeline, backendURL: st.BackendURL, wechatURL: st.WechatURL,
 		appID: st.AppID, devices: names, clock: stormClock, led: led, http: &http.Client{Timeout: 10 * time.Second}}
 	var attackDur time.Duration
