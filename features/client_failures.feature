@@ -2,8 +2,8 @@
 Feature: failures around refresh
   A dead refresh token means a new wx.login with a fresh code; a failing
   WeChat means bounded retries and then a clear error to every waiting
-  caller; a 401 that is not about the token goes back to the caller
-  (SPEC §1: failed refresh, code reuse, no or wrong replay).
+  caller; a refusal that is not about the token (a 401 in bearer) goes back
+  to the caller (SPEC §1: failed refresh, code reuse, no or wrong replay).
 
   Scenario: a dead refresh token falls back to wx.login once per device
     Given 3 devices logged in
@@ -63,13 +63,28 @@ Feature: failures around refresh
     And invariant no-lost-requests holds
     And invariant bounded-retry holds
 
-  Scenario: a 401 that is not about the token goes back to the caller, not retried
+  # /api/reauth answers the style's not_token signal: 401 password_required
+  # in bearer, 403 forbidden in status-403, 200 {"code":10010} in body-code.
+  Scenario: a refusal that is not about the token goes back to the caller, not retried
     Given 1 device logged in
     When device d1 sends GET /api/reauth as request reauth
-    Then request reauth was answered 401
+    Then request reauth got the backend's not-about-the-token answer
     And request reauth reached the backend once
     And exactly 0 refreshes for device d1
     And invariant bounded-retry holds
+
+  # In status-403 expiry is a 403 too: only the body tells token_expired
+  # from forbidden, so one request can meet both.
+  @style:status-403
+  Scenario: a 403 forbidden after a 403 token_expired goes to the caller, with one refresh
+    Given 1 device logged in
+    When the access tokens expire
+    And device d1 sends GET /api/reauth as request reauth
+    Then request reauth was answered 403
+    And request reauth got the backend's not-about-the-token answer
+    And request reauth reached the backend twice
+    And exactly 1 refresh for device d1
+    And all invariants hold
 
   Scenario: concurrent first login: one login per device, every code used once
     Given 5 devices

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tokenstorm/tokenstorm/harness/check"
 	"github.com/tokenstorm/tokenstorm/harness/client"
+	"github.com/tokenstorm/tokenstorm/harness/conform"
 	"github.com/tokenstorm/tokenstorm/harness/probe"
 	"github.com/tokenstorm/tokenstorm/harness/refclient"
 	"github.com/tokenstorm/tokenstorm/harness/stack"
@@ -103,6 +104,31 @@ func runAgainst(t *testing.T, backendURL, wechatAddr string) (*summary.Summary, 
 	return s, by
 }
 
+// conformAgainst is `tokenstorm conform --backend URL --style
+// good/style.yaml --wechat-addr ADDR` in process: the built-in suite, whose
+// @admin scenarios and scenarios written for another style are skipped.
+func conformAgainst(t *testing.T, backendURL, wechatAddr string) (*summary.Summary, *conform.Result) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	global := check.New(check.Options{})
+	var out strings.Builder
+	res, err := conform.Run(ctx, conform.Options{
+		NewClient:  func(env client.Env) (client.Client, error) { return refclient.New(env, refclient.Options{}), nil },
+		ClientName: "ref", BackendURL: backendURL, WechatAddr: wechatAddr, Style: "good/style.yaml",
+		Format: "progress", Output: &out, Global: global,
+	})
+	require.NoError(t, err)
+	s := summary.New("ref", backendURL)
+	s.Scenarios = res.Scenarios
+	global.Finish(s)
+	s.Finalize()
+	if t.Failed() {
+		t.Log(out.String())
+	}
+	return s, res
+}
+
 // A backend someone else wrote, with its own routes, members and signals,
 // is driven and judged through its style file alone; the same backend with
 // the "swallowed expiry" bug fails expiry-signalled.
@@ -137,4 +163,49 @@ func TestExampleBackendsThroughTheirStyleFile(t *testing.T) {
 		assert.Equal(t, summary.Fail, by["backend-signals"].Verdict)
 		assert.Equal(t, []string{summary.ExpirySignalled}, s.FailedInvariants())
 	})
+
+	// The conformance suite judges the same backends: its backend check
+	// runs in their style, and only the swallowed expiry fails.
+	t.Run("conform: good passes", func(t *testing.T) {
+		wechat := freeAddr(t)
+		s, res := conformAgainst(t, start(t, good, wechat), wechat)
+		assert.Equal(t, summary.Pass, s.Verdict, "failed: %v", s.FailedInvariants())
+		assert.True(t, res.OK())
+		assert.Positive(t, res.Passed)
+		sc := scenario(t, res, "tampered, garbage, missing and expired tokens never get a success")
+		assert.Equal(t, summary.Pass, sc.Verdict, sc.Detail)
+		inv := s.Invariants[summary.ExpirySignalled]
+		assert.Equal(t, summary.Pass, inv.Verdict)
+		assert.Equal(t, 4, inv.Checked, "tampered, garbage, missing and expired (by its 2s TTL) tokens were checked")
+		for _, sc := range res.Scenarios {
+			if sc.Verdict == summary.Skip {
+				assert.Regexp(t, `needs the reference backend's admin API|written for another backend style; this run uses sessions-example`, sc.Detail)
+			}
+		}
+	})
+
+	t.Run("conform: broken fails expiry-signalled", func(t *testing.T) {
+		wechat := freeAddr(t)
+		s, res := conformAgainst(t, start(t, broken, wechat), wechat)
+		assert.Equal(t, summary.Fail, s.Verdict)
+		assert.Equal(t, 1, res.Failed, "only the backend check fails; the WeChat scenarios pass")
+		sc := scenario(t, res, "tampered, garbage, missing and expired tokens never get a success")
+		assert.Equal(t, summary.Fail, sc.Verdict)
+		assert.Equal(t, []string{summary.ExpirySignalled}, sc.Failed)
+		assert.Contains(t, sc.Detail, "invariant expiry-signalled does not hold: 4 violation(s)")
+		assert.Equal(t, []string{summary.ExpirySignalled}, s.FailedInvariants())
+		inv := s.Invariants[summary.ExpirySignalled]
+		assert.Equal(t, 4, inv.Violations, "every bad token got an empty success")
+	})
+}
+
+func scenario(t *testing.T, res *conform.Result, name string) summary.Scenario {
+	t.Helper()
+	for _, sc := range res.Scenarios {
+		if sc.Name == name {
+			return sc
+		}
+	}
+	require.Failf(t, "no such scenario", "%q is not in the conform result", name)
+	return summary.Scenario{}
 }

@@ -483,7 +483,7 @@ func (c *Checker) onAPI(e ledger.Event) {
 		if len(r.expiredTokens) < 8 {
 			r.expiredTokens = append(r.expiredTokens, e.Token)
 		}
-	} else if e.Status == 401 || e.Status == 403 {
+	} else if e.Status == 401 || e.Status == 403 || notTokenRefusal(e.Detail) {
 		r.nonToken401++
 	}
 	r.lastOutcome = e.Outcome
@@ -531,6 +531,21 @@ func article(word string) string {
 		return "an"
 	}
 	return "a"
+}
+
+// notTokenRefusal reports whether an api event's Detail says the backend
+// answered with its style's not_token signal (a "not_token" part, as the
+// reference backend records it): a refusal that is not about the token,
+// whatever its status — HTTP 200 {"code":10010} in body-code.
+func notTokenRefusal(detail string) bool {
+	for detail != "" {
+		var part string
+		part, detail, _ = strings.Cut(detail, ";")
+		if strings.TrimSpace(part) == style.SignalNotToken {
+			return true
+		}
+	}
+	return false
 }
 
 // nextToken is the access token an answer handed over ("next <jti>" part of
@@ -666,7 +681,7 @@ func (c *Checker) evaluate(r *ridState) {
 		case r.attempts > c.opts.MaxAttemptsPerRequest:
 			v(summary.BoundedRetry, fmt.Sprintf("reached the backend %d times (bound %d): the client keeps retrying instead of surfacing the error", r.attempts, c.opts.MaxAttemptsPerRequest))
 		case r.nonToken401 > 1:
-			v(summary.BoundedRetry, fmt.Sprintf("got a 401/403 that was not about the token %d times: the client retried it instead of returning it to the caller", r.nonToken401))
+			v(summary.BoundedRetry, fmt.Sprintf("got a refusal that was not about the token (the style's not_token answer, or a 401/403) %d times: the client retried it instead of returning it to the caller", r.nonToken401))
 		}
 	}
 }

@@ -252,6 +252,48 @@ func TestUnboundedRetries(t *testing.T) {
 	assert.Equal(t, summary.Fail, sum.Invariants[summary.BoundedRetry].Verdict)
 }
 
+// In body-code a refusal that is not about the token is HTTP 200
+// {"code":10010}; the reference backend records it with Detail "not_token"
+// (plus "next <jti>" in a rotating style). A client retrying it is unbounded
+// whatever the status; answering it once is fine.
+func TestNotTokenRefusalRetriedInBodyCode(t *testing.T) {
+	notToken := func(s *script, detail string) {
+		s.add(ledger.Event{Source: ledger.SourceBackend, Kind: ledger.KindAPI, RID: "r1", Method: "GET", Route: "/v1/reauth", Token: "A1", Outcome: ledger.OutcomeOK, Status: 200, Detail: detail})
+	}
+	retried := newScript()
+	retried.login("d1", "c1", "A1", "F1")
+	retried.issue("d1", "r1", "GET", "")
+	notToken(retried, "not_token")
+	notToken(retried, "not_token; next A2")
+	notToken(retried, "next A3; not_token")
+	retried.settle("d1", "r1", 200, ledger.OutcomeOK)
+	sum := retried.check(t)
+	inv := sum.Invariants[summary.BoundedRetry]
+	require.Equal(t, summary.Fail, inv.Verdict)
+	require.Len(t, inv.Examples, 1)
+	assert.Contains(t, inv.Examples[0].Explanation, "not about the token (the style's not_token answer, or a 401/403) 3 times")
+	assert.Equal(t, []string{"r1"}, inv.Examples[0].RIDs)
+
+	once := newScript()
+	once.login("d1", "c1", "A1", "F1")
+	once.issue("d1", "r1", "GET", "")
+	notToken(once, "not_token")
+	once.settle("d1", "r1", 200, ledger.OutcomeOK)
+	sum = once.check(t)
+	assert.Equal(t, summary.Pass, sum.Verdict, "%v", sum.FailedInvariants())
+	assert.Equal(t, 1, sum.Invariants[summary.BoundedRetry].Checked, "the not_token answer is judged")
+
+	// A success whose Detail merely mentions the word is not a refusal.
+	plain := newScript()
+	plain.login("d1", "c1", "A1", "F1")
+	plain.issue("d1", "r1", "GET", "")
+	notToken(plain, "next not_tokenish")
+	notToken(plain, "")
+	plain.settle("d1", "r1", 200, ledger.OutcomeOK)
+	sum = plain.check(t)
+	assert.Zero(t, sum.Invariants[summary.BoundedRetry].Checked)
+}
+
 func TestSettledWindowEvictionStillEvaluates(t *testing.T) {
 	l := ledger.New(ledger.Options{Memory: true})
 	c := New(Options{SettledWindow: 2})

@@ -31,6 +31,7 @@ import (
 
 	"github.com/tokenstorm/tokenstorm/harness/check"
 	"github.com/tokenstorm/tokenstorm/harness/client"
+	"github.com/tokenstorm/tokenstorm/harness/style"
 	"github.com/tokenstorm/tokenstorm/harness/summary"
 )
 
@@ -51,8 +52,10 @@ type Options struct {
 	// WechatAddr is where mock WeChat listens; "" picks a free port. An
 	// external backend must be configured with this address.
 	WechatAddr string
-	// Style is the backend style; scenarios tagged @style:NAME run only when
-	// it is NAME ("" is bearer).
+	// Style is the backend style, a built-in name or a YAML file ("" is
+	// bearer). Request steps write resources under /api/ and are mapped to
+	// the style's resource prefix; scenarios tagged @style:NAME run only when
+	// the style's name is NAME.
 	Style string
 
 	Paths   []string // .feature files or directories; empty = the embedded suite
@@ -93,6 +96,7 @@ func (r *Result) OK() bool { return r.Failed == 0 }
 type runner struct {
 	opts   Options
 	parsed *parsed
+	sty    *style.Style // the backend style the scenarios speak
 
 	mu      sync.Mutex
 	n       int
@@ -104,39 +108,39 @@ type runner struct {
 // Check loads and validates feature files without running them: the
 // problems a run would refuse to start with.
 func Check(opts Options) error {
-	_, _, err := prepare(opts)
+	_, _, _, err := prepare(opts)
 	return err
 }
 
-func exclusions(opts Options) []exclusion {
+func exclusions(opts Options, sty *style.Style) []exclusion {
 	var ex []exclusion
 	if opts.BackendURL != "" {
 		ex = append(ex, exclusion{tag: "@admin", reason: "needs the reference backend's admin API, ledger and clock; --backend points to " + opts.BackendURL})
 	}
-	style := opts.Style
-	if style == "" {
-		style = "bearer"
-	}
-	ex = append(ex, exclusion{tag: "@style:", except: style, reason: "written for another backend style; this run uses " + style})
+	ex = append(ex, exclusion{tag: "@style:", except: sty.Name, reason: "written for another backend style; this run uses " + sty.Name})
 	return ex
 }
 
-func prepare(opts Options) ([]featureFile, *parsed, error) {
+func prepare(opts Options) ([]featureFile, *parsed, *style.Style, error) {
 	if opts.Format == "" {
 		opts.Format = "pretty"
 	}
 	if !contains(Formats, opts.Format) {
-		return nil, nil, fmt.Errorf("unknown format %q (want %s)", opts.Format, strings.Join(Formats, ", "))
+		return nil, nil, nil, fmt.Errorf("unknown format %q (want %s)", opts.Format, strings.Join(Formats, ", "))
+	}
+	sty, err := style.Load(opts.Style)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("backend style: %w", err)
 	}
 	files, err := loadFeatures(opts.Paths, opts.Builtin)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	p := parseFeatures(files, opts.Tags, exclusions(opts))
+	p := parseFeatures(files, opts.Tags, exclusions(opts, sty))
 	if len(p.problems) > 0 {
-		return nil, nil, &FeatureError{Problems: p.problems}
+		return nil, nil, nil, &FeatureError{Problems: p.problems}
 	}
-	return files, p, nil
+	return files, p, sty, nil
 }
 
 // Run runs the suite. It returns an error (and runs nothing) when the
@@ -153,11 +157,11 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if opts.ClientName == "" {
 		opts.ClientName = "ref"
 	}
-	files, p, err := prepare(opts)
+	files, p, sty, err := prepare(opts)
 	if err != nil {
 		return nil, err
 	}
-	r := &runner{opts: opts, parsed: p, results: map[string]*summary.Scenario{}, names: map[string]int{}}
+	r := &runner{opts: opts, parsed: p, sty: sty, results: map[string]*summary.Scenario{}, names: map[string]int{}}
 	res := &Result{}
 
 	running := 0

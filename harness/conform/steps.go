@@ -37,7 +37,7 @@ const (
 	gFaults   = "WeChat faults"
 	gClient   = "Requests through the client under test"
 	gWechat   = "Direct calls to mock WeChat"
-	gBackend  = "Direct calls to the backend (bearer routes)"
+	gBackend  = "Direct calls to the backend (bearer routes, except the backend check)"
 	gResponse = "Assertions on the last direct answer"
 	gLedger   = "Assertions on requests, the ledger and the invariants"
 )
@@ -217,6 +217,9 @@ var library = []Step{
 	{Group: gBackend, Syntax: "device <device> calls <METHOD> <path> with its access token and body:", Pattern: `^device (\S+) calls ` + method + ` (\S+) with its access token and body:$`, fn: (*world).backendCallBody,
 		Help:    "A direct protected call with a JSON body.",
 		Example: "When device d1 calls POST /api/orders with its access token and body:\n  \"\"\"\n  {\"item\":\"sku-4\"}\n  \"\"\""},
+	{Group: gBackend, Syntax: "the backend answers bad and expired tokens with its expired or invalid signal", Pattern: `^the backend answers bad and expired tokens with its expired or invalid signal$`, fn: (*world).backendSignals,
+		Help:    "Runs the backend check in the run's style (any style, and against --backend too): logs in, calls a resource with a valid, a tampered, a garbage, no and an expired token (expired through POST /__admin/expire, or by waiting out an access-token lifetime of at most 10s) and fails unless invariant expiry-signalled holds.",
+		Example: "Then the backend answers bad and expired tokens with its expired or invalid signal"},
 	{Group: gBackend, Syntax: "<n> of the parallel refreshes succeeded", Pattern: `^(?:exactly )?(\d+) of the parallel refreshes succeeded$`, fn: (*world).parallelSucceeded,
 		Help:    "Counts HTTP 200 answers among the last parallel refreshes.",
 		Example: "Then exactly 1 of the parallel refreshes succeeded"},
@@ -278,6 +281,9 @@ var library = []Step{
 	{Group: gLedger, Syntax: "request <rid> was answered <status>", Pattern: `^request (\S+) was answered (\d+)$`, fn: (*world).requestStatus,
 		Help:    "The caller got this HTTP status.",
 		Example: "Then request r1 was answered 401"},
+	{Group: gLedger, Syntax: "request <rid> got the backend's not-about-the-token answer", Pattern: `^request (\S+) got the backend's not-about-the-token answer$`, fn: (*world).requestNotToken,
+		Help:    "The caller got the style's not_token refusal itself (bearer: 401 password_required; status-403: 403 forbidden; body-code: 200 {\"code\":10010}), not a refresh-and-retry or an error.",
+		Example: "Then request reauth got the backend's not-about-the-token answer"},
 	{Group: gLedger, Syntax: "request <rid> reached the backend once|twice|<n> times", Pattern: `^request (\S+) reached the backend (once|twice|\d+ times?)$`, fn: (*world).requestAttempts,
 		Help:    "How many attempts of the logical request the backend saw (first send + replays + retries).",
 		Example: "Then request r1 reached the backend once"},
@@ -288,7 +294,7 @@ var library = []Step{
 		Help:    "How often the backend performed the request's side effect (POST/PUT/PATCH/DELETE).",
 		Example: "Then request order1 was executed once"},
 	{Group: gLedger, Syntax: "exactly|at most|at least <n> refresh(es)|login(s)|token call(s) for device <device>", Pattern: `^(exactly|at most|at least) (\d+) (refresh|refreshes|login|logins|token calls?) for device (\S+)$`, fn: (*world).tokenCallsFor,
-		Help:    "Counts the device's POST /auth/refresh (or /auth/login, or both) that reached the backend.",
+		Help:    "Counts the device's refresh (or login, or both) calls that reached the backend. In a style without a refresh route (body-code) a refresh is a login by a device that already held a token.",
 		Example: "Then exactly 1 refresh for device d1"},
 	{Group: gLedger, Syntax: "exactly|at most|at least <n> refresh(es)|login(s)|token call(s) per device", Pattern: `^(exactly|at most|at least) (\d+) (refresh|refreshes|login|logins|token calls?) (?:per|for each) device$`, fn: (*world).tokenCallsEach,
 		Help:    "The same count, for every declared device.",

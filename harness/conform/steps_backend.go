@@ -10,6 +10,11 @@ import (
 	"sync"
 
 	"github.com/cucumber/godog"
+
+	"github.com/tokenstorm/tokenstorm/harness/backendcheck"
+	"github.com/tokenstorm/tokenstorm/harness/ledger"
+	"github.com/tokenstorm/tokenstorm/harness/style"
+	"github.com/tokenstorm/tokenstorm/harness/summary"
 )
 
 // Direct backend steps speak the bearer dialect of SPEC §4 (its routes and
@@ -25,7 +30,7 @@ func jsonBytes(v any) []byte {
 }
 
 func (w *world) needBearer() error {
-	if s := w.r.opts.Style; s != "" && s != "bearer" {
+	if s := w.r.sty.Name; s != style.Default {
 		return fmt.Errorf("direct backend steps speak the bearer style, but the backend style is %q; tag the scenario @style:bearer so it is skipped there", s)
 	}
 	return nil
@@ -324,4 +329,72 @@ func (w *world) parallelAnswered(_ context.Context, n, status string) error {
 		return w.fail(what, fmt.Sprintf("%s: got %d of %d\nanswers:\n%s", what, got, len(par), strings.Join(lines, "\n")), w.eventsOfKind("refresh"))
 	}
 	return nil
+}
+
+// backendSignals runs the backend check (harness/backendcheck) against the
+// scenario's backend — the embedded one or a backend under test — in the
+// run's style, and requires expiry-signalled to hold: tampered, garbage and
+// missing tokens get the style's invalid (or expired) signal and an expired
+// token its expired signal, never a success or an answer matching no signal.
+// It needs nothing but the style's routes, so it runs against --backend too.
+func (w *world) backendSignals(ctx context.Context) error {
+	st, err := w.stack(ctx)
+	if err != nil {
+		return err
+	}
+	dev := "backend-check"
+	w.declare(dev)
+	w.mark("backend check: valid, tampered, garbage, missing and expired tokens")
+	cfg := backendcheck.Config{
+		BackendURL: st.BackendURL, WechatURL: st.WechatURL, AppID: st.AppID,
+		Style: w.r.sty, Device: w.user(dev), HTTP: w.hc, Ledger: w.led,
+		// The reference backend's admin API; a backend under test without
+		// it is waited out instead (an access-token lifetime of at most
+		// MaxWait).
+		Expire: func(ctx context.Context) error {
+			return w.admin(ctx, http.MethodPost, st.BackendURL+style.AdminPrefix+"expire", map[string]any{"all": true})
+		},
+	}
+	rep, err := backendcheck.Run(ctx, cfg)
+	if rep != nil {
+		w.mark(rep.Summary())
+		w.observeGlobal()
+	}
+	what := summary.ExpirySignalled
+	if err != nil {
+		return w.fail(what, fmt.Sprintf("the backend check could not judge the backend at %s (style %s): %v", st.BackendURL, w.r.sty.Name, err), w.recentEvents(12))
+	}
+	s, err := w.judge()
+	if err != nil {
+		return err
+	}
+	if inv := s.Invariants[what]; inv.Violations > 0 {
+		text, ev := w.formatViolations(what, inv)
+		return w.failWithText(what, text+"\nbackend check: "+w.featureText(rep.Summary()), ev)
+	}
+	for _, c := range rep.Checks {
+		if c.Skipped != "" {
+			return w.fail(what, fmt.Sprintf("the backend check could not see an expired token: %s. Start the backend under test with a short access-token lifetime (at most %s; docs/styles.md, \"Gate your backend\") or serve POST %sexpire {\"all\":true}.\nbackend check: %s",
+				c.Skipped, backendcheck.DefaultMaxWait, style.AdminPrefix, w.featureText(rep.Summary())), nil)
+		}
+	}
+	return nil
+}
+
+// observeGlobal feeds the backend check's observations to the run's checker
+// (Options.Global), so that summary.json's expiry-signalled judges them as in
+// `tokenstorm run`'s backend-signals probe. Only the harness's own api events
+// are fed: the rest of a backend scenario's ledger (direct logins, parallel
+// refreshes) is no client's behaviour.
+func (w *world) observeGlobal() {
+	g := w.r.opts.Global
+	if g == nil || w.unsub != nil { // an @client scenario feeds it already
+		return
+	}
+	g.SetScenario(w.name)
+	for _, e := range w.led.Events() {
+		if e.Source == ledger.SourceHarness && e.Kind == ledger.KindAPI {
+			g.Observe(e)
+		}
+	}
 }

@@ -29,6 +29,11 @@ func (w *world) sendAll(ctx context.Context, specs []reqSpec, background bool) (
 		return nil, err
 	}
 	names := make([]string, len(specs))
+	for i := range specs {
+		// Features write resources under /api/ in every style: the style
+		// says where they live ("/v1/orders" in body-code).
+		specs[i].path = w.r.sty.ResourcePath(specs[i].path)
+	}
 	for i, s := range specs {
 		w.declare(s.dev)
 		if names[i], err = w.reserve(s.name, s.dev, s.method, s.path); err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tokenstorm/tokenstorm/harness/check"
 	"github.com/tokenstorm/tokenstorm/harness/ledger"
+	"github.com/tokenstorm/tokenstorm/harness/style"
 	"github.com/tokenstorm/tokenstorm/harness/summary"
 	"github.com/tokenstorm/tokenstorm/mockwechat"
 )
@@ -229,6 +230,38 @@ func (w *world) requestStatus(_ context.Context, name, status string) error {
 	return nil
 }
 
+// requestNotToken: the caller got the style's not_token answer itself — 401
+// password_required in bearer, 403 forbidden in status-403, 200 {"code":10010}
+// in body-code — judged by the style, not by a status.
+func (w *world) requestNotToken(_ context.Context, name string) error {
+	w.settle()
+	r, err := w.request(name)
+	if err != nil {
+		return err
+	}
+	sig := &w.r.sty.Signals.NotToken
+	want := describeSignal(sig)
+	what := "request " + name + " got the not-about-the-token answer"
+	if r.out.Lost || r.out.Err != nil || !r.done {
+		return w.fail(what, fmt.Sprintf("request %s: the caller should get the backend's refusal that is not about the token (%s in style %s), but got %s", name, want, w.r.sty.Name, outcomeText(r.out)), w.eventsOfRIDs(r.out.RID))
+	}
+	if got := w.r.sty.Classify(r.out.Status, r.out.Body); got != style.SignalNotToken {
+		if got == "" {
+			got = style.SignalNone
+		}
+		return w.fail(what, fmt.Sprintf("request %s: the caller should get the backend's refusal that is not about the token (%s in style %s), but got %s, which is the style's %s signal", name, want, w.r.sty.Name, outcomeText(r.out), got), w.eventsOfRIDs(r.out.RID))
+	}
+	return nil
+}
+
+// describeSignal renders a signal for messages: HTTP 403 {"error":"forbidden"}.
+func describeSignal(sig *style.Signal) string {
+	if sig.Field == "" {
+		return fmt.Sprintf("HTTP %d", sig.Status)
+	}
+	return fmt.Sprintf("HTTP %d {%q:%s}", sig.Status, sig.Field, sig.ValueJSON())
+}
+
 // attempts returns the backend's api events of a request.
 func (w *world) attempts(rid string) []ledger.Event {
 	var out []ledger.Event
@@ -365,17 +398,33 @@ func compare(cmp string, got, want int) bool {
 	return got == want
 }
 
+// tokenCalls counts a device's token calls of a kind (refresh, login or
+// both). In a style without a refresh route (body-code) a client renews an
+// expired token by logging in again, so there a "refresh" is a login by a
+// device that already held a token: features count refreshes the same way in
+// every style.
 func (w *world) tokenCalls(v *ledgerView, dev, kind string) (int, []ledger.Event) {
 	kinds := kindsOf(kind)
+	relogin := w.r.sty.Routes.Refresh == "" && strings.HasPrefix(kind, "refresh")
 	n := 0
+	had := false // the device held a token from an earlier login or refresh
 	var ev []ledger.Event
 	for _, e := range v.events {
 		d := v.deviceOf(e)
 		if d != dev {
 			continue
 		}
-		if e.Source == ledger.SourceBackend && slices.Contains(kinds, e.Kind) {
+		tokenCall := e.Source == ledger.SourceBackend && (e.Kind == ledger.KindBackendLogin || e.Kind == ledger.KindRefresh)
+		switch {
+		case relogin:
+			if tokenCall && had {
+				n++
+			}
+		case e.Source == ledger.SourceBackend && slices.Contains(kinds, e.Kind):
 			n++
+		}
+		if tokenCall && e.Outcome == ledger.OutcomeOK {
+			had = true
 		}
 		// Evidence: the device's token calls, revocations and refused code
 		// exchanges — what explains a count.
