@@ -6,6 +6,7 @@ package check
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -72,6 +73,7 @@ type Checker struct {
 	settled  []*ridState // ring of recently settled requests
 	settledI int
 	byRID    map[string]*ridState // active + settled ring
+	free     []*ridState          // evaluated, out of the window: newRID reuses them
 
 	inv      map[string]*summary.Invariant
 	requests summary.Requests
@@ -137,14 +139,33 @@ type ridState struct {
 	settleOutcome                    string
 	settleStatus                     int
 	settleDetail                     string
-	evidence                         []ledger.Event
+	evidence                         []ledger.Event // in evBuf until it holds more
 	evaluated                        bool
+	// evBuf holds the first events of evidence: a request's issue, attempt,
+	// effect and settle, without allocating for each.
+	evBuf [4]ledger.Event
 }
 
-func (r *ridState) keep(e ledger.Event) {
+// keep adds e to the request's evidence (up to 16 events).
+func (r *ridState) keep(e *ledger.Event) {
 	if len(r.evidence) < 16 {
-		r.evidence = append(r.evidence, e)
+		r.evidence = append(r.evidence, *e)
 	}
+}
+
+// newRID returns a zeroed ridState, reusing one that left the settled window.
+func (c *Checker) newRID() *ridState {
+	var r *ridState
+	if n := len(c.free); n > 0 {
+		r = c.free[n-1]
+		c.free[n-1] = nil
+		c.free = c.free[:n-1]
+		*r = ridState{}
+	} else {
+		r = new(ridState)
+	}
+	r.evidence = r.evBuf[:0]
+	return r
 }
 
 type bucket struct {
@@ -241,44 +262,60 @@ func (c *Checker) Observe(e ledger.Event) {
 	if c.start.IsZero() {
 		c.start = e.Time
 	}
-	switch e.Source + "/" + e.Kind {
-	case ledger.SourceWechat + "/" + ledger.KindWxLogin:
-		if e.Code != "" && e.Device != "" {
-			c.codeDev[e.Code] = e.Device
+	// One switch per field: the same cases as matching e.Source+"/"+e.Kind
+	// against "source/kind" (no source or kind constant contains a '/'),
+	// without building the string.
+	switch e.Source {
+	case ledger.SourceWechat:
+		switch e.Kind {
+		case ledger.KindWxLogin:
+			if e.Code != "" && e.Device != "" {
+				c.codeDev[e.Code] = e.Device
+			}
+		case ledger.KindJSCode2Sess:
+			c.onJSCode2Session(e)
+		case ledger.KindFault:
+			c.mark(e, "fault", e.Route+" "+e.Detail)
 		}
-	case ledger.SourceWechat + "/" + ledger.KindJSCode2Sess:
-		c.onJSCode2Session(e)
-	case ledger.SourceWechat + "/" + ledger.KindFault:
-		c.mark(e, "fault", e.Route+" "+e.Detail)
-	case ledger.SourceBackend + "/" + ledger.KindBackendLogin:
-		c.onTokenCall(e, true)
-	case ledger.SourceBackend + "/" + ledger.KindRefresh:
-		c.onTokenCall(e, false)
-	case ledger.SourceBackend + "/" + ledger.KindAPI:
-		c.onAPI(e)
-	case ledger.SourceHarness + "/" + ledger.KindAPI:
-		// The harness's own look at a backend under test (harness/backendcheck):
-		// judged for expiry-signalled only, it is no client's request.
-		c.judgeSignal(e, e.Device)
-	case ledger.SourceBackend + "/" + ledger.KindEffect:
-		if r := c.byRID[e.RID]; r != nil {
-			r.effects++
-			r.keep(e)
+	case ledger.SourceBackend:
+		switch e.Kind {
+		case ledger.KindBackendLogin:
+			c.onTokenCall(e, true)
+		case ledger.KindRefresh:
+			c.onTokenCall(e, false)
+		case ledger.KindAPI:
+			c.onAPI(e)
+		case ledger.KindEffect:
+			if r := c.byRID[e.RID]; r != nil {
+				r.effects++
+				r.keep(&e)
+			}
+		case ledger.KindExpire:
+			c.mark(e, "expire", e.Detail)
+		case ledger.KindRevoke:
+			c.mark(e, "revoke", e.Detail)
 		}
-	case ledger.SourceBackend + "/" + ledger.KindExpire:
-		c.mark(e, "expire", e.Detail)
-	case ledger.SourceBackend + "/" + ledger.KindRevoke:
-		c.mark(e, "revoke", e.Detail)
-	case ledger.SourceHarness + "/" + ledger.KindEpisodeMarker:
-		c.mark(e, "marker", e.Detail)
-	case ledger.SourceClient + "/" + ledger.KindIssue:
-		r := &ridState{rid: e.RID, device: e.Device, method: e.Method, route: e.Route, body: e.BodyHash, issuedAt: e.Time, scenario: c.opts.Scenario}
-		r.keep(e)
-		c.active[e.RID] = r
-		c.byRID[e.RID] = r
-		c.requests.Issued++
-	case ledger.SourceClient + "/" + ledger.KindSettle:
-		c.onSettle(e)
+	case ledger.SourceHarness:
+		switch e.Kind {
+		case ledger.KindAPI:
+			// The harness's own look at a backend under test (harness/backendcheck):
+			// judged for expiry-signalled only, it is no client's request.
+			c.judgeSignal(e, e.Device)
+		case ledger.KindEpisodeMarker:
+			c.mark(e, "marker", e.Detail)
+		}
+	case ledger.SourceClient:
+		switch e.Kind {
+		case ledger.KindIssue:
+			r := c.newRID()
+			r.rid, r.device, r.method, r.route, r.body, r.issuedAt, r.scenario = e.RID, e.Device, e.Method, e.Route, e.BodyHash, e.Time, c.opts.Scenario
+			r.keep(&e)
+			c.active[e.RID] = r
+			c.byRID[e.RID] = r
+			c.requests.Issued++
+		case ledger.KindSettle:
+			c.onSettle(e)
+		}
 	}
 }
 
@@ -455,7 +492,7 @@ func (c *Checker) onAPI(e ledger.Event) {
 	if r == nil {
 		return
 	}
-	r.keep(e)
+	r.keep(&e)
 	r.attempts++
 	if r.expired > 0 {
 		r.resends++
@@ -567,7 +604,7 @@ func (c *Checker) onSettle(e ledger.Event) {
 		return
 	}
 	delete(c.active, e.RID)
-	r.keep(e)
+	r.keep(&e)
 	r.settled = true
 	r.settleOutcome = e.Outcome
 	r.settleStatus = e.Status
@@ -610,6 +647,9 @@ func (c *Checker) onSettle(e ledger.Event) {
 	if old := c.settled[c.settledI]; old != nil {
 		c.evaluate(old)
 		delete(c.byRID, old.rid)
+		// Nothing refers to old any more (a request settles once, and
+		// evaluate copied what a violation keeps): reuse it.
+		c.free = append(c.free, old)
 	}
 	c.settled[c.settledI] = r
 	c.settledI = (c.settledI + 1) % len(c.settled)
@@ -627,8 +667,10 @@ func (c *Checker) evaluate(r *ridState) {
 		inv.Violations++
 		if len(inv.Examples) < c.opts.MaxExamples {
 			inv.Examples = append(inv.Examples, summary.Violation{Invariant: name, Scenario: r.scenario, Device: r.device,
-				RIDs: []string{r.rid}, Tokens: r.expiredTokens, At: r.issuedAt,
-				Explanation: fmt.Sprintf("request %s (%s %s) %s", r.rid, r.method, r.route, expl), Evidence: r.evidence})
+				RIDs: []string{r.rid}, Tokens: slices.Clone(r.expiredTokens), At: r.issuedAt,
+				Explanation: fmt.Sprintf("request %s (%s %s) %s", r.rid, r.method, r.route, expl),
+				// Copies: r is reused once it leaves the settled window.
+				Evidence: slices.Clone(r.evidence)})
 		}
 	}
 

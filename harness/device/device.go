@@ -11,7 +11,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -49,13 +51,22 @@ type Driver struct {
 	seq      atomic.Uint64
 }
 
-// NextID returns a fresh request id.
+// NextID returns a fresh request id: Prefix, "r" and a sequence number.
 func (d *Driver) NextID() string {
-	return fmt.Sprintf("%sr%d", d.Prefix, d.seq.Add(1))
+	var buf [64]byte
+	b := append(buf[:0], d.Prefix...)
+	b = append(b, 'r')
+	b = strconv.AppendUint(b, d.seq.Add(1), 10)
+	return string(b)
 }
 
 // WithRID puts rid into path as query parameter rid (replacing one already there).
 func WithRID(path, rid string) string {
+	if plainPath(path) {
+		// What the general case below yields for a path without a query,
+		// fragment or anything url.URL would escape, without parsing it.
+		return path + "?rid=" + url.QueryEscape(rid)
+	}
 	u, err := url.Parse(path)
 	if err != nil {
 		sep := "?"
@@ -69,6 +80,66 @@ func WithRID(path, rid string) string {
 	u.RawQuery = q.Encode()
 	return u.String()
 }
+
+// plainPath reports whether path is made only of characters a URL path keeps
+// as they are (unreserved ones and '/'), and cannot be read as a scheme or
+// an authority: then url.Parse(path).String() is path itself.
+func plainPath(path string) bool {
+	if strings.HasPrefix(path, "//") {
+		return false
+	}
+	for i := 0; i < len(path); i++ {
+		c := path[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			c == '/' || c == '-' || c == '_' || c == '.' || c == '~') {
+			return false
+		}
+	}
+	return true
+}
+
+// callHeader is a deep copy of h (the caller's header is never modified,
+// whatever the client does to the copy) with X-Request-ID set to rid and,
+// when hasBody and h has no Content-Type, Content-Type application/json: what
+// h.Clone(), Set("X-Request-ID", rid) and Set("Content-Type", …) give, in
+// two allocations plus the map's.
+func callHeader(h http.Header, rid string, hasBody bool) http.Header {
+	nv := 0
+	for _, v := range h {
+		nv += len(v)
+	}
+	out := make(http.Header, len(h)+2)
+	vals := make([]string, nv+1)
+	for k, v := range h {
+		if v == nil {
+			out[k] = nil // as Clone keeps it
+			continue
+		}
+		n := copy(vals, v)
+		out[k] = vals[:n:n]
+		vals = vals[n:]
+	}
+	vals[0] = rid
+	out["X-Request-Id"] = vals[:1:1]
+	if hasBody && out.Get("Content-Type") == "" {
+		out["Content-Type"] = []string{"application/json"}
+	}
+	return out
+}
+
+// job is one call of a client on its own goroutine, and where its result
+// goes. A settled call's job is reused; a lost one's is left to its
+// goroutine, which may still send.
+type job struct {
+	client client.Client
+	ctx    context.Context
+	call   client.Call
+	done   chan client.Result // buffered: the goroutine never blocks on it
+}
+
+var jobs = sync.Pool{New: func() any { return &job{done: make(chan client.Result, 1)} }}
+
+func (j *job) run() { j.done <- j.client.Do(j.ctx, j.call) }
 
 // Do issues one logical request for dev and waits until it settles or its
 // deadline passes (then it is lost; the client's Do keeps running detached and
@@ -88,14 +159,7 @@ func (d *Driver) DoID(ctx context.Context, dev, rid string, r Request) Outcome {
 	if deadline <= 0 {
 		deadline = 10 * time.Second
 	}
-	h := r.Header.Clone()
-	if h == nil {
-		h = http.Header{}
-	}
-	h.Set("X-Request-ID", rid)
-	if len(r.Body) > 0 && h.Get("Content-Type") == "" {
-		h.Set("Content-Type", "application/json")
-	}
+	h := callHeader(r.Header, rid, len(r.Body) > 0)
 	method := r.Method
 	if method == "" {
 		method = http.MethodGet
@@ -110,8 +174,10 @@ func (d *Driver) DoID(ctx context.Context, dev, rid string, r Request) Outcome {
 
 	start := time.Now()
 	cctx, cancel := context.WithTimeout(ctx, deadline)
-	done := make(chan client.Result, 1)
-	go func() { done <- d.Client.Do(cctx, call) }()
+	j := jobs.Get().(*job)
+	j.client, j.ctx, j.call = d.Client, cctx, call
+	done := j.done
+	go j.run()
 
 	var res client.Result
 	lost := false
@@ -131,6 +197,11 @@ func (d *Driver) DoID(ctx context.Context, dev, rid string, r Request) Outcome {
 		lost = true
 	}
 	cancel()
+	if !lost {
+		// The client's goroutine is done with j: it has sent its result.
+		*j = job{done: done}
+		jobs.Put(j)
+	}
 	out := Outcome{RID: rid, Device: dev, Status: res.Status, Body: res.Body, Err: res.Err, Lost: lost, Latency: time.Since(start)}
 	ev := ledger.Event{Source: ledger.SourceClient, Kind: ledger.KindSettle, Device: dev, RID: rid, Method: method, Route: route,
 		Status: res.Status, LatencyNS: int64(out.Latency)}

@@ -3,6 +3,7 @@ package device
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/url"
 	"testing"
 	"time"
@@ -83,4 +84,50 @@ func TestErrorsAreRejectedNotLost(t *testing.T) {
 func TestWithRID(t *testing.T) {
 	assert.Equal(t, "/a?rid=x", WithRID("/a", "x"))
 	assert.Equal(t, "/a?b=1&rid=x", WithRID("/a?b=1&rid=old", "x"))
+}
+
+// WithRID's shortcut for plain paths gives what parsing gives.
+func TestWithRIDShortcutMatchesParsing(t *testing.T) {
+	general := func(path, rid string) string {
+		u, err := url.Parse(path)
+		require.NoError(t, err)
+		q := u.Query()
+		q.Set("rid", rid)
+		u.RawQuery = q.Encode()
+		return u.String()
+	}
+	for _, path := range []string{"", "/", "/api/orders", "/v1/a.b~c_d-e", "api/x", "/a/../b", "."} {
+		require.True(t, plainPath(path), path)
+		for _, rid := range []string{"r1", "steady-max-r123", "a b&c=d", "é/?#"} {
+			assert.Equal(t, general(path, rid), WithRID(path, rid), "%q %q", path, rid)
+		}
+	}
+	for _, path := range []string{"//h/x", "/a?b=1", "/a#f", "/a b", "/a%20b", "a:b", "/é"} {
+		assert.False(t, plainPath(path), path)
+	}
+}
+
+// The call's header is a deep copy of the caller's plus X-Request-ID (and
+// a JSON Content-Type for a body without one), as Clone and Set give.
+func TestCallHeaderIsCloneAndSet(t *testing.T) {
+	for _, h := range []http.Header{nil, {}, {"A": {"1", "2"}, "B": nil, "C": {}}, {"X-Request-Id": {"old"}, "Content-Type": {"text/plain"}}} {
+		for _, body := range []bool{false, true} {
+			want := h.Clone()
+			if want == nil {
+				want = http.Header{}
+			}
+			want.Set("X-Request-ID", "r9")
+			if body && want.Get("Content-Type") == "" {
+				want.Set("Content-Type", "application/json")
+			}
+			got := callHeader(h, "r9", body)
+			assert.Equal(t, want, got)
+			for k, v := range got {
+				if len(v) > 0 && len(h[k]) > 0 {
+					v[0] = "changed"
+					assert.NotEqual(t, "changed", h[k][0], "the caller's header is not shared")
+				}
+			}
+		}
+	}
 }

@@ -130,6 +130,9 @@ var _ client.Client = (*Client)(nil)
 // TOKENSTORM_WECHAT_URL, TOKENSTORM_APPID, TOKENSTORM_PROTOCOL (and
 // TOKENSTORM_STYLE when env.Style is set), then opts.Env.
 //
+// The hello carries env.Style resolved with style.Load as "style_spec"; a
+// style that does not load is an error before the process is started.
+//
 // On failure the process is killed and the error is an *ExitError (it exited
 // before answering hello) or a *HelloError (no hello in time, wrong protocol
 // version, another message first), both with the tail of its stderr.

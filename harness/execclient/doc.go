@@ -10,10 +10,14 @@
 // The wire protocol (version 1) is specified in docs/exec-protocol.md; protocol.go
 // holds its message shapes. In short:
 //
-//	harness → client  {"type":"hello","protocol":1,"backend_url":…,"wechat_url":…,"appid":…}
+//	harness → client  {"type":"hello","protocol":1,"backend_url":…,"wechat_url":…,"appid":…,"style_spec":{…}}
 //	client  → harness {"type":"hello","protocol":1,"name":"my-client"}
 //	harness → client  {"type":"call","id":"r1","device":"d1","method":"GET","path":"/api/x?rid=r1","headers":{…},"body":""}
 //	client  → harness {"id":"r1","status":200,"headers":{…},"body":"…"}   or   {"id":"r1","error":"…"}
+//
+// style_spec is the backend style (harness/style.Style as JSON: routes,
+// fields, token placement, signals), so that a client in any language can
+// speak every dialect without a YAML parser.
 //
 // Many calls are in flight at once and may be answered in any order; answers
 // are matched by id. Each call's deadline is the context given to Do.

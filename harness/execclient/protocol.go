@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tokenstorm/tokenstorm/harness/client"
+	"github.com/tokenstorm/tokenstorm/harness/style"
 )
 
 // ProtocolVersion is the version of the JSON Lines protocol this harness
@@ -36,6 +37,10 @@ type helloOut struct {
 	WechatURL  string `json:"wechat_url"`
 	AppID      string `json:"appid"`
 	Style      string `json:"style,omitempty"`
+	// StyleSpec is the resolved backend style (routes, fields, token
+	// placement, signals) as JSON, so a client needs no YAML parser. Always
+	// sent, bearer included.
+	StyleSpec *style.Style `json:"style_spec"`
 }
 
 // callOut is one call. Headers are flattened to one string per name (values
@@ -85,9 +90,17 @@ func encodeLine(v any) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// encodeHello writes the hello, with the backend style resolved from
+// env.Style ("" is bearer): an unknown style or a broken style file is an
+// error, since the client could not speak to the backend anyway.
 func encodeHello(env client.Env) ([]byte, error) {
+	spec, err := style.Load(env.Style)
+	if err != nil {
+		return nil, fmt.Errorf("backend style: %w", err)
+	}
 	return encodeLine(helloOut{Type: typeHello, Protocol: ProtocolVersion,
-		BackendURL: env.BackendURL, WechatURL: env.WechatURL, AppID: env.AppID, Style: env.Style})
+		BackendURL: env.BackendURL, WechatURL: env.WechatURL, AppID: env.AppID, Style: env.Style,
+		StyleSpec: spec})
 }
 
 func encodeCall(id string, c client.Call) ([]byte, error) {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/tokenstorm/tokenstorm/harness/client"
 	"github.com/tokenstorm/tokenstorm/harness/ledger"
+	"github.com/tokenstorm/tokenstorm/harness/style"
 )
 
 var testEnv = client.Env{BackendURL: "http://127.0.0.1:1/backend", WechatURL: "http://127.0.0.1:2/wechat", AppID: "wxtest"}
@@ -68,6 +69,66 @@ func TestHelloAndEnvironment(t *testing.T) {
 	defer c.Close()
 	assert.Equal(t, "http://127.0.0.1:1/backend|http://127.0.0.1:2/wechat|wxtest|1|body-code|yes", c.Name())
 	assert.NoError(t, c.Err())
+}
+
+// The hello carries the resolved style as JSON (style_spec), bearer
+// included, so that a client needs no YAML parser.
+func TestHelloCarriesTheStyleSpec(t *testing.T) {
+	for _, name := range append([]string{""}, style.Names()...) {
+		env := testEnv
+		env.Style = name
+		line, err := encodeHello(env)
+		require.NoError(t, err, name)
+		var got struct {
+			Style     *string         `json:"style"`
+			StyleSpec json.RawMessage `json:"style_spec"`
+		}
+		require.NoError(t, json.Unmarshal(line, &got), name)
+		if name == "" {
+			assert.Nil(t, got.Style, "no style name for the default")
+		} else {
+			require.NotNil(t, got.Style, name)
+			assert.Equal(t, name, *got.Style)
+		}
+		want, err := json.Marshal(style.MustLoad(name))
+		require.NoError(t, err)
+		assert.JSONEq(t, string(want), string(got.StyleSpec), name)
+	}
+
+	env := testEnv
+	env.Style = "body-code"
+	line, err := encodeHello(env)
+	require.NoError(t, err)
+	var spec struct {
+		Routes  map[string]string `json:"routes"`
+		Fields  map[string]string `json:"fields"`
+		Token   map[string]any    `json:"token"`
+		Signals map[string]struct {
+			Status int    `json:"status"`
+			Field  string `json:"field"`
+			Value  any    `json:"value"`
+		} `json:"signals"`
+	}
+	var h struct {
+		StyleSpec json.RawMessage `json:"style_spec"`
+	}
+	require.NoError(t, json.Unmarshal(line, &h))
+	require.NoError(t, json.Unmarshal(h.StyleSpec, &spec))
+	assert.Equal(t, "/user/login", spec.Routes["login"])
+	assert.Equal(t, "", spec.Routes["refresh"], "no refresh route: log in again")
+	assert.Equal(t, "token", spec.Fields["access_token"])
+	assert.Equal(t, map[string]any{"header": "X-Token", "scheme": "raw", "type": "Bearer"}, spec.Token)
+	assert.Equal(t, 200, spec.Signals["expired"].Status)
+	assert.Equal(t, "code", spec.Signals["expired"].Field)
+	assert.Equal(t, 10006.0, spec.Signals["expired"].Value)
+	assert.Equal(t, 0.0, spec.Signals["success"].Value, "a zero value is sent, not omitted")
+}
+
+func TestUnknownStyleFailsBeforeStarting(t *testing.T) {
+	env := testEnv
+	env.Style = "no-such-style"
+	_, err := New(context.Background(), helperCmd(t, "env"), env, Options{})
+	require.ErrorContains(t, err, `no built-in style "no-such-style"`)
 }
 
 func TestManyCallsInFlightAnsweredOutOfOrder(t *testing.T) {

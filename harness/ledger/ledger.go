@@ -37,8 +37,8 @@ type Ledger struct {
 	mem   []Event
 	file  *os.File
 	w     *bufio.Writer
-	buf   []byte // scratch for encoding one event
-	subs  map[int]func(Event)
+	buf   []byte       // scratch for encoding one event
+	subs  []subscriber // in the order they subscribed; replaced, never modified in place
 	subID int
 	tail  []Event
 	tailN int
@@ -53,7 +53,7 @@ func New(opts Options) *Ledger {
 	if opts.Tail <= 0 {
 		opts.Tail = 1024
 	}
-	l := &Ledger{clock: opts.Clock, opts: opts, subs: map[int]func(Event){}}
+	l := &Ledger{clock: opts.Clock, opts: opts}
 	l.init()
 	return l
 }
@@ -102,10 +102,15 @@ func (l *Ledger) Append(e Event) Event {
 		l.tail[l.tailN] = e
 		l.tailN = (l.tailN + 1) % l.opts.Tail
 	}
-	for _, fn := range l.subs {
-		fn(e)
+	for _, s := range l.subs {
+		s.fn(e)
 	}
 	return e
+}
+
+type subscriber struct {
+	id int
+	fn func(Event)
 }
 
 // Subscribe calls fn with every event appended from now on, in sequence order,
@@ -116,11 +121,17 @@ func (l *Ledger) Subscribe(fn func(Event)) (cancel func()) {
 	defer l.mu.Unlock()
 	l.subID++
 	id := l.subID
-	l.subs[id] = fn
+	l.subs = append(l.subs[:len(l.subs):len(l.subs)], subscriber{id, fn})
 	return func() {
 		l.mu.Lock()
 		defer l.mu.Unlock()
-		delete(l.subs, id)
+		subs := make([]subscriber, 0, len(l.subs))
+		for _, s := range l.subs {
+			if s.id != id {
+				subs = append(subs, s)
+			}
+		}
+		l.subs = subs
 	}
 }
 

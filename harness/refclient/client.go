@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 
 	"github.com/tokenstorm/tokenstorm/harness/client"
@@ -18,13 +19,16 @@ import (
 // Client is the reference client: a client.Client for the harness, and a
 // source of per-device http.RoundTrippers for library users.
 type Client struct {
-	env      client.Env
-	opts     Options
-	base     http.RoundTripper
-	auth     *authAPI
-	spec     *style.Style // the backend's dialect: routes, members, rotation
-	backend  *url.URL     // requests for this scheme://host get the token
-	styleErr error        // set when env.Style cannot be loaded
+	env     client.Env
+	opts    Options
+	base    http.RoundTripper
+	auth    *authAPI
+	spec    *style.Style // the backend's dialect: routes, members, rotation
+	backend *url.URL     // requests for this scheme://host get the token
+	// Request.URL.Scheme, Request.URL.Host and Request.Host of a request for
+	// the backend; reqHost "" when Do must parse URLs in full.
+	reqScheme, reqURLHost, reqHost string
+	styleErr                       error // set when env.Style cannot be loaded
 
 	// ctx ends on Close: it stops refreshes under way.
 	ctx    context.Context
@@ -77,6 +81,14 @@ func New(env client.Env, opts Options) *Client {
 		devices:  map[string]*Transport{},
 	}
 	c.backend, _ = url.Parse(env.BackendURL) // an unparsable URL matches no request
+	if b := c.backend; b != nil && b.Scheme != "" && b.Host != "" && b.Opaque == "" && b.User == nil &&
+		b.Path == "" && b.RawPath == "" && !b.ForceQuery && b.RawQuery == "" && b.Fragment == "" {
+		// A request for it must be ours (see ours) whatever Do builds.
+		if tmpl, err := http.NewRequest(http.MethodGet, env.BackendURL, nil); err == nil &&
+			tmpl.URL.Host == b.Host && tmpl.URL.Scheme == b.Scheme {
+			c.reqScheme, c.reqURLHost, c.reqHost = tmpl.URL.Scheme, tmpl.URL.Host, tmpl.Host
+		}
+	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	return c
 }
@@ -126,27 +138,111 @@ func (c *Client) Tokens(device string) (Tokens, bool) {
 // Do implements client.Client: it sends the call through the device's
 // Transport and reads the whole answer.
 func (c *Client) Do(ctx context.Context, call client.Call) client.Result {
-	var body io.Reader
-	if len(call.Body) > 0 {
-		body = bytes.NewReader(call.Body)
-	}
-	req, err := http.NewRequestWithContext(ctx, call.Method, c.env.BackendURL+call.Path, body)
-	if err != nil {
-		return client.Result{Err: fmt.Errorf("tokenstorm/refclient: %w", err)}
-	}
-	for k, v := range call.Header {
-		req.Header[k] = v
-	}
-	resp, err := c.device(call.Device).RoundTrip(req)
-	if err != nil {
-		return client.Result{Err: err}
+	var resp *http.Response
+	if p, q, hasQuery := strings.Cut(call.Path, "?"); c.reqHost != "" && plainPath(p) && plainQuery(q) {
+		req, err := c.newRequest(ctx, call.Method, p, q, hasQuery)
+		if err != nil {
+			return client.Result{Err: fmt.Errorf("tokenstorm/refclient: %w", err)}
+		}
+		req.Header = make(http.Header, len(call.Header)+1) // room for the token
+		for k, v := range call.Header {
+			req.Header[k] = v
+		}
+		// What RoundTrip does with a request for the backend, except that
+		// req is ours to send as it is and the body needs no reading.
+		resp, err = c.device(call.Device).roundTrip(req, call.Body, true)
+		if err != nil {
+			return client.Result{Err: err}
+		}
+	} else {
+		var body io.Reader
+		if len(call.Body) > 0 {
+			body = bytes.NewReader(call.Body)
+		}
+		req, err := http.NewRequestWithContext(ctx, call.Method, c.env.BackendURL+call.Path, body)
+		if err != nil {
+			return client.Result{Err: fmt.Errorf("tokenstorm/refclient: %w", err)}
+		}
+		for k, v := range call.Header {
+			req.Header[k] = v
+		}
+		resp, err = c.device(call.Device).RoundTrip(req)
+		if err != nil {
+			return client.Result{Err: err}
+		}
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
+	b, err := readAll(resp.Body, resp.ContentLength)
 	if err != nil {
 		return client.Result{Status: resp.StatusCode, Header: resp.Header, Err: fmt.Errorf("tokenstorm/refclient: reading the answer: %w", err)}
 	}
 	return client.Result{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+// newRequest is http.NewRequestWithContext(ctx, method, backend URL + path,
+// nil) for a path made of a plain absolute path p (see plainPath) and an
+// optional plain query q (see plainQuery): it builds the URL url.Parse would
+// from its parts instead of parsing the whole string again. Only for a
+// backend URL that is a bare scheme://host (reqHost set), so the request is
+// ours.
+func (c *Client) newRequest(ctx context.Context, method, p, q string, hasQuery bool) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, "", nil)
+	if err != nil {
+		return nil, err
+	}
+	*req.URL = url.URL{Scheme: c.reqScheme, Host: c.reqURLHost, Path: p, RawQuery: q, ForceQuery: hasQuery && q == ""}
+	req.Host = c.reqHost
+	return req, nil
+}
+
+// plainPath reports whether p is an absolute path (not "//…", which would be
+// an authority) of characters a URL path keeps as they are, so that url.Parse
+// sets Path to p and no RawPath.
+func plainPath(p string) bool {
+	if len(p) == 0 || p[0] != '/' || strings.HasPrefix(p, "//") {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			c == '/' || c == '-' || c == '_' || c == '.' || c == '~') {
+			return false
+		}
+	}
+	return true
+}
+
+// plainQuery reports whether q is printable ASCII without '?' or '#', so
+// that url.Parse takes it as RawQuery unchanged.
+func plainQuery(q string) bool {
+	for i := 0; i < len(q); i++ {
+		if c := q[i]; c <= ' ' || c >= 0x7f || c == '#' || c == '?' {
+			return false
+		}
+	}
+	return true
+}
+
+// readAll is io.ReadAll starting with room for n bytes (a known
+// Content-Length) rather than growing from 512.
+func readAll(r io.Reader, n int64) ([]byte, error) {
+	if n < 0 || n > 1<<20 {
+		return io.ReadAll(r)
+	}
+	b := make([]byte, 0, n+1) // +1: EOF is seen without growing
+	for {
+		m, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+m]
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // let append pick the larger capacity
+		}
+	}
 }
 
 // Close stops refreshes under way; later requests fail with ErrClosed. It

@@ -1,6 +1,9 @@
 package refclient
 
-import "time"
+import (
+	"net/http"
+	"time"
+)
 
 // Tokens are what a device holds after a login or refresh.
 type Tokens struct {
@@ -20,13 +23,18 @@ type tokenState struct {
 	refreshAt time.Time     // proactive refresh from here on; zero = never
 	life      time.Duration // AccessExpiry - issue time; 0 when unknown
 	// credName and credValue are the header carrying Access, computed once per
-	// generation so the hot path does not build it per request.
+	// generation so the hot path does not build it per request; credKey and
+	// credVals are the same as a header entry (canonical key, shared value
+	// that nobody modifies).
 	credName, credValue string
+	credKey             string
+	credVals            []string
 }
 
 func newTokenState(t Tokens, issuedAt time.Time, o *Options) *tokenState {
 	st := &tokenState{Tokens: t}
 	st.credName, st.credValue = o.Style.Credential(t.Access)
+	st.credKey, st.credVals = http.CanonicalHeaderKey(st.credName), []string{st.credValue}
 	if !t.AccessExpiry.IsZero() {
 		st.life = t.AccessExpiry.Sub(issuedAt)
 	}

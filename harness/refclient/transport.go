@@ -42,6 +42,14 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
+	return t.roundTrip(req, body, false)
+}
+
+// roundTrip is RoundTrip once req's body has been read into body. owned says
+// req belongs to the transport (Client.Do built it for this call, with a
+// Header map of its own and no Body): its first attempt is then sent as it is
+// instead of on a copy. Nothing writes to req after that first attempt.
+func (t *Transport) roundTrip(req *http.Request, body []byte, owned bool) (*http.Response, error) {
 	if t.c.styleErr != nil {
 		return nil, t.c.styleErr
 	}
@@ -67,7 +75,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		maxReplays = math.MaxInt // the defect: bounded only by ctx
 	}
 	for replays := 0; ; replays++ {
-		resp, err := t.send(req, body, st)
+		resp, err := t.send(req, body, st, owned && replays == 0)
 		if err != nil {
 			return nil, err
 		}
@@ -105,7 +113,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		case b.DropBody:
 			body = nil
 		case b.DoubleReplay:
-			if extra, err := t.send(req, body, st); err == nil {
+			if extra, err := t.send(req, body, st, false); err == nil {
 				drain(extra)
 			}
 		}
@@ -113,15 +121,19 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // send sends one attempt of req with body and the token of st, on a copy of
-// req so the caller's request is never modified.
-func (t *Transport) send(req *http.Request, body []byte, st *tokenState) (*http.Response, error) {
-	r := new(http.Request)
-	*r = *req
-	r.Header = make(http.Header, len(req.Header)+1)
-	for k, v := range req.Header {
-		r.Header[k] = v // values are shared, never modified
+// req so the caller's request is never modified; inPlace sends req itself
+// (the transport's own request, see roundTrip).
+func (t *Transport) send(req *http.Request, body []byte, st *tokenState, inPlace bool) (*http.Response, error) {
+	r := req
+	if !inPlace {
+		r = new(http.Request)
+		*r = *req
+		r.Header = make(http.Header, len(req.Header)+1)
+		for k, v := range req.Header {
+			r.Header[k] = v // values are shared, never modified
+		}
 	}
-	r.Header.Set(st.credName, st.credValue)
+	r.Header[st.credKey] = st.credVals // Header.Set(credName, credValue), shared likewise
 	if len(body) > 0 {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }

@@ -75,6 +75,8 @@ func BenchmarkOverhead(b *testing.B) {
 	b.ReportMetric(r.storm, "storm-req/s")
 	b.ReportMetric(r.plain, "plain-req/s")
 	b.ReportMetric(r.cpuRatio, "cpu-ratio")
+	b.ReportMetric(r.stormCPU, "storm-cpu-µs/req")
+	b.ReportMetric(r.plainCPU, "plain-cpu-µs/req")
 }
 
 func TestLongOverhead(t *testing.T) {

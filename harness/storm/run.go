@@ -197,7 +197,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*summary.Summary, err
 		warmup(ctx, driver, names, warmupRequest(mix))
 	}
 
-	tg := &targeter{slots: sl, mix: mix, table: mixTable(mix), baseURL: st.BackendURL}
+	tg := newTargeter(sl, mix, st.BackendURL, sc.Devices)
 	tl := &timeline{name: sc.Name, events: sc.Timeline, backendURL: st.BackendURL, wechatURL: st.WechatURL,
 		appID: st.AppID, devices: names, clock: stormClock, led: led, http: &http.Client{Timeout: 10 * time.Second}}
 	var attackDur time.Duration

@@ -80,11 +80,25 @@ func mixTable(mix []Request) []int {
 // targeter hands vegeta one hit: a free device slot and the next request of
 // the mix.
 type targeter struct {
-	slots   *slots
-	mix     []Request
-	table   []int
-	n       atomic.Uint64
-	baseURL string
+	slots *slots
+	mix   []Request
+	table []int
+	n     atomic.Uint64
+	// urls are baseURL + path of every mix entry; headers the header naming
+	// each device slot. Built once: vegeta copies what it sends.
+	urls    []string
+	headers []http.Header
+}
+
+func newTargeter(sl *slots, mix []Request, baseURL string, devices int) *targeter {
+	t := &targeter{slots: sl, mix: mix, table: mixTable(mix), urls: make([]string, len(mix)), headers: make([]http.Header, devices)}
+	for i, m := range mix {
+		t.urls[i] = baseURL + m.Path
+	}
+	for d := range t.headers {
+		t.headers[d] = http.Header{headerSlot: []string{strconv.Itoa(d)}}
+	}
+	return t
 }
 
 func (t *targeter) target(tgt *vegeta.Target) error {
@@ -92,10 +106,11 @@ func (t *targeter) target(tgt *vegeta.Target) error {
 	if !ok {
 		return errStopped
 	}
-	m := &t.mix[t.table[(t.n.Add(1)-1)%uint64(len(t.table))]]
+	i := t.table[(t.n.Add(1)-1)%uint64(len(t.table))]
+	m := &t.mix[i]
 	tgt.Method = m.Method
-	tgt.URL = t.baseURL + m.Path
+	tgt.URL = t.urls[i]
 	tgt.Body = m.Body
-	tgt.Header = http.Header{headerSlot: []string{strconv.Itoa(d)}}
+	tgt.Header = t.headers[d]
 	return nil
 }

@@ -72,19 +72,13 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	var body []byte
 	if req.Body != nil {
-		body, err = io.ReadAll(req.Body)
+		body, err = readBody(req.Body, req.ContentLength)
 		_ = req.Body.Close()
 		if err != nil {
 			return nil, err
 		}
 	}
-	h := req.Header.Clone()
-	for _, k := range []string{headerSlot, "X-Vegeta-Seq", "X-Vegeta-Attack"} {
-		h.Del(k)
-	}
-	if len(h) == 0 {
-		h = nil
-	}
+	h := callHeader(req.Header)
 
 	t.counters.sent.Add(1)
 	out := t.driver.Do(t.ctx, t.names[d], device.Request{Method: req.Method, Path: req.URL.RequestURI(), Body: body, Header: h})
@@ -106,15 +100,102 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if out.Status >= 400 {
 		t.counters.errors.Add(1)
 	}
-	return &http.Response{
-		Status:        strconv.Itoa(out.Status) + " " + http.StatusText(out.Status),
+	resp := &response{}
+	resp.body.Reset(out.Body)
+	resp.Response = http.Response{
+		Status:        statusLine(out.Status),
 		StatusCode:    out.Status,
 		Proto:         "HTTP/1.1",
 		ProtoMajor:    1,
 		ProtoMinor:    1,
 		Header:        http.Header{},
-		Body:          io.NopCloser(bytes.NewReader(out.Body)),
+		Body:          &resp.body,
 		ContentLength: int64(len(out.Body)),
 		Request:       req,
-	}, nil
+	}
+	return &resp.Response, nil
+}
+
+// vegetaHeaders are the headers of vegeta's request that are for the
+// transport, not for the client under test (canonical keys).
+var vegetaHeaders = [...]string{headerSlot, "X-Vegeta-Seq", "X-Vegeta-Attack"}
+
+// callHeader is what the client under test gets of the hit's header: a copy
+// without vegetaHeaders (values shared: the driver copies them again), nil
+// when nothing is left. Like Clone and Del, without allocating when nothing is.
+func callHeader(h http.Header) http.Header {
+	n := 0
+	for k := range h {
+		if !isVegetaHeader(k) {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	out := make(http.Header, n)
+	for k, v := range h {
+		if !isVegetaHeader(k) {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func isVegetaHeader(k string) bool {
+	for _, v := range vegetaHeaders {
+		if k == v {
+			return true
+		}
+	}
+	return false
+}
+
+// response is an answer and its body in one allocation.
+type response struct {
+	http.Response
+	body bytesBody
+}
+
+// bytesBody is io.NopCloser(bytes.NewReader(b)) as one value.
+type bytesBody struct{ bytes.Reader }
+
+func (*bytesBody) Close() error { return nil }
+
+// statusLines are strconv.Itoa(code) + " " + http.StatusText(code) for the
+// codes 100 to 599, built once rather than per answer.
+var statusLines = func() []string {
+	out := make([]string, 600)
+	for code := 100; code < len(out); code++ {
+		out[code] = strconv.Itoa(code) + " " + http.StatusText(code)
+	}
+	return out
+}()
+
+func statusLine(code int) string {
+	if code >= 100 && code < len(statusLines) {
+		return statusLines[code]
+	}
+	return strconv.Itoa(code) + " " + http.StatusText(code)
+}
+
+// readBody is io.ReadAll(r) starting with room for a known length n.
+func readBody(r io.Reader, n int64) ([]byte, error) {
+	if n < 0 || n > 1<<20 {
+		return io.ReadAll(r)
+	}
+	b := make([]byte, 0, n+1) // +1: EOF is seen without growing
+	for {
+		m, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+m]
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+	}
 }

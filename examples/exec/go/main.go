@@ -1,14 +1,16 @@
 // Command go is a correct tokenstorm exec client written in Go with only the
 // standard library: an example of an external client in another code base
 // (it imports nothing from tokenstorm). It speaks protocol 1 of
-// docs/exec-protocol.md on stdin/stdout and talks to the backend in the
-// "bearer" style.
+// docs/exec-protocol.md on stdin/stdout and talks to the backend in whatever
+// style the harness announces in its hello ("style_spec": bearer, body-code,
+// rotating, status-403 or a --style FILE).
 //
 //	go build -o bin/exec-client-go ./examples/exec/go
 //	tokenstorm conform --client exec:'bin/exec-client-go'
 //
-// The token logic (per-device storage, single-flight renewal, one replay)
-// lives in session.go; this file is the protocol loop.
+// The token logic (per-device storage, single-flight renewal, one replay,
+// one request at a time per device for single-use tokens) lives in
+// session.go, reading the style is style.go; this file is the protocol loop.
 package main
 
 import (
@@ -26,14 +28,21 @@ import (
 
 const protocol = 1
 
-// hello is the harness's first line and our answer to it.
-type hello struct {
-	Type       string `json:"type"`
-	Protocol   int    `json:"protocol"`
-	BackendURL string `json:"backend_url,omitempty"`
-	WechatURL  string `json:"wechat_url,omitempty"`
-	AppID      string `json:"appid,omitempty"`
-	Name       string `json:"name,omitempty"`
+// helloIn is the harness's first line.
+type helloIn struct {
+	Type       string          `json:"type"`
+	Protocol   int             `json:"protocol"`
+	BackendURL string          `json:"backend_url"`
+	WechatURL  string          `json:"wechat_url"`
+	AppID      string          `json:"appid"`
+	StyleSpec  json.RawMessage `json:"style_spec"` // absent from older harnesses: bearer
+}
+
+// helloOut is our answer to it.
+type helloOut struct {
+	Type     string `json:"type"`
+	Protocol int    `json:"protocol"`
+	Name     string `json:"name"`
 }
 
 // call is one request to make for one device.
@@ -80,17 +89,22 @@ func main() {
 	in := bufio.NewReader(os.Stdin)
 	stdout := &out{w: bufio.NewWriter(os.Stdout)}
 
-	var h hello
+	var h helloIn
 	line, err := in.ReadBytes('\n')
 	if err != nil || json.Unmarshal(line, &h) != nil || h.Type != "hello" || h.Protocol != protocol {
 		fmt.Fprintf(os.Stderr, "go-client: expected a protocol %d hello, got %q (%v)\n", protocol, line, err)
 		os.Exit(2)
 	}
-	s := newSessions(h.BackendURL, h.WechatURL, h.AppID, &http.Client{
+	st, err := parseStyle(h.StyleSpec)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "go-client: unusable style_spec in the hello:", err)
+		os.Exit(2)
+	}
+	s := newSessions(h.BackendURL, h.WechatURL, h.AppID, st, &http.Client{
 		Timeout:   30 * time.Second,
 		Transport: &http.Transport{MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second},
 	})
-	stdout.send(hello{Type: "hello", Protocol: protocol, Name: "go-example"})
+	stdout.send(helloOut{Type: "hello", Protocol: protocol, Name: "go-example (" + st.Name + " style)"})
 
 	var wg sync.WaitGroup
 	for {

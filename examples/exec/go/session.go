@@ -8,31 +8,47 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 )
 
 // sessions keeps the tokens of every device (each simulated device is its own
-// phone, logging in as its own WeChat user).
+// phone, logging in as its own WeChat user) and talks to the backend in the
+// style the harness announced.
 type sessions struct {
 	backend, wechat, appid string
+	style                  *styleSpec
 	http                   *http.Client
 
 	mu      sync.Mutex
 	devices map[string]*device
 }
 
-func newSessions(backend, wechat, appid string, hc *http.Client) *sessions {
-	return &sessions{backend: backend, wechat: wechat, appid: appid, http: hc, devices: map[string]*device{}}
+func newSessions(backend, wechat, appid string, st *styleSpec, hc *http.Client) *sessions {
+	return &sessions{backend: backend, wechat: wechat, appid: appid, style: st, http: hc, devices: map[string]*device{}}
 }
 
 // device holds one phone's tokens and its renewal in progress, if any.
 type device struct {
 	name string
+	// turn lets one request at a time through when the style's tokens are
+	// single-use: each request must carry the token the previous answer
+	// handed over.
+	turn chan struct{}
 
 	mu      sync.Mutex
 	access  string
 	refresh string
 	flight  *renewal // non-nil while a renewal runs: the single flight
+	// After a failed renewal, requests that need a new token get its error
+	// until quietUntil instead of starting another one: with one request at
+	// a time (single-use tokens) they could not join the failed flight, and
+	// each would otherwise try again (bounded-retry).
+	lastErr    error
+	quietUntil time.Time
 }
+
+// coolDown is how long a failed renewal is not retried.
+const coolDown = time.Second
 
 // renewal is one refresh-or-login that every waiter shares.
 type renewal struct {
@@ -46,7 +62,7 @@ func (s *sessions) device(name string) *device {
 	defer s.mu.Unlock()
 	d := s.devices[name]
 	if d == nil {
-		d = &device{name: name}
+		d = &device{name: name, turn: make(chan struct{}, 1)}
 		s.devices[name] = d
 	}
 	return d
@@ -62,22 +78,23 @@ type response struct {
 // once if the backend says the token is expired or invalid.
 func (s *sessions) do(dev, method, path string, headers map[string]string, body []byte) (*response, error) {
 	d := s.device(dev)
+	if s.style.Token.SingleUse {
+		d.turn <- struct{}{} // one request in flight per device
+		defer func() { <-d.turn }()
+	}
 	token, err := s.token(d, "")
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.attempt(method, path, headers, body, token)
-	if err != nil {
-		return nil, err
-	}
-	if !tokenProblem(res) {
-		return res, nil
+	res, err := s.attempt(d, method, path, headers, body, token)
+	if err != nil || !s.style.tokenProblem(res) {
+		return res, err
 	}
 	fresh, err := s.token(d, token)
 	if err != nil {
 		return nil, err
 	}
-	return s.attempt(method, path, headers, body, fresh) // the one replay, same bytes
+	return s.attempt(d, method, path, headers, body, fresh) // the one replay, same bytes
 }
 
 // token returns a token other than stale, renewing only if nobody already
@@ -96,6 +113,11 @@ func (s *sessions) token(d *device, stale string) (string, error) {
 		<-f.done
 		return f.token, f.err
 	}
+	if time.Now().Before(d.quietUntil) {
+		err := d.lastErr
+		d.mu.Unlock()
+		return "", err
+	}
 	f := &renewal{done: make(chan struct{})}
 	d.flight = f
 	refresh := d.refresh
@@ -104,8 +126,14 @@ func (s *sessions) token(d *device, stale string) (string, error) {
 	access, newRefresh, err := s.renew(d.name, refresh)
 
 	d.mu.Lock()
+	d.refresh = newRefresh
 	if err == nil {
-		d.access, d.refresh = access, newRefresh
+		d.access = access
+	} else {
+		if d.access == stale {
+			d.access = "" // rejected by the backend: not worth sending again
+		}
+		d.lastErr, d.quietUntil = err, time.Now().Add(coolDown)
 	}
 	d.flight = nil
 	d.mu.Unlock()
@@ -114,70 +142,91 @@ func (s *sessions) token(d *device, stale string) (string, error) {
 	return access, err
 }
 
-// renew refreshes the pair, or logs in again when there is no refresh token
-// or the backend rejects it. A failure is returned, never retried: the caller
-// gets a clear error instead of a loop.
-func (s *sessions) renew(dev, refresh string) (access, newRefresh string, err error) {
-	var pair struct {
-		AccessToken  string `json:"access_token"`
-		RefreshToken string `json:"refresh_token"`
+// rotate installs the next access token an answer handed over (a rotating
+// style's next_header) in place of used, unless a renewal replaced used
+// meanwhile.
+func (s *sessions) rotate(d *device, used string, h http.Header) {
+	if s.style.Token.NextHeader == "" {
+		return
 	}
-	if refresh != "" {
-		status, text, err := s.postJSON(s.backend+"/auth/refresh", map[string]string{"refresh_token": refresh}, &pair)
-		switch {
-		case err != nil:
-			return "", "", fmt.Errorf("token refresh failed: %w", err)
-		case status == http.StatusOK && pair.AccessToken != "":
-			return pair.AccessToken, pair.RefreshToken, nil
-		case status != http.StatusBadRequest && status != http.StatusUnauthorized:
-			return "", "", fmt.Errorf("token refresh failed: HTTP %d %s", status, text)
-		}
-		// The refresh token is dead (invalid_grant): log in again.
+	next := strings.TrimSpace(h.Get(s.style.Token.NextHeader))
+	if next == "" {
+		return
 	}
-	var code struct {
-		Code string `json:"code"`
+	d.mu.Lock()
+	if d.access == used {
+		d.access = next
 	}
-	status, text, err := s.postJSON(s.wechat+"/__mock/wx/login", map[string]string{"appid": s.appid, "user": dev}, &code)
-	if err != nil || status != http.StatusOK || code.Code == "" {
-		return "", "", fmt.Errorf("wx.login failed: HTTP %d %s %v", status, text, err)
-	}
-	status, text, err = s.postJSON(s.backend+"/auth/login", map[string]string{"code": code.Code}, &pair)
-	if err != nil || status != http.StatusOK || pair.AccessToken == "" {
-		return "", "", fmt.Errorf("login failed: HTTP %d %s %v", status, text, err)
-	}
-	return pair.AccessToken, pair.RefreshToken, nil
+	d.mu.Unlock()
 }
 
-func (s *sessions) postJSON(url string, payload, into any) (status int, text string, err error) {
+// renew refreshes the tokens through the style's refresh route, or logs in
+// again when the style has none, there is no refresh token, or the backend
+// rejects it (invalid_grant). It returns the refresh token to keep: the new
+// one, or on failure the old one unless the backend rejected it. A failure is
+// returned, never retried: the caller gets a clear error instead of a loop.
+func (s *sessions) renew(dev, refresh string) (access, newRefresh string, err error) {
+	st := s.style
+	if st.Routes.Refresh != "" && st.Fields.RefreshToken != "" && refresh != "" {
+		status, text, err := s.postJSON(s.backend+st.Routes.Refresh, map[string]string{st.Fields.RefreshToken: refresh})
+		if err != nil {
+			return "", refresh, fmt.Errorf("token refresh failed: %w", err)
+		}
+		switch st.classify(status, text) {
+		case "success":
+			if access := member(text, st.Fields.AccessToken); access != "" {
+				return access, member(text, st.Fields.RefreshToken), nil
+			}
+			return "", refresh, fmt.Errorf("token refresh failed: no %q in HTTP %d %s", st.Fields.AccessToken, status, text)
+		case "invalid_grant":
+			// The refresh token is dead: log in again below.
+		default:
+			return "", refresh, fmt.Errorf("token refresh failed: HTTP %d %s", status, text)
+		}
+	}
+	status, text, err := s.postJSON(s.wechat+"/__mock/wx/login", map[string]string{"appid": s.appid, "user": dev})
+	code := member(text, "code")
+	if err != nil || status != http.StatusOK || code == "" {
+		return "", "", fmt.Errorf("wx.login failed: HTTP %d %s %v", status, text, err)
+	}
+	status, text, err = s.postJSON(s.backend+st.Routes.Login, map[string]string{st.Fields.Code: code})
+	if err != nil {
+		return "", "", fmt.Errorf("login failed: %w", err)
+	}
+	access = member(text, st.Fields.AccessToken)
+	if st.classify(status, text) != "success" || access == "" {
+		return "", "", fmt.Errorf("login failed: HTTP %d %s", status, text)
+	}
+	return access, member(text, st.Fields.RefreshToken), nil
+}
+
+// postJSON posts payload and returns the answer's status and body (trimmed).
+func (s *sessions) postJSON(url string, payload any) (status int, body []byte, err error) {
 	b, _ := json.Marshal(payload)
 	res, err := s.http.Post(url, "application/json", bytes.NewReader(b))
 	if err != nil {
-		return 0, "", err
+		return 0, nil, err
 	}
 	defer res.Body.Close()
 	raw, err := io.ReadAll(res.Body)
-	if err != nil {
-		return res.StatusCode, "", err
-	}
-	if res.StatusCode == http.StatusOK {
-		_ = json.Unmarshal(raw, into)
-	}
-	return res.StatusCode, strings.TrimSpace(string(raw)), nil
+	return res.StatusCode, bytes.TrimSpace(raw), err
 }
 
-func (s *sessions) attempt(method, path string, headers map[string]string, body []byte, token string) (*response, error) {
+// attempt sends the request once with token and takes over the next token
+// if the answer hands one over.
+func (s *sessions) attempt(d *device, method, path string, headers map[string]string, body []byte, token string) (*response, error) {
 	req, err := http.NewRequest(method, s.backend+path, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
 	}
 	for k, v := range headers {
 		switch strings.ToLower(k) {
-		case "host", "content-length", "connection", "transfer-encoding", "authorization":
+		case "host", "content-length", "connection", "transfer-encoding", strings.ToLower(s.style.Token.Header):
 			continue // computed by the HTTP stack, or ours to set
 		}
 		req.Header.Set(k, v)
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
+	s.style.setToken(req.Header, token)
 	res, err := s.http.Do(req)
 	if err != nil {
 		return nil, err
@@ -187,21 +236,6 @@ func (s *sessions) attempt(method, path string, headers map[string]string, body 
 	if err != nil {
 		return nil, err
 	}
+	s.rotate(d, token, res.Header)
 	return &response{status: res.StatusCode, header: res.Header, body: raw}, nil
-}
-
-// tokenProblem tells a 401 about the token (expired or invalid, which a new
-// token fixes) from any other 401 (which the caller must see as is).
-func tokenProblem(r *response) bool {
-	if r.status != http.StatusUnauthorized {
-		return false
-	}
-	if strings.Contains(r.header.Get("WWW-Authenticate"), "invalid_token") {
-		return true
-	}
-	var e struct {
-		Error string `json:"error"`
-	}
-	_ = json.Unmarshal(r.body, &e)
-	return e.Error == "token_expired" || e.Error == "invalid_token"
 }
