@@ -21,9 +21,11 @@ import (
 
 func cmdRun(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlags("run", "[flags]",
-		"The main job: run the probe battery (every failure of transparent token refresh, provoked on\n"+
-			"purpose) against the embedded stack with the client under test, print a verdict table and write\n"+
-			"reports. Exit 0 when every invariant held, 1 when one failed, 2 on a usage error.",
+		"The main job: against the embedded stack (or --backend), with the client under test, run the\n"+
+			"probe battery (every failure of transparent token refresh, provoked on purpose), the Gherkin\n"+
+			"conformance suite and a short default storm; print one verdict table and write the reports\n"+
+			"(summary.json, junit.xml, summary.md, report.html, results.bin, and the ledger of every failed\n"+
+			"probe) to --out. Exit 0 when every invariant held, 1 when one failed, 2 on a usage error.",
 		stdout,
 		"tokenstorm run",
 		"tokenstorm run --client mutant:storm --out /tmp/storm-report",
