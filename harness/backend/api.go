@@ -8,6 +8,8 @@ import (
 
 	"github.com/tokenstorm/tokenstorm/harness/ledger"
 	"github.com/tokenstorm/tokenstorm/harness/style"
+
+	"github.com/tokenstorm/tokenstorm/harness/jsonw"
 )
 
 // handleVerify answers whether the carried access token is valid.
@@ -193,7 +195,7 @@ func items(path string) []byte {
 		b = append(b, `{"id":`...)
 		b = strconv.AppendInt(b, int64(i), 10)
 		b = append(b, `,"name":`...)
-		b = appendString(b, name+" "+strconv.Itoa(i))
+		b = jsonw.AppendString(b, name+" "+strconv.Itoa(i))
 		b = append(b, '}')
 	}
 	return append(b, ']')

@@ -3,7 +3,8 @@ package backend
 import (
 	"encoding/json"
 	"strconv"
-	"unicode/utf8"
+
+	"github.com/tokenstorm/tokenstorm/harness/jsonw"
 )
 
 // obj builds a flat JSON object with members in the order written. Answers
@@ -24,14 +25,14 @@ func (o *obj) key(k string) {
 	if len(o.b) > 1 {
 		o.b = append(o.b, ',')
 	}
-	o.b = appendString(o.b, k)
+	o.b = jsonw.AppendString(o.b, k)
 	o.b = append(o.b, ':')
 }
 
 func (o *obj) str(k, v string) *obj {
 	if k != "" {
 		o.key(k)
-		o.b = appendString(o.b, v)
+		o.b = jsonw.AppendString(o.b, v)
 	}
 	return o
 }
@@ -80,56 +81,4 @@ func (o *obj) any(k string, v any) *obj {
 
 func (o *obj) bytes() []byte {
 	return append(o.b, '}', '\n')
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string, replacing invalid UTF-8 with
-// U+FFFD as encoding/json does (paths and codes come from the client).
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' { // valid JSON, but not valid JavaScript source
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

@@ -172,7 +172,7 @@ func (c *Client) Do(ctx context.Context, call client.Call) client.Result {
 		}
 	}
 	defer resp.Body.Close()
-	b, err := readAll(resp.Body, resp.ContentLength)
+	b, err := client.ReadBody(resp.Body, resp.ContentLength)
 	if err != nil {
 		return client.Result{Status: resp.StatusCode, Header: resp.Header, Err: fmt.Errorf("tokenstorm/refclient: reading the answer: %w", err)}
 	}
@@ -221,28 +221,6 @@ func plainQuery(q string) bool {
 		}
 	}
 	return true
-}
-
-// readAll is io.ReadAll starting with room for n bytes (a known
-// Content-Length) rather than growing from 512.
-func readAll(r io.Reader, n int64) ([]byte, error) {
-	if n < 0 || n > 1<<20 {
-		return io.ReadAll(r)
-	}
-	b := make([]byte, 0, n+1) // +1: EOF is seen without growing
-	for {
-		m, err := r.Read(b[len(b):cap(b)])
-		b = b[:len(b)+m]
-		if err != nil {
-			if err == io.EOF {
-				err = nil
-			}
-			return b, err
-		}
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)] // let append pick the larger capacity
-		}
-	}
 }
 
 // Close stops refreshes under way; later requests fail with ErrClosed. It

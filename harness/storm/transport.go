@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"sync/atomic"
 	"time"
 
+	"github.com/tokenstorm/tokenstorm/harness/client"
 	"github.com/tokenstorm/tokenstorm/harness/device"
 	"github.com/tokenstorm/tokenstorm/harness/ledger"
 )
@@ -72,7 +72,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	var body []byte
 	if req.Body != nil {
-		body, err = readBody(req.Body, req.ContentLength)
+		body, err = client.ReadBody(req.Body, req.ContentLength)
 		_ = req.Body.Close()
 		if err != nil {
 			return nil, err
@@ -177,25 +177,4 @@ func statusLine(code int) string {
 		return statusLines[code]
 	}
 	return strconv.Itoa(code) + " " + http.StatusText(code)
-}
-
-// readBody is io.ReadAll(r) starting with room for a known length n.
-func readBody(r io.Reader, n int64) ([]byte, error) {
-	if n < 0 || n > 1<<20 {
-		return io.ReadAll(r)
-	}
-	b := make([]byte, 0, n+1) // +1: EOF is seen without growing
-	for {
-		m, err := r.Read(b[len(b):cap(b)])
-		b = b[:len(b)+m]
-		if err != nil {
-			if err == io.EOF {
-				err = nil
-			}
-			return b, err
-		}
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-	}
 }
