@@ -150,16 +150,24 @@ func storedExpired(ctx context.Context, p *P) error {
 	return nil
 }
 
-func refreshTokenDead(ctx context.Context, p *P) error {
-	devs := p.Devices(5)
+// loggedInWithDeadRefresh logs n devices in, then revokes every refresh
+// token family and expires every access token: the next request of each
+// device needs a new wx.login.
+func loggedInWithDeadRefresh(ctx context.Context, p *P, n int) ([]string, error) {
+	devs := p.Devices(n)
 	if err := p.Warm(ctx, devs); err != nil {
-		return err
+		return nil, err
 	}
-	p.Mark("revoke every refresh token family")
+	p.Mark("revoke every refresh token family, expire every access token")
 	if err := p.Revoke(ctx); err != nil {
-		return err
+		return nil, err
 	}
-	if err := p.ExpireAll(ctx); err != nil {
+	return devs, p.ExpireAll(ctx)
+}
+
+func refreshTokenDead(ctx context.Context, p *P) error {
+	devs, err := loggedInWithDeadRefresh(ctx, p, 5)
+	if err != nil {
 		return err
 	}
 	p.Burst(ctx, devs, 4, p.Get("orders"))
@@ -167,14 +175,8 @@ func refreshTokenDead(ctx context.Context, p *P) error {
 }
 
 func wechatBusy(ctx context.Context, p *P) error {
-	devs := p.Devices(3)
-	if err := p.Warm(ctx, devs); err != nil {
-		return err
-	}
-	if err := p.Revoke(ctx); err != nil {
-		return err
-	}
-	if err := p.ExpireAll(ctx); err != nil {
+	devs, err := loggedInWithDeadRefresh(ctx, p, 3)
+	if err != nil {
 		return err
 	}
 	p.Mark("WeChat busy: -1 then 45011, twice per user")
@@ -191,14 +193,8 @@ func wechatBusy(ctx context.Context, p *P) error {
 }
 
 func refreshFails(ctx context.Context, p *P) error {
-	devs := p.Devices(3)
-	if err := p.Warm(ctx, devs); err != nil {
-		return err
-	}
-	if err := p.Revoke(ctx); err != nil {
-		return err
-	}
-	if err := p.ExpireAll(ctx); err != nil {
+	devs, err := loggedInWithDeadRefresh(ctx, p, 3)
+	if err != nil {
 		return err
 	}
 	p.Mark("WeChat down for good (-1 on every jscode2session)")
