@@ -3,7 +3,6 @@ package mutant_test
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/tokenstorm/tokenstorm/harness/ledger"
 	"github.com/tokenstorm/tokenstorm/harness/mutant"
 	"github.com/tokenstorm/tokenstorm/harness/refclient"
+	"github.com/tokenstorm/tokenstorm/harness/stack"
 	"github.com/tokenstorm/tokenstorm/mockwechat"
 )
 
@@ -31,19 +31,14 @@ type realStack struct {
 func newRealStack(t *testing.T) *realStack {
 	t.Helper()
 	led := ledger.New(ledger.Options{Memory: true})
-	wx := mockwechat.New(mockwechat.Config{Ledger: led})
-	wxSrv := httptest.NewServer(wx)
-	t.Cleanup(wxSrv.Close)
-	t.Cleanup(wx.Close)
-	be, err := backend.New(backend.Config{WechatURL: wxSrv.URL, AppID: mockwechat.DefaultAppID, Secret: mockwechat.DefaultSecret, Ledger: led})
+	st, err := stack.Start(context.Background(), stack.Options{Ledger: led})
 	require.NoError(t, err)
-	beSrv := httptest.NewServer(be)
-	t.Cleanup(beSrv.Close)
-	t.Cleanup(func() { _ = be.Close() })
+	t.Cleanup(func() { _ = st.Close() })
 	tr := &http.Transport{MaxIdleConnsPerHost: 64}
 	t.Cleanup(tr.CloseIdleConnections)
-	return &realStack{env: client.Env{BackendURL: beSrv.URL, WechatURL: wxSrv.URL, AppID: mockwechat.DefaultAppID,
-		HTTP: &http.Client{Transport: tr}, Ledger: led}, wx: wx, be: be, led: led}
+	env := st.Env()
+	env.HTTP = &http.Client{Transport: tr}
+	return &realStack{env: env, wx: st.Wechat, be: st.Backend, led: led}
 }
 
 func (r *realStack) count(kind string) int {

@@ -2,8 +2,6 @@ package refclient_test
 
 import (
 	"context"
-	"net/http"
-	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -28,22 +26,8 @@ type realStack struct {
 
 func newRealStack(t *testing.T) *realStack {
 	t.Helper()
-	led := ledger.New(ledger.Options{Memory: true})
-	wx := mockwechat.New(mockwechat.Config{Ledger: led})
-	wxSrv := httptest.NewServer(wx)
-	t.Cleanup(wxSrv.Close)
-	t.Cleanup(wx.Close) // runs first: releases hung requests
-	be, err := backend.New(backend.Config{WechatURL: wxSrv.URL, AppID: mockwechat.DefaultAppID, Secret: mockwechat.DefaultSecret, Ledger: led})
-	require.NoError(t, err)
-	beSrv := httptest.NewServer(be)
-	t.Cleanup(beSrv.Close)
-	t.Cleanup(func() { _ = be.Close() })
-	tr := &http.Transport{MaxIdleConnsPerHost: 64}
-	t.Cleanup(tr.CloseIdleConnections)
-	return &realStack{
-		env: client.Env{BackendURL: beSrv.URL, WechatURL: wxSrv.URL, AppID: mockwechat.DefaultAppID, HTTP: &http.Client{Transport: tr}, Ledger: led},
-		wx:  wx, be: be, led: led,
-	}
+	rs, _ := styledStack(t, "")
+	return rs
 }
 
 // count counts backend ledger events of kind with outcome ("" = any).

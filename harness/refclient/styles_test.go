@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -12,13 +11,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/tokenstorm/tokenstorm/harness/backend"
 	"github.com/tokenstorm/tokenstorm/harness/client"
 	"github.com/tokenstorm/tokenstorm/harness/clock"
 	"github.com/tokenstorm/tokenstorm/harness/ledger"
 	"github.com/tokenstorm/tokenstorm/harness/refclient"
+	"github.com/tokenstorm/tokenstorm/harness/stack"
 	"github.com/tokenstorm/tokenstorm/harness/style"
-	"github.com/tokenstorm/tokenstorm/mockwechat"
 )
 
 // styledStack is the real mockwechat and reference backend speaking style.
@@ -26,23 +24,14 @@ func styledStack(t *testing.T, styleName string) (*realStack, *clock.Shifted) {
 	t.Helper()
 	clk := clock.NewShifted()
 	led := ledger.New(ledger.Options{Memory: true, Clock: clk})
-	wx := mockwechat.New(mockwechat.Config{Ledger: led, Clock: clk})
-	wxSrv := httptest.NewServer(wx)
-	t.Cleanup(wxSrv.Close)
-	t.Cleanup(wx.Close)
-	be, err := backend.New(backend.Config{WechatURL: wxSrv.URL, AppID: mockwechat.DefaultAppID, Secret: mockwechat.DefaultSecret,
-		Ledger: led, Clock: clk, Style: styleName})
+	st, err := stack.Start(context.Background(), stack.Options{Ledger: led, Clock: clk, Style: styleName})
 	require.NoError(t, err)
-	beSrv := httptest.NewServer(be)
-	t.Cleanup(beSrv.Close)
-	t.Cleanup(func() { _ = be.Close() })
+	t.Cleanup(func() { _ = st.Close() })
 	tr := &http.Transport{MaxIdleConnsPerHost: 64}
 	t.Cleanup(tr.CloseIdleConnections)
-	return &realStack{
-		env: client.Env{BackendURL: beSrv.URL, WechatURL: wxSrv.URL, AppID: mockwechat.DefaultAppID, HTTP: &http.Client{Transport: tr},
-			Ledger: led, Clock: clk, Style: styleName},
-		wx: wx, be: be, led: led,
-	}, clk
+	env := st.Env()
+	env.HTTP = &http.Client{Transport: tr}
+	return &realStack{env: env, wx: st.Wechat, be: st.Backend, led: led}, clk
 }
 
 // The reference client speaks every built-in style: it places the token as
