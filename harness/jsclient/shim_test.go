@@ -307,8 +307,9 @@ export function call(req) {
 	s := newStack(t, writeAdapter(t, map[string]string{"adapter.js": adapter}), jsclient.Options{Clock: mc})
 	done := make(chan client.Result, 1)
 	go func() { done <- do(s, "d", "GET", "/", "") }()
-	// The interval and the timeout are parked on the manual clock.
-	require.Eventually(t, func() bool { return mc.Waiters() >= 2 }, 5*time.Second, time.Millisecond)
+	// The interval, the cleared 50 ms timeout (a manual clock cannot forget a
+	// waiter) and the 1 s timeout are all parked on the manual clock.
+	require.Eventually(t, func() bool { return mc.Waiters() >= 3 }, 5*time.Second, time.Millisecond)
 	for i := 0; i < 10; i++ {
 		select {
 		case r := <-done:
@@ -316,7 +317,11 @@ export function call(req) {
 		default:
 		}
 		mc.Advance(100 * time.Millisecond)
-		time.Sleep(5 * time.Millisecond) // let the loop re-arm the interval
+		if i < 9 {
+			// Wait until the loop has re-armed the interval (it and the 1 s
+			// timeout are then parked) rather than sleeping a guess.
+			require.Eventually(t, func() bool { return mc.Waiters() == 2 }, 5*time.Second, time.Millisecond)
+		}
 	}
 	var r client.Result
 	select {
