@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"syscall"
 	"time"
 
 	"github.com/tokenstorm/tokenstorm/harness/backend"
@@ -115,6 +116,12 @@ func (s *Stack) serve(ctx context.Context, addr string, h http.Handler) (string,
 		addr = "127.0.0.1:0"
 	}
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
+	// A fixed address (--wechat-addr) is bound again by every probe and
+	// scenario; the previous stack's socket may take a moment to go.
+	for wait := 0; err != nil && errors.Is(err, syscall.EADDRINUSE) && wait < 40 && ctx.Err() == nil; wait++ {
+		time.Sleep(50 * time.Millisecond)
+		ln, err = (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
+	}
 	if err != nil {
 		return "", fmt.Errorf("listen on %s: %w", addr, err)
 	}

@@ -1,0 +1,52 @@
+package stack
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestStartServesBothOnLoopbackAndCloses(t *testing.T) {
+	st, err := Start(context.Background(), Options{})
+	require.NoError(t, err)
+	for _, u := range []string{st.WechatURL, st.BackendURL} {
+		assert.True(t, strings.HasPrefix(u, "http://127.0.0.1:"), u)
+		resp, err := http.Get(u + "/metrics")
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, 200, resp.StatusCode)
+	}
+	env := st.Env()
+	assert.Equal(t, st.BackendURL, env.BackendURL)
+	assert.NotNil(t, env.Ledger)
+	require.NoError(t, st.Close())
+	_, err = http.Get(st.BackendURL + "/metrics")
+	assert.Error(t, err, "closed")
+}
+
+// A fixed address still held by the previous stack is waited for, briefly.
+func TestFixedAddressIsRetriedWhileBusy(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	go func() { time.Sleep(300 * time.Millisecond); ln.Close() }()
+	st, err := Start(context.Background(), Options{WechatAddr: addr})
+	require.NoError(t, err)
+	defer st.Close()
+	assert.Equal(t, "http://"+addr, st.WechatURL)
+}
+
+func TestAddressHeldForGoodIsAnError(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	_, err = Start(context.Background(), Options{WechatAddr: ln.Addr().String()})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "mock WeChat: listen on "+ln.Addr().String())
+}
