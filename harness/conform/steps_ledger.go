@@ -273,16 +273,22 @@ func (w *world) attempts(rid string) []ledger.Event {
 	return out
 }
 
+// settledRequest waits for every request to settle and returns the named one,
+// after checking the run can judge it from the reference backend's ledger.
+func (w *world) settledRequest(name, purpose string) (reqRec, error) {
+	if err := w.needReference(purpose); err != nil {
+		return reqRec{}, err
+	}
+	w.settle()
+	return w.request(name)
+}
+
 func (w *world) requestAttempts(_ context.Context, name, times string) error {
 	want, err := parseTimes(times)
 	if err != nil {
 		return err
 	}
-	if err := w.needReference("counting a request's attempts"); err != nil {
-		return err
-	}
-	w.settle()
-	r, err := w.request(name)
+	r, err := w.settledRequest(name, "counting a request's attempts")
 	if err != nil {
 		return err
 	}
@@ -301,11 +307,7 @@ func tokenProblem(o string) bool {
 }
 
 func (w *world) requestReplayed(_ context.Context, name string) error {
-	if err := w.needReference("checking a replay"); err != nil {
-		return err
-	}
-	w.settle()
-	r, err := w.request(name)
+	r, err := w.settledRequest(name, "checking a replay")
 	if err != nil {
 		return err
 	}
@@ -355,11 +357,7 @@ func (w *world) requestEffects(_ context.Context, name, times string) error {
 	if err != nil {
 		return err
 	}
-	if err := w.needReference("counting side effects"); err != nil {
-		return err
-	}
-	w.settle()
-	r, err := w.request(name)
+	r, err := w.settledRequest(name, "counting side effects")
 	if err != nil {
 		return err
 	}
