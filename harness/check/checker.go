@@ -74,6 +74,11 @@ type Checker struct {
 	settledI int
 	byRID    map[string]*ridState // active + settled ring
 	free     []*ridState          // evaluated, out of the window: newRID reuses them
+	// freeEvidence are evidence buffers for newRID to reuse. Evidence is
+	// most of a request's state, and settled requests stay in the window by
+	// the ten thousand: keeping it only for requests that may still need it
+	// keeps the checker's memory, and the garbage collector's work, small.
+	freeEvidence [][]ledger.Event
 
 	inv      map[string]*summary.Invariant
 	requests summary.Requests
@@ -87,10 +92,14 @@ type Checker struct {
 }
 
 type devState struct {
-	name                    string
-	hasToken                bool
-	current                 string // access token id the device should be using
-	currentExp              time.Time
+	name       string
+	hasToken   bool
+	current    string // access token id the device should be using
+	currentExp time.Time
+	// clockOffset is how far the device's clock is from the stack's (a
+	// storm's clock_skew with devices); expOffset what it was when the
+	// device got its current token. The device judges expiry by its clock.
+	clockOffset, expOffset  time.Duration
 	lastSuccess             time.Time
 	lastFailure             time.Time
 	episodeOpen             bool
@@ -139,11 +148,11 @@ type ridState struct {
 	settleOutcome                    string
 	settleStatus                     int
 	settleDetail                     string
-	evidence                         []ledger.Event // in evBuf until it holds more
-	evaluated                        bool
-	// evBuf holds the first events of evidence: a request's issue, attempt,
-	// effect and settle, without allocating for each.
-	evBuf [4]ledger.Event
+	// evidence is the request's own events (issue, attempts, effects,
+	// settle), from the checker's pool; a request that settled cleanly gives
+	// it back at once (see onSettle).
+	evidence  []ledger.Event
+	evaluated bool
 }
 
 // keep adds e to the request's evidence (up to 16 events).
@@ -164,8 +173,22 @@ func (c *Checker) newRID() *ridState {
 	} else {
 		r = new(ridState)
 	}
-	r.evidence = r.evBuf[:0]
+	if n := len(c.freeEvidence); n > 0 {
+		r.evidence = c.freeEvidence[n-1]
+		c.freeEvidence = c.freeEvidence[:n-1]
+	} else {
+		r.evidence = make([]ledger.Event, 0, 4)
+	}
 	return r
+}
+
+// dropEvidence gives r's evidence back to the pool.
+func (c *Checker) dropEvidence(r *ridState) {
+	if r.evidence != nil {
+		clear(r.evidence) // let go of the events' strings
+		c.freeEvidence = append(c.freeEvidence, r.evidence[:0])
+		r.evidence = nil
+	}
 }
 
 type bucket struct {
@@ -303,6 +326,10 @@ func (c *Checker) Observe(e ledger.Event) {
 			c.judgeSignal(e, e.Device)
 		case ledger.KindEpisodeMarker:
 			c.mark(e, "marker", e.Detail)
+		case ledger.KindDeviceClock:
+			if off, err := time.ParseDuration(e.Detail); err == nil && e.Device != "" {
+				c.dev(e.Device).clockOffset = off
+			}
 		}
 	case ledger.SourceClient:
 		switch e.Kind {
@@ -364,6 +391,8 @@ func (c *Checker) deviceOf(e ledger.Event) string {
 }
 
 func (c *Checker) nearExpiry(d *devState, t time.Time) bool {
+	// What the device's clock says now, measured from when it got the token.
+	t = t.Add(d.clockOffset - d.expOffset)
 	if !d.currentExp.IsZero() {
 		return !t.Before(d.currentExp.Add(-c.opts.ProactiveWindow))
 	}
@@ -424,6 +453,7 @@ func (c *Checker) onTokenCall(e ledger.Event, login bool) {
 		d.episodeOpen = false
 		d.lastSuccess = e.Time
 		d.currentExp = e.Expires
+		d.expOffset = d.clockOffset
 		if login {
 			d.current = e.Token
 		} else {
@@ -642,10 +672,16 @@ func (c *Checker) onSettle(e ledger.Event) {
 		}
 	}
 	b.requests++
+	if r.expired == 0 && r.nonToken401 == 0 && r.attempts <= 1 && r.effects <= 1 && e.Outcome == ledger.OutcomeOK {
+		// Settled cleanly: only attempts arriving from now on could make it a
+		// violation, and those are evidence enough then.
+		c.dropEvidence(r)
+	}
 	// Keep it a while: attempts may still reach the backend after the caller
 	// got its answer (a detached replay), and those count too.
 	if old := c.settled[c.settledI]; old != nil {
 		c.evaluate(old)
+		c.dropEvidence(old)
 		delete(c.byRID, old.rid)
 		// Nothing refers to old any more (a request settles once, and
 		// evaluate copied what a violation keeps): reuse it.

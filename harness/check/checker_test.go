@@ -411,3 +411,72 @@ func TestRotatedTokenExpiryStartsAnEpisode(t *testing.T) {
 	assert.Equal(t, 2, sum.Refresh.ExpiryEpisodes)
 	assert.Equal(t, summary.Pass, sum.Verdict)
 }
+
+// A request that settled cleanly gives its evidence back at once; an attempt
+// that reaches the backend after that still makes it a violation, with the
+// late events as evidence.
+func TestLateDuplicateOfACleanRequestIsStillCaught(t *testing.T) {
+	s := newScript()
+	s.login("d1", "c1", "A1", "F1")
+	s.issue("d1", "r1", "POST", "h1")
+	s.api("d1", "r1", "POST", "h1", "A1", ledger.OutcomeOK)
+	s.settle("d1", "r1", 200, ledger.OutcomeOK)
+	s.api("d1", "r1", "POST", "h1", "A1", ledger.OutcomeOK) // executed again after the answer
+	sum := s.check(t)
+	inv := sum.Invariants[summary.NoDuplicateEffects]
+	require.Equal(t, 1, inv.Violations)
+	ev := inv.Examples[0].Evidence
+	require.NotEmpty(t, ev)
+	assert.Equal(t, ledger.KindEffect, ev[len(ev)-1].Kind, "the late effect is in the evidence")
+}
+
+// Clean requests recycle their evidence buffers: the checker keeps none for
+// the settled window's requests.
+func TestCleanRequestsKeepNoEvidence(t *testing.T) {
+	c := New(Options{SettledWindow: 1000})
+	s := newScript()
+	s.login("d1", "c1", "A1", "F1")
+	for i := range 500 {
+		rid := "r" + string(rune('a'+i%26)) + time.Duration(i).String()
+		s.issue("d1", rid, "GET", "")
+		s.api("d1", rid, "GET", "", "A1", ledger.OutcomeOK)
+		s.settle("d1", rid, 200, ledger.OutcomeOK)
+	}
+	for _, e := range s.evs {
+		c.Observe(e)
+	}
+	assert.Len(t, c.byRID, 500)
+	for _, r := range c.byRID {
+		require.Nil(t, r.evidence, "request %s", r.rid)
+	}
+	assert.Len(t, c.freeEvidence, 1, "one buffer, reused by every request")
+}
+
+// A refresh without an expiry signal is judged by the device's clock: after
+// device.clock says the phone runs 3h ahead, its token (2h TTL) looks expired
+// to it and one refresh is justified; a phone 1m ahead has no such excuse.
+func TestProactiveRefreshJudgedByTheDevicesClock(t *testing.T) {
+	for _, tc := range []struct {
+		offset string
+		ok     bool
+	}{{"3h0m0s", true}, {"1m0s", false}, {"", false}} {
+		t.Run("offset "+tc.offset, func(t *testing.T) {
+			s := newScript()
+			s.login("d1", "c1", "A1", "F1")
+			s.evs[len(s.evs)-1].Expires = s.t.Add(2 * time.Hour)
+			s.issue("d1", "r1", "GET", "")
+			s.api("d1", "r1", "GET", "", "A1", ledger.OutcomeOK)
+			s.settle("d1", "r1", 200, ledger.OutcomeOK)
+			if tc.offset != "" {
+				s.add(ledger.Event{Source: ledger.SourceHarness, Kind: ledger.KindDeviceClock, Device: "d1", Detail: tc.offset})
+			}
+			s.refresh("d1", "R1", "A2", "F1", ledger.OutcomeOK)
+			sum := s.check(t)
+			want := summary.Fail
+			if tc.ok {
+				want = summary.Pass
+			}
+			assert.Equal(t, want, sum.Invariants[summary.SingleRefresh].Verdict, "%+v", sum.Invariants[summary.SingleRefresh].Examples)
+		})
+	}
+}

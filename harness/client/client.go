@@ -20,6 +20,8 @@ type Call struct {
 	Device string // simulated device; also the WeChat user it logs in as
 	Method string
 	Path   string // path and query relative to the backend base URL, e.g. /api/orders?rid=r1
+	// Header is the client's own: the device driver makes a fresh copy for
+	// every call, so a client may send it as it is or modify it.
 	Header http.Header
 	Body   []byte
 }
@@ -59,6 +61,37 @@ type Env struct {
 	Ledger     *ledger.Ledger // where a client may record UI events and logs; may be nil
 	HTTP       *http.Client   // transport to the stack (loopback); default http.DefaultClient
 	Style      string         // backend style name or file ("" = bearer)
+
+	// DeviceClock, when set, gives one device's clock (a phone whose time
+	// differs from the stack's, e.g. a storm's clock_skew with devices).
+	// nil, or nil for a device, means Clock. Clients that keep their own
+	// time (exec: processes) cannot honour it. Called concurrently.
+	DeviceClock func(device string) clock.Clock
+}
+
+// ClockOf is the clock of device: DeviceClock's answer, else Clock, else
+// real time.
+func (e Env) ClockOf(device string) clock.Clock {
+	if e.DeviceClock != nil {
+		if c := e.DeviceClock(device); c != nil {
+			return c
+		}
+	}
+	if e.Clock != nil {
+		return e.Clock
+	}
+	return clock.Real()
+}
+
+// Prompt is implemented by a client that can promise that its Do returns soon
+// after its context ends, whatever the backend or WeChat do (the reference
+// client, whose every wait selects on the context). The device driver then
+// calls Do on the caller's goroutine instead of watching it from another one,
+// which saves a goroutine and two hand-offs per request under load. Clients
+// under test never make that promise: for them the driver watches, so one
+// that ignores its context makes requests lost instead of hanging the harness.
+type Prompt interface {
+	ReturnsOnCancel() bool
 }
 
 // ErrLost marks a call that did not settle before its deadline.

@@ -138,7 +138,11 @@ func (s *Shifted) Now() time.Time {
 // After waits d of real time.
 func (s *Shifted) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
-// Shift jumps the clock forward by d.
+// Shift jumps the clock by d (forward; a negative d jumps back). Shifts
+// accumulate.
 func (s *Shifted) Shift(d time.Duration) {
 	s.offset.Add(int64(d))
 }
+
+// Offset is how far the clock runs ahead of real time (behind when negative).
+func (s *Shifted) Offset() time.Duration { return time.Duration(s.offset.Load()) }

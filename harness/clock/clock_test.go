@@ -39,4 +39,6 @@ func TestShiftedAndOffset(t *testing.T) {
 	assert.WithinDuration(t, before.Add(2*time.Hour), s.Now(), time.Minute)
 	o := Offset(s, -time.Hour)
 	assert.WithinDuration(t, before.Add(time.Hour), o.Now(), time.Minute)
+	s.Shift(-30 * time.Minute) // shifts accumulate, back as well as forward
+	assert.Equal(t, 90*time.Minute, s.Offset())
 }

@@ -141,6 +141,30 @@ var jobs = sync.Pool{New: func() any { return &job{done: make(chan client.Result
 
 func (j *job) run() { j.done <- j.client.Do(j.ctx, j.call) }
 
+// watch runs the client's Do on a goroutine of its own and waits for it
+// until ctx ends and a grace period more: a well-behaved client settles with
+// ctx.Err() when its context ends; one that ignores it is lost, and its late
+// answer is dropped.
+func watch(ctx context.Context, cl client.Client, call client.Call) (res client.Result, lost bool) {
+	j := jobs.Get().(*job)
+	j.client, j.ctx, j.call = cl, ctx, call
+	done := j.done
+	go j.run()
+	select {
+	case res = <-done:
+	case <-ctx.Done():
+		select {
+		case res = <-done:
+		case <-time.After(100 * time.Millisecond):
+			return client.Result{}, true
+		}
+	}
+	// The client's goroutine is done with j: it has sent its result.
+	*j = job{done: done}
+	jobs.Put(j)
+	return res, false
+}
+
 // Do issues one logical request for dev and waits until it settles or its
 // deadline passes (then it is lost; the client's Do keeps running detached and
 // its late answer is ignored).
@@ -174,34 +198,18 @@ func (d *Driver) DoID(ctx context.Context, dev, rid string, r Request) Outcome {
 
 	start := time.Now()
 	cctx, cancel := context.WithTimeout(ctx, deadline)
-	j := jobs.Get().(*job)
-	j.client, j.ctx, j.call = d.Client, cctx, call
-	done := j.done
-	go j.run()
-
 	var res client.Result
 	lost := false
-	// Give the client a grace period after cancelling: a well-behaved client
-	// settles with ctx.Err() when its context ends; one that ignores it is lost.
-	select {
-	case res = <-done:
-	case <-cctx.Done():
-		select {
-		case res = <-done:
-		case <-time.After(100 * time.Millisecond):
-			lost = true
-		}
+	if p, ok := d.Client.(client.Prompt); ok && p.ReturnsOnCancel() {
+		res = d.Client.Do(cctx, call)
+	} else {
+		res, lost = watch(cctx, d.Client, call)
 	}
 	if !lost && res.Err != nil && errors.Is(cctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
 		// The client gave up only because the harness deadline passed.
 		lost = true
 	}
 	cancel()
-	if !lost {
-		// The client's goroutine is done with j: it has sent its result.
-		*j = job{done: done}
-		jobs.Put(j)
-	}
 	out := Outcome{RID: rid, Device: dev, Status: res.Status, Body: res.Body, Err: res.Err, Lost: lost, Latency: time.Since(start)}
 	ev := ledger.Event{Source: ledger.SourceClient, Kind: ledger.KindSettle, Device: dev, RID: rid, Method: method, Route: route,
 		Status: res.Status, LatencyNS: int64(out.Latency)}

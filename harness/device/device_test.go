@@ -69,6 +69,49 @@ func TestClientThatHonoursDeadlineIsStillLost(t *testing.T) {
 	assert.True(t, o.Lost)
 }
 
+// promptClient promises to return once its context ends (client.Prompt).
+type promptClient struct {
+	client.Func
+	prompt bool
+}
+
+func (p promptClient) ReturnsOnCancel() bool { return p.prompt }
+
+// A client that promises to return on cancel is called on the caller's
+// goroutine; one that keeps the promise is lost at the deadline all the
+// same, and one that answers is settled with its answer.
+func TestPromptClientsRunOnTheCallersGoroutine(t *testing.T) {
+	l := ledger.New(ledger.Options{Memory: true})
+	caller := make(chan struct{}) // closed by the caller's goroutine only
+	d := &Driver{Ledger: l, Deadline: 20 * time.Millisecond, Client: promptClient{prompt: true, Func: func(ctx context.Context, c client.Call) client.Result {
+		if c.Path == "/api/answer?rid=r2" {
+			return client.Result{Status: 200}
+		}
+		select {
+		case <-caller:
+			t.Error("Do ran after the caller went on: not on its goroutine")
+		default:
+		}
+		<-ctx.Done()
+		return client.Result{Err: ctx.Err()}
+	}}}
+	o := d.Do(context.Background(), "d1", Request{Path: "/api/x"})
+	close(caller)
+	assert.True(t, o.Lost)
+	assert.ErrorIs(t, o.Err, client.ErrLost)
+	o = d.Do(context.Background(), "d1", Request{Path: "/api/answer"})
+	assert.False(t, o.Lost)
+	assert.Equal(t, 200, o.Status)
+
+	// Without the promise a client that ignores its context is watched:
+	// lost after the grace period, not hung.
+	block := make(chan struct{})
+	defer close(block)
+	d.Client = promptClient{prompt: false, Func: func(context.Context, client.Call) client.Result { <-block; return client.Result{} }}
+	o = d.Do(context.Background(), "d1", Request{Path: "/api/x"})
+	assert.True(t, o.Lost)
+}
+
 func TestErrorsAreRejectedNotLost(t *testing.T) {
 	l := ledger.New(ledger.Options{Memory: true})
 	d := &Driver{Ledger: l, Client: client.Func(func(context.Context, client.Call) client.Result {

@@ -43,8 +43,9 @@ type Options struct {
 	// Console, when set, also receives every console line as
 	// "device [level] text\n" (debugging a wrapper).
 	Console io.Writer
-	// Clock is the time the JavaScript sees (Date, setTimeout, setInterval).
-	// nil = Env.Clock, and the real clock if that is nil too.
+	// Clock is the time the JavaScript of every device sees (Date,
+	// setTimeout, setInterval). nil = each device's Env.DeviceClock, else
+	// Env.Clock, and the real clock if that is nil too.
 	Clock clock.Clock
 }
 
@@ -68,8 +69,8 @@ type Client struct {
 	prg  *goja.Program
 	shim *goja.Program
 	http *http.Client
-	own  bool // http was made here: Close releases its idle connections
-	clk  clock.Clock
+	own  bool        // http was made here: Close releases its idle connections
+	clk  clock.Clock // Options.Clock; nil = per device, Env.ClockOf
 
 	mu        sync.Mutex
 	devices   map[string]*device
@@ -96,13 +97,6 @@ func New(path string, env client.Env, opts Options) (*Client, error) {
 	if opts.MaxLogs <= 0 {
 		opts.MaxLogs = 100
 	}
-	clk := opts.Clock
-	if clk == nil {
-		clk = env.Clock
-	}
-	if clk == nil {
-		clk = clock.Real()
-	}
 	shim, err := shimProgram()
 	if err != nil {
 		return nil, fmt.Errorf("js client: shim: %w", err)
@@ -121,12 +115,20 @@ func New(path string, env client.Env, opts Options) (*Client, error) {
 		tr.MaxIdleConnsPerHost = 1024
 		hc = &http.Client{Transport: tr}
 	}
-	c := &Client{path: path, env: env, opts: opts, prg: prg, shim: shim, http: hc, own: own, clk: clk,
+	c := &Client{path: path, env: env, opts: opts, prg: prg, shim: shim, http: hc, own: own, clk: opts.Clock,
 		devices: map[string]*device{}}
 	if err := c.probe(); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// clockOf is the clock device's JavaScript lives on.
+func (c *Client) clockOf(device string) clock.Clock {
+	if c.clk != nil {
+		return c.clk
+	}
+	return c.env.ClockOf(device)
 }
 
 // probe loads the adapter once without a loop so that a missing export or a

@@ -103,7 +103,8 @@ func (d *device) load() error {
 	vm := goja.New()
 	d.vm = vm
 	d.vmp.Store(vm)
-	clk := d.c.clk
+	// Each device has its own clock: a storm may skew some phones only.
+	clk := d.c.clockOf(d.name)
 	vm.SetTimeSource(clk.Now)
 	vm.SetPromiseRejectionTracker(d.trackRejection)
 	d.timers = newTimers(d, clk)

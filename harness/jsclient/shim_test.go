@@ -479,6 +479,59 @@ export async function call(req) {
 	assert.Equal(t, "console.error: unhandled promise rejection: refresh failed quietly", logs[0].Detail)
 }
 
+// With client.Env.DeviceClock (a storm's clock_skew with devices) each
+// device's Date and timers follow that device's own clock; a device it has
+// no clock for keeps Env.Clock.
+func TestEachDeviceFollowsItsOwnClock(t *testing.T) {
+	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	stackClock := clock.NewManual(start)
+	phone := clock.NewManual(start.Add(3 * time.Hour)) // "skewed" runs 3h ahead
+	adapter := `
+export function call(req) {
+  const t0 = Date.now();
+  return new Promise((resolve) => {
+    setTimeout(() => resolve({ statusCode: 200, data: { t0, t1: Date.now() } }), 1000);
+  });
+}
+`
+	fake := httptest.NewServer(newFakeStack())
+	defer fake.Close()
+	env := client.Env{BackendURL: fake.URL, WechatURL: fake.URL, AppID: "wx-test-app", Clock: stackClock,
+		DeviceClock: func(dev string) clock.Clock {
+			if dev == "skewed" {
+				return phone
+			}
+			return nil
+		}}
+	c, err := jsclient.New(writeAdapter(t, map[string]string{"adapter.js": adapter}), env, jsclient.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+
+	run := func(dev string, own *clock.Manual, other *clock.Manual) map[string]any {
+		done := make(chan client.Result, 1)
+		go func() {
+			done <- c.Do(context.Background(), client.Call{ID: dev, Device: dev, Method: "GET", Path: "/"})
+		}()
+		// The device's timer is parked on its own clock, not on the other one.
+		require.Eventually(t, func() bool { return own.Waiters() == 1 }, 5*time.Second, time.Millisecond)
+		assert.Equal(t, 0, other.Waiters())
+		own.Advance(time.Second)
+		select {
+		case r := <-done:
+			return jsonOf(t, r)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: the timer did not fire when its clock moved", dev)
+			return nil
+		}
+	}
+	m := run("skewed", phone, stackClock)
+	assert.EqualValues(t, start.Add(3*time.Hour).UnixMilli(), m["t0"], "Date.now() is the device's clock")
+	assert.EqualValues(t, start.Add(3*time.Hour+time.Second).UnixMilli(), m["t1"])
+	m = run("plain", stackClock, phone)
+	assert.EqualValues(t, start.UnixMilli(), m["t0"], "no clock of its own: Env.Clock")
+	assert.EqualValues(t, start.Add(time.Second).UnixMilli(), m["t1"])
+}
+
 func TestCloseLeavesNoGoroutines(t *testing.T) {
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		<-r.Context().Done()

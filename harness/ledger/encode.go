@@ -9,13 +9,23 @@ import (
 
 // appendJSON appends e as one JSON object and a newline. It writes what
 // encoding/json would (same keys, same omissions) without reflection: the
-// ledger encodes several events per request under its lock, so this is on
-// every load run's hot path.
+// ledger encodes several events per request, so this is on every load run's
+// hot path.
 func appendJSON(b []byte, e *Event) []byte {
+	return appendRest(appendHead(b, e.Seq, e.Time), e)
+}
+
+// appendHead is the start of an event's object: its sequence number and
+// time, the two members only known under the ledger's lock.
+func appendHead(b []byte, seq uint64, t time.Time) []byte {
 	b = append(b, `{"seq":`...)
-	b = strconv.AppendUint(b, e.Seq, 10)
+	b = strconv.AppendUint(b, seq, 10)
 	b = append(b, `,"time":`...)
-	b = appendTime(b, e.Time)
+	return appendTime(b, t)
+}
+
+// appendRest is the rest of the object after appendHead, and the newline.
+func appendRest(b []byte, e *Event) []byte {
 	b = appendStr(b, "source", e.Source, false)
 	b = appendStr(b, "kind", e.Kind, false)
 	b = appendStr(b, "device", e.Device, true)

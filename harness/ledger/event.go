@@ -35,6 +35,7 @@ const (
 	KindUI            = "ui"             // client side: a UI action (toast, reLaunch to login page, ...) (Device, Detail)
 	KindClientLog     = "log"            // client side: console output or protocol notes (Device, Detail)
 	KindEpisodeMarker = "marker"         // harness: a named moment (storm event, probe phase) (Detail)
+	KindDeviceClock   = "device.clock"   // harness: a device's clock moved (Device, Detail = its offset from the stack's clock, e.g. "1h30m0s")
 )
 
 // Outcomes used across kinds.

@@ -33,17 +33,21 @@ type Ledger struct {
 	mu    sync.Mutex
 	clock clock.Clock
 	opts  Options
+	spill bool // asked to spill at New (opts.Memory may turn true later)
 	seq   uint64
 	mem   []Event
 	file  *os.File
-	w     *bufio.Writer
-	buf   []byte       // scratch for encoding one event
+	w     *spillWriter
+	pend  []byte       // encoded events not yet handed to w
 	subs  []subscriber // in the order they subscribed; replaced, never modified in place
 	subID int
 	tail  []Event
 	tailN int
 	err   error
 }
+
+// spillChunk is how much encoded ledger is handed to the spill writer at once.
+const spillChunk = 256 << 10
 
 // New returns an empty ledger.
 func New(opts Options) *Ledger {
@@ -53,7 +57,7 @@ func New(opts Options) *Ledger {
 	if opts.Tail <= 0 {
 		opts.Tail = 1024
 	}
-	l := &Ledger{clock: opts.Clock, opts: opts}
+	l := &Ledger{clock: opts.Clock, opts: opts, spill: !opts.Memory}
 	l.init()
 	return l
 }
@@ -72,29 +76,45 @@ func (l *Ledger) init() {
 	// Unlink at once: the file lives as long as the handle and never litters /tmp.
 	_ = os.Remove(f.Name())
 	l.file = f
-	l.w = bufio.NewWriterSize(f, 256<<10)
+	l.w = newSpillWriter(f)
+	l.pend = make([]byte, 0, spillChunk+4096)
 }
+
+// bodies holds scratch buffers for encoding an event outside the lock.
+var bodies = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 // Append stamps e with the next sequence number (and the time, if unset),
 // records it, hands it to subscribers and returns it.
+//
+// Under load every simulated request appends several events from its own
+// goroutine, so the lock is held only for what must happen in sequence
+// order: the members other than seq and time are encoded before taking it,
+// and the spill file is written by a goroutine of its own.
 func (l *Ledger) Append(e Event) Event {
 	if l == nil {
 		return e
 	}
+	var body *[]byte
+	if l.spill {
+		body = bodies.Get().(*[]byte)
+		*body = appendRest((*body)[:0], &e)
+	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	l.seq++
 	e.Seq = l.seq
 	if e.Time.IsZero() {
 		e.Time = l.clock.Now()
 	}
-	if l.opts.Memory {
+	switch {
+	case l.opts.Memory:
 		l.mem = append(l.mem, e)
-	} else {
-		l.buf = appendJSON(l.buf[:0], &e)
-		if _, err := l.w.Write(l.buf); err != nil && l.err == nil {
-			l.err = fmt.Errorf("ledger spill file: %w", err)
-		}
+	case body != nil:
+		l.pend = append(appendHead(l.pend, e.Seq, e.Time), *body...)
+	default:
+		l.pend = appendJSON(l.pend, &e)
+	}
+	if len(l.pend) >= spillChunk {
+		l.pend = l.w.write(l.pend)
 	}
 	if len(l.tail) < l.opts.Tail {
 		l.tail = append(l.tail, e)
@@ -104,6 +124,10 @@ func (l *Ledger) Append(e Event) Event {
 	}
 	for _, s := range l.subs {
 		s.fn(e)
+	}
+	l.mu.Unlock()
+	if body != nil && cap(*body) <= 64<<10 {
+		bodies.Put(body)
 	}
 	return e
 }
@@ -146,6 +170,9 @@ func (l *Ledger) Len() uint64 {
 func (l *Ledger) Err() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.err == nil && l.w != nil {
+		return l.w.failure()
+	}
 	return l.err
 }
 
@@ -174,7 +201,7 @@ func (l *Ledger) Scan(fn func(Event) error) error {
 		}
 		return nil
 	}
-	if err := l.w.Flush(); err != nil {
+	if err := l.flushLocked(); err != nil {
 		l.mu.Unlock()
 		return fmt.Errorf("ledger flush: %w", err)
 	}
@@ -218,6 +245,27 @@ func (l *Ledger) WriteNDJSON(w io.Writer) error {
 	return bw.Flush()
 }
 
+// flushLocked has everything appended so far written to the spill file.
+func (l *Ledger) flushLocked() error {
+	l.pend = l.w.write(l.pend)
+	return l.w.flush()
+}
+
+// closeFileLocked stops the spill writer and closes the file.
+func (l *Ledger) closeFileLocked() error {
+	if l.file == nil {
+		return nil
+	}
+	l.pend = l.w.write(l.pend)
+	werr := l.w.stop()
+	err := l.file.Close()
+	l.file, l.w, l.pend = nil, nil, nil
+	if werr != nil {
+		return werr
+	}
+	return err
+}
+
 // Reset forgets every event (subscribers stay).
 func (l *Ledger) Reset() {
 	l.mu.Lock()
@@ -226,10 +274,7 @@ func (l *Ledger) Reset() {
 	l.mem = nil
 	l.tail = nil
 	l.tailN = 0
-	if l.file != nil {
-		_ = l.file.Close()
-		l.file = nil
-	}
+	_ = l.closeFileLocked()
 	l.init()
 }
 
@@ -240,8 +285,7 @@ func (l *Ledger) Close() error {
 	if l.file == nil {
 		return nil
 	}
-	err := l.file.Close()
-	l.file = nil
+	err := l.closeFileLocked()
 	l.opts.Memory = true // later Appends go to memory rather than fail
 	return err
 }

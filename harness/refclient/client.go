@@ -108,9 +108,13 @@ func (c *Client) device(name string) *Transport {
 	defer c.mu.Unlock()
 	if t = c.devices[name]; t == nil {
 		clk := c.env.Clock
-		if c.opts.DeviceClock != nil {
-			if dc := c.opts.DeviceClock(name); dc != nil {
-				clk = dc
+		dc := c.opts.DeviceClock
+		if dc == nil {
+			dc = c.env.DeviceClock // the harness's per-device clocks (storm clock_skew with devices)
+		}
+		if dc != nil {
+			if x := dc(name); x != nil {
+				clk = x
 			}
 		}
 		t = &Transport{c: c, s: &session{c: c, device: name, clk: clk, turn: make(chan struct{}, 1)}}
@@ -144,9 +148,10 @@ func (c *Client) Do(ctx context.Context, call client.Call) client.Result {
 		if err != nil {
 			return client.Result{Err: fmt.Errorf("tokenstorm/refclient: %w", err)}
 		}
-		req.Header = make(http.Header, len(call.Header)+1) // room for the token
-		for k, v := range call.Header {
-			req.Header[k] = v
+		// The call's header is ours (client.Call): send it as it is.
+		req.Header = call.Header
+		if req.Header == nil {
+			req.Header = make(http.Header, 1) // room for the token
 		}
 		// What RoundTrip does with a request for the backend, except that
 		// req is ours to send as it is and the body needs no reading.
@@ -221,6 +226,13 @@ func plainQuery(q string) bool {
 		}
 	}
 	return true
+}
+
+// ReturnsOnCancel implements client.Prompt: every wait of the reference client
+// selects on the request's context, as long as the base transport is net/http's
+// (one given in Options.Base is not vouched for) and no mutant behaviour is on.
+func (c *Client) ReturnsOnCancel() bool {
+	return c.opts.Base == nil && c.opts.Behaviour == (Behaviour{})
 }
 
 // Close stops refreshes under way; later requests fail with ErrClosed. It

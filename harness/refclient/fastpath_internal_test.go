@@ -40,3 +40,13 @@ func TestNewRequestBuildsTheURLParseWould(t *testing.T) {
 		assert.Empty(t, New(client.Env{BackendURL: backend}, Options{}).reqHost, backend)
 	}
 }
+
+// Only the reference client itself vouches for returning on cancel: not a
+// mutant, not one over a base transport it does not know.
+func TestReturnsOnCancelOnlyForTheReferenceItself(t *testing.T) {
+	env := client.Env{BackendURL: "http://127.0.0.1:1"}
+	var p client.Prompt = New(env, Options{})
+	assert.True(t, p.ReturnsOnCancel())
+	assert.False(t, New(env, Options{Behaviour: Behaviour{HangOnFailure: true}}).ReturnsOnCancel())
+	assert.False(t, New(env, Options{Base: http.DefaultTransport}).ReturnsOnCancel())
+}

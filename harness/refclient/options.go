@@ -53,7 +53,8 @@ type Options struct {
 	// instead (at least minFlightBudget). 0 means DefaultRefreshBudget.
 	RefreshBudget time.Duration
 	// DeviceClock gives the clock of one device (e.g. clock.Offset for a phone
-	// whose clock is skewed). nil means env.Clock for every device.
+	// whose clock is skewed). nil means env.DeviceClock, and env.Clock where
+	// that is nil too.
 	DeviceClock func(device string) clock.Clock
 	// Style knows how the backend wants the token and how it signals expiry.
 	// nil means the dialect env.Style names (NewDialect of style.Load), bearer

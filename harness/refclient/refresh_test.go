@@ -246,3 +246,45 @@ func TestInvalidCodeGetsOneNewCode(t *testing.T) {
 	assert.EqualError(t, res.Err, "tokenstorm/refclient: login failed after 2 attempts: backend answered 400 invalid_code (wechat_errcode 40029)")
 	assert.Empty(t, st.Attempts("r2"), "nothing sent without a token")
 }
+
+// A harness that gives each device its own clock (client.Env.DeviceClock, a
+// storm's clock_skew with devices) reaches the reference client when
+// Options.DeviceClock is nil; Options.DeviceClock still wins when set.
+func TestEnvDeviceClockIsUsedWithoutTheOption(t *testing.T) {
+	start := time.Date(2030, 1, 1, 8, 0, 0, 0, time.UTC)
+	mc := clock.NewManual(start) // the stack's clock
+	st := refclienttest.New(t, refclienttest.Options{Clock: mc, AccessTTL: time.Hour})
+	phone := clock.NewManual(start) // the clock of device "skewed" only
+	env := st.Env()
+	env.DeviceClock = func(dev string) clock.Clock {
+		if dev == "skewed" {
+			return phone
+		}
+		return nil // Env.Clock
+	}
+	c := refclient.New(env, refclient.Options{BackoffBase: time.Millisecond, BackoffMax: 5 * time.Millisecond})
+	t.Cleanup(func() { _ = c.Close() })
+	warmUp(t, c, "skewed")
+	warmUp(t, c, "plain")
+
+	// The phone's clock jumps past the token's expiry; the stack's does not.
+	phone.Advance(2 * time.Hour)
+	require.NoError(t, do(t, c, call("plain", "GET", "/api/a", "p1", "")).Err)
+	assert.Equal(t, 0, st.Stats().Refreshes, "the other device keeps the stack's time")
+	res := do(t, c, call("skewed", "GET", "/api/a", "s1", ""))
+	require.NoError(t, res.Err)
+	assert.Equal(t, 200, res.Status)
+	assert.Equal(t, 1, st.Stats().Refreshes, "its token looks expired by its own clock: one proactive refresh")
+	assert.Len(t, st.Attempts("s1"), 1, "refreshed before sending: no 401 round trip")
+	tok, _ := c.Tokens("skewed")
+	assert.Equal(t, phone.Now().Add(time.Hour), tok.AccessExpiry, "expiry on the device's clock")
+	tok, _ = c.Tokens("plain")
+	assert.Equal(t, start.Add(time.Hour), tok.AccessExpiry)
+
+	// Options.DeviceClock takes precedence over the harness's.
+	c2 := refclient.New(env, refclient.Options{DeviceClock: func(string) clock.Clock { return mc }})
+	t.Cleanup(func() { _ = c2.Close() })
+	warmUp(t, c2, "skewed")
+	tok, _ = c2.Tokens("skewed")
+	assert.Equal(t, mc.Now().Add(time.Hour), tok.AccessExpiry)
+}

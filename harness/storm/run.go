@@ -74,6 +74,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*summary.Summary, err
 	if opts.Grace <= 0 {
 		opts.Grace = time.Second
 	}
+	defer tuneGCForLoad()()
 	start := time.Now()
 	stormClock := clock.NewShifted()
 	led := ledger.New(ledger.Options{Clock: stormClock})
@@ -121,10 +122,17 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*summary.Summary, err
 		mix[i] = m
 	}
 
+	names := make([]string, sc.Devices)
+	for i := range names {
+		names[i] = deviceName(sc.Name, i)
+	}
 	env := st.Env()
-	// Devices keep real time: clock_skew moves only the stack's clock, so
-	// the server runs ahead of (or behind) every device.
+	// Devices keep real time, each plus its own offset: clock_skew moves the
+	// stack's clock (the server runs ahead of, or behind, every device), or
+	// with `devices` those devices' clocks only (some phones are wrong).
+	devClocks := newDeviceClocks(sc.Name, sc.Devices)
 	env.Clock = clock.Real()
+	env.DeviceClock = devClocks.clock
 	env.HTTP = loopbackClient(sc.Devices * sc.InFlight)
 	cl, err := opts.NewClient(env)
 	if err != nil {
@@ -145,10 +153,6 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*summary.Summary, err
 		defer results.close()
 	}
 
-	names := make([]string, sc.Devices)
-	for i := range names {
-		names[i] = fmt.Sprintf("%s-d%d", sc.Name, i+1)
-	}
 	driver := &device.Driver{Client: cl, Ledger: led, Deadline: sc.Deadline, Prefix: sc.Name + "-"}
 	// Requests in flight outlive ctx by the grace period, so Ctrl-C does not
 	// turn every request in flight into a failure.
@@ -165,7 +169,13 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*summary.Summary, err
 	if opts.MaxRequests > 0 {
 		pacer = limited{pacer, opts.MaxRequests}
 	}
-	rt := &transport{ctx: reqCtx, driver: driver, names: names, slots: sl, sched: sched, counters: c}
+	devCtxs := make([]context.Context, sc.Devices)
+	for i := range devCtxs {
+		var cancel context.CancelFunc
+		devCtxs[i], cancel = context.WithCancel(reqCtx)
+		defer cancel()
+	}
+	rt := &transport{ctxs: devCtxs, driver: driver, names: names, slots: sl, sched: sched, counters: c}
 	slotsN := uint64(sc.Devices * sc.InFlight)
 	atk := vegeta.NewAttacker(
 		vegeta.Client(&http.Client{Transport: rt}), // no timeout: the driver enforces deadlines
@@ -199,7 +209,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*summary.Summary, err
 
 	tg := newTargeter(sl, mix, st.BackendURL, sc.Devices)
 	tl := &timeline{name: sc.Name, events: sc.Timeline, backendURL: st.BackendURL, wechatURL: st.WechatURL,
-		appID: st.AppID, devices: names, clock: stormClock, led: led, http: &http.Client{Timeout: 10 * time.Second}}
+		appID: st.AppID, devices: names, clock: stormClock, devClocks: devClocks, led: led, http: &http.Client{Timeout: 10 * time.Second}}
 	var attackDur time.Duration
 	hits := 0
 	if ctx.Err() == nil {
@@ -281,6 +291,9 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*summary.Summary, err
 		} else {
 			s.Notes = append(s.Notes, fmt.Sprintf("storm %s: %d hits in %s (vegeta format: vegeta report %s)", sc.Name, hits, results.path, results.path))
 		}
+	}
+	if skewed, _ := tl.skewedDevices(); skewed && !devClocks.asked.Load() {
+		s.Notes = append(s.Notes, fmt.Sprintf("storm %s: clock_skew moved some devices' clocks, but client %s never took a device clock (exec: clients keep their own time, see docs/exec-protocol.md): the skew did not reach it", sc.Name, opts.ClientName))
 	}
 	if opts.BackendURL != "" && (sc.Backend != Backend{Reuse: "strict"}) {
 		s.Notes = append(s.Notes, fmt.Sprintf("storm %s: the scenario's backend settings were not applied to the backend under test", sc.Name))

@@ -227,3 +227,117 @@ func TestExternalBackend(t *testing.T) {
 	st := be.Stats()
 	t.Logf("backend stats: %+v", st)
 }
+
+// deviceSkewStorm is 8 devices whose first half's clocks jump skew ahead at
+// 500ms; the stack's clock and the other half keep real time.
+func deviceSkewStorm(t *testing.T, accessTTL string) *Scenario {
+	t.Helper()
+	src := `
+name: devskew
+devices: 8
+in_flight: 2
+duration: 1500ms
+rate: {pacer: constant, freq: 100}
+backend: {access_ttl: ` + accessTTL + `}
+timeline:
+  - {at: 500ms, action: clock_skew, skew: 3h, devices: 0.5}
+thresholds:
+  - requests.lost == 0
+  - refresh.amplification <= 1
+  - "invariants: all"
+`
+	sc, err := Parse("devskew.yaml", []byte(src))
+	require.NoError(t, err)
+	return sc
+}
+
+func refreshesByDevice(s *summary.Summary) map[string]int {
+	out := map[string]int{}
+	for _, d := range s.PerDevice {
+		out[d.Device] = d.Refreshes
+	}
+	return out
+}
+
+func timelineText(s *summary.Summary) string {
+	var marks []string
+	for _, m := range s.Timeline {
+		marks = append(marks, m.Detail)
+	}
+	return strings.Join(marks, "\n")
+}
+
+// clock_skew with devices moves those phones' clocks only. The reference
+// client computes expiry on the device's own clock, so after a jump past the
+// access TTL the skewed half find their tokens expired and refresh once
+// before sending; the other half, and the stack, keep their time.
+func TestClockSkewForSomeDevices(t *testing.T) {
+	s, err := Run(context.Background(), deviceSkewStorm(t, "1m"), Options{NewClient: refFactory})
+	require.NoError(t, err)
+	t.Logf("summary: %+v %+v per device %+v notes %v", s.Requests, s.Refresh, s.PerDevice, s.Notes)
+	require.Len(t, s.Scenarios, 1)
+	assert.Equal(t, summary.Pass, s.Scenarios[0].Verdict, s.Scenarios[0].Detail)
+	for name, inv := range s.Invariants {
+		assert.NotEqual(t, summary.Fail, inv.Verdict, "%s: %+v", name, inv.Examples)
+	}
+	assert.Equal(t, summary.Pass, s.Invariants[summary.SingleRefresh].Verdict)
+	refreshes := refreshesByDevice(s)
+	for i := range 8 {
+		want := 0
+		if i < 4 {
+			want = 1 // its token looked expired by its own clock: one proactive refresh
+		}
+		assert.Equal(t, want, refreshes[deviceName("devskew", i)], deviceName("devskew", i))
+	}
+	assert.Equal(t, 4, s.Refresh.Refreshes)
+	assert.Equal(t, 8, s.Refresh.Logins, "the warm-up's only")
+	assert.Equal(t, 1.0, s.Refresh.Amplification)
+	assert.Equal(t, 0, s.Requests.Lost)
+	assert.Equal(t, s.Requests.Issued, s.Requests.Succeeded)
+	assert.Contains(t, timelineText(s),
+		"clock_skew at 500ms (devices 0%–50% (4 devices, devskew-d1…devskew-d4): device clock +3h0m0s)")
+	assert.NotContains(t, timelineText(s), "no device clock")
+	assert.Empty(t, notesMatching(s, "device clock"))
+}
+
+// With an access TTL far past the checker's proactive window (5m) the
+// skewed phones' one refresh each is still justified: the timeline records
+// each device's new clock offset (device.clock) and the checker judges the
+// refresh by the device's clock, as the device did.
+func TestDeviceClockSkewWithALongTTL(t *testing.T) {
+	s, err := Run(context.Background(), deviceSkewStorm(t, "2h"), Options{NewClient: refFactory})
+	require.NoError(t, err)
+	for name, inv := range s.Invariants {
+		assert.NotEqual(t, summary.Fail, inv.Verdict, "%s: %+v", name, inv.Examples)
+	}
+	assert.Equal(t, summary.Pass, s.Invariants[summary.SingleRefresh].Verdict)
+	assert.Equal(t, 4, s.Refresh.Refreshes)
+	assert.Equal(t, 1.0, s.Refresh.Amplification)
+}
+
+// A client that keeps its own time (exec:) never takes a device clock: the
+// marker and a note say the skew did not reach it.
+func TestDeviceClockSkewUnseenByTheClient(t *testing.T) {
+	sc := deviceSkewStorm(t, "1m")
+	sc.Devices = 4
+	sc.Duration = time.Second
+	ownTime := func(env client.Env) (client.Client, error) {
+		env.DeviceClock = nil // as an exec client, which has no notion of device time
+		return refclient.New(env, refclient.Options{}), nil
+	}
+	s, err := Run(context.Background(), sc, Options{NewClient: ownTime, ClientName: "exec:own-time"})
+	require.NoError(t, err)
+	assert.Equal(t, 0, s.Refresh.Refreshes, "the skew did not reach the client")
+	assert.Contains(t, timelineText(s), "device clock +3h0m0s; the client has taken no device clock so far")
+	assert.Len(t, notesMatching(s, "client exec:own-time never took a device clock"), 1)
+}
+
+func notesMatching(s *summary.Summary, sub string) []string {
+	var out []string
+	for _, n := range s.Notes {
+		if strings.Contains(n, sub) {
+			out = append(out, n)
+		}
+	}
+	return out
+}

@@ -80,6 +80,16 @@ const (
 
 var actions = []string{ActExpireAll, ActExpireDevices, ActWechatFault, ActClearFaults, ActRevoke, ActClockSkew}
 
+// actionArgs are the arguments each action takes besides at and action.
+var actionArgs = map[string][]string{
+	ActExpireAll:     {},
+	ActExpireDevices: {"devices"},
+	ActWechatFault:   {"for", "api", "errcode", "status", "probability", "count", "latency", "devices"},
+	ActClearFaults:   {},
+	ActRevoke:        {"devices"},
+	ActClockSkew:     {"skew", "devices"},
+}
+
 // Event is one timeline entry: something done to the stack at At after the
 // attack started.
 type Event struct {
@@ -89,7 +99,8 @@ type Event struct {
 	path   string // timeline[i], for messages
 
 	// Devices selects a slice of the devices by index fraction [From, To)
-	// (expire_devices, revoke, wechat_fault); To == 0 means all of them.
+	// (expire_devices, revoke, wechat_fault, clock_skew); To == 0 means all
+	// of them (clock_skew: none, the stack's clock moves instead).
 	From, To float64
 
 	// wechat_fault
@@ -102,7 +113,9 @@ type Event struct {
 	Latency     time.Duration
 
 	// clock_skew: the stack's clock jumps by Skew (positive: the server is
-	// ahead of every device, so tokens expire early from the devices' view).
+	// ahead of every device, so tokens expire early from the devices' view),
+	// or with Devices those devices' clocks do (positive: the phones run
+	// ahead, so their tokens look expired early to them).
 	Skew time.Duration
 }
 
@@ -583,14 +596,7 @@ func (r *reader) readTimeline(n ast.Node, path string, keyLine int) []Event {
 			}
 			return
 		}
-		allowed := map[string][]string{
-			ActExpireAll:     {},
-			ActExpireDevices: {"devices"},
-			ActWechatFault:   {"for", "api", "errcode", "status", "probability", "count", "latency", "devices"},
-			ActClearFaults:   {},
-			ActRevoke:        {"devices"},
-			ActClockSkew:     {"skew"},
-		}[e.Action]
+		allowed := actionArgs[e.Action]
 		if allowed == nil {
 			return // unknown action, already reported
 		}
@@ -624,7 +630,7 @@ func (r *reader) readTimeline(n ast.Node, path string, keyLine int) []Event {
 			}
 		case ActClockSkew:
 			if _, ok := seen["skew"]; !ok {
-				r.errorf(item, p+".skew", "missing: how far the stack's clock jumps (e.g. 90m)")
+				r.errorf(item, p+".skew", "missing: how far the clock jumps (e.g. 90m): the stack's, or with devices those devices'")
 			}
 		}
 		out = append(out, e)

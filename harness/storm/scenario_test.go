@@ -15,7 +15,7 @@ import (
 
 func TestShippedScenariosParse(t *testing.T) {
 	names := Names()
-	for _, want := range []string{"steady", "synchronized-expiry", "staggered-expiry", "wechat-brownout", "rotation-strict", "rotation-grace", "ramp"} {
+	for _, want := range []string{"steady", "synchronized-expiry", "staggered-expiry", "wechat-brownout", "rotation-strict", "rotation-grace", "ramp", "device-clock-skew"} {
 		assert.Contains(t, names, want)
 	}
 	for _, n := range names {
@@ -119,6 +119,34 @@ thresholds:
 	assert.Equal(t, 27, sc.Thresholds[2].Line)
 }
 
+// clock_skew takes the same devices selection as expire_devices: without
+// it the stack's clock moves, with it only those devices' clocks do.
+func TestParseClockSkewForDevices(t *testing.T) {
+	src := `
+duration: 5s
+timeline:
+  - {at: 1s, action: clock_skew, skew: 90m}
+  - {at: 2s, action: clock_skew, skew: -5m, devices: [0.25, 0.5]}
+  - at: 3s
+    action: clock_skew
+    skew: 3h
+    devices: 0.5
+`
+	sc, err := Parse("skew.yaml", []byte(src))
+	require.NoError(t, err)
+	require.Len(t, sc.Timeline, 3)
+	stack, some, half := sc.Timeline[0], sc.Timeline[1], sc.Timeline[2]
+	assert.Equal(t, 90*time.Minute, stack.Skew)
+	assert.Zero(t, stack.To, "no selection: the stack's clock")
+	assert.Equal(t, -5*time.Minute, some.Skew)
+	assert.Equal(t, 0.25, some.From)
+	assert.Equal(t, 0.5, some.To)
+	assert.Equal(t, 3*time.Hour, half.Skew)
+	assert.Equal(t, 0.0, half.From)
+	assert.Equal(t, 0.5, half.To)
+	assert.Equal(t, 6, half.Line)
+}
+
 func TestParseDefaults(t *testing.T) {
 	sc, err := Parse("scenarios/minimal.yaml", []byte("devices: 3\n"))
 	require.NoError(t, err)
@@ -181,6 +209,14 @@ func TestParseErrorsNameFileLineField(t *testing.T) {
 			`x.yaml:2: timeline[0]: a wechat_fault needs errcode, status or latency`},
 		{"bad fraction", "timeline:\n  - {at: 1s, action: expire_devices, devices: 1.5}\n",
 			`x.yaml:2: timeline[0].devices: want a fraction of the devices in (0, 1]`},
+		{"clock_skew with a bad slice", "timeline:\n  - at: 1s\n    action: clock_skew\n    skew: 1h\n    devices: [0.5, 0.25]\n",
+			`x.yaml:5: timeline[0].devices: want 0 <= from < to <= 1, got [0.5, 0.25]`},
+		{"clock_skew with a bad fraction", "timeline:\n  - {at: 1s, action: clock_skew, skew: 1h, devices: 0}\n",
+			`x.yaml:2: timeline[0].devices: want a fraction of the devices in (0, 1] such as 0.25, got 0`},
+		{"clock_skew with devices but no skew", "timeline:\n  - {at: 1s, action: clock_skew, devices: 0.5}\n",
+			`x.yaml:2: timeline[0].skew: missing: how far the clock jumps (e.g. 90m): the stack's, or with devices those devices'`},
+		{"clock_skew with an argument it does not take", "timeline:\n  - at: 1s\n    action: clock_skew\n    skew: 1h\n    for: 2s\n",
+			`x.yaml:5: timeline[0].for: not an argument of clock_skew (it takes skew, devices)`},
 		{"bad probability", "timeline:\n  - {at: 1s, action: wechat_fault, errcode: -1, probability: 2}\n",
 			`x.yaml:2: timeline[0].probability: must be in (0, 1], got 2`},
 		{"unknown metric", "thresholds:\n  - refresh.amplification <= 1\n  - latency.p98 < 100ms\n",
@@ -289,5 +325,47 @@ func TestSchemaMatchesTheParser(t *testing.T) {
 	}
 	for _, k := range []string{"devices", "in_flight", "warmup", "duration", "deadline", "rate", "mix", "backend", "timeline", "thresholds"} {
 		assert.Contains(t, schema["properties"], k)
+	}
+
+	// Each action takes the same arguments in the schema as in the parser.
+	var doc struct {
+		Defs struct {
+			Event struct {
+				AllOf []struct {
+					If struct {
+						Properties struct {
+							Action struct {
+								Const string   `json:"const"`
+								Enum  []string `json:"enum"`
+							} `json:"action"`
+						} `json:"properties"`
+					} `json:"if"`
+					Then struct {
+						Properties map[string]any `json:"properties"`
+					} `json:"then"`
+				} `json:"allOf"`
+			} `json:"event"`
+		} `json:"$defs"`
+	}
+	require.NoError(t, json.Unmarshal(b, &doc))
+	seen := map[string]bool{}
+	for _, rule := range doc.Defs.Event.AllOf {
+		acts := rule.If.Properties.Action.Enum
+		if c := rule.If.Properties.Action.Const; c != "" {
+			acts = append(acts, c)
+		}
+		var args []string
+		for k := range rule.Then.Properties {
+			if k != "at" && k != "action" {
+				args = append(args, k)
+			}
+		}
+		for _, a := range acts {
+			seen[a] = true
+			assert.ElementsMatch(t, actionArgs[a], args, "arguments of %s", a)
+		}
+	}
+	for _, a := range actions {
+		assert.True(t, seen[a], "the schema has a rule for %s", a)
 	}
 }

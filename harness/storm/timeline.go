@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -28,12 +29,15 @@ type timeline struct {
 	appID      string
 	devices    []string
 	clock      *clock.Shifted // the stack's clock, for clock_skew
+	devClocks  *deviceClocks  // the devices' clocks, for clock_skew with devices
 	led        *ledger.Ledger
 	http       *http.Client
 
-	mu   sync.Mutex
-	errs []string
-	wg   sync.WaitGroup
+	mu          sync.Mutex
+	errs        []string
+	deviceSkews int  // clock_skew events with devices played
+	aheadSkew   bool // one of them moved devices' clocks forward
+	wg          sync.WaitGroup
 }
 
 // run plays every event at began+At until ctx ends; it returns when the
@@ -73,13 +77,20 @@ func (tl *timeline) mark(e Event, detail string) {
 
 // slice returns the devices an event selects.
 func (tl *timeline) slice(e Event) []string {
+	lo, hi := tl.bounds(e)
+	return tl.devices[lo:hi]
+}
+
+// bounds are the indexes [lo, hi) of the devices an event selects; never
+// empty.
+func (tl *timeline) bounds(e Event) (lo, hi int) {
 	n := len(tl.devices)
 	if e.To == 0 {
-		return tl.devices
+		return 0, n
 	}
-	lo := min(int(math.Round(e.From*float64(n))), n-1)
-	hi := min(max(int(math.Round(e.To*float64(n))), lo+1), n)
-	return tl.devices[lo:hi]
+	lo = min(int(math.Round(e.From*float64(n))), n-1)
+	hi = min(max(int(math.Round(e.To*float64(n))), lo+1), n)
+	return lo, hi
 }
 
 func (tl *timeline) openids(devs []string) []string {
@@ -111,14 +122,13 @@ func (tl *timeline) do(ctx context.Context, e Event) error {
 		tl.mark(e, "")
 		return tl.send(ctx, http.MethodDelete, tl.wechatURL+"/__admin/faults", nil, nil)
 	case ActClockSkew:
+		if e.To != 0 {
+			return tl.skewDevices(e)
+		}
 		if tl.clock == nil {
 			return fmt.Errorf("the stack's clock cannot be moved")
 		}
-		sign := "+"
-		if e.Skew < 0 {
-			sign = ""
-		}
-		tl.mark(e, "stack clock "+sign+e.Skew.String())
+		tl.mark(e, "stack clock "+signed(e.Skew))
 		tl.clock.Shift(e.Skew)
 		return nil
 	case ActWechatFault:
@@ -126,6 +136,51 @@ func (tl *timeline) do(ctx context.Context, e Event) error {
 	}
 	return fmt.Errorf("unknown action %q", e.Action)
 }
+
+// skewDevices moves the clocks of the selected devices only; the stack's
+// clock and the other devices keep their time.
+func (tl *timeline) skewDevices(e Event) error {
+	if tl.devClocks == nil {
+		return fmt.Errorf("the devices' clocks cannot be moved")
+	}
+	lo, hi := tl.bounds(e)
+	which := "1 device, " + tl.devices[lo]
+	if hi-lo > 1 {
+		which = fmt.Sprintf("%d devices, %s…%s", hi-lo, tl.devices[lo], tl.devices[hi-1])
+	}
+	detail := fmt.Sprintf("devices %s–%s (%s): device clock %s", percent(e.From), percent(e.To), which, signed(e.Skew))
+	if !tl.devClocks.asked.Load() {
+		// Say so where the skew is shown, not only in the notes: a client
+		// that keeps its own time (exec:) never sees this.
+		detail += "; the client has taken no device clock so far (exec clients keep their own time)"
+	}
+	tl.mark(e, detail)
+	tl.devClocks.shift(lo, hi, e.Skew, tl.led)
+	tl.mu.Lock()
+	tl.deviceSkews++
+	tl.aheadSkew = tl.aheadSkew || e.Skew > 0
+	tl.mu.Unlock()
+	return nil
+}
+
+// skewedDevices reports whether a clock_skew with devices was played, and
+// whether one moved clocks forward.
+func (tl *timeline) skewedDevices() (any, ahead bool) {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	return tl.deviceSkews > 0, tl.aheadSkew
+}
+
+// signed writes a duration with its sign: +3h0m0s, -5m0s.
+func signed(d time.Duration) string {
+	if d < 0 {
+		return d.String()
+	}
+	return "+" + d.String()
+}
+
+// percent writes a device fraction as a percentage: 0.25 → 25%.
+func percent(f float64) string { return strconv.FormatFloat(f*100, 'g', 4, 64) + "%" }
 
 // fault adds a mock WeChat fault rule and, with `for`, removes it again when
 // the window closes.

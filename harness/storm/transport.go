@@ -43,7 +43,11 @@ func (c *counters) observe(e ledger.Event) {
 // the ledger and enforces the deadline. The client under test, not vegeta's
 // own HTTP stack, is what talks to the backend.
 type transport struct {
-	ctx      context.Context // requests' context; ends a grace period after the run's
+	// ctxs are the requests' contexts, one per device (all end a grace
+	// period after the run's): every request derives its deadline from its
+	// device's, so that hundreds of requests in flight do not all register
+	// with, and contend for, one parent context.
+	ctxs     []context.Context
 	driver   *device.Driver
 	names    []string
 	slots    *slots
@@ -81,7 +85,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	h := callHeader(req.Header)
 
 	t.counters.sent.Add(1)
-	out := t.driver.Do(t.ctx, t.names[d], device.Request{Method: req.Method, Path: req.URL.RequestURI(), Body: body, Header: h})
+	out := t.driver.Do(t.ctxs[d], t.names[d], device.Request{Method: req.Method, Path: req.URL.RequestURI(), Body: body, Header: h})
 	t.counters.settled.Add(1)
 	t.counters.latency.add(out.Latency)
 	t.counters.corrected.add(lag + out.Latency)
