@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/tokenstorm/tokenstorm/harness/client"
-	"github.com/tokenstorm/tokenstorm/harness/clock"
 	"github.com/tokenstorm/tokenstorm/harness/ledger"
 )
 
@@ -45,7 +44,6 @@ type Outcome struct {
 type Driver struct {
 	Client   client.Client
 	Ledger   *ledger.Ledger
-	Clock    clock.Clock   // for latency and event times; default real
 	Deadline time.Duration // per logical request; default 10s
 	Prefix   string        // request id prefix, e.g. "probe3-"
 	seq      atomic.Uint64
@@ -175,10 +173,6 @@ func (d *Driver) Do(ctx context.Context, dev string, r Request) Outcome {
 
 // DoID is Do with a caller-chosen request id.
 func (d *Driver) DoID(ctx context.Context, dev, rid string, r Request) Outcome {
-	clk := d.Clock
-	if clk == nil {
-		clk = clock.Real()
-	}
 	deadline := d.Deadline
 	if deadline <= 0 {
 		deadline = 10 * time.Second
