@@ -73,6 +73,7 @@ func cmdStorm(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io
 		BackendURL: c.backend,
 		Style:      c.style,
 		WechatAddr: *wechatAddr,
+		AdminToken: c.adminToken,
 		OutDir:     c.out,
 		Progress:   stderr,
 	})

@@ -235,7 +235,8 @@ func (s *Server) handleLedger(w http.ResponseWriter, _ *http.Request, _ *setting
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
-	if err := s.ledger.WriteNDJSON(w); err != nil {
+	// Served redacted: an unexchanged wx.login code logs in as its user.
+	if err := s.ledger.WriteRedactedNDJSON(w); err != nil {
 		// The status is sent already; a cut stream is what the reader sees.
 		slog.Warn("backend: streaming the ledger", "err", err)
 	}

@@ -42,6 +42,8 @@ type Options struct {
 	// port); a backend under test must be configured to call
 	// jscode2session there.
 	WechatAddr string
+	// AdminToken guards the admin APIs of the servers the storm starts.
+	AdminToken string
 	// OutDir receives results.bin (vegeta's gob format, streamed as hits
 	// complete). "" writes no results file.
 	OutDir string
@@ -93,7 +95,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*summary.Summary, err
 	defer feed.stop()
 
 	st, err := stack.Start(ctx, stack.Options{
-		BackendURL: opts.BackendURL, Style: opts.Style, WechatAddr: opts.WechatAddr,
+		BackendURL: opts.BackendURL, Style: opts.Style, WechatAddr: opts.WechatAddr, AdminToken: opts.AdminToken,
 		AccessTTL: sc.Backend.AccessTTL, RefreshTTL: sc.Backend.RefreshTTL, Reuse: sc.Backend.Reuse,
 		Clock: stormClock, Ledger: led,
 	})
@@ -208,7 +210,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*summary.Summary, err
 	}
 
 	tg := newTargeter(sl, mix, st.BackendURL, sc.Devices)
-	tl := &timeline{name: sc.Name, events: sc.Timeline, backendURL: st.BackendURL, wechatURL: st.WechatURL,
+	tl := &timeline{name: sc.Name, events: sc.Timeline, backendURL: st.BackendURL, wechatURL: st.WechatURL, adminToken: st.AdminToken,
 		appID: st.AppID, devices: names, clock: stormClock, devClocks: devClocks, led: led, http: &http.Client{Timeout: 10 * time.Second}}
 	var attackDur time.Duration
 	hits := 0
