@@ -59,6 +59,9 @@ func cmdRun(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io.W
 	if *devices < 1 || *conc < 1 {
 		return usagef("--devices and --concurrency must be at least 1")
 	}
+	if *deadline <= 0 {
+		return usagef("--deadline %s: must be positive", *deadline)
+	}
 	var names []string
 	if *probes != "" {
 		names = strings.Split(*probes, ",")

@@ -52,8 +52,19 @@ func cmdStorm(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io
 		return usagef("storm takes one scenario file or name, got %d (shipped: %s; see tokenstorm storm --help)",
 			len(pos), strings.Join(storm.Names(), ", "))
 	}
-	sc, err := storm.Load(pos[0])
+	// 0 is how Override spells "keep the file's value"; typed explicitly it
+	// is a mistake, not a request for the default.
+	if isSet(fs, "devices") && *devices <= 0 {
+		return usagef("--devices %d: must be at least 1 (leave the flag out to keep the scenario's devices)", *devices)
+	}
+	if isSet(fs, "duration") && *duration <= 0 {
+		return usagef("--duration %s: must be positive (leave the flag out to keep the scenario's duration)", *duration)
+	}
+	sc, err := storm.LoadContext(ctx, pos[0])
 	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		return usagef("%v", err)
 	}
 	if err := sc.Override(*duration, *rate, *devices); err != nil {

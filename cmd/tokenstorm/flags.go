@@ -28,6 +28,13 @@ func newFlags(name, synopsis, about string, stdout io.Writer, examples ...string
 	return fs
 }
 
+// isSet reports whether the flag name was given on the command line.
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
 // parse parses args, allowing flags after positional arguments too
 // (tokenstorm storm FILE --client x), and returns the positional ones.
 // --help prints usage and returns errHelp.

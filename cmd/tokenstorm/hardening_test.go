@@ -5,8 +5,11 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -77,5 +80,33 @@ func TestServeAdminToken(t *testing.T) {
 		assert.NoError(t, err)
 	case <-time.After(10 * time.Second):
 		t.Fatal("serve did not shut down")
+	}
+}
+
+func TestSmallFlagMistakesAreRefused(t *testing.T) {
+	usageErr(t, "--deadline -1s: must be positive", "run", "--deadline", "-1s")
+	usageErr(t, "--deadline 0s: must be positive", "run", "--deadline", "0s")
+	usageErr(t, "--devices 0: must be at least 1", "storm", "synchronized-expiry", "--devices", "0")
+	usageErr(t, "--duration 0s: must be positive", "storm", "synchronized-expiry", "--duration", "0s")
+	usageErr(t, "/dev/zero: larger than 1048576 bytes", "storm", "/dev/zero")
+}
+
+// storm reading a FIFO nobody writes to stops when the run is interrupted.
+func TestStormFIFOIsInterruptible(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "fifo.yaml")
+	require.NoError(t, syscall.Mkfifo(p, 0o600))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"storm", p}, strings.NewReader(""), io.Discard, io.Discard) }()
+	time.Sleep(100 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, context.Canceled)
+	case <-time.After(5 * time.Second):
+		t.Fatal("storm on a FIFO ignored the interrupt")
+	}
+	if f, err := os.OpenFile(p, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+		_ = f.Close()
 	}
 }
