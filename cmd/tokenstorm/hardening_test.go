@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -109,4 +110,65 @@ func TestStormFIFOIsInterruptible(t *testing.T) {
 	if f, err := os.OpenFile(p, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
 		_ = f.Close()
 	}
+}
+
+func TestGuardStopExitsWhenRunIgnoresTheInterrupt(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	codes := make(chan int, 1)
+	var stderr syncBuf
+	disarm := guardStop(ctx, 100*time.Millisecond, &stderr, func(c int) { codes <- c })
+	defer disarm()
+	cancel()
+	select {
+	case c := <-codes:
+		assert.Equal(t, 130, c)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stop guard did not fire")
+	}
+
+	// disarmed in time: no exit
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	codes2 := make(chan int, 1)
+	disarm2 := guardStop(ctx2, 100*time.Millisecond, io.Discard, func(c int) { codes2 <- c })
+	cancel2()
+	disarm2()
+	select {
+	case <-codes2:
+		t.Fatal("exited although run returned")
+	case <-time.After(300 * time.Millisecond):
+	}
+}
+
+// A JS adapter busy-looping at module top level used to make `run` ignore
+// SIGINT; now the interrupt stops it within a few seconds.
+func TestRunWithBusyJSAdapterStopsOnInterrupt(t *testing.T) {
+	dir := t.TempDir()
+	adapter := filepath.Join(dir, "adapter.js")
+	require.NoError(t, os.WriteFile(adapter, []byte("while (true) {}\nexport async function call(req) { return {status: 200} }\n"), 0o644))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"run", "--client", "js:" + adapter, "--out", filepath.Join(dir, "out")}, strings.NewReader(""), io.Discard, io.Discard)
+	}()
+	time.Sleep(500 * time.Millisecond)
+	start := time.Now()
+	cancel()
+	select {
+	case <-done:
+		assert.Less(t, time.Since(start), 4*time.Second)
+	case <-time.After(8 * time.Second):
+		t.Fatal("run with a busy JS adapter ignored the interrupt")
+	}
+}
+
+// syncBuf is a strings.Builder safe for the guard's goroutine.
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
 }
