@@ -83,6 +83,7 @@ type Checker struct {
 
 	inv      map[string]*summary.Invariant
 	requests summary.Requests
+	protocol map[string]int // protocol errors of the client under test, by kind
 	lat      latency.Histogram
 	routes   map[string]*latency.Histogram
 	series   map[int64]*bucket
@@ -343,6 +344,13 @@ func (c *Checker) Observe(e ledger.Event) {
 			c.requests.Issued++
 		case ledger.KindSettle:
 			c.onSettle(e)
+		case ledger.KindClientLog:
+			if e.Outcome == ledger.OutcomeProtocol {
+				if c.protocol == nil {
+					c.protocol = map[string]int{}
+				}
+				c.protocol[e.Route]++
+			}
 		}
 	}
 }
@@ -838,6 +846,7 @@ func (c *Checker) Finish(s *summary.Summary) {
 		}
 	}
 
+	s.AddProtocolErrors(c.protocol)
 	s.Requests.Issued += c.requests.Issued
 	s.Requests.Succeeded += c.requests.Succeeded
 	s.Requests.Failed += c.requests.Failed

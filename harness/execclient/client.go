@@ -350,7 +350,14 @@ func (c *Client) violation(pe *ProtocolError) {
 		c.moreErrs++
 	}
 	c.mu.Unlock()
-	c.logEvent(pe.Device, pe.ID, pe.Error())
+	kind := pe.Kind
+	if kind == "" {
+		kind = ledger.ProtocolOther
+	}
+	// Marked so that the checker counts it into summary.json's
+	// protocol_errors, where a threshold can gate on it.
+	c.env.Ledger.Append(ledger.Event{Source: ledger.SourceClient, Kind: ledger.KindClientLog,
+		Device: pe.Device, RID: pe.ID, Outcome: ledger.OutcomeProtocol, Route: kind, Detail: pe.Error()})
 }
 
 // fail makes err the fatal error: every pending call settles with it now,

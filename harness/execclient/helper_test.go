@@ -143,6 +143,16 @@ func runHelper(behaviour string) int {
 			h.send(echo(c))
 		}
 		return 0
+	case "noisy": // every kind of protocol error around a correct answer
+		h.hello("noisy")
+		for c, ok := h.next(); ok; c, ok = h.next() {
+			h.send("garbage line")
+			h.send(`{"id":"never-sent","status":200}`)
+			h.send(`{"id":` + strconv.Quote(c.ID) + `,"status":200,"body":"` + strings.Repeat("x", 5000) + `"}`)
+			h.send(echo(c))
+			h.send(echo(c))
+		}
+		return 0
 	case "duplicate":
 		h.hello("duplicate")
 		for c, ok := h.next(); ok; c, ok = h.next() {
