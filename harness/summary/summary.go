@@ -4,6 +4,7 @@
 package summary
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tokenstorm/tokenstorm/harness/inputfile"
 	"github.com/tokenstorm/tokenstorm/harness/latency"
 	"github.com/tokenstorm/tokenstorm/harness/ledger"
 )
@@ -282,9 +284,13 @@ func (s *Summary) WriteFile(dir string) error {
 	return os.WriteFile(filepath.Join(dir, "summary.json"), append(b, '\n'), 0o644)
 }
 
+// MaxFileSize caps summary.json when it is read back (report, merge): the
+// largest real one is a few MiB of evidence.
+const MaxFileSize = 128 << 20
+
 // ReadFile loads dir/summary.json.
 func ReadFile(dir string) (*Summary, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "summary.json"))
+	b, err := inputfile.Read(context.Background(), filepath.Join(dir, "summary.json"), MaxFileSize)
 	if err != nil {
 		return nil, err
 	}
