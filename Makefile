@@ -24,11 +24,13 @@ bench:
 
 ## fuzz: every fuzz target (func FuzzX in any _test.go) for FUZZTIME each
 FUZZTIME ?= 10s
+# Minimising a new input may take 60s by default (large seeds): keep it short.
+FUZZMINIMIZE ?= 2s
 fuzz:
 	@set -e; out=$$(mktemp); trap 'rm -f $$out' EXIT; \
 	for dir in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
 	  for t in $$(grep -h '^func Fuzz' $$dir/*_test.go | sed 's/^func \(Fuzz[A-Za-z0-9_]*\).*/\1/' | sort -u); do \
-	    if $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$dir >$$out 2>&1; then \
+	    if $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) $$dir >$$out 2>&1; then \
 	      printf '%-48s %s\n' "$$dir $$t" "$$(grep -o 'execs: [0-9]*' $$out | tail -n 1)"; \
 	    else cat $$out; echo "FAIL $$dir $$t"; exit 1; fi; \
 	  done; \
