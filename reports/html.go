@@ -174,6 +174,10 @@ func headline(s *summary.Summary) string {
 			failed++
 		}
 	}
+	if s.Verdict == summary.Interrupted {
+		// Say it first: the counts below cover only what ran.
+		parts = append(parts, "Interrupted before it finished: what ran is reported, what did not run is skipped")
+	}
 	parts = append(parts, count(failed, len(invs), "invariants"))
 	if len(s.Scenarios) > 0 {
 		n := 0

@@ -309,3 +309,24 @@ func fileSize(t testing.TB, dir, name string) int64 {
 	require.NoError(t, err)
 	return info.Size()
 }
+
+func TestInterruptedRunReadsAsInterrupted(t *testing.T) {
+	s := Sample(false)
+	s.Scenarios = append(s.Scenarios, summary.Scenario{Name: "conformance suite (features/)", Kind: "feature", Verdict: summary.Skip, Detail: "not run: the run was interrupted"})
+	s.MarkInterrupted("stopped after 3s")
+	s.Finalize()
+	require.Equal(t, summary.Interrupted, s.Verdict, "Finalize keeps an interrupted verdict")
+	dir := render(t, s)
+	doc := parseHTML(t, readFile(t, dir, HTMLFile))
+	banner := byID(doc, "verdict")
+	require.NotNil(t, banner)
+	class, _ := attr(banner, "class")
+	assert.Contains(t, class, "interrupted")
+	assert.NotContains(t, class, "pass")
+	assert.Equal(t, "INTERRUPTED", textOf(byID(doc, "verdict-badge")))
+	assert.Contains(t, textOf(banner), "Interrupted before it finished")
+	md := readFile(t, dir, MarkdownFile)
+	assert.Contains(t, md, "## tokenstorm: INTERRUPTED")
+	assert.Contains(t, md, "**interrupted**")
+	assert.Contains(t, readFile(t, dir, JUnitFile), `name="verdict" value="interrupted"`)
+}

@@ -29,6 +29,9 @@ func writeMarkdown(buf *bytes.Buffer, s *summary.Summary) error {
 		fmt.Fprintf(buf, ", style `%s`", mdCode(s.Style))
 	}
 	fmt.Fprintf(buf, ", duration %s.\n\n", fmtDuration(s.DurationMS))
+	if verdict == summary.Interrupted {
+		buf.WriteString("The run was **interrupted** before it finished: what ran is reported below, what did not run is skipped.\n\n")
+	}
 	if failed := s.FailedInvariants(); len(failed) > 0 {
 		fmt.Fprintf(buf, "Failed invariants: %s.\n\n", mdText(strings.Join(failed, ", ")))
 	}

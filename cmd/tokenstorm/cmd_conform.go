@@ -111,6 +111,9 @@ func cmdConform(ctx context.Context, argv []string, _ io.Reader, stdout, stderr 
 	global.Finish(s)
 	s.DurationMS = float64(time.Since(start).Milliseconds())
 	s.StartedAt = start
+	if ctx.Err() != nil {
+		s.MarkInterrupted(fmt.Sprintf("stopped after %s; the scenarios it cut short are skip", time.Since(start).Round(time.Millisecond)))
+	}
 	s.Finalize()
 	if werr := reports.WriteAll(c.out, s); werr != nil {
 		return fmt.Errorf("writing reports to %s: %w", c.out, werr)
@@ -122,13 +125,10 @@ func cmdConform(ctx context.Context, argv []string, _ io.Reader, stdout, stderr 
 		fmt.Fprintf(stderr, "conform: invariants violated across the client scenarios: %s\n", strings.Join(bad, ", "))
 	}
 	fmt.Fprintf(stderr, "conform: verdict %s; reports in %s/\n", strings.ToUpper(s.Verdict), strings.TrimSuffix(c.out, "/"))
-	if err != nil {
+	if err != nil && ctx.Err() == nil {
 		return err
 	}
-	if s.Verdict != summary.Pass {
-		return errFailed
-	}
-	return nil
+	return verdictOf(s)
 }
 
 func describePaths(paths []string, builtin bool) string {

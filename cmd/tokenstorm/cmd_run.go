@@ -100,7 +100,14 @@ func cmdRun(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io.W
 	for _, r := range results {
 		s.Scenarios = append(s.Scenarios, r.Scenario)
 	}
-	if *probes == "" && !*noConform && ctx.Err() == nil {
+	for _, p := range battery[len(results):] { // interrupted before these
+		s.Scenarios = append(s.Scenarios, notRun(p.Name, "probe"))
+	}
+	conformWanted, stormWanted := *probes == "" && !*noConform, *probes == "" && !*noStorm
+	if conformWanted && ctx.Err() != nil {
+		s.Scenarios = append(s.Scenarios, notRun("conformance suite (features/)", "feature"))
+	}
+	if conformWanted && ctx.Err() == nil {
 		// The conformance suite feeds the same global checker from its client
 		// scenarios; each Gherkin scenario joins the table as a "feature".
 		fmt.Fprintf(stderr, "tokenstorm run: conformance suite (features/)\n")
@@ -111,7 +118,10 @@ func cmdRun(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io.W
 		}
 		s.Scenarios = append(s.Scenarios, cres.Scenarios...)
 	}
-	if *probes == "" && !*noStorm && ctx.Err() == nil {
+	if stormWanted && ctx.Err() != nil {
+		s.Scenarios = append(s.Scenarios, notRun(storm.Default().Name, "storm"))
+	}
+	if stormWanted && ctx.Err() == nil {
 		// The default storm feeds the same global checker, so its invariants
 		// merge with the probes'; its verdict and thresholds join the table.
 		ss, err := storm.Run(ctx, storm.Default(), storm.Options{NewClient: factory, ClientName: c.client,
@@ -127,19 +137,21 @@ func cmdRun(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io.W
 	global.Finish(s)
 	s.DurationMS = float64(time.Since(start).Milliseconds())
 	s.StartedAt = start
+	if ctx.Err() != nil {
+		s.MarkInterrupted(fmt.Sprintf("stopped after %s; what did not run is skip", time.Since(start).Round(time.Millisecond)))
+	}
 	s.Finalize()
 	if err := reports.WriteAll(c.out, s); err != nil {
 		return fmt.Errorf("writing reports to %s: %w", c.out, err)
 	}
 	fmt.Fprintln(stdout)
 	printVerdict(stdout, s, c.out)
-	if ctx.Err() != nil {
-		return fmt.Errorf("interrupted: %w", ctx.Err())
-	}
-	if s.Verdict != summary.Pass {
-		return errFailed
-	}
-	return nil
+	return verdictOf(s)
+}
+
+// notRun is the scenario line of a part the interrupt kept from running.
+func notRun(name, kind string) summary.Scenario {
+	return summary.Scenario{Name: name, Kind: kind, Verdict: summary.Skip, Detail: "not run: the run was interrupted"}
 }
 
 // common holds the flags run, conform and storm share.

@@ -79,19 +79,16 @@ func cmdStorm(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io
 	if err != nil {
 		return err
 	}
+	if ctx.Err() != nil && s.Verdict != summary.Interrupted { // stopped before the attack began
+		s.MarkInterrupted(fmt.Sprintf("storm %s stopped before its attack began", sc.Name))
+	}
 	if err := reports.WriteAll(c.out, s); err != nil {
 		return fmt.Errorf("writing reports to %s: %w", c.out, err)
 	}
 	fmt.Fprintln(stdout)
 	printStorm(stdout, s)
 	printVerdict(stdout, s, c.out)
-	if ctx.Err() != nil {
-		return fmt.Errorf("interrupted: %w", ctx.Err())
-	}
-	if s.Verdict != summary.Pass {
-		return errFailed
-	}
-	return nil
+	return verdictOf(s)
 }
 
 // printStorm prints the thresholds and the load figures above the verdict.

@@ -25,6 +25,9 @@ const (
 	exitOK     = 0
 	exitFailed = 1 // an invariant or threshold failed
 	exitUsage  = 2 // usage or configuration error
+	// exitInterrupted is the shell's 128+SIGINT: the run was stopped by
+	// Ctrl-C or SIGTERM; the reports of what ran are written.
+	exitInterrupted = 130
 )
 
 // usageError is a mistake in how tokenstorm was called or configured.
@@ -38,6 +41,10 @@ func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(forma
 // the verdict has already been printed.
 var errFailed = errors.New("verdict: fail")
 
+// errInterrupted means the run was stopped by a signal before it finished;
+// the verdict ("interrupted") and the reports of what ran are written.
+var errInterrupted = errors.New("interrupted: the run was stopped before it finished")
+
 func exitCode(err error, stderr io.Writer) int {
 	var ue usageError
 	switch {
@@ -47,6 +54,9 @@ func exitCode(err error, stderr io.Writer) int {
 		return exitOK
 	case errors.Is(err, errFailed):
 		return exitFailed
+	case errors.Is(err, errInterrupted):
+		fmt.Fprintln(stderr, "tokenstorm:", err)
+		return exitInterrupted
 	case errors.As(err, &ue):
 		fmt.Fprintln(stderr, "tokenstorm:", err)
 		return exitUsage
@@ -102,6 +112,7 @@ Commands:`)
 		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, `
-Exit codes: 0 every invariant held; 1 an invariant or threshold failed; 2 usage or configuration error.
+Exit codes: 0 every invariant held; 1 an invariant or threshold failed; 2 usage or configuration error;
+130 interrupted (Ctrl-C, SIGTERM: the reports of what ran are written, verdict "interrupted").
 Run "tokenstorm <command> --help" for the flags of a command.`)
 }

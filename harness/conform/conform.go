@@ -94,6 +94,7 @@ func (r *Result) OK() bool { return r.Failed == 0 }
 
 // runner is one Run's shared state.
 type runner struct {
+	ctx    context.Context // the run's: once it is done, failures are the interrupt's
 	opts   Options
 	parsed *parsed
 	sty    *style.Style // the backend style the scenarios speak
@@ -161,7 +162,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &runner{opts: opts, parsed: p, sty: sty, results: map[string]*summary.Scenario{}, names: map[string]int{}}
+	r := &runner{ctx: ctx, opts: opts, parsed: p, sty: sty, results: map[string]*summary.Scenario{}, names: map[string]int{}}
 	res := &Result{}
 
 	running := 0
@@ -224,9 +225,12 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 			continue
 		}
 		res.Scenarios = append(res.Scenarios, *sc)
-		if sc.Verdict == summary.Fail {
+		switch sc.Verdict {
+		case summary.Fail:
 			res.Failed++
-		} else {
+		case summary.Skip: // interrupted while it ran
+			res.Skipped++
+		default:
 			res.Passed++
 		}
 	}
@@ -301,14 +305,20 @@ func (r *runner) end(w *world, p *godog.Scenario, err error) {
 			first = first[:300] + "…"
 		}
 		sc.Detail = strings.TrimSpace(loc + ": " + first)
+		if r.ctx != nil && r.ctx.Err() != nil {
+			sc = summary.InterruptedScenario(sc)
+		}
 	}
 	r.mu.Lock()
 	r.results[p.Id] = &sc
 	r.mu.Unlock()
 	if r.opts.Progress != nil {
 		mark := "ok  "
-		if sc.Verdict == summary.Fail {
+		switch sc.Verdict {
+		case summary.Fail:
 			mark = "FAIL"
+		case summary.Skip:
+			mark = "skip"
 		}
 		detail := loc
 		if sc.Verdict == summary.Fail {

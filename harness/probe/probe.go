@@ -271,6 +271,16 @@ func Run(ctx context.Context, cfg Config, probes []Probe) ([]Result, error) {
 			return out, err
 		}
 		r, err := runOne(ctx, &cfg, sty, pr)
+		if ctx.Err() != nil {
+			// Cut short by the interrupt: what it found is not a verdict.
+			if err != nil || r.Scenario.Verdict != summary.Pass {
+				r.Scenario = summary.InterruptedScenario(r.Scenario)
+				if r.Scenario.Name == "" {
+					r.Scenario.Name, r.Scenario.Kind = pr.Name, "probe"
+				}
+			}
+			err = nil
+		}
 		if err != nil {
 			return out, fmt.Errorf("probe %s: %w", pr.Name, err)
 		}

@@ -279,7 +279,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*summary.Summary, err
 	wasInterrupted := interrupted
 	intMu.Unlock()
 	if wasInterrupted {
-		s.Notes = append(s.Notes, fmt.Sprintf("storm %s interrupted after %s: the figures cover what was measured until then", sc.Name, attackDur.Round(time.Millisecond)))
+		s.MarkInterrupted(fmt.Sprintf("storm %s stopped after %s of its %s: the figures cover what was measured until then", sc.Name, attackDur.Round(time.Millisecond), sc.Duration))
 	}
 	if sched != nil {
 		s.Notes = append(s.Notes, fmt.Sprintf("storm %s: send lag p99 %s, max %s; latency p99 corrected for send lag (coordinated omission) %s",
@@ -304,7 +304,15 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*summary.Summary, err
 	for _, t := range sc.Thresholds {
 		s.Thresholds = append(s.Thresholds, t.Evaluate(s))
 	}
-	s.Scenarios = append(s.Scenarios, scenarioVerdict(sc, s, tl.failures(), time.Since(start)))
+	line := scenarioVerdict(sc, s, tl.failures(), time.Since(start))
+	if wasInterrupted {
+		if line.Verdict != summary.Pass {
+			line = summary.InterruptedScenario(line)
+		} else {
+			line.Detail = fmt.Sprintf("interrupted after %s of %s: %s", attackDur.Round(time.Millisecond), sc.Duration, line.Detail)
+		}
+	}
+	s.Scenarios = append(s.Scenarios, line)
 	s.DurationMS = float64(time.Since(start).Milliseconds())
 	s.Finalize()
 	return s, nil

@@ -20,6 +20,9 @@ const (
 	Pass = "pass"
 	Fail = "fail"
 	Skip = "skip"
+	// Interrupted is an overall verdict only: the run was stopped (Ctrl-C,
+	// SIGTERM) before it finished (SPEC §9).
+	Interrupted = "interrupted"
 )
 
 // Invariant names (SPEC §5).
@@ -189,8 +192,12 @@ func New(clientName, backend string) *Summary {
 	return s
 }
 
-// Finalize sets the overall verdict: fail if any invariant, scenario or threshold failed.
+// Finalize sets the overall verdict: fail if any invariant, scenario or
+// threshold failed; an interrupted run (MarkInterrupted) stays interrupted.
 func (s *Summary) Finalize() {
+	if s.Verdict == Interrupted {
+		return
+	}
 	s.Verdict = Pass
 	for _, inv := range s.Invariants {
 		if inv.Verdict == Fail {
@@ -207,6 +214,28 @@ func (s *Summary) Finalize() {
 			s.Verdict = Fail
 		}
 	}
+}
+
+// MarkInterrupted records that the run was stopped before it finished:
+// the verdict is "interrupted", whatever the parts that ran found, and a
+// note says what was cut short.
+func (s *Summary) MarkInterrupted(what string) {
+	s.Verdict = Interrupted
+	s.Notes = append(s.Notes, "interrupted: "+what)
+}
+
+// InterruptedScenario is what becomes of a scenario that was running when
+// the run was interrupted and did not pass: a skip (it did not get to
+// finish), never a fail.
+func InterruptedScenario(sc Scenario) Scenario {
+	sc.Verdict = Skip
+	sc.Failed = nil
+	if sc.Detail != "" {
+		sc.Detail = "interrupted before it finished (" + sc.Detail + ")"
+	} else {
+		sc.Detail = "interrupted before it finished"
+	}
+	return sc
 }
 
 // FailedInvariants lists the names of failed invariants in report order.
