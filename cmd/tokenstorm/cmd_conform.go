@@ -25,7 +25,7 @@ func cmdConform(ctx context.Context, argv []string, _ io.Reader, stdout, stderr 
 			"embedded stack (mock WeChat + reference backend, controllable clock) and the client under test.\n"+
 			"The godog output goes to stdout (and for junit/cucumber also to --out), the reports to --out.\n"+
 			"Steps are checked before anything runs: an undefined or ambiguous step, or a Gherkin syntax\n"+
-			"error, is reported as FILE:LINE and exits 2. Exit 0 when every scenario passed, 1 when one failed.\n"+
+			"error, is reported as FILE:LINE and exits 2. Exit 0 when every scenario passed, 1 when one failed, 130 when interrupted.\n"+
 			"See docs/conform.md; tokenstorm steps lists every step.",
 		stdout,
 		"tokenstorm conform",

@@ -25,7 +25,8 @@ func cmdRun(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io.W
 			"probe battery (every failure of transparent token refresh, provoked on purpose), the Gherkin\n"+
 			"conformance suite and a short default storm; print one verdict table and write the reports\n"+
 			"(summary.json, junit.xml, summary.md, report.html, results.bin, and the ledger of every failed\n"+
-			"probe) to --out. Exit 0 when every invariant held, 1 when one failed, 2 on a usage error.",
+			"probe) to --out. Exit 0 when every invariant held, 1 when one failed, 2 on a usage error,\n"+
+			"130 when interrupted (Ctrl-C, SIGTERM: what ran is reported, the rest is skip).",
 		stdout,
 		"tokenstorm run",
 		"tokenstorm run --client mutant:storm --out /tmp/storm-report",

@@ -21,7 +21,7 @@ func cmdStorm(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io
 			"other reports go to --out. FILE is a scenario YAML file, or NAME one of the shipped scenarios\n"+
 			"(--list). The format is in docs/scenarios.md. Exit 0 when every threshold and invariant held,\n"+
 			"1 when one failed, 2 on a usage or scenario error (the message names file, line and field).\n"+
-			"Ctrl-C stops the attack and still writes what was measured.",
+			"Ctrl-C stops the attack and still writes what was measured: verdict \"interrupted\", exit 130.",
 		stdout,
 		"tokenstorm storm synchronized-expiry",
 		"tokenstorm storm scenarios/synchronized-expiry.yaml --client mutant:storm",

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -86,19 +87,55 @@ func commands() []command {
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		printUsage(stdout)
-		if len(args) == 0 {
-			return usagef("no command given")
-		}
-		return nil
+	if len(args) == 0 {
+		printUsage(stderr)
+		return usagef("no command given")
 	}
-	for _, c := range commands() {
-		if c.name == args[0] {
-			return c.run(ctx, args[1:], stdin, stdout, stderr)
+	switch args[0] {
+	case "-h", "-help", "--help":
+		printUsage(stdout)
+		return nil
+	case "-version", "--version":
+		return cmdVersion(ctx, args[1:], stdin, stdout, stderr)
+	case "help":
+		if len(args) == 1 {
+			printUsage(stdout)
+			return nil
 		}
+		if len(args) > 2 {
+			return usagef("help takes one command, got %q (see tokenstorm --help)", args[1:])
+		}
+		c, ok := findCommand(args[1])
+		if !ok {
+			return usagef("help: unknown command %q (commands: %s)", args[1], strings.Join(commandNames(), ", "))
+		}
+		err := c.run(ctx, []string{"--help"}, stdin, stdout, stderr)
+		if errors.Is(err, errHelp) {
+			return nil
+		}
+		return err
+	}
+	if c, ok := findCommand(args[0]); ok {
+		return c.run(ctx, args[1:], stdin, stdout, stderr)
 	}
 	return usagef("unknown command %q (see tokenstorm --help)", args[0])
+}
+
+func findCommand(name string) (command, bool) {
+	for _, c := range commands() {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
+}
+
+func commandNames() []string {
+	var out []string
+	for _, c := range commands() {
+		out = append(out, c.name)
+	}
+	return out
 }
 
 func printUsage(w io.Writer) {
@@ -114,5 +151,6 @@ Commands:`)
 	fmt.Fprintln(w, `
 Exit codes: 0 every invariant held; 1 an invariant or threshold failed; 2 usage or configuration error;
 130 interrupted (Ctrl-C, SIGTERM: the reports of what ran are written, verdict "interrupted").
-Run "tokenstorm <command> --help" for the flags of a command.`)
+Run "tokenstorm help <command>" (or "tokenstorm <command> --help") for the flags of a command;
+"tokenstorm --version" prints the version.`)
 }
