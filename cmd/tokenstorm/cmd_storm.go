@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/url"
 	"strings"
 	"text/tabwriter"
 
@@ -27,12 +28,16 @@ func cmdStorm(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io
 		"tokenstorm storm scenarios/synchronized-expiry.yaml --client mutant:storm",
 		"tokenstorm storm steady --rate 2000/s --duration 30s --devices 1000 --out /tmp/steady",
 		"tokenstorm storm my-scenario.yaml --backend http://127.0.0.1:8080 --wechat-addr 127.0.0.1:9400 --style body-code",
+		"tokenstorm storm steady --shard 0/3 --out /data/shard-0   # then: tokenstorm merge /data/shard-* --out /data/merged",
 		"vegeta report tokenstorm-report/results.bin   # or, in this module: go run github.com/tsenart/vegeta/v12 report …")
 	c := addCommonFlags(fs)
 	duration := fs.Duration("duration", 0, "override the scenario's duration (e.g. 30s)")
 	rate := fs.String("rate", "", "override the rate with a constant one: 500/s, 50/100ms, or max")
 	devices := fs.Int("devices", 0, "override the number of simulated devices")
 	list := fs.Bool("list", false, "list the shipped scenarios and exit")
+	shard := fs.String("shard", "", "run shard I/N of the scenario: devices I, I+N, I+2N, … (from 0) at their share of the rate; merge the shards' --out directories with tokenstorm merge")
+	wechatURL := fs.String("wechat-url", "", "use a shared mock WeChat (the URL a `tokenstorm serve` prints) instead of starting one; what shards of one backend under test share")
+	requests := fs.Uint64("requests", 0, "end the attack after this many requests of the whole fleet (a shard sends its share), even before --duration")
 	wechatAddr := fs.String("wechat-addr", "", "listen address of mock WeChat (default a free port; with --backend 127.0.0.1:9400: configure your backend to call jscode2session there)")
 	pos, err := parse(fs, argv)
 	if err != nil {
@@ -59,22 +64,39 @@ func cmdStorm(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io
 	if err := sc.Override(*duration, *rate, *devices); err != nil {
 		return usagef("%v", err)
 	}
+	var sh storm.Shard
+	if *shard != "" {
+		if sh, err = storm.ParseShard(*shard); err != nil {
+			return usagef("--shard: %v", err)
+		}
+	}
+	if *wechatURL != "" {
+		if err := checkURL(*wechatURL); err != nil {
+			return usagef("--wechat-url: %v", err)
+		}
+		if *wechatAddr != "" {
+			return usagef("--wechat-url and --wechat-addr exclude each other: a shared mock WeChat is already listening")
+		}
+	}
 	factory, err := clients.Parse(ctx, c.client)
 	if err != nil {
 		return usagef("%v", err)
 	}
-	if *wechatAddr == "" {
+	if *wechatAddr == "" && *wechatURL == "" {
 		*wechatAddr = conformWechatAddr(c.backend)
 	}
 
 	s, err := storm.Run(ctx, sc, storm.Options{
-		NewClient:  factory,
-		ClientName: c.client,
-		BackendURL: c.backend,
-		Style:      c.style,
-		WechatAddr: *wechatAddr,
-		OutDir:     c.out,
-		Progress:   stderr,
+		NewClient:   factory,
+		ClientName:  c.client,
+		BackendURL:  c.backend,
+		Style:       c.style,
+		WechatAddr:  *wechatAddr,
+		OutDir:      c.out,
+		Progress:    stderr,
+		Shard:       sh,
+		WechatURL:   *wechatURL,
+		MaxRequests: *requests,
 	})
 	if err != nil {
 		return err
@@ -112,4 +134,16 @@ func printStorm(w io.Writer, s *summary.Summary) {
 	for _, n := range s.Notes {
 		fmt.Fprintf(w, "note:     %s\n", n)
 	}
+}
+
+// checkURL accepts an absolute http(s) URL with a host.
+func checkURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return err
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an http:// or https:// URL with a host", raw)
+	}
+	return nil
 }

@@ -56,7 +56,14 @@ type Options struct {
 	Grace time.Duration
 	// MaxRequests ends the attack after this many hits even if the duration
 	// has not passed (0 = no limit): benchmarks count requests, not seconds.
+	// It counts the whole fleet's: a shard sends its share.
 	MaxRequests uint64
+	// Shard runs devices I, I+N, … of the scenario only, at their share of
+	// the rate (SPEC §11); the zero value runs every device.
+	Shard Shard
+	// WechatURL is a shared mock WeChat (a `tokenstorm serve`) to use instead
+	// of starting one; WechatAddr is then ignored.
+	WechatURL string
 }
 
 // Run runs the scenario and returns its summary: invariants from the
@@ -94,9 +101,11 @@ type runner struct {
 	start time.Time
 
 	// plan
-	names []string // this run's devices, by local index
-	mix   []Request
-	rate  Rate // the scenario's, or this shard's share of it
+	shard  Shard
+	names  []string // this run's devices, by local index (fleet names)
+	mix    []Request
+	rate   Rate   // the scenario's, or this shard's share of it
+	prefix string // of request ids
 
 	// stack
 	clock     *clock.Shifted
@@ -132,7 +141,17 @@ func plan(sc *Scenario, opts Options) (*runner, error) {
 	if opts.Grace <= 0 {
 		opts.Grace = time.Second
 	}
-	r := &runner{sc: sc, opts: opts, start: time.Now(), rate: sc.Rate}
+	r := &runner{sc: sc, opts: opts, start: time.Now(), rate: sc.Rate, shard: opts.Shard, prefix: sc.Name + "-"}
+	n := r.shard.Devices(sc.Devices)
+	if n == 0 {
+		return nil, fmt.Errorf("storm %s: shard %s has no devices: the scenario has %d", sc.Name, r.shard, sc.Devices)
+	}
+	if r.shard.Sharded() {
+		r.rate = sc.Rate.share(n, sc.Devices)
+		r.opts.MaxRequests = r.shard.requests(opts.MaxRequests, sc.Devices)
+		// Request ids stay unique over the shards: each numbers its own.
+		r.prefix = fmt.Sprintf("%s-s%d-", sc.Name, r.shard.Index)
+	}
 	// Scenarios write resources under /api/; a style may keep them elsewhere
 	// (body-code: /v1/), so map every path of the mix through the style.
 	sty, err := style.Load(opts.Style)
@@ -144,9 +163,9 @@ func plan(sc *Scenario, opts Options) (*runner, error) {
 		m.Path = sty.ResourcePath(m.Path)
 		r.mix[i] = m
 	}
-	r.names = make([]string, sc.Devices)
+	r.names = make([]string, n)
 	for i := range r.names {
-		r.names[i] = deviceName(sc.Name, i)
+		r.names[i] = deviceName(sc.Name, r.shard.Global(i))
 	}
 	return r, nil
 }
@@ -181,7 +200,7 @@ func (r *runner) startStack(ctx context.Context) error {
 	r.onCleanup(r.feed.stop)
 
 	st, err := stack.Start(ctx, stack.Options{
-		BackendURL: opts.BackendURL, Style: opts.Style, WechatAddr: opts.WechatAddr,
+		BackendURL: opts.BackendURL, Style: opts.Style, WechatAddr: opts.WechatAddr, WechatURL: opts.WechatURL,
 		AccessTTL: sc.Backend.AccessTTL, RefreshTTL: sc.Backend.RefreshTTL, Reuse: sc.Backend.Reuse,
 		Clock: r.clock, Ledger: r.led,
 	})
@@ -195,7 +214,7 @@ func (r *runner) startStack(ctx context.Context) error {
 	// Devices keep real time, each plus its own offset: clock_skew moves the
 	// stack's clock (the server runs ahead of, or behind, every device), or
 	// with `devices` those devices' clocks only (some phones are wrong).
-	r.devClocks = newDeviceClocks(sc.Name, len(r.names))
+	r.devClocks = newDeviceClocks(sc.Name, r.shard, len(r.names))
 	r.env.Clock = clock.Real()
 	r.env.DeviceClock = r.devClocks.clock
 	r.env.HTTP = loopbackClient(len(r.names) * sc.InFlight)
@@ -212,9 +231,11 @@ func (r *runner) startStack(ctx context.Context) error {
 		}
 		r.onCleanup(func() { _ = r.results.close() })
 	}
-	r.driver = &device.Driver{Client: cl, Ledger: r.led, Deadline: sc.Deadline, Prefix: sc.Name + "-"}
+	r.driver = &device.Driver{Client: cl, Ledger: r.led, Deadline: sc.Deadline, Prefix: r.prefix}
 	r.tl = &timeline{name: sc.Name, events: sc.Timeline, backendURL: st.BackendURL, wechatURL: st.WechatURL,
-		appID: st.AppID, devices: r.names, clock: r.clock, devClocks: r.devClocks, led: r.led, http: &http.Client{Timeout: 10 * time.Second}}
+		appID: st.AppID, devices: r.names, shard: r.shard, fleet: sc.Devices,
+		sharedWechat: opts.WechatURL != "", sharedBackend: opts.BackendURL != "" && r.shard.Sharded(),
+		clock: r.clock, devClocks: r.devClocks, led: r.led, http: &http.Client{Timeout: 10 * time.Second}}
 	return nil
 }
 
@@ -386,8 +407,24 @@ func (r *runner) judge() *summary.Summary {
 	if err := r.led.Err(); err != nil {
 		s.Notes = append(s.Notes, err.Error())
 	}
+	if opts.WechatURL != "" {
+		if inv := s.Invariants[summary.CodeSingleUse]; inv != nil && inv.Verdict == summary.Skip {
+			inv.Reason = "mock WeChat is shared (--wechat-url " + opts.WechatURL + "): its jscode2session calls are counted by that server (GET /__admin/stats), not in this run's ledger"
+		}
+	}
+	if r.shard.Sharded() {
+		s.Notes = append(s.Notes, fmt.Sprintf("storm %s: shard %s — %d of %d devices (%s, %s, …), %s; tokenstorm merge combines the shards' --out directories into the whole run",
+			sc.Name, r.shard, len(r.names), sc.Devices, r.names[0], nameAt(r.names, 1), r.rate))
+	}
 	rejudge(sc, s, r.tl.failures(), time.Since(r.start))
 	return s
+}
+
+func nameAt(names []string, i int) string {
+	if i < len(names) {
+		return names[i]
+	}
+	return "no more"
 }
 
 // rejudge evaluates the scenario's thresholds on s and sets the storm's
