@@ -373,12 +373,12 @@ func (r *runner) judge() *summary.Summary {
 	s.StartedAt = r.start
 	r.local.Finish(s)
 	settled := c.settled.Load()
-	if lat := &c.latency; lat.count() > 0 {
+	if lat := &c.latency; lat.Count() > 0 {
 		// The load's latency: the attack's hits only. The warm-up's first
 		// logins (all devices at once) are still checked, but they are not
 		// what a latency threshold of a load scenario is about.
-		s.Latency = summary.Latency{P50: msOf(lat.quantile(0.5)), P90: msOf(lat.quantile(0.9)),
-			P99: msOf(lat.quantile(0.99)), Max: msOf(lat.maxValue())}
+		s.Latency = summary.LatencyOf(lat)
+		s.LatencyHDR = lat.Clone()
 	}
 	throughput := 0.0
 	if r.attackDur > 0 {
@@ -387,8 +387,8 @@ func (r *runner) judge() *summary.Summary {
 	s.Storm = &summary.Storm{
 		Scenario: sc.Name, Rate: r.rate.String(), Duration: sc.Duration.String(), Devices: len(r.names),
 		ThroughputRPS: float64(int64(throughput*100+0.5)) / 100,
-		SendLagP99MS:  msOf(c.lag.quantile(0.99)),
-		SendLagMaxMS:  msOf(c.lag.maxValue()),
+		SendLagP99MS:  summary.MS(c.lag.Quantile(0.99)),
+		SendLagMaxMS:  summary.MS(c.lag.Max()),
 		PeakRSSMB:     PeakRSSMB(),
 	}
 	if r.interrupted.Load() {
@@ -396,7 +396,7 @@ func (r *runner) judge() *summary.Summary {
 	}
 	if r.sched != nil {
 		s.Notes = append(s.Notes, fmt.Sprintf("storm %s: send lag p99 %s, max %s; latency p99 corrected for send lag (coordinated omission) %s",
-			sc.Name, roundDur(c.lag.quantile(0.99)), roundDur(c.lag.maxValue()), roundDur(c.corrected.quantile(0.99))))
+			sc.Name, roundDur(c.lag.Quantile(0.99)), roundDur(c.lag.Max()), roundDur(c.corrected.Quantile(0.99))))
 	}
 	if skewed, _ := r.tl.skewedDevices(); skewed && !r.devClocks.asked.Load() {
 		s.Notes = append(s.Notes, fmt.Sprintf("storm %s: clock_skew moved some devices' clocks, but client %s never took a device clock (exec: clients keep their own time, see docs/exec-protocol.md): the skew did not reach it", sc.Name, opts.ClientName))
