@@ -441,15 +441,21 @@ func rejudge(sc *Scenario, s *summary.Summary, timelineErrs []string, took time.
 }
 
 // write finishes the run's files: results.bin is closed and the summary says
-// where it is. (The reports are rendered by the caller from the summary.)
+// where it is, and shard.json gets what a merge needs. (The reports are
+// rendered by the caller from the summary.)
 func (r *runner) write(s *summary.Summary) {
-	if r.results == nil {
+	if r.opts.OutDir == "" {
 		return
 	}
-	if err := r.results.close(); err != nil {
-		s.Notes = append(s.Notes, fmt.Sprintf("storm %s: writing %s: %v", r.sc.Name, r.results.path, err))
-	} else {
-		s.Notes = append(s.Notes, fmt.Sprintf("storm %s: %d hits in %s (vegeta format: vegeta report %s)", r.sc.Name, r.hits, r.results.path, r.results.path))
+	if r.results != nil {
+		if err := r.results.close(); err != nil {
+			s.Notes = append(s.Notes, fmt.Sprintf("storm %s: writing %s: %v", r.sc.Name, r.results.path, err))
+		} else {
+			s.Notes = append(s.Notes, fmt.Sprintf("storm %s: %d hits in %s (vegeta format: vegeta report %s)", r.sc.Name, r.hits, r.results.path, r.results.path))
+		}
+	}
+	if err := writeShardInfo(r.opts.OutDir, r.shardInfo()); err != nil {
+		s.Notes = append(s.Notes, fmt.Sprintf("storm %s: writing %s: %v (tokenstorm merge needs it)", r.sc.Name, ShardFile, err))
 	}
 }
 
