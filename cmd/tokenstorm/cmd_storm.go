@@ -97,12 +97,17 @@ func cmdStorm(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io
 		Shard:       sh,
 		WechatURL:   *wechatURL,
 		MaxRequests: *requests,
+		// shard.json last: a merge waiting for it finds the reports written.
+		HoldShardFile: true,
 	})
 	if err != nil {
 		return err
 	}
 	if err := reports.WriteAll(c.out, s); err != nil {
 		return fmt.Errorf("writing reports to %s: %w", c.out, err)
+	}
+	if err := storm.CommitShardFile(c.out); err != nil {
+		return fmt.Errorf("writing %s to %s: %w", storm.ShardFile, c.out, err)
 	}
 	fmt.Fprintln(stdout)
 	printStorm(stdout, s)

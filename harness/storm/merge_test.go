@@ -33,7 +33,7 @@ func writeShard(t *testing.T, dir string, i, n int, lats []time.Duration, violat
 	s.Thresholds = []summary.Threshold{{Expr: "refresh.amplification <= 1"}, {Expr: "latency.p99 < 250ms"}}
 	require.NoError(t, s.WriteFile(dir))
 	require.NoError(t, writeShardInfo(dir, &shardInfo{Version: shardVersion, Scenario: "x", Shard: Shard{Index: i, Count: n},
-		Devices: 10, Fleet: 10 * n, FleetRate: "constant 100/1s", Duration: "5s", SendLag: latency.New(), Corrected: latency.New()}))
+		Devices: 10, Fleet: 10 * n, FleetRate: "constant 100/1s", Duration: "5s", SendLag: latency.New(), Corrected: latency.New()}, false))
 }
 
 func TestMergeSumsAndRejudges(t *testing.T) {

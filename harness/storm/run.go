@@ -64,6 +64,10 @@ type Options struct {
 	// WechatURL is a shared mock WeChat (a `tokenstorm serve`) to use instead
 	// of starting one; WechatAddr is then ignored.
 	WechatURL string
+	// HoldShardFile writes shard.json under a pending name that
+	// CommitShardFile renames: a caller that writes reports after Run commits
+	// last, so that a merge waiting for shard.json finds a finished directory.
+	HoldShardFile bool
 }
 
 // Run runs the scenario and returns its summary: invariants from the
@@ -454,7 +458,7 @@ func (r *runner) write(s *summary.Summary) {
 			s.Notes = append(s.Notes, fmt.Sprintf("storm %s: %d hits in %s (vegeta format: vegeta report %s)", r.sc.Name, r.hits, r.results.path, r.results.path))
 		}
 	}
-	if err := writeShardInfo(r.opts.OutDir, r.shardInfo()); err != nil {
+	if err := writeShardInfo(r.opts.OutDir, r.shardInfo(), r.opts.HoldShardFile); err != nil {
 		s.Notes = append(s.Notes, fmt.Sprintf("storm %s: writing %s: %v (tokenstorm merge needs it)", r.sc.Name, ShardFile, err))
 	}
 }

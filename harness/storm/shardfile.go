@@ -55,12 +55,35 @@ func (r *runner) shardInfo() *shardInfo {
 	return info
 }
 
-func writeShardInfo(dir string, info *shardInfo) error {
+// pendingShardFile is shard.json until CommitShardFile.
+const pendingShardFile = ShardFile + ".pending"
+
+// writeShardInfo writes shard.json, or with hold its pending name, whole or
+// not at all (a rename), since a merge may be polling for it.
+func writeShardInfo(dir string, info *shardInfo, hold bool) error {
 	b, err := json.MarshalIndent(info, "", "  ")
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, ShardFile), append(b, '\n'), 0o644)
+	tmp := filepath.Join(dir, ShardFile+".tmp")
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	name := ShardFile
+	if hold {
+		name = pendingShardFile
+	}
+	return os.Rename(tmp, filepath.Join(dir, name))
+}
+
+// CommitShardFile publishes the shard.json a run with
+// Options.HoldShardFile wrote: call it when the directory is complete.
+func CommitShardFile(dir string) error {
+	err := os.Rename(filepath.Join(dir, pendingShardFile), filepath.Join(dir, ShardFile))
+	if os.IsNotExist(err) {
+		return nil // nothing held (the run wrote no output)
+	}
+	return err
 }
 
 func readShardInfo(dir string) (*shardInfo, error) {
