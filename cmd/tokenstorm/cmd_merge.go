@@ -11,7 +11,9 @@ import (
 	"github.com/tokenstorm/tokenstorm/reports"
 )
 
-func cmdMerge(_ context.Context, argv []string, _ io.Reader, stdout, _ io.Writer) error {
+// parseMerge parses a merge command line: the shard directories (globs
+// expanded) and --out.
+func parseMerge(argv []string, stdout io.Writer) (dirs []string, out string, err error) {
 	fs := newFlags("merge", "DIR… --out DIR",
 		"Combine the --out directories of a storm's shards (tokenstorm storm FILE --shard I/N) into the\n"+
 			"whole run: counts summed, latency from the merged histograms (not averaged percentiles),\n"+
@@ -21,19 +23,18 @@ func cmdMerge(_ context.Context, argv []string, _ io.Reader, stdout, _ io.Writer
 		stdout,
 		"tokenstorm merge /data/shard-0 /data/shard-1 /data/shard-2 --out /data/merged",
 		"tokenstorm merge '/data/shard-*' --out /data/merged")
-	out := fs.String("out", "tokenstorm-report", "directory for the merged summary.json, results.bin and reports")
+	outDir := fs.String("out", "tokenstorm-report", "directory for the merged summary.json, results.bin and reports")
 	pos, err := parse(fs, argv)
 	if err != nil {
-		return err
+		return nil, "", err
 	}
 	if len(pos) == 0 {
-		return usagef("merge needs the shards' directories (see tokenstorm merge --help)")
+		return nil, "", usagef("merge needs the shards' directories (see tokenstorm merge --help)")
 	}
-	var dirs []string
 	for _, p := range pos {
 		m, err := filepath.Glob(p)
 		if err != nil {
-			return usagef("merge: %q: %v", p, err)
+			return nil, "", usagef("merge: %q: %v", p, err)
 		}
 		if len(m) == 0 {
 			m = []string{p} // not a pattern, or matching nothing: let the read say so
@@ -41,19 +42,27 @@ func cmdMerge(_ context.Context, argv []string, _ io.Reader, stdout, _ io.Writer
 		dirs = append(dirs, m...)
 	}
 	for _, d := range dirs {
-		if filepath.Clean(d) == filepath.Clean(*out) {
-			return usagef("merge: --out %s is one of the shard directories; write the merge elsewhere", *out)
+		if filepath.Clean(d) == filepath.Clean(*outDir) {
+			return nil, "", usagef("merge: --out %s is one of the shard directories; write the merge elsewhere", *outDir)
 		}
 	}
-	s, err := storm.Merge(dirs, *out)
+	return dirs, *outDir, nil
+}
+
+func cmdMerge(_ context.Context, argv []string, _ io.Reader, stdout, _ io.Writer) error {
+	dirs, out, err := parseMerge(argv, stdout)
+	if err != nil {
+		return err
+	}
+	s, err := storm.Merge(dirs, out)
 	if err != nil {
 		return usagef("%v", err)
 	}
-	if err := reports.WriteAll(*out, s); err != nil {
-		return fmt.Errorf("writing reports to %s: %w", *out, err)
+	if err := reports.WriteAll(out, s); err != nil {
+		return fmt.Errorf("writing reports to %s: %w", out, err)
 	}
 	printStorm(stdout, s)
-	printVerdict(stdout, s, *out)
+	printVerdict(stdout, s, out)
 	if s.Verdict != summary.Pass {
 		return errFailed
 	}

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/tokenstorm/tokenstorm/harness/clients"
 	"github.com/tokenstorm/tokenstorm/harness/storm"
@@ -14,7 +15,23 @@ import (
 	"github.com/tokenstorm/tokenstorm/reports"
 )
 
-func cmdStorm(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io.Writer) error {
+// stormArgs is a parsed storm command line.
+type stormArgs struct {
+	c          *common
+	scenario   string // FILE or NAME; "" with --list
+	duration   time.Duration
+	rate       string
+	devices    int
+	list       bool
+	shard      storm.Shard
+	wechatURL  string
+	wechatAddr string
+	requests   uint64
+}
+
+// parseStorm parses and checks a storm command line without loading the
+// scenario or running anything (the Kubernetes manifests' tests use it).
+func parseStorm(argv []string, stdout io.Writer) (*stormArgs, error) {
 	fs := newFlags("storm", "FILE|NAME [flags]",
 		"Run a refresh-storm load scenario: vegeta's attacker paces the hits, the client under test is\n"+
 			"its transport, and each hit is one logical request of one simulated device. Live progress goes\n"+
@@ -41,9 +58,44 @@ func cmdStorm(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io
 	wechatAddr := fs.String("wechat-addr", "", "listen address of mock WeChat (default a free port; with --backend 127.0.0.1:9400: configure your backend to call jscode2session there)")
 	pos, err := parse(fs, argv)
 	if err != nil {
+		return nil, err
+	}
+	a := &stormArgs{c: c, duration: *duration, rate: *rate, devices: *devices, list: *list,
+		wechatURL: *wechatURL, wechatAddr: *wechatAddr, requests: *requests}
+	if *list {
+		return a, nil
+	}
+	if len(pos) != 1 {
+		return nil, usagef("storm takes one scenario file or name, got %d (shipped: %s; see tokenstorm storm --help)",
+			len(pos), strings.Join(storm.Names(), ", "))
+	}
+	a.scenario = pos[0]
+	if *shard != "" {
+		if a.shard, err = storm.ParseShard(*shard); err != nil {
+			return nil, usagef("--shard: %v", err)
+		}
+	}
+	if *wechatURL != "" {
+		if err := checkURL(*wechatURL); err != nil {
+			return nil, usagef("--wechat-url: %v", err)
+		}
+		if *wechatAddr != "" {
+			return nil, usagef("--wechat-url and --wechat-addr exclude each other: a shared mock WeChat is already listening")
+		}
+	}
+	if a.wechatAddr == "" && a.wechatURL == "" {
+		a.wechatAddr = conformWechatAddr(c.backend)
+	}
+	return a, nil
+}
+
+func cmdStorm(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io.Writer) error {
+	a, err := parseStorm(argv, stdout)
+	if err != nil {
 		return err
 	}
-	if *list {
+	c := a.c
+	if a.list {
 		for _, n := range storm.Names() {
 			sc, err := storm.Builtin(n)
 			if err != nil {
@@ -53,50 +105,28 @@ func cmdStorm(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io
 		}
 		return nil
 	}
-	if len(pos) != 1 {
-		return usagef("storm takes one scenario file or name, got %d (shipped: %s; see tokenstorm storm --help)",
-			len(pos), strings.Join(storm.Names(), ", "))
-	}
-	sc, err := storm.Load(pos[0])
+	sc, err := storm.Load(a.scenario)
 	if err != nil {
 		return usagef("%v", err)
 	}
-	if err := sc.Override(*duration, *rate, *devices); err != nil {
+	if err := sc.Override(a.duration, a.rate, a.devices); err != nil {
 		return usagef("%v", err)
-	}
-	var sh storm.Shard
-	if *shard != "" {
-		if sh, err = storm.ParseShard(*shard); err != nil {
-			return usagef("--shard: %v", err)
-		}
-	}
-	if *wechatURL != "" {
-		if err := checkURL(*wechatURL); err != nil {
-			return usagef("--wechat-url: %v", err)
-		}
-		if *wechatAddr != "" {
-			return usagef("--wechat-url and --wechat-addr exclude each other: a shared mock WeChat is already listening")
-		}
 	}
 	factory, err := clients.Parse(ctx, c.client)
 	if err != nil {
 		return usagef("%v", err)
 	}
-	if *wechatAddr == "" && *wechatURL == "" {
-		*wechatAddr = conformWechatAddr(c.backend)
-	}
-
 	s, err := storm.Run(ctx, sc, storm.Options{
 		NewClient:   factory,
 		ClientName:  c.client,
 		BackendURL:  c.backend,
 		Style:       c.style,
-		WechatAddr:  *wechatAddr,
+		WechatAddr:  a.wechatAddr,
 		OutDir:      c.out,
 		Progress:    stderr,
-		Shard:       sh,
-		WechatURL:   *wechatURL,
-		MaxRequests: *requests,
+		Shard:       a.shard,
+		WechatURL:   a.wechatURL,
+		MaxRequests: a.requests,
 		// shard.json last: a merge waiting for it finds the reports written.
 		HoldShardFile: true,
 	})
