@@ -78,6 +78,7 @@ func commands() []command {
 		{"run", "run the probes, the conformance suite and the default storm against the embedded stack", cmdRun},
 		{"conform", "run Gherkin conformance scenarios (godog)", cmdConform},
 		{"storm", "run a refresh-storm load scenario (vegeta)", cmdStorm},
+		{"merge", "combine storm shards' directories into the whole run", cmdMerge},
 		{"serve", "serve mock WeChat and the reference backend on real ports", cmdServe},
 		{"report", "re-render the reports of a run directory", cmdReport},
 		{"steps", "list every Gherkin step with an example", cmdSteps},

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"syscall"
 	"time"
 
@@ -35,6 +36,10 @@ type Options struct {
 	// BackendURL, when set, uses a backend under test instead of starting the
 	// reference one (only mock WeChat is started).
 	BackendURL string
+	// WechatURL, when set, uses a mock WeChat already running elsewhere (a
+	// `tokenstorm serve` shared by storm shards) instead of starting one.
+	// Its calls are then not in this stack's ledger.
+	WechatURL string
 }
 
 // Stack is a running embedded stack.
@@ -69,16 +74,19 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		s.Ledger = ledger.New(ledger.Options{Clock: o.Clock})
 		s.ownLog = true
 	}
-	s.Wechat = mockwechat.New(mockwechat.Config{
-		Apps:        []mockwechat.App{{AppID: o.AppID, Secret: o.Secret}},
-		Clock:       o.Clock,
-		Ledger:      s.Ledger,
-		MinuteQuota: o.MinuteQuota,
-	})
-	wurl, err := s.serve(ctx, o.WechatAddr, s.Wechat)
-	if err != nil {
-		s.Close()
-		return nil, fmt.Errorf("mock WeChat: %w", err)
+	wurl := strings.TrimSuffix(o.WechatURL, "/")
+	if wurl == "" {
+		s.Wechat = mockwechat.New(mockwechat.Config{
+			Apps:        []mockwechat.App{{AppID: o.AppID, Secret: o.Secret}},
+			Clock:       o.Clock,
+			Ledger:      s.Ledger,
+			MinuteQuota: o.MinuteQuota,
+		})
+		var err error
+		if wurl, err = s.serve(ctx, o.WechatAddr, s.Wechat); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("mock WeChat: %w", err)
+		}
 	}
 	s.WechatURL = wurl
 
