@@ -1,6 +1,7 @@
 package mockwechat
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -120,7 +121,19 @@ func decodeStrict(r *http.Request, v any) (status int, msg string) {
 	if r.Body == nil {
 		return http.StatusBadRequest, "empty body; want a JSON object"
 	}
-	dec := json.NewDecoder(r.Body)
+	// Read first: encoding/json silently turns invalid UTF-8 into U+FFFD,
+	// which would map different byte strings to one user (one openid).
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		if isTooLarge(err) {
+			return http.StatusRequestEntityTooLarge, "request body larger than 1 MiB"
+		}
+		return http.StatusBadRequest, "cannot read the body: " + err.Error()
+	}
+	if !utf8.Valid(body) {
+		return http.StatusBadRequest, "body is not valid UTF-8"
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		switch {

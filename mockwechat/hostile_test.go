@@ -55,8 +55,11 @@ func TestHostileInput(t *testing.T) {
 		{"login: trailing garbage", "POST", "/__mock/wx/login", `{"user":"d1"} xyz`, "application/json", 400, 0},
 		{"login: two objects", "POST", "/__mock/wx/login", `{"user":"d1"}{"user":"d2"}`, "application/json", 400, 0},
 		{"login: user too long", "POST", "/__mock/wx/login", `{"user":"` + strings.Repeat("u", 257) + `"}`, "application/json", 400, 0},
-		// encoding/json turns invalid UTF-8 into U+FFFD: a valid (odd) user name.
-		{"login: invalid UTF-8 user is coerced", "POST", "/__mock/wx/login", "{\"user\":\"\xff\xfe\"}", "application/json", 200, 0},
+		// encoding/json would turn invalid UTF-8 into U+FFFD, mapping every
+		// such name to one user: refused instead.
+		{"login: invalid UTF-8 user", "POST", "/__mock/wx/login", "{\"user\":\"\xff\xfe\"}", "application/json", 400, 0},
+		{"login: other invalid UTF-8 user", "POST", "/__mock/wx/login", "{\"user\":\"\xc3\x28\"}", "application/json", 400, 0},
+		{"login: escaped U+FFFD is a real name", "POST", "/__mock/wx/login", `{"user":"\ufffd"}`, "application/json", 200, 0},
 		{"login: user null", "POST", "/__mock/wx/login", `{"user":null}`, "application/json", 400, 0},
 		{"login: array", "POST", "/__mock/wx/login", `[{"user":"d1"}]`, "application/json", 400, 0},
 		{"login: body over 1 MiB", "POST", "/__mock/wx/login", `{"user":"` + big + `"}`, "application/json", 413, 0},

@@ -24,9 +24,11 @@ const (
 func writeMarkdown(buf *bytes.Buffer, s *summary.Summary) error {
 	verdict := overallVerdict(s)
 	fmt.Fprintf(buf, "## tokenstorm: %s\n\n", verdictLabel(verdict))
-	fmt.Fprintf(buf, "**Verdict: %s** — client `%s`, backend `%s`", verdictLabel(verdict), mdCode(s.Client), mdCode(s.Backend))
+	// Names come from the command line and the client's hello: escaped
+	// text, not code spans, so no byte of them reaches the file as HTML.
+	fmt.Fprintf(buf, "**Verdict: %s** — client %s, backend %s", verdictLabel(verdict), mdName(s.Client), mdName(s.Backend))
 	if s.Style != "" {
-		fmt.Fprintf(buf, ", style `%s`", mdCode(s.Style))
+		fmt.Fprintf(buf, ", style %s", mdName(s.Style))
 	}
 	fmt.Fprintf(buf, ", duration %s.\n\n", fmtDuration(s.DurationMS))
 	if verdict == summary.Interrupted {
@@ -171,6 +173,16 @@ func mdVerdict(v string) string {
 // at worst they change emphasis, never structure.
 func mdText(s string) string {
 	return htmlEscape(s)
+}
+
+// mdName shows a user-supplied name: a code span as usual, but escaped
+// text when it holds HTML, which then never reaches the file raw.
+func mdName(s string) string {
+	if !strings.ContainsAny(s, "<>&") {
+		return "`" + mdCode(s) + "`"
+	}
+	s = strings.NewReplacer("\\", "\\\\", "*", "\\*", "_", "\\_", "`", "\\`", "[", "\\[", "]", "\\]").Replace(s)
+	return "**" + mdCell(s) + "**"
 }
 
 // mdCell is mdText for a table cell: one line, no pipes.

@@ -95,3 +95,15 @@ func TestCodeFence(t *testing.T) {
 	assert.Equal(t, "````", codeFence("a ``` b"))
 	assert.Equal(t, "``````", codeFence("`````"))
 }
+
+func TestMarkdownEscapesHTMLInNames(t *testing.T) {
+	s := Sample(false)
+	s.Client = `exec:'<img src=x onerror=alert(1)>'`
+	s.Backend = "http://x/<script>alert(1)</script>"
+	var buf bytes.Buffer
+	require.NoError(t, writeMarkdown(&buf, s))
+	out := buf.String()
+	assert.NotContains(t, out, "<img")
+	assert.NotContains(t, out, "<script")
+	assert.Contains(t, out, "client **exec:'&lt;img src=x onerror=alert(1)&gt;'**")
+}

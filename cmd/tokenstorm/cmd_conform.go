@@ -60,7 +60,7 @@ func cmdConform(ctx context.Context, argv []string, _ io.Reader, stdout, stderr 
 	}
 	opts := conform.Options{
 		NewClient: factory, ClientName: c.client,
-		BackendURL: c.backend, WechatAddr: *wechatAddr, Style: c.style,
+		BackendURL: c.backend, WechatAddr: *wechatAddr, AdminToken: c.adminToken, Style: c.style,
 		Paths: paths, Builtin: *builtin, Tags: *tags,
 		Format: *format, Color: !*noColor && isTerminal(stdout),
 		Deadline: *deadline, StopOnFailure: *stop,

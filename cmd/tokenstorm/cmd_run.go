@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -59,6 +60,9 @@ func cmdRun(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io.W
 	if *devices < 1 || *conc < 1 {
 		return usagef("--devices and --concurrency must be at least 1")
 	}
+	if *deadline <= 0 {
+		return usagef("--deadline %s: must be positive", *deadline)
+	}
 	var names []string
 	if *probes != "" {
 		names = strings.Split(*probes, ",")
@@ -89,7 +93,7 @@ func cmdRun(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io.W
 		Devices:       *devices,
 		Concurrency:   *conc,
 		Deadline:      *deadline,
-		Stack:         stack.Options{BackendURL: c.backend, Style: c.style, WechatAddr: *wechatAddr},
+		Stack:         stack.Options{BackendURL: c.backend, Style: c.style, WechatAddr: *wechatAddr, AdminToken: c.adminToken},
 		Global:        global,
 		Progress:      stderr,
 		LedgerDir:     c.out,
@@ -113,7 +117,7 @@ func cmdRun(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io.W
 		// scenarios; each Gherkin scenario joins the table as a "feature".
 		fmt.Fprintf(stderr, "tokenstorm run: conformance suite (features/)\n")
 		cres, err := conform.Run(ctx, conform.Options{NewClient: factory, ClientName: c.client, BackendURL: c.backend,
-			WechatAddr: *wechatAddr, Style: c.style, Global: global, Progress: stderr})
+			WechatAddr: *wechatAddr, AdminToken: c.adminToken, Style: c.style, Global: global, Progress: stderr})
 		if cres == nil {
 			return err
 		}
@@ -126,7 +130,7 @@ func cmdRun(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io.W
 		// The default storm feeds the same global checker, so its invariants
 		// merge with the probes'; its verdict and thresholds join the table.
 		ss, err := storm.Run(ctx, storm.Default(), storm.Options{NewClient: factory, ClientName: c.client,
-			BackendURL: c.backend, Style: c.style, WechatAddr: *wechatAddr, OutDir: c.out, Progress: stderr, Global: global})
+			BackendURL: c.backend, Style: c.style, WechatAddr: *wechatAddr, AdminToken: c.adminToken, OutDir: c.out, Progress: stderr, Global: global})
 		if err != nil {
 			return err
 		}
@@ -157,7 +161,7 @@ func notRun(name, kind string) summary.Scenario {
 
 // common holds the flags run, conform and storm share.
 type common struct {
-	client, backend, style, out string
+	client, backend, style, out, adminToken string
 }
 
 func addCommonFlags(fs interface {
@@ -168,6 +172,7 @@ func addCommonFlags(fs interface {
 	fs.StringVar(&c.backend, "backend", "", "URL of a backend under test (default: the embedded reference backend)")
 	fs.StringVar(&c.style, "style", "", "backend style: built-in name or YAML file (default bearer)")
 	fs.StringVar(&c.out, "out", "tokenstorm-report", "directory for summary.json, junit.xml, summary.md, report.html")
+	fs.StringVar(&c.adminToken, "admin-token", os.Getenv("TOKENSTORM_ADMIN_TOKEN"), "guard /__admin/… of the servers this run starts with Authorization: Bearer TOKEN (needed for a non-loopback --wechat-addr; default $TOKENSTORM_ADMIN_TOKEN)")
 	return c
 }
 

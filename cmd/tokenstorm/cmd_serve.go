@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -30,12 +31,18 @@ func cmdServe(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io
 	reuse := fs.String("reuse", "strict", "refresh token reuse policy: strict | grace:DURATION | reuse:N")
 	style_ := fs.String("style", "bearer", "backend style: a built-in name ("+strings.Join(style.Names(), ", ")+") or a YAML file (docs/styles.md)")
 	quota := fs.Int("minute-quota", 100, "jscode2session calls per user per minute before WeChat answers 45011")
+	adminToken := fs.String("admin-token", "", "require Authorization: Bearer TOKEN on /__admin/… of both servers (needed to bind a non-loopback address; default: $TOKENSTORM_ADMIN_TOKEN)")
 	pos, err := parse(fs, argv)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
 		return usagef("serve takes no arguments, got %q", pos)
+	}
+	if *appid == "" || *secret == "" {
+		// An empty value would print as empty while the mock still used
+		// its defaults: refuse rather than mislead.
+		return usagef("--appid and --secret must not be empty (leave them out for the defaults %s / %s)", mockwechat.DefaultAppID, mockwechat.DefaultSecret)
 	}
 	if _, err := backend.ParseReuse(*reuse); err != nil {
 		return usagef("--reuse %q: %v", *reuse, err)
@@ -47,12 +54,16 @@ func cmdServe(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io
 	if err != nil {
 		return usagef("--style: %v", err)
 	}
+	if *adminToken == "" {
+		// The environment keeps the token out of ps and shell history.
+		*adminToken = os.Getenv("TOKENSTORM_ADMIN_TOKEN")
+	}
 	led := ledger.New(ledger.Options{})
 	defer led.Close()
 	st, err := stack.Start(ctx, stack.Options{
 		WechatAddr: *wechatAddr, BackendAddr: *backendAddr, AppID: *appid, Secret: *secret,
 		AccessTTL: *accessTTL, RefreshTTL: *refreshTTL, Reuse: *reuse, Style: *style_, MinuteQuota: *quota,
-		Ledger: led,
+		Ledger: led, AdminToken: *adminToken,
 	})
 	if err != nil {
 		return usagef("serve: %v", err)
@@ -64,13 +75,22 @@ func cmdServe(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io
   secret:            %[4]s
   access ttl %[5]s, refresh ttl %[6]s, reuse %[7]s, style %[8]s
   metrics:           %[1]s/metrics  %[2]s/metrics
+  admin API:         %[10]s
 Press Ctrl-C to stop.
-`, st.WechatURL, st.BackendURL, *appid, *secret, *accessTTL, *refreshTTL, *reuse, *style_, styleRoutes(st.BackendURL, sty))
+`, st.WechatURL, st.BackendURL, *appid, *secret, *accessTTL, *refreshTTL, *reuse, *style_, styleRoutes(st.BackendURL, sty), adminBanner(*adminToken))
 	<-ctx.Done()
 	fmt.Fprintln(stderr, "tokenstorm serve: shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return st.Shutdown(sctx)
+}
+
+// adminBanner says how the admin API is guarded, without printing the token.
+func adminBanner(token string) string {
+	if token == "" {
+		return "/__admin/… open (loopback only; --admin-token to guard it)"
+	}
+	return "/__admin/… needs Authorization: Bearer <admin token>"
 }
 
 // styleRoutes lists where the style's routes are, for the start-up banner.

@@ -70,6 +70,14 @@ func parseStorm(argv []string, stdout io.Writer) (*stormArgs, error) {
 			len(pos), strings.Join(storm.Names(), ", "))
 	}
 	a.scenario = pos[0]
+	// 0 is how Override spells "keep the file's value"; typed explicitly it
+	// is a mistake, not a request for the default.
+	if isSet(fs, "devices") && *devices <= 0 {
+		return nil, usagef("--devices %d: must be at least 1 (leave the flag out to keep the scenario's devices)", *devices)
+	}
+	if isSet(fs, "duration") && *duration <= 0 {
+		return nil, usagef("--duration %s: must be positive (leave the flag out to keep the scenario's duration)", *duration)
+	}
 	if *shard != "" {
 		if a.shard, err = storm.ParseShard(*shard); err != nil {
 			return nil, usagef("--shard: %v", err)
@@ -105,8 +113,11 @@ func cmdStorm(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io
 		}
 		return nil
 	}
-	sc, err := storm.Load(a.scenario)
+	sc, err := storm.LoadContext(ctx, a.scenario)
 	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		return usagef("%v", err)
 	}
 	if err := sc.Override(a.duration, a.rate, a.devices); err != nil {
@@ -122,6 +133,7 @@ func cmdStorm(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io
 		BackendURL:  c.backend,
 		Style:       c.style,
 		WechatAddr:  a.wechatAddr,
+		AdminToken:  c.adminToken,
 		OutDir:      c.out,
 		Progress:    stderr,
 		Shard:       a.shard,

@@ -85,6 +85,13 @@ func isZeroDefault(f *flag.Flag) bool {
 	return false
 }
 
+// isSet reports whether the flag name was given on the command line.
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
 // parse parses args, allowing flags after positional arguments too
 // (tokenstorm storm FILE --client x), and returns the positional ones.
 // --help prints the command's help and returns errHelp; any other flag

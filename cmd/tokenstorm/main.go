@@ -16,7 +16,9 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	disarm := guardStop(ctx, stopGrace, os.Stderr, os.Exit)
 	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	disarm()
 	stop()
 	os.Exit(exitCode(err, os.Stderr))
 }

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/tokenstorm/tokenstorm/harness/ledger"
+	"github.com/tokenstorm/tokenstorm/harness/style"
 )
 
 // ExpireAll makes every access token issued so far expired from now on (the
@@ -233,7 +235,8 @@ func (s *Server) handleLedger(w http.ResponseWriter, _ *http.Request, _ *setting
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
-	if err := s.ledger.WriteNDJSON(w); err != nil {
+	// Served redacted: an unexchanged wx.login code logs in as its user.
+	if err := s.ledger.WriteRedactedNDJSON(w); err != nil {
 		// The status is sent already; a cut stream is what the reader sees.
 		slog.Warn("backend: streaming the ledger", "err", err)
 	}
@@ -269,6 +272,14 @@ func (s *Server) handleConfig(w http.ResponseWriter, r *http.Request, _ *setting
 	}
 	var rc RuntimeConfig
 	for k, raw := range m {
+		if k == "style" {
+			st, err := styleFromRequest(raw)
+			if err != nil {
+				return badConfig(w, k, err.Error())
+			}
+			rc.StyleSpec = st
+			continue
+		}
 		var v string
 		if err := json.Unmarshal(raw, &v); err != nil || v == "" {
 			return badConfig(w, k, "must be a non-empty string")
@@ -289,8 +300,6 @@ func (s *Server) handleConfig(w http.ResponseWriter, r *http.Request, _ *setting
 			}
 		case "reuse":
 			rc.Reuse = v
-		case "style":
-			rc.Style = v
 		}
 	}
 	if err := s.SetConfig(rc); err != nil {
@@ -302,6 +311,24 @@ func (s *Server) handleConfig(w http.ResponseWriter, r *http.Request, _ *setting
 	}
 	s.writeConfig(w)
 	return "ok"
+}
+
+// styleFromRequest reads the "style" member of PUT /__admin/config: a
+// built-in name, or a whole style document inline (YAML text, or a JSON
+// object). It never opens a file: whatever names a path over HTTP is just an
+// unknown name, so neither content nor existence of a file can leak.
+func styleFromRequest(raw json.RawMessage) (*style.Style, error) {
+	if len(raw) > 0 && raw[0] == '{' {
+		return style.ParseInline("style", raw)
+	}
+	var v string
+	if err := json.Unmarshal(raw, &v); err != nil || strings.TrimSpace(v) == "" {
+		return nil, errors.New("must be a built-in style name, inline style YAML, or a JSON object")
+	}
+	if !strings.ContainsAny(v, ":\n{") {
+		return style.Builtin(v)
+	}
+	return style.ParseInline("style", []byte(v))
 }
 
 func badConfig(w http.ResponseWriter, field, msg string) string {

@@ -50,6 +50,21 @@ func TestAdminLedgerNDJSON(t *testing.T) {
 	assert.Equal(t, ledger.KindBackendLogin, evs[0].Kind)
 	assert.Equal(t, t0, evs[0].Time.UTC(), "stamped with the injected clock")
 
+	// codes are live secrets: served as a hash, the same for the same code
+	e.led.Append(ledger.Event{Source: ledger.SourceWechat, Kind: ledger.KindWxLogin, Device: "bob", Code: "bob.live-code"})
+	body := e.do("GET", "/__admin/ledger", "").Body.String()
+	assert.NotContains(t, body, "bob.live-code")
+	assert.Contains(t, body, `"code":"`+ledger.RedactSecret("bob.live-code")+`"`)
+	assert.Regexp(t, `^sha256:[0-9a-f]{16}$`, ledger.RedactSecret("bob.live-code"))
+	assert.NotEqual(t, ledger.RedactSecret("a"), ledger.RedactSecret("b"))
+	for _, ln := range strings.Split(strings.TrimSpace(body), "\n") {
+		var ev ledger.Event
+		require.NoError(t, json.Unmarshal([]byte(ln), &ev))
+		if ev.Code != "" {
+			assert.True(t, strings.HasPrefix(ev.Code, ledger.RedactedPrefix), ev.Code)
+		}
+	}
+
 	noLedger, err := New(Config{WechatURL: wxBase})
 	require.NoError(t, err)
 	defer noLedger.Close()

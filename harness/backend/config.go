@@ -49,7 +49,10 @@ type RuntimeConfig struct {
 	AccessTTL  time.Duration
 	RefreshTTL time.Duration
 	Reuse      string // as ParseReuse reads it
-	Style      string // style name or file
+	Style      string // style name or file (in-process callers only; HTTP never names a file)
+	// StyleSpec, when set, is the style to speak (already parsed); Style is
+	// then only its display name.
+	StyleSpec *style.Style
 }
 
 // settings is the validated RuntimeConfig; swapped atomically as a whole so a
@@ -93,7 +96,12 @@ func (base *settings) apply(rc RuntimeConfig) (*settings, error) {
 		}
 		next.reuse = r
 	}
-	if rc.Style != "" {
+	if rc.StyleSpec != nil {
+		next.style, next.styleName = rc.StyleSpec, rc.Style
+		if next.styleName == "" {
+			next.styleName = rc.StyleSpec.Name
+		}
+	} else if rc.Style != "" {
 		st, err := style.Load(rc.Style)
 		if err != nil {
 			return nil, &ConfigError{"style", err}

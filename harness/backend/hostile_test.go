@@ -87,7 +87,7 @@ func TestHostileInputs(t *testing.T) {
 		{"config number ttl", "PUT", "/__admin/config", `{"access_ttl":3600}`, nil, 400, `{"error":"invalid_config","error_description":"must be a non-empty string","field":"access_ttl"}`, "", ""},
 		{"config bad reuse", "PUT", "/__admin/config", `{"reuse":"lenient"}`, nil, 400, `{"error":"invalid_config","error_description":"reuse policy \"lenient\": want strict, grace:\u003cduration\u003e or reuse:\u003cn\u003e","field":"reuse"}`, "", ""},
 		{"config unknown member", "PUT", "/__admin/config", `{"ttl":"1h"}`, nil, 400, `{"error":"invalid_config","error_description":"unknown member \"ttl\" (want one of [access_ttl refresh_ttl reuse style])","field":"ttl"}`, "", ""},
-		{"config unknown style", "PUT", "/__admin/config", `{"style":"nosuch"}`, nil, 400, `{"error":"invalid_config","error_description":"nosuch: no built-in style \"nosuch\" (built in: ` + strings.Join(style.Names(), ", ") + `) and no such file","field":"style"}`, "", ""},
+		{"config unknown style", "PUT", "/__admin/config", `{"style":"nosuch"}`, nil, 400, `{"error":"invalid_config","error_description":"style: no built-in style \"nosuch\" (built in: ` + strings.Join(style.Names(), ", ") + `; over HTTP a style is a built-in name or an inline document, never a file)","field":"style"}`, "", ""},
 		{"config wrong method", "POST", "/__admin/config", `{}`, nil, 405, `{"error":"method_not_allowed","error_description":"POST is not allowed on /__admin/config","allowed":["GET","HEAD","PUT"]}`, "GET, HEAD, PUT", ""},
 	}
 	for _, c := range cases {

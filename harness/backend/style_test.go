@@ -3,9 +3,13 @@ package backend
 import (
 	"encoding/base64"
 	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/goccy/go-yaml"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/tokenstorm/tokenstorm/harness/ledger"
@@ -81,16 +85,55 @@ func TestStyleRotatingSingleUseFromYAML(t *testing.T) {
 
 func TestStyleSwitchAtRuntime(t *testing.T) {
 	e := newEnv(t, Config{})
-	expectJSON(t, e.do("PUT", "/__admin/config", `{"style":"testdata/body-code.yaml"}`), 200,
-		`{"access_ttl":"2h0m0s","refresh_ttl":"720h0m0s","reuse":"strict","style":"testdata/body-code.yaml"}`)
+	doc, err := os.ReadFile("testdata/body-code.yaml")
+	require.NoError(t, err)
+	body, _ := json.Marshal(map[string]string{"style": string(doc)})
+	w := e.do("PUT", "/__admin/config", string(body))
+	require.Equal(t, 200, w.Code, w.Body.String())
 	assert.Equal(t, 200, e.do("POST", "/user/login", `{"jscode":"alice.s1"}`).Code)
 	assert.Equal(t, 404, e.do("POST", "/auth/login", `{"code":"alice.s2"}`).Code)
-	require.NoError(t, e.s.SetConfig(RuntimeConfig{Style: "bearer"}))
+	expectJSON(t, e.do("PUT", "/__admin/config", `{"style":"bearer"}`), 200,
+		`{"access_ttl":"2h0m0s","refresh_ttl":"720h0m0s","reuse":"strict","style":"bearer"}`)
 	e.login("alice")
 
-	// a broken style file is refused with file, line and field
-	w := e.do("PUT", "/__admin/config", `{"style":"../style/testdata/bad-unknown.yaml"}`)
-	expectJSON(t, w, 400, `{"error":"invalid_config","error_description":"../style/testdata/bad-unknown.yaml:5:3: routes.verfiy: unknown field \"verfiy\"","field":"style"}`)
+	// a broken inline style is refused with line and field
+	bad, err := os.ReadFile("../style/testdata/bad-unknown.yaml")
+	require.NoError(t, err)
+	body, _ = json.Marshal(map[string]string{"style": string(bad)})
+	w = e.do("PUT", "/__admin/config", string(body))
+	expectJSON(t, w, 400, `{"error":"invalid_config","error_description":"style:5:3: routes.verfiy: unknown field \"verfiy\"","field":"style"}`)
+}
+
+// TestAdminConfigNeverReadsFiles: over HTTP a style is a built-in name or an
+// inline document; a path is an unknown name, whatever the file holds.
+func TestAdminConfigNeverReadsFiles(t *testing.T) {
+	e := newEnv(t, Config{})
+	secret := filepath.Join(t.TempDir(), "secret.yaml")
+	require.NoError(t, os.WriteFile(secret, []byte("TOPSECRET-LINE\n"), 0o600))
+	for _, p := range []string{secret, "/etc/shadow", "/etc/passwd", "/dev/zero", "testdata/body-code.yaml", secret + ".missing"} {
+		body, _ := json.Marshal(map[string]string{"style": p})
+		w := e.do("PUT", "/__admin/config", string(body))
+		require.Equal(t, 400, w.Code, p)
+		assert.NotContains(t, w.Body.String(), "TOPSECRET")
+		assert.NotContains(t, w.Body.String(), "no such file")
+		assert.NotContains(t, w.Body.String(), "permission")
+		assert.Contains(t, w.Body.String(), "no built-in style", p)
+	}
+	assert.Equal(t, "bearer", e.s.CurrentConfig().Style, "a refused style changes nothing")
+
+	// a JSON object is an inline style too
+	doc, err := os.ReadFile("testdata/body-code.yaml")
+	require.NoError(t, err)
+	obj, err := yaml.YAMLToJSON(doc)
+	require.NoError(t, err)
+	w := e.do("PUT", "/__admin/config", `{"style":`+string(obj)+`}`)
+	require.Equal(t, 200, w.Code, w.Body.String())
+	assert.Equal(t, 200, e.do("POST", "/user/login", `{"jscode":"alice.s1"}`).Code)
+
+	// inline documents are capped
+	big, _ := json.Marshal(map[string]string{"style": "name: x\n#" + strings.Repeat("a", style.MaxSize)})
+	w = e.do("PUT", "/__admin/config", string(big))
+	expectJSON(t, w, 400, `{"error":"invalid_config","error_description":"style: larger than 262144 bytes (the limit for this input)","field":"style"}`)
 }
 
 func TestNewRejectsBadConfig(t *testing.T) {

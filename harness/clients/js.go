@@ -10,7 +10,7 @@ import (
 )
 
 func init() {
-	extra["js"] = func(_ context.Context, spec, arg string) (Factory, error) {
+	extra["js"] = func(ctx context.Context, spec, arg string) (Factory, error) {
 		if strings.TrimSpace(arg) == "" {
 			return nil, fmt.Errorf("--client %q: js needs the adapter module, e.g. --client js:examples/js/correct/adapter.js", spec)
 		}
@@ -19,7 +19,8 @@ func init() {
 			return nil, fmt.Errorf("--client %q: %v", spec, err)
 		}
 		return func(env client.Env) (client.Client, error) {
-			return jsclient.New(arg, env, jsclient.Options{})
+			// The run's context: Ctrl-C interrupts every runtime at once.
+			return jsclient.New(arg, env, jsclient.Options{Context: ctx})
 		}, nil
 	}
 	extraKinds = append(extraKinds, Kind{"js:PATH", "mini-program JavaScript: PATH exports call(req) → Promise, run with a wx/uni shim, one runtime per device (docs/js-clients.md)"})

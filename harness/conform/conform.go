@@ -52,6 +52,9 @@ type Options struct {
 	// WechatAddr is where mock WeChat listens; "" picks a free port. An
 	// external backend must be configured with this address.
 	WechatAddr string
+	// AdminToken guards the admin APIs of the stack each scenario starts;
+	// the steps' own admin calls carry it.
+	AdminToken string
 	// Style is the backend style, a built-in name or a YAML file ("" is
 	// bearer). Request steps write resources under /api/ and are mapped to
 	// the style's resource prefix; scenarios tagged @style:NAME run only when

@@ -2,6 +2,7 @@ package conform
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io/fs"
 	"os"
@@ -15,6 +16,7 @@ import (
 	messages "github.com/cucumber/messages/go/v21"
 
 	"github.com/tokenstorm/tokenstorm/features"
+	"github.com/tokenstorm/tokenstorm/harness/inputfile"
 )
 
 // Problem is one mistake in a feature file, found before anything runs.
@@ -81,7 +83,7 @@ func loadFeatures(paths []string, builtin bool) ([]featureFile, error) {
 			return nil, fmt.Errorf("feature path %s: %w", p, unwrapPathErr(err))
 		}
 		if !st.IsDir() {
-			b, err := os.ReadFile(p)
+			b, err := readFeature(p)
 			if err != nil {
 				return nil, fmt.Errorf("feature path %s: %w", p, unwrapPathErr(err))
 			}
@@ -103,7 +105,7 @@ func loadFeatures(paths []string, builtin bool) ([]featureFile, error) {
 		}
 		sort.Strings(found)
 		for _, q := range found {
-			b, err := os.ReadFile(q)
+			b, err := readFeature(q)
 			if err != nil {
 				return nil, fmt.Errorf("feature path %s: %w", q, unwrapPathErr(err))
 			}
@@ -120,6 +122,61 @@ func loadFeatures(paths []string, builtin bool) ([]featureFile, error) {
 		}
 	}
 	return uniq, nil
+}
+
+// MaxFeatureSize and MaxFeatureLine bound a feature file. The Gherkin
+// scanner cannot read a line of 64 KiB or more (and used to crash on one), so
+// longer lines are reported before it sees them.
+const (
+	MaxFeatureSize = 4 << 20
+	MaxFeatureLine = 60 << 10
+)
+
+// readFeature reads a user's feature file within MaxFeatureSize, without a BOM.
+func readFeature(path string) ([]byte, error) {
+	b, err := inputfile.Read(context.Background(), path, MaxFeatureSize)
+	if inputfile.IsTooLarge(err) {
+		return nil, fmt.Errorf("larger than %d bytes", MaxFeatureSize)
+	}
+	return b, err
+}
+
+// longLine returns the 1-based number of the first line longer than
+// MaxFeatureLine, or 0.
+func longLine(b []byte) int {
+	for n := 1; len(b) > 0; n++ {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			i = len(b)
+		}
+		if i > MaxFeatureLine {
+			return n
+		}
+		b = b[min(i+1, len(b)):]
+	}
+	return 0
+}
+
+// parseGherkin is gherkin.ParseGherkinDocument and Pickles with their
+// panics turned into a Problem naming the file: a parser bug on hostile
+// input must be a FILE:LINE error and exit 2, not a crash.
+func parseGherkin(f featureFile, newID func() string) (doc *messages.GherkinDocument, pickles []*messages.Pickle, probs []Problem) {
+	if n := longLine(f.content); n > 0 {
+		return nil, nil, []Problem{{File: f.name, Line: n, Msg: fmt.Sprintf("line longer than %d bytes (Gherkin cannot read it)", MaxFeatureLine)}}
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			doc, pickles, probs = nil, nil, []Problem{{File: f.name, Line: 1, Msg: fmt.Sprintf("the Gherkin parser failed on this file (%v)", v)}}
+		}
+	}()
+	doc, err := gherkin.ParseGherkinDocument(bytes.NewReader(f.content), newID)
+	if err != nil {
+		return nil, nil, syntaxProblems(f.name, err)
+	}
+	if doc == nil || doc.Feature == nil {
+		return nil, nil, []Problem{{File: f.name, Line: 1, Msg: "no Feature in this file"}}
+	}
+	return doc, gherkin.Pickles(*doc, f.name, newID), nil
 }
 
 func unwrapPathErr(err error) error {
@@ -155,17 +212,13 @@ func parseFeatures(files []featureFile, tags string, excl []exclusion) *parsed {
 	p := &parsed{byID: map[string]*scenarioInfo{}}
 	newID := (&messages.Incrementing{}).NewId
 	for _, f := range files {
-		doc, err := gherkin.ParseGherkinDocument(bytes.NewReader(f.content), newID)
-		if err != nil {
-			p.problems = append(p.problems, syntaxProblems(f.name, err)...)
-			continue
-		}
-		if doc.Feature == nil {
-			p.problems = append(p.problems, Problem{File: f.name, Line: 1, Msg: "no Feature in this file"})
+		doc, pickles, probs := parseGherkin(f, newID)
+		if probs != nil {
+			p.problems = append(p.problems, probs...)
 			continue
 		}
 		ast := indexAST(doc)
-		for _, pk := range gherkin.Pickles(*doc, f.name, newID) {
+		for _, pk := range pickles {
 			info := &scenarioInfo{id: pk.Id, file: f.name, name: pk.Name}
 			for _, t := range pk.Tags {
 				info.tags = append(info.tags, t.Name)

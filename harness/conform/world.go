@@ -15,6 +15,7 @@ import (
 
 	"github.com/cucumber/godog"
 
+	"github.com/tokenstorm/tokenstorm/harness/admingate"
 	"github.com/tokenstorm/tokenstorm/harness/backend"
 	"github.com/tokenstorm/tokenstorm/harness/client"
 	"github.com/tokenstorm/tokenstorm/harness/clock"
@@ -194,6 +195,7 @@ func (w *world) stack(ctx context.Context) (*stack.Stack, error) {
 	so.BackendURL = w.r.opts.BackendURL
 	so.Style = w.r.opts.Style
 	so.WechatAddr = w.r.opts.WechatAddr
+	so.AdminToken = w.r.opts.AdminToken
 	st, err := stack.Start(ctx, so)
 	if err != nil {
 		return nil, fmt.Errorf("starting the stack: %w", err)
@@ -402,6 +404,7 @@ func (w *world) admin(ctx context.Context, method, url string, body any) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	admingate.Header(req, w.r.opts.AdminToken)
 	resp, err := w.hc.Do(req)
 	if err != nil {
 		return fmt.Errorf("admin %s %s: %w", method, url, err)

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/dop251/goja"
 	"github.com/evanw/esbuild/pkg/api"
@@ -38,9 +39,41 @@ func Bundle(path string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if _, err := os.Stat(abs); err != nil {
+	st, err := os.Stat(abs)
+	if err != nil {
 		return "", fmt.Errorf("js client: %w", err)
 	}
+	// A FIFO or a device (/dev/zero) would hang or exhaust esbuild.
+	if !st.Mode().IsRegular() {
+		return "", fmt.Errorf("js client %s: not a regular file", path)
+	}
+	if st.Size() > MaxAdapterSize {
+		return "", fmt.Errorf("js client %s: larger than %d bytes", path, MaxAdapterSize)
+	}
+	type built struct {
+		src string
+		err error
+	}
+	done := make(chan built, 1)
+	go func() { s, err := bundle(path, abs); done <- built{s, err} }()
+	select {
+	case b := <-done:
+		return b.src, b.err
+	case <-time.After(BundleTimeout):
+		// esbuild cannot be cancelled; its goroutine is abandoned, which is
+		// acceptable because the run stops on this error.
+		return "", fmt.Errorf("js client %s: bundling took longer than %s (an import of a FIFO or a device?)", path, BundleTimeout)
+	}
+}
+
+// Bundling limits: a real adapter with its node_modules bundles in well
+// under a second and is far below the size cap.
+var (
+	BundleTimeout        = 30 * time.Second
+	MaxAdapterSize int64 = 16 << 20
+)
+
+func bundle(path, abs string) (string, error) {
 	dir := filepath.Dir(abs)
 	res := api.Build(api.BuildOptions{
 		EntryPoints:   []string{abs},

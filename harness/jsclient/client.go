@@ -47,6 +47,16 @@ type Options struct {
 	// setTimeout, setInterval). nil = each device's Env.DeviceClock, else
 	// Env.Clock, and the real clock if that is nil too.
 	Clock clock.Clock
+	// MaxTurn bounds one turn of a runtime's JavaScript (module top level,
+	// the synchronous part of call(req), one callback); a runtime past it is
+	// stopped with a LimitError (default 5s).
+	MaxTurn time.Duration
+	// MemoryLimit bounds how much the heap may grow during one turn of one
+	// runtime before that runtime is stopped (default 256 MiB).
+	MemoryLimit int64
+	// Context, when it ends (Ctrl-C), interrupts every runtime wherever its
+	// JavaScript is, loading included. nil = never.
+	Context context.Context
 }
 
 // Stats counts what the client's devices did.
@@ -58,6 +68,7 @@ type Stats struct {
 	Stalled   int64 // calls found pending while their device had nothing left to run
 	Pending   int64 // calls not settled or abandoned yet
 	Logs      int64 // console lines and uncaught errors, recorded or not
+	Killed    int64 // runtimes stopped by a limit (MaxTurn, MemoryLimit)
 }
 
 // Client runs a JavaScript adapter, one runtime per simulated device. It
@@ -74,12 +85,15 @@ type Client struct {
 
 	mu        sync.Mutex
 	devices   map[string]*device
+	probing   *device // the start-up probe while it loads (watched too)
 	closed    bool
+	stopWatch chan struct{}
+	stopCtx   func() bool
 	wg        sync.WaitGroup
 	consoleMu sync.Mutex
 
-	seq                                            atomic.Uint64
-	calls, settled, abandoned, stalled, logs, pend atomic.Int64
+	seq                                                    atomic.Uint64
+	calls, settled, abandoned, stalled, logs, pend, killed atomic.Int64
 }
 
 var _ client.Client = (*Client)(nil)
@@ -96,6 +110,12 @@ func New(path string, env client.Env, opts Options) (*Client, error) {
 	}
 	if opts.MaxLogs <= 0 {
 		opts.MaxLogs = 100
+	}
+	if opts.MaxTurn <= 0 {
+		opts.MaxTurn = DefaultMaxTurn
+	}
+	if opts.MemoryLimit <= 0 {
+		opts.MemoryLimit = DefaultMemoryLimit
 	}
 	shim, err := shimProgram()
 	if err != nil {
@@ -116,8 +136,13 @@ func New(path string, env client.Env, opts Options) (*Client, error) {
 		hc = &http.Client{Transport: tr}
 	}
 	c := &Client{path: path, env: env, opts: opts, prg: prg, shim: shim, http: hc, own: own, clk: opts.Clock,
-		devices: map[string]*device{}}
+		devices: map[string]*device{}, stopWatch: make(chan struct{})}
+	go c.watch(c.stopWatch)
+	if opts.Context != nil {
+		c.stopCtx = context.AfterFunc(opts.Context, func() { c.interruptAll(opts.Context.Err()) })
+	}
 	if err := c.probe(); err != nil {
+		_ = c.Close()
 		return nil, err
 	}
 	return c, nil
@@ -137,7 +162,16 @@ func (c *Client) clockOf(device string) clock.Clock {
 func (c *Client) probe() error {
 	d := newDevice(c, "tokenstorm-probe")
 	d.quiet = true
+	c.mu.Lock()
+	c.probing = d
+	c.mu.Unlock()
+	if err := c.ctxErr(); err != nil {
+		d.kill(err)
+	}
 	d.init()
+	c.mu.Lock()
+	c.probing = nil
+	c.mu.Unlock()
 	d.loop.stop()
 	d.shutdown()
 	return d.initErr
@@ -152,6 +186,9 @@ func (c *Client) device(name string) (*device, error) {
 	}
 	d := c.devices[name]
 	if d == nil {
+		if err := c.ctxErr(); err != nil {
+			return nil, err
+		}
 		d = newDevice(c, name)
 		c.devices[name] = d
 		c.wg.Add(1)
@@ -171,7 +208,7 @@ func (c *Client) Do(ctx context.Context, call client.Call) client.Result {
 	}
 	pc := &pendingCall{id: c.seq.Add(1), call: call, ch: make(chan client.Result, 1)}
 	if !d.loop.post(func() { d.start(pc) }) {
-		return client.Result{Err: ErrClosed}
+		return client.Result{Err: d.closedErr()}
 	}
 	select {
 	case r := <-pc.ch:
@@ -183,7 +220,7 @@ func (c *Client) Do(ctx context.Context, call client.Call) client.Result {
 		case r := <-pc.ch:
 			return r
 		default:
-			return client.Result{Err: ErrClosed}
+			return client.Result{Err: d.closedErr()}
 		}
 	case <-ctx.Done():
 		// Forget the call so a late settle is dropped and the pending
@@ -234,6 +271,10 @@ func (c *Client) Close() error {
 		devs = append(devs, d)
 	}
 	c.mu.Unlock()
+	close(c.stopWatch)
+	if c.stopCtx != nil {
+		c.stopCtx()
+	}
 	for _, d := range devs {
 		d.cancel()
 		if vm := d.vmp.Load(); vm != nil {
@@ -254,7 +295,23 @@ func (c *Client) Stats() Stats {
 	n := len(c.devices)
 	c.mu.Unlock()
 	return Stats{Devices: n, Calls: c.calls.Load(), Settled: c.settled.Load(), Abandoned: c.abandoned.Load(),
-		Stalled: c.stalled.Load(), Pending: c.pend.Load(), Logs: c.logs.Load()}
+		Stalled: c.stalled.Load(), Pending: c.pend.Load(), Logs: c.logs.Load(), Killed: c.killed.Load()}
+}
+
+// ctxErr is Options.Context's error, nil while it runs (or without one).
+func (c *Client) ctxErr() error {
+	if c.opts.Context == nil {
+		return nil
+	}
+	return c.opts.Context.Err()
+}
+
+// interruptAll stops every runtime (the run was interrupted): each device's
+// calls then fail with err at once instead of waiting for their deadline.
+func (c *Client) interruptAll(err error) {
+	for _, d := range c.watched() {
+		d.kill(fmt.Errorf("js client interrupted: %w", err))
+	}
 }
 
 // UI returns the UI actions a device performed, oldest first, e.g.

@@ -36,6 +36,8 @@ type device struct {
 	ctx    context.Context // cancelled by Close: aborts in-flight HTTP
 	cancel context.CancelFunc
 	vmp    atomic.Pointer[goja.Runtime] // for Interrupt from Close
+	turn   *turnState                   // the loop's, watched by the watchdog
+	dead   atomic.Pointer[error]        // set by kill: the limit this runtime hit
 
 	// Owned by the loop goroutine.
 	vm       *goja.Runtime
@@ -77,7 +79,8 @@ type bodyRef struct {
 
 func newDevice(c *Client, name string) *device {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &device{c: c, name: name, loop: newLoop(), ready: make(chan struct{}), ctx: ctx, cancel: cancel,
+	l := newLoop()
+	return &device{c: c, name: name, loop: l, turn: l.turn, ready: make(chan struct{}), ctx: ctx, cancel: cancel,
 		calls: map[uint64]*pendingCall{}, tasks: map[int64]*task{}, bodies: map[string]*bodyRef{},
 		storage: map[string]string{}}
 }
@@ -91,9 +94,15 @@ func (d *device) main() {
 	d.shutdown()
 }
 
-// init creates the runtime, installs the shim and loads the adapter.
+// init creates the runtime, installs the shim and loads the adapter. The
+// module's top level is a turn like any other: bounded by the watchdog.
 func (d *device) init() {
+	d.turn.begin()
 	d.initErr = d.load()
+	d.turn.end()
+	if d.initErr != nil && d.dead.Load() != nil {
+		d.initErr = d.closedErr()
+	}
 	if d.initErr != nil {
 		d.initErr = fmt.Errorf("js client %s (device %s): %w", d.c.path, d.name, d.initErr)
 	}
@@ -103,6 +112,9 @@ func (d *device) load() error {
 	vm := goja.New()
 	d.vm = vm
 	d.vmp.Store(vm)
+	if p := d.dead.Load(); p != nil { // killed (or interrupted) before it existed
+		return *p
+	}
 	// Each device has its own clock: a storm may skew some phones only.
 	clk := d.c.clockOf(d.name)
 	vm.SetTimeSource(clk.Now)
@@ -344,7 +356,7 @@ func (d *device) shutdown() {
 	}
 	for _, pc := range d.calls {
 		d.forget(pc)
-		pc.ch <- client.Result{Err: ErrClosed}
+		pc.ch <- client.Result{Err: d.closedErr()}
 	}
 	d.vm = nil
 	d.vmp.Store(nil)

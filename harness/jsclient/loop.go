@@ -21,10 +21,13 @@ type loop struct {
 	// ops and no queued job, nothing can ever run in this runtime again unless
 	// the harness posts a new call.
 	ops int
+
+	// turn is watched by the client's watchdog (MaxTurn, MemoryLimit).
+	turn *turnState
 }
 
 func newLoop() *loop {
-	return &loop{wake: make(chan struct{}, 1), done: make(chan struct{})}
+	return &loop{wake: make(chan struct{}, 1), done: make(chan struct{}), turn: &turnState{}}
 }
 
 // post queues fn to run on the loop goroutine, in order. It reports false if
@@ -71,7 +74,9 @@ func (l *loop) run(idle func()) {
 			if l.isStopped() {
 				break
 			}
+			l.turn.begin()
 			job()
+			l.turn.end()
 			jobs[i] = nil
 		}
 		clear(jobs)

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tokenstorm/tokenstorm/harness/admingate"
 	"github.com/tokenstorm/tokenstorm/harness/check"
 	"github.com/tokenstorm/tokenstorm/harness/client"
 	"github.com/tokenstorm/tokenstorm/harness/clock"
@@ -232,6 +233,7 @@ func (p *P) admin(ctx context.Context, url string, body any) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	admingate.Header(req, p.Stack.AdminToken)
 	resp, err := p.http.Do(req)
 	if err != nil {
 		return fmt.Errorf("admin %s: %w", url, err)

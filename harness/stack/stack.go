@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tokenstorm/tokenstorm/harness/admingate"
 	"github.com/tokenstorm/tokenstorm/harness/backend"
 	"github.com/tokenstorm/tokenstorm/harness/client"
 	"github.com/tokenstorm/tokenstorm/harness/clock"
@@ -40,6 +41,56 @@ type Options struct {
 	// `tokenstorm serve` shared by storm shards) instead of starting one.
 	// Its calls are then not in this stack's ledger.
 	WechatURL string
+	// AdminToken, when set, guards /__admin/… on both servers (Authorization:
+	// Bearer <token>). Without one the servers refuse non-loopback addresses.
+	AdminToken string
+	// Timeouts bound every connection; zero fields take DefaultTimeouts'.
+	Timeouts Timeouts
+}
+
+// Timeouts are the http.Server limits of both servers (SPEC §12): a client
+// that trickles a request or holds an idle keep-alive is cut off.
+type Timeouts struct {
+	ReadHeader time.Duration // request line and headers
+	Read       time.Duration // the whole request, body included
+	Write      time.Duration // from the end of the headers to the end of the answer
+	Idle       time.Duration // an idle keep-alive connection
+}
+
+// DefaultTimeouts leave room for the slowest legitimate request: a backend
+// answer delayed by delay_ms (at most 10s) behind a WeChat call that times
+// out after 8s.
+var DefaultTimeouts = Timeouts{ReadHeader: 10 * time.Second, Read: 30 * time.Second, Write: 60 * time.Second, Idle: 90 * time.Second}
+
+func (t Timeouts) orDefault() Timeouts {
+	d := DefaultTimeouts
+	if t.ReadHeader > 0 {
+		d.ReadHeader = t.ReadHeader
+	}
+	if t.Read > 0 {
+		d.Read = t.Read
+	}
+	if t.Write > 0 {
+		d.Write = t.Write
+	}
+	if t.Idle > 0 {
+		d.Idle = t.Idle
+	}
+	return d
+}
+
+// NewHTTPServer is the http.Server every tokenstorm server runs in: h
+// guarded by the admin token, with the timeouts t (zero fields default).
+func NewHTTPServer(h http.Handler, adminToken string, t Timeouts) *http.Server {
+	t = t.orDefault()
+	return &http.Server{
+		Handler:           admingate.Wrap(adminToken, h),
+		ReadHeaderTimeout: t.ReadHeader,
+		ReadTimeout:       t.Read,
+		WriteTimeout:      t.Write,
+		IdleTimeout:       t.Idle,
+		MaxHeaderBytes:    64 << 10,
+	}
 }
 
 // Stack is a running embedded stack.
@@ -53,7 +104,10 @@ type Stack struct {
 	Clock      clock.Clock
 	Ledger     *ledger.Ledger
 	Style      string
+	// AdminToken is Options.AdminToken: the harness's own admin calls send it.
+	AdminToken string
 
+	opts    Options
 	servers []*http.Server
 	ownLog  bool
 }
@@ -69,7 +123,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	if o.Clock == nil {
 		o.Clock = clock.Real()
 	}
-	s := &Stack{AppID: o.AppID, Secret: o.Secret, Clock: o.Clock, Ledger: o.Ledger, Style: o.Style}
+	s := &Stack{AppID: o.AppID, Secret: o.Secret, Clock: o.Clock, Ledger: o.Ledger, Style: o.Style, AdminToken: o.AdminToken, opts: o}
 	if s.Ledger == nil {
 		s.Ledger = ledger.New(ledger.Options{Clock: o.Clock})
 		s.ownLog = true
@@ -133,7 +187,11 @@ func (s *Stack) serve(ctx context.Context, addr string, h http.Handler) (string,
 	if err != nil {
 		return "", fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	if err := admingate.CheckBind(ln.Addr(), s.opts.AdminToken); err != nil {
+		_ = ln.Close()
+		return "", err
+	}
+	srv := NewHTTPServer(h, s.opts.AdminToken, s.opts.Timeouts)
 	s.servers = append(s.servers, srv)
 	go func() { _ = srv.Serve(ln) }()
 	return "http://" + ln.Addr().String(), nil

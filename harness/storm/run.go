@@ -43,6 +43,8 @@ type Options struct {
 	// port); a backend under test must be configured to call
 	// jscode2session there.
 	WechatAddr string
+	// AdminToken guards the admin APIs of the servers the storm starts.
+	AdminToken string
 	// OutDir receives results.bin (vegeta's gob format, streamed as hits
 	// complete). "" writes no results file.
 	OutDir string
@@ -204,7 +206,7 @@ func (r *runner) startStack(ctx context.Context) error {
 	r.onCleanup(r.feed.stop)
 
 	st, err := stack.Start(ctx, stack.Options{
-		BackendURL: opts.BackendURL, Style: opts.Style, WechatAddr: opts.WechatAddr, WechatURL: opts.WechatURL,
+		BackendURL: opts.BackendURL, Style: opts.Style, WechatAddr: opts.WechatAddr, WechatURL: opts.WechatURL, AdminToken: opts.AdminToken,
 		AccessTTL: sc.Backend.AccessTTL, RefreshTTL: sc.Backend.RefreshTTL, Reuse: sc.Backend.Reuse,
 		Clock: r.clock, Ledger: r.led,
 	})
@@ -236,7 +238,7 @@ func (r *runner) startStack(ctx context.Context) error {
 		r.onCleanup(func() { _ = r.results.close() })
 	}
 	r.driver = &device.Driver{Client: cl, Ledger: r.led, Deadline: sc.Deadline, Prefix: r.prefix}
-	r.tl = &timeline{name: sc.Name, events: sc.Timeline, backendURL: st.BackendURL, wechatURL: st.WechatURL,
+	r.tl = &timeline{name: sc.Name, events: sc.Timeline, backendURL: st.BackendURL, wechatURL: st.WechatURL, adminToken: st.AdminToken,
 		appID: st.AppID, devices: r.names, shard: r.shard, fleet: sc.Devices,
 		sharedWechat: opts.WechatURL != "", sharedBackend: opts.BackendURL != "" && r.shard.Sharded(),
 		clock: r.clock, devClocks: r.devClocks, led: r.led, http: &http.Client{Timeout: 10 * time.Second}}

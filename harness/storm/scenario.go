@@ -5,6 +5,7 @@
 package storm
 
 import (
+	"context"
 	"fmt"
 	"io/fs"
 	"math"
@@ -15,8 +16,9 @@ import (
 	"time"
 
 	"github.com/goccy/go-yaml/ast"
-	"github.com/goccy/go-yaml/parser"
 
+	"github.com/tokenstorm/tokenstorm/harness/inputfile"
+	"github.com/tokenstorm/tokenstorm/harness/yamlsafe"
 	"github.com/tokenstorm/tokenstorm/scenarios"
 )
 
@@ -139,17 +141,29 @@ var pacers = []string{"constant", "linear", "sine"}
 var phases = map[string]float64{"mean_up": 0, "peak": math.Pi / 2, "mean_down": math.Pi, "trough": 3 * math.Pi / 2}
 var methods = []string{"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
 
-func parseBytes(data []byte) (*ast.File, error) { return parser.ParseBytes(data, 0) }
+// MaxScenarioSize caps a scenario file: shipped ones are a few KiB.
+const MaxScenarioSize = 1 << 20
+
+// parseBytes parses with the alias-expansion budget and a panic guard.
+func parseBytes(data []byte) (*ast.File, error) {
+	return yamlsafe.Parse(inputfile.StripBOM(data), 0)
+}
 
 // Load reads a scenario by path, or by the name of a shipped one
 // ("synchronized-expiry" or "synchronized-expiry.yaml"). A name that is not a
 // file on disk falls back to the embedded scenarios, so the binary works from
 // any directory.
 func Load(nameOrPath string) (*Scenario, error) {
-	if data, err := os.ReadFile(nameOrPath); err == nil {
+	return LoadContext(context.Background(), nameOrPath)
+}
+
+// LoadContext is Load that gives up when ctx ends (a FIFO nobody writes to)
+// and refuses files over MaxScenarioSize.
+func LoadContext(ctx context.Context, nameOrPath string) (*Scenario, error) {
+	if data, err := inputfile.Read(ctx, nameOrPath, MaxScenarioSize); err == nil {
 		return Parse(nameOrPath, data)
 	} else if !os.IsNotExist(err) {
-		return nil, &Error{File: nameOrPath, Msg: err.Error()}
+		return nil, &Error{File: nameOrPath, Msg: strings.TrimPrefix(err.Error(), nameOrPath+": ")}
 	}
 	base := strings.TrimSuffix(filepath.Base(nameOrPath), ".yaml")
 	if strings.ContainsAny(nameOrPath, `/\`) && !strings.HasPrefix(filepath.ToSlash(nameOrPath), "scenarios/") {

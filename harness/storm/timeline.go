@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tokenstorm/tokenstorm/harness/admingate"
 	"github.com/tokenstorm/tokenstorm/harness/clock"
 	"github.com/tokenstorm/tokenstorm/harness/ledger"
 	"github.com/tokenstorm/tokenstorm/mockwechat"
@@ -43,6 +44,7 @@ type timeline struct {
 	devClocks     *deviceClocks  // the devices' clocks, for clock_skew with devices
 	led           *ledger.Ledger
 	http          *http.Client
+	adminToken    string // sent on admin calls when the servers are guarded
 
 	mu          sync.Mutex
 	errs        []string
@@ -306,6 +308,7 @@ func (tl *timeline) send(ctx context.Context, method, url string, body, out any)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	admingate.Header(req, tl.adminToken)
 	resp, err := tl.http.Do(req)
 	if err != nil {
 		return fmt.Errorf("admin %s %s: %w", method, url, err)

@@ -12,6 +12,8 @@ import (
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
+
+	"github.com/tokenstorm/tokenstorm/harness/yamlsafe"
 )
 
 // The scenario is read from goccy/go-yaml's syntax tree rather than decoded
@@ -92,7 +94,10 @@ func (r *reader) parseYAML(data []byte) ast.Node {
 	f, err := parseBytes(data)
 	if err != nil {
 		var ye yaml.Error
-		if errors.As(err, &ye) {
+		var ee *yamlsafe.ExpansionError
+		if errors.As(err, &ee) {
+			r.errAt(ee.Line, "(aliases)", "%s", ee.Error())
+		} else if errors.As(err, &ye) {
 			ln := 0
 			if tk := ye.GetToken(); tk != nil && tk.Position != nil {
 				ln = tk.Position.Line
@@ -354,12 +359,16 @@ func (r *reader) body(n ast.Node, path string, keyLine int) ([]byte, bool) {
 		s, ok := r.text(v, path, keyLine)
 		return []byte(s), ok
 	case ast.MapNode, *ast.SequenceNode:
-		var x any
-		if err := yaml.NodeToValue(v, &x); err != nil {
+		// Converted here, not by yaml.NodeToValue: a body subtree decoded on
+		// its own cannot see anchors defined elsewhere in the file ("could
+		// not find alias"), and r.resolve does. yamlsafe has already bounded
+		// what the aliases expand to.
+		x, err := r.value(v, 0)
+		if err != nil {
 			r.errAt(orLine(v, keyLine), path, "cannot read the body: %v", err)
 			return nil, false
 		}
-		b, err := json.Marshal(jsonable(x))
+		b, err := json.Marshal(x)
 		if err != nil {
 			r.errAt(orLine(v, keyLine), path, "cannot write the body as JSON: %v", err)
 			return nil, false
@@ -371,26 +380,67 @@ func (r *reader) body(n ast.Node, path string, keyLine int) ([]byte, bool) {
 	}
 }
 
-// jsonable turns YAML's map[any]any (if any) into JSON-encodable maps.
-func jsonable(x any) any {
-	switch v := x.(type) {
-	case map[string]any:
-		for k, e := range v {
-			v[k] = jsonable(e)
+// value converts a node to JSON-encodable Go values, following aliases
+// through the whole document's anchors and applying merge keys (<<).
+func (r *reader) value(n ast.Node, depth int) (any, error) {
+	if depth > 64 {
+		return nil, errors.New("nested too deeply")
+	}
+	if a, ok := n.(*ast.AliasNode); ok && a.Value != nil && r.anchors[a.Value.String()] == nil {
+		return nil, fmt.Errorf("unknown alias *%s", a.Value.String())
+	}
+	n = r.resolve(n)
+	switch v := n.(type) {
+	case nil, *ast.NullNode:
+		return nil, nil
+	case ast.MapNode:
+		out := map[string]any{}
+		for it := v.MapRange(); it.Next(); {
+			kn := r.resolve(it.Key())
+			if _, merge := kn.(*ast.MergeKeyNode); merge {
+				m, err := r.value(it.Value(), depth+1)
+				if err != nil {
+					return nil, err
+				}
+				mm, ok := m.(map[string]any)
+				if !ok {
+					return nil, errors.New("<< must merge a mapping")
+				}
+				for k, e := range mm {
+					if _, set := out[k]; !set {
+						out[k] = e
+					}
+				}
+				continue
+			}
+			k, err := r.value(kn, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			e, err := r.value(it.Value(), depth+1)
+			if err != nil {
+				return nil, err
+			}
+			out[fmt.Sprint(k)] = e
 		}
-		return v
-	case map[any]any:
-		out := make(map[string]any, len(v))
-		for k, e := range v {
-			out[fmt.Sprint(k)] = jsonable(e)
+		return out, nil
+	case *ast.SequenceNode:
+		out := make([]any, 0, len(v.Values))
+		for _, e := range v.Values {
+			x, err := r.value(e, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, x)
 		}
-		return out
-	case []any:
-		for i, e := range v {
-			v[i] = jsonable(e)
+		return out, nil
+	case ast.ScalarNode:
+		x := v.GetValue()
+		if f, ok := x.(float64); ok && (math.IsInf(f, 0) || math.IsNaN(f)) {
+			return nil, errors.New("JSON has no infinity or NaN")
 		}
-		return v
+		return x, nil
 	default:
-		return x
+		return nil, fmt.Errorf("cannot write %s as JSON", describe(n))
 	}
 }

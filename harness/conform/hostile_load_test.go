@@ -1,0 +1,55 @@
+package conform
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	messages "github.com/cucumber/messages/go/v21"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func runFeature(t *testing.T, content []byte) error {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "hostile.feature")
+	require.NoError(t, os.WriteFile(path, content, 0o644))
+	opts := refOptions(t)
+	opts.Paths = []string{path}
+	_, err := Run(context.Background(), opts)
+	return err
+}
+
+// A line of 64 KiB or more used to crash the Gherkin parser (nil pointer).
+func TestHugeFeatureLineIsAProblem(t *testing.T) {
+	for _, n := range []int{64 << 10, 70 << 10, 1 << 20} {
+		content := []byte("Feature: big\n  Scenario: x\n    Given 1 device logged in\n    # " + strings.Repeat("x", n) + "\n")
+		err := runFeature(t, content)
+		var fe *FeatureError
+		require.ErrorAs(t, err, &fe, "%d", n)
+		assert.Contains(t, err.Error(), "hostile.feature:4: line longer than 61440 bytes")
+	}
+}
+
+func TestFeatureFileCaps(t *testing.T) {
+	_, err := loadFeatures([]string{"/dev/zero"}, false)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "feature path /dev/zero: larger than 4194304 bytes")
+}
+
+func TestFeatureBOMIsStripped(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bom.feature")
+	require.NoError(t, os.WriteFile(path, []byte("\xEF\xBB\xBFFeature: bom\n  Scenario: x\n    Given 1 device logged in\n"), 0o644))
+	files, err := loadFeatures([]string{path}, false)
+	require.NoError(t, err)
+	require.Len(t, files, 1)
+	assert.True(t, strings.HasPrefix(string(files[0].content), "Feature: bom"))
+}
+
+func TestParseGherkinNeverPanics(t *testing.T) {
+	for _, src := range []string{"", "\x00\x00", "Feature:\n  Scenario Outline: x\n    Examples:\n      | a |\n", "Feature: x\n  Rule:\n    Background:\n", strings.Repeat("Feature: x\n", 3)} {
+		assert.NotPanics(t, func() { parseGherkin(featureFile{name: "f", content: []byte(src)}, (&messages.Incrementing{}).NewId) }, src)
+	}
+}

@@ -1,0 +1,151 @@
+package jsclient
+
+import (
+	"errors"
+	"fmt"
+	"runtime/metrics"
+	"sync/atomic"
+	"time"
+
+	"github.com/tokenstorm/tokenstorm/harness/ledger"
+)
+
+// Defaults of the per-runtime limits (Options.MaxTurn, Options.MemoryLimit).
+const (
+	DefaultMaxTurn     = 5 * time.Second
+	DefaultMemoryLimit = 256 << 20
+	watchEvery         = 25 * time.Millisecond
+)
+
+// LimitError is why a device's runtime was stopped: one turn of its
+// JavaScript (the module's top level, the synchronous part of call(req), a
+// callback) ran too long or allocated too much. The device's pending and
+// later calls fail with it; the other devices and the run go on.
+type LimitError struct {
+	Device string
+	What   string // "time" or "memory"
+	Limit  string // e.g. "5s", "256 MiB"
+}
+
+func (e *LimitError) Error() string {
+	if e.What == "memory" {
+		return fmt.Sprintf("js runtime of device %s stopped: one turn of its JavaScript allocated more than %s (runaway allocation?)", e.Device, e.Limit)
+	}
+	return fmt.Sprintf("js runtime of device %s stopped: one turn of its JavaScript ran longer than %s without yielding (busy loop?)", e.Device, e.Limit)
+}
+
+// turnState is what the watchdog knows about a device's current turn. The
+// loop goroutine writes start; the watchdog reads it.
+type turnState struct {
+	start atomic.Int64 // unix nanos when the running turn began; 0 = idle
+}
+
+// begin and end bracket one turn on the loop goroutine.
+func (t *turnState) begin() { t.start.Store(time.Now().UnixNano()) }
+func (t *turnState) end()   { t.start.Store(0) }
+
+// seen is the watchdog's own note of a long turn: when it saw it first and
+// the heap at that moment.
+type seen struct {
+	start int64
+	heap  uint64
+}
+
+// heapBytes reads the live heap cheaply (no stop-the-world, unlike
+// runtime.ReadMemStats).
+func heapBytes(s []metrics.Sample) uint64 {
+	metrics.Read(s)
+	if s[0].Value.Kind() == metrics.KindUint64 {
+		return s[0].Value.Uint64()
+	}
+	return 0
+}
+
+// watch is the client's watchdog goroutine: every watchEvery it looks at the
+// turn each runtime is in, and stops a runtime whose turn has run past
+// MaxTurn, or during which the heap grew by more than MemoryLimit. Memory
+// cannot be attributed to a goja runtime exactly; growth during one long
+// turn can, and a runaway allocation (a string doubled in a loop) is one.
+func (c *Client) watch(stop <-chan struct{}) {
+	tick := time.NewTicker(watchEvery)
+	defer tick.Stop()
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	long := map[*device]seen{}
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+		now := time.Now().UnixNano()
+		heap := heapBytes(sample)
+		for _, d := range c.watched() {
+			st := d.turn.start.Load()
+			if st == 0 {
+				delete(long, d)
+				continue
+			}
+			s, ok := long[d]
+			if !ok || s.start != st {
+				long[d] = seen{start: st, heap: heap}
+				s = long[d]
+			}
+			switch {
+			case time.Duration(now-st) > c.opts.MaxTurn:
+				d.kill(&LimitError{Device: d.name, What: "time", Limit: c.opts.MaxTurn.String()})
+				delete(long, d)
+			case heap > s.heap && heap-s.heap > uint64(c.opts.MemoryLimit):
+				d.kill(&LimitError{Device: d.name, What: "memory", Limit: fmt.Sprintf("%d MiB", c.opts.MemoryLimit>>20)})
+				delete(long, d)
+			}
+		}
+	}
+}
+
+// watched lists the runtimes the watchdog looks after: every device, and the
+// start-up probe while it loads.
+func (c *Client) watched() []*device {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]*device, 0, len(c.devices)+1)
+	for _, d := range c.devices {
+		out = append(out, d)
+	}
+	if c.probing != nil {
+		out = append(out, c.probing)
+	}
+	return out
+}
+
+// kill stops a device's runtime for good with err: JavaScript is interrupted
+// wherever it is, the loop ends, pending and later calls get err. Any
+// goroutine.
+func (d *device) kill(err error) {
+	if !d.dead.CompareAndSwap(nil, &err) {
+		return
+	}
+	d.c.killed.Add(1)
+	if !d.quiet {
+		d.c.env.Ledger.Append(ledger.Event{Source: ledger.SourceClient, Kind: ledger.KindClientLog, Device: d.name, Detail: err.Error()})
+	}
+	d.cancel()
+	if vm := d.vmp.Load(); vm != nil {
+		vm.Interrupt(err)
+	}
+	d.loop.stop()
+}
+
+// closedErr is what calls of a stopped device get: the limit it hit, or
+// ErrClosed.
+func (d *device) closedErr() error {
+	if p := d.dead.Load(); p != nil {
+		return *p
+	}
+	return ErrClosed
+}
+
+// IsLimit reports whether err is (or wraps) a *LimitError.
+func IsLimit(err error) bool {
+	var le *LimitError
+	return errors.As(err, &le)
+}

@@ -1,0 +1,55 @@
+package yamlsafe
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/goccy/go-yaml/ast"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// bomb is the classic alias bomb: 9 levels of 9 aliases = 9^9 nodes.
+func bomb() string {
+	var b strings.Builder
+	b.WriteString("a0: &a0 [x, x, x, x, x, x, x, x, x]\n")
+	for i := 1; i < 9; i++ {
+		prev := "*a" + string(rune('0'+i-1))
+		b.WriteString("a" + string(rune('0'+i)) + ": &a" + string(rune('0'+i)) + " [")
+		b.WriteString(strings.TrimSuffix(strings.Repeat(prev+", ", 9), ", "))
+		b.WriteString("]\n")
+	}
+	return b.String()
+}
+
+func TestAliasBombRefused(t *testing.T) {
+	_, err := Parse([]byte(bomb()), 0)
+	var ee *ExpansionError
+	require.ErrorAs(t, err, &ee)
+	assert.Contains(t, err.Error(), "more than 100000 nodes")
+	assert.Positive(t, ee.Line)
+}
+
+func TestModestAliasesAccepted(t *testing.T) {
+	f, err := Parse([]byte("base: &b {item: tea, n: 1}\nx: *b\ny: *b\n"), 0)
+	require.NoError(t, err)
+	require.Len(t, f.Docs, 1)
+}
+
+func TestBudgetIsExact(t *testing.T) {
+	doc := []byte("a: [1, 2, 3]\n")
+	require.NoError(t, CheckExpansion(mustBody(t, doc), 100))
+	require.Error(t, CheckExpansion(mustBody(t, doc), 3))
+}
+
+func TestDeepNestingRefused(t *testing.T) {
+	doc := strings.Repeat("[", 500) + strings.Repeat("]", 500)
+	_, err := Parse([]byte(doc), 0)
+	require.Error(t, err)
+}
+
+func mustBody(t *testing.T, doc []byte) ast.Node {
+	f, err := Parse(doc, 0)
+	require.NoError(t, err)
+	return f.Docs[0].Body
+}
