@@ -38,4 +38,3 @@ func (c *Checker) onJSCode2Session(e ledger.Event) {
 		})
 	}
 }
-

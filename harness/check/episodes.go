@@ -357,4 +357,3 @@ func describeCall(e ledger.Event) string {
 	}
 	return s
 }
-

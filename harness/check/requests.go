@@ -32,23 +32,23 @@ type ridState struct {
 	expMethod, expRoute, expBody string
 	// statuses the backend answered this request's attempts with (the
 	// first few), and how many attempts it answered as a success.
-	statuses  [6]int
-	nStatuses int
-	attempts                         int
-	expired                          int // attempts answered expired/invalid
-	expiredTokens                    []string
-	resends                          int // attempts after the first expired one
-	resendsOK                        int
-	replayProblem                    string
-	lastOutcome                      string
-	lastStatus                       int
-	nonToken401                      int
-	effects                          int
-	settled                          bool
-	settleOutcome                    string
-	settleStatus                     int
-	settleDetail                     string
-	settleNoRID                      bool // the answer the caller got did not carry the request id
+	statuses      [6]int
+	nStatuses     int
+	attempts      int
+	expired       int // attempts answered expired/invalid
+	expiredTokens []string
+	resends       int // attempts after the first expired one
+	resendsOK     int
+	replayProblem string
+	lastOutcome   string
+	lastStatus    int
+	nonToken401   int
+	effects       int
+	settled       bool
+	settleOutcome string
+	settleStatus  int
+	settleDetail  string
+	settleNoRID   bool // the answer the caller got did not carry the request id
 	// evidence is the request's own events (issue, attempts, effects,
 	// settle), from the checker's pool; a request that settled cleanly gives
 	// it back at once (see onSettle).

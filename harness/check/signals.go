@@ -79,4 +79,3 @@ func nextToken(detail string) string {
 	}
 	return ""
 }
-

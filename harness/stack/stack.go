@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -51,6 +52,26 @@ type Stack struct {
 
 	servers []*http.Server
 	ownLog  bool
+	// inflight counts requests the stack's servers are handling (see Busy).
+	inflight atomic.Int64
+}
+
+// Busy reports whether a server of the stack is still handling a request,
+// or whether the backend is a backend under test, whose requests in flight
+// the stack cannot see. The device driver asks it when a request's deadline
+// passes: a client whose every call has been answered had everything it
+// needed, so a request it has not settled is lost, not late.
+func (s *Stack) Busy() bool {
+	return s.Backend == nil || s.inflight.Load() > 0
+}
+
+// counting wraps h to count its requests in flight.
+func (s *Stack) counting(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.inflight.Add(1)
+		defer s.inflight.Add(-1)
+		h.ServeHTTP(w, r)
+	})
 }
 
 // Start starts the stack; Close stops it.
@@ -125,7 +146,7 @@ func (s *Stack) serve(ctx context.Context, addr string, h http.Handler) (string,
 	if err != nil {
 		return "", fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: s.counting(h), ReadHeaderTimeout: 10 * time.Second}
 	s.servers = append(s.servers, srv)
 	go func() { _ = srv.Serve(ln) }()
 	return "http://" + ln.Addr().String(), nil

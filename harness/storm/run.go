@@ -153,7 +153,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*summary.Summary, err
 		defer results.close()
 	}
 
-	driver := &device.Driver{Client: cl, Ledger: led, Deadline: sc.Deadline, Prefix: sc.Name + "-"}
+	driver := &device.Driver{Client: cl, Ledger: led, Deadline: sc.Deadline, Prefix: sc.Name + "-", Busy: st.Busy}
 	// Requests in flight outlive ctx by the grace period, so Ctrl-C does not
 	// turn every request in flight into a failure.
 	reqCtx, cancelReq := context.WithCancel(context.WithoutCancel(ctx))
