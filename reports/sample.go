@@ -146,6 +146,7 @@ func Sample(failing bool) *summary.Summary {
 	pass(summary.SingleRefresh, devices)
 	pass(summary.CorrectReplay, 1240)
 	pass(summary.NoLostRequests, issued)
+	pass(summary.GenuineAnswers, issued)
 	pass(summary.NoDuplicateEffects, 3120)
 	pass(summary.CodeSingleUse, logins)
 	s.Invariants[summary.BoundedRetry] = &summary.Invariant{Verdict: summary.Skip, Reason: "no refresh failure was provoked in this scenario"}

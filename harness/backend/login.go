@@ -74,6 +74,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request, set *settin
 	ev.Subject, ev.Token, ev.Family, ev.Expires = res.openid, acc.jti, f.id, acc.exp
 	ev.Outcome, ev.Status = ledger.OutcomeOK, st.Signals.Success.Status
 	s.record(ev)
+	s.noteUndelivered(r, ev)
 	s.stats.logins.inc(ledger.OutcomeOK)
 	s.writeTokens(w, set, acc, secret)
 	return ledger.OutcomeOK
@@ -96,3 +97,19 @@ func (s *Server) writeTokens(w http.ResponseWriter, set *settings, acc access, r
 }
 
 func seconds(d time.Duration) int64 { return int64(d / time.Second) }
+
+// noteUndelivered records that the client had gone (its deadline passed, its
+// connection closed) before the new tokens of a successful login or refresh
+// could be sent: as the client saw it the call failed, so the checker counts
+// its next call as a retry, not a storm (docs/invariants.md).
+func (s *Server) noteUndelivered(r *http.Request, ok ledger.Event) {
+	if r.Context().Err() == nil {
+		return
+	}
+	jti := ok.Token
+	if ok.Kind == ledger.KindRefresh {
+		jti = ok.Detail
+	}
+	s.record(ledger.Event{Kind: ledger.KindUndelivered, Time: ok.Time, Method: r.Method, Route: r.URL.Path, Subject: ok.Subject, Family: ok.Family,
+		Token: jti, Detail: "the client had gone before the " + ok.Kind + " was answered: it never got these tokens"})
+}

@@ -115,6 +115,9 @@ func (s *Server) rotate(secret string, set *settings, r *http.Request) rotation 
 	}
 	ev.Outcome = rot.outcome
 	s.record(ev)
+	if rot.outcome == ledger.OutcomeOK {
+		s.noteUndelivered(r, ev)
+	}
 	if revokedNow {
 		s.record(ledger.Event{Kind: ledger.KindRevoke, Time: now, Family: f.id, Subject: f.subject, Token: rec.id, Detail: reasonReuse})
 	}

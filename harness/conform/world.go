@@ -226,7 +226,7 @@ func (w *world) driver(ctx context.Context) (*device.Driver, error) {
 		return nil, fmt.Errorf("starting the client %s: %w", w.r.opts.ClientName, err)
 	}
 	w.cl = cl
-	w.drv = &device.Driver{Client: cl, Ledger: w.led, Deadline: w.deadline, Prefix: w.id + "-"}
+	w.drv = &device.Driver{Client: cl, Ledger: w.led, Deadline: w.deadline, Prefix: w.id + "-", Busy: st.Busy}
 	return w.drv, nil
 }
 

@@ -306,7 +306,7 @@ func runOne(ctx context.Context, cfg *Config, sty *style.Style, pr Probe) (Resul
 	clk := clock.NewShifted()
 	led := ledger.New(ledger.Options{Clock: clk, Memory: true})
 	defer led.Close()
-	local := check.New(check.Options{Scenario: pr.Name})
+	local := check.New(check.Options{Scenario: pr.Name, ExternalBackend: cfg.Stack.BackendURL != ""})
 	unsubs := []func(){led.Subscribe(local.Observe)}
 	// The checkers stop listening before they are finished: a backend
 	// handler still answering a straggler must not feed a checker while its
@@ -336,7 +336,7 @@ func runOne(ctx context.Context, cfg *Config, sty *style.Style, pr Probe) (Resul
 		return Result{}, err
 	}
 	p := &P{cfg: cfg, name: pr.Name, Stack: st, Clock: clk, Client: cl, Style: sty,
-		Driver: &device.Driver{Client: cl, Ledger: led, Deadline: cfg.Deadline, Prefix: pr.Name + "-"},
+		Driver: &device.Driver{Client: cl, Ledger: led, Deadline: cfg.Deadline, Prefix: pr.Name + "-", Busy: st.Busy},
 		http:   &http.Client{Timeout: 10 * time.Second}}
 
 	runErr := pr.run(ctx, p)

@@ -50,11 +50,20 @@ func TestReferenceClientPassesEveryProbe(t *testing.T) {
 	assert.Zero(t, s.Requests.Lost)
 	for _, r := range res {
 		switch r.Probe.Name {
-		case "concurrent-expiry", "concurrent-first-login", "one-at-expiry", "post-at-expiry", "late-401":
-			// Where no refresh fails, a correct client makes one call per episode.
-			assert.Equal(t, 1.0, r.Summary.Refresh.Amplification, "probe %s", r.Probe.Name)
+		case "concurrent-first-login":
+			// First logins are no episodes: nothing to amplify.
+			assert.Zero(t, r.Summary.Refresh.ExpiryEpisodes, "probe %s", r.Probe.Name)
+			assert.Equal(t, r.Summary.Refresh.Logins, r.Summary.Refresh.FirstLogins, "probe %s", r.Probe.Name)
+		case "backend-signals", "non-token-401":
+			// No expiry: no episode.
+			assert.Zero(t, r.Summary.Refresh.ExpiryEpisodes, "probe %s", r.Probe.Name)
+		default:
+			// A correct client makes one call per episode, whatever the
+			// probe injects: its bounded retries are refresh.retries.
+			assert.Equal(t, 1.0, r.Summary.Refresh.Amplification, "probe %s: %+v", r.Probe.Name, r.Summary.Refresh)
 		}
 	}
+	assert.Equal(t, 1.0, s.Refresh.Amplification, "the whole run: %+v", s.Refresh)
 }
 
 // Every mutant must be caught by the invariant it was written to break.

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -110,6 +111,26 @@ type Stack struct {
 	opts    Options
 	servers []*http.Server
 	ownLog  bool
+	// inflight counts requests the stack's servers are handling (see Busy).
+	inflight atomic.Int64
+}
+
+// Busy reports whether a server of the stack is still handling a request,
+// or whether the backend is a backend under test, whose requests in flight
+// the stack cannot see. The device driver asks it when a request's deadline
+// passes: a client whose every call has been answered had everything it
+// needed, so a request it has not settled is lost, not late.
+func (s *Stack) Busy() bool {
+	return s.Backend == nil || s.inflight.Load() > 0
+}
+
+// counting wraps h to count its requests in flight.
+func (s *Stack) counting(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.inflight.Add(1)
+		defer s.inflight.Add(-1)
+		h.ServeHTTP(w, r)
+	})
 }
 
 // Start starts the stack; Close stops it.
@@ -191,7 +212,7 @@ func (s *Stack) serve(ctx context.Context, addr string, h http.Handler) (string,
 		_ = ln.Close()
 		return "", err
 	}
-	srv := NewHTTPServer(h, s.opts.AdminToken, s.opts.Timeouts)
+	srv := NewHTTPServer(s.counting(h), s.opts.AdminToken, s.opts.Timeouts)
 	s.servers = append(s.servers, srv)
 	go func() { _ = srv.Serve(ln) }()
 	return "http://" + ln.Addr().String(), nil

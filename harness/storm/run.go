@@ -195,7 +195,7 @@ func (r *runner) startStack(ctx context.Context) error {
 
 	// The checkers and counters see events as they are appended, so memory
 	// stays bounded by devices and requests in flight, not by run length.
-	r.local = check.New(check.Options{Scenario: sc.Name, AccessTTL: sc.Backend.AccessTTL})
+	r.local = check.New(check.Options{Scenario: sc.Name, AccessTTL: sc.Backend.AccessTTL, ExternalBackend: r.opts.BackendURL != ""})
 	r.c = &counters{}
 	observers := []func(ledger.Event){r.local.Observe, r.c.observe}
 	if opts.Global != nil {
@@ -237,7 +237,7 @@ func (r *runner) startStack(ctx context.Context) error {
 		}
 		r.onCleanup(func() { _ = r.results.close() })
 	}
-	r.driver = &device.Driver{Client: cl, Ledger: r.led, Deadline: sc.Deadline, Prefix: r.prefix}
+	r.driver = &device.Driver{Client: cl, Ledger: r.led, Deadline: sc.Deadline, Prefix: r.prefix, Busy: st.Busy}
 	r.tl = &timeline{name: sc.Name, events: sc.Timeline, backendURL: st.BackendURL, wechatURL: st.WechatURL, adminToken: st.AdminToken,
 		appID: st.AppID, devices: r.names, shard: r.shard, fleet: sc.Devices,
 		sharedWechat: opts.WechatURL != "", sharedBackend: opts.BackendURL != "" && r.shard.Sharded(),

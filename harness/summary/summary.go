@@ -34,10 +34,11 @@ const (
 	BoundedRetry       = "bounded-retry"
 	ExpirySignalled    = "expiry-signalled"
 	CodeSingleUse      = "code-single-use"
+	GenuineAnswers     = "genuine-answers"
 )
 
 // InvariantNames lists every invariant in report order.
-var InvariantNames = []string{SingleRefresh, CorrectReplay, NoLostRequests, NoDuplicateEffects, BoundedRetry, ExpirySignalled, CodeSingleUse}
+var InvariantNames = []string{SingleRefresh, CorrectReplay, NoLostRequests, NoDuplicateEffects, BoundedRetry, ExpirySignalled, CodeSingleUse, GenuineAnswers}
 
 // Summary is summary.json.
 type Summary struct {
@@ -93,14 +94,21 @@ type Requests struct {
 	Succeeded int `json:"succeeded"`
 	Failed    int `json:"failed"`
 	Lost      int `json:"lost"`
+	// Late settled after their deadline, because the backend or the machine
+	// was slow (SPEC §5): gated by thresholds, not by no-lost-requests.
+	Late int `json:"late"`
 }
 
 // Refresh counts refresh activity (public keys).
 type Refresh struct {
-	ExpiryEpisodes int     `json:"expiry_episodes"`
-	Refreshes      int     `json:"refreshes"`
-	Logins         int     `json:"logins"`
-	Amplification  float64 `json:"amplification"` // (refreshes+logins during episodes) / episodes
+	ExpiryEpisodes int `json:"expiry_episodes"`
+	Refreshes      int `json:"refreshes"`
+	Logins         int `json:"logins"`
+	// Amplification is (refreshes + logins − first logins − retries) ÷
+	// expiry episodes: 1 for a correct client (docs/invariants.md).
+	Amplification float64 `json:"amplification"`
+	FirstLogins   int     `json:"first_logins"` // each device's first login: not an episode
+	Retries       int     `json:"retries"`      // token calls after one that failed as the client saw it
 }
 
 // Latency percentiles in milliseconds (public keys).
