@@ -19,7 +19,7 @@ func TestBrokenStyleFileIsAUsageErrorNamingFileLineField(t *testing.T) {
 	}
 	_, errOut, code := runCLI(t, "run", "--style", "no-such-style")
 	assert.Equal(t, 2, code)
-	assert.Contains(t, errOut, `no built-in style "no-such-style" (built in: bearer, body-code, rotating, status-403)`)
+	assert.Contains(t, errOut, `no built-in style "no-such-style" (built in: bearer, body-code, cookie-session, oauth2, rotating, status-403)`)
 }
 
 func TestRunInABuiltinStyle(t *testing.T) {

@@ -12,7 +12,7 @@ import (
 )
 
 func TestNamesListsTheBuiltins(t *testing.T) {
-	assert.Equal(t, []string{"bearer", "body-code", "rotating", "status-403"}, Names())
+	assert.Equal(t, []string{"bearer", "body-code", "cookie-session", "oauth2", "rotating", "status-403"}, Names())
 	for _, n := range Names() {
 		s, err := Load(n)
 		require.NoError(t, err, n)

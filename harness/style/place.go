@@ -26,7 +26,7 @@ const (
 // style file it is written "in:name" ("query:code", "header:B-T",
 // "cookie:sid"); a bare "data.token" is a JSON member path.
 type Place struct {
-	In   string `json:"in"`
+	In   string `json:"in,omitempty"`
 	Name string `json:"name,omitempty"`
 }
 

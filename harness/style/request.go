@@ -97,13 +97,14 @@ func setPath(m map[string]any, path []string, raw json.RawMessage) {
 }
 
 // RequestError is a call a route cannot take: the value or a fixed member
-// is missing or wrong. Name is the member as the style file writes it.
+// is missing or wrong. Name is the member as the style file writes it; Msg
+// names it too ("missing code").
 type RequestError struct {
 	Name string
 	Msg  string
 }
 
-func (e *RequestError) Error() string { return e.Name + ": " + e.Msg }
+func (e *RequestError) Error() string { return e.Msg }
 
 // ReadValue is the server side of NewRequest: it reads the value a call of
 // route rq carries and checks the fixed extra members (a real backend
@@ -119,7 +120,7 @@ func (s *Style) ReadValue(rq *Request, r *http.Request, body []byte) (string, er
 	if needForm {
 		ct := strings.ToLower(strings.TrimSpace(strings.Split(r.Header.Get("Content-Type"), ";")[0]))
 		if ct != "application/x-www-form-urlencoded" {
-			return "", &RequestError{Name: "Content-Type", Msg: fmt.Sprintf("want application/x-www-form-urlencoded, got %q", ct)}
+			return "", &RequestError{Name: "Content-Type", Msg: fmt.Sprintf("Content-Type must be application/x-www-form-urlencoded, got %q", ct)}
 		}
 		var err error
 		if form, err = url.ParseQuery(string(body)); err != nil {
@@ -148,7 +149,7 @@ func (s *Style) ReadValue(rq *Request, r *http.Request, body []byte) (string, er
 				return "", nil, false, nil
 			}
 			if len(v) > 1 && v[0] != v[1] {
-				return "", nil, true, &RequestError{Name: p.String(), Msg: "given twice with different values"}
+				return "", nil, true, &RequestError{Name: p.String(), Msg: p.String() + " given twice with different values"}
 			}
 			return v[0], nil, true, nil
 		case InHeader:
@@ -157,13 +158,13 @@ func (s *Style) ReadValue(rq *Request, r *http.Request, body []byte) (string, er
 				return "", nil, false, nil
 			}
 			if len(v) > 1 {
-				return "", nil, true, &RequestError{Name: p.String(), Msg: "given twice"}
+				return "", nil, true, &RequestError{Name: p.String(), Msg: p.String() + " given twice"}
 			}
 			return strings.TrimSpace(v[0]), nil, true, nil
 		case InCookie:
 			v, err := CookieFrom(r.Header, p.Name)
 			if err == ErrMalformedToken {
-				return "", nil, true, &RequestError{Name: p.String(), Msg: "given twice"}
+				return "", nil, true, &RequestError{Name: p.String(), Msg: p.String() + " given twice"}
 			}
 			return v, nil, v != "", nil
 		case InToken:
@@ -181,14 +182,14 @@ func (s *Style) ReadValue(rq *Request, r *http.Request, body []byte) (string, er
 			return "", err
 		}
 		if !ok {
-			return "", &RequestError{Name: e.String(), Msg: "missing (this route wants " + e.text + ")"}
+			return "", &RequestError{Name: e.String(), Msg: "missing " + e.String() + " (this route wants " + e.text + ")"}
 		}
 		same := got == e.text
 		if raw != nil {
 			same = sameJSON(bytes.TrimSpace(raw), e.raw) || (got == e.text && isString(e.Value))
 		}
 		if !same {
-			return "", &RequestError{Name: e.String(), Msg: fmt.Sprintf("%q: this route wants %s", shortText(got, raw), e.text)}
+			return "", &RequestError{Name: e.String(), Msg: fmt.Sprintf("%s is %q: this route wants %s", e.String(), shortText(got, raw), e.text)}
 		}
 	}
 	v, raw, ok, err := get(rq.Value)
@@ -198,13 +199,13 @@ func (s *Style) ReadValue(rq *Request, r *http.Request, body []byte) (string, er
 	name := rq.Value.String()
 	switch {
 	case !ok:
-		return "", &RequestError{Name: name, Msg: "missing"}
+		return "", &RequestError{Name: name, Msg: "missing " + name}
 	case raw != nil && (len(raw) == 0 || raw[0] != '"'):
-		return "", &RequestError{Name: name, Msg: "must be a string"}
+		return "", &RequestError{Name: name, Msg: name + " must be a string"}
 	case strings.TrimSpace(v) == "":
-		return "", &RequestError{Name: name, Msg: "empty"}
+		return "", &RequestError{Name: name, Msg: "empty " + name}
 	case len(v) > 4096:
-		return "", &RequestError{Name: name, Msg: "too long"}
+		return "", &RequestError{Name: name, Msg: name + " is too long"}
 	}
 	return v, nil
 }

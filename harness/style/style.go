@@ -11,7 +11,12 @@
 // place tokens (SetToken) and to recognise signals (Classify).
 package style
 
-import "encoding/json"
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+	"strings"
+)
 
 // Style is one backend dialect.
 type Style struct {
@@ -139,8 +144,10 @@ type Signal struct {
 	AnyOf     []Signal       `yaml:"any_of" json:"any_of,omitempty"`
 	SameAs    string         `yaml:"same_as" json:"same_as,omitempty"`
 
-	valueJSON []byte  // the first value of Field, encoded once at load time
-	alts      []shape // compiled: one per alternative
+	valueJSON []byte        // the first value of Field, encoded once at load time
+	alts      []shape       // compiled: one per alternative
+	written   []MemberValue // what a backend writes: the first shape's members
+	statuses  []int         // of the shapes
 }
 
 // shape is one compiled alternative of a signal: a status and the members
@@ -163,14 +170,10 @@ func (sig Signal) ValueJSON() []byte { return sig.valueJSON }
 
 // Statuses are the HTTP statuses the signal may carry.
 func (sig *Signal) Statuses() []int {
-	out := make([]int, 0, len(sig.alts))
-	for _, a := range sig.alts {
-		out = append(out, a.status)
+	if sig.statuses == nil { // a Signal built in Go without Parse
+		return []int{sig.Status}
 	}
-	if len(out) == 0 {
-		out = append(out, sig.Status)
-	}
-	return out
+	return sig.statuses
 }
 
 // MemberValue is a body member a backend writes to send a signal.
@@ -189,11 +192,7 @@ func (sig *Signal) Written() (status int, members []MemberValue, challenge strin
 		}
 		return sig.Status, members, sig.Challenge
 	}
-	a := &sig.alts[0]
-	for _, c := range a.conds {
-		members = append(members, MemberValue{c.name, c.values[0]})
-	}
-	return a.status, members, a.challenge
+	return sig.alts[0].status, sig.written, sig.alts[0].challenge
 }
 
 // Signals are the answer kinds a client must tell apart. All are required.
@@ -238,4 +237,39 @@ func (s *Signals) Named() []NamedSignal {
 type NamedSignal struct {
 	Name   string
 	Signal *Signal
+}
+
+// String renders the signal for messages: HTTP 403 {"error":"forbidden"};
+// alternatives are joined with "or".
+func (sig *Signal) String() string {
+	if len(sig.alts) == 0 {
+		_, members, _ := sig.Written()
+		return shapeString(sig.Status, members)
+	}
+	parts := make([]string, len(sig.alts))
+	for i, a := range sig.alts {
+		var members []MemberValue
+		for _, c := range a.conds {
+			members = append(members, MemberValue{c.name, bytes.Join(c.values, []byte("|"))})
+		}
+		parts[i] = shapeString(a.status, members)
+	}
+	return strings.Join(parts, " or ")
+}
+
+func shapeString(status int, members []MemberValue) string {
+	s := "HTTP " + strconv.Itoa(status)
+	if len(members) == 0 {
+		return s
+	}
+	b := []byte(" {")
+	for i, m := range members {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendQuote(b, m.Path)
+		b = append(b, ':')
+		b = append(b, m.JSON...)
+	}
+	return s + string(append(b, '}'))
 }

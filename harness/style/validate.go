@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -428,7 +429,7 @@ func compileSignal(sig *Signal, field string) error {
 		if sig.Status != 0 || sig.Field != "" || sig.Value != nil || len(sig.Members) > 0 || sig.Challenge != "" {
 			return bad(field+".any_of", "a signal with any_of has no other keys: put each shape in the list")
 		}
-		sig.alts = nil
+		sig.alts, sig.statuses = nil, nil
 		for i := range sig.AnyOf {
 			alt := &sig.AnyOf[i]
 			f := fmt.Sprintf("%s.any_of[%d]", field, i)
@@ -439,10 +440,13 @@ func compileSignal(sig *Signal, field string) error {
 				return err
 			}
 			sig.alts = append(sig.alts, alt.alts...)
+			if !slices.Contains(sig.statuses, alt.Status) {
+				sig.statuses = append(sig.statuses, alt.Status)
+			}
 		}
 		// Writers and v1 readers see the first shape.
 		first := sig.AnyOf[0]
-		sig.Status, sig.Field, sig.Value, sig.valueJSON = first.Status, first.Field, first.Value, first.valueJSON
+		sig.Status, sig.Field, sig.Value, sig.valueJSON, sig.written = first.Status, first.Field, first.Value, first.valueJSON, first.written
 		return nil
 	}
 	if sig.Status == 0 {
@@ -509,7 +513,11 @@ func compileSignal(sig *Signal, field string) error {
 			return err
 		}
 	}
-	sig.alts = []shape{sh}
+	sig.alts, sig.statuses = []shape{sh}, []int{sh.status}
+	sig.written = nil
+	for _, c := range sh.conds {
+		sig.written = append(sig.written, MemberValue{c.name, c.values[0]})
+	}
 	return nil
 }
 
