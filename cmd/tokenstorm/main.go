@@ -85,6 +85,8 @@ func commands() []command {
 		{"report", "re-render the reports of a run directory", cmdReport},
 		{"steps", "list every Gherkin step with an example", cmdSteps},
 		{"clients", "list the client kinds and mutants", cmdClients},
+		{"styles", "list the built-in backend styles", cmdStyles},
+		{"style", "style check FILE: validate a style file and print it resolved", cmdStyle},
 		{"version", "print the version", cmdVersion},
 	}
 }

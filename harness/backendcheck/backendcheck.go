@@ -246,7 +246,11 @@ func (r *runner) login(ctx context.Context) (string, time.Duration, error) {
 		return "", 0, fmt.Errorf("backendcheck: wx.login on mock WeChat answered HTTP %d %s", a.status, shorten(a.body))
 	}
 	route := r.st.Routes.Login
-	a, err = r.post(ctx, r.cfg.BackendURL+route, map[string]string{r.st.Fields.Code: wx.Code})
+	req, err := r.st.NewRequest(ctx, r.cfg.BackendURL, &r.st.Requests.Login, wx.Code)
+	if err != nil {
+		return "", 0, fmt.Errorf("backendcheck: login at %s: %w", route, err)
+	}
+	a, err = r.do(req)
 	if err != nil {
 		return "", 0, fmt.Errorf("backendcheck: login at %s: %w", route, err)
 	}
@@ -254,18 +258,11 @@ func (r *runner) login(ctx context.Context) (string, time.Duration, error) {
 		return "", 0, fmt.Errorf("backendcheck: login at %s with a fresh wx.login code answered HTTP %d %s, not the style's success signal %s (is the backend configured with mock WeChat's URL %s?)",
 			route, a.status, shorten(a.body), describe(&r.st.Signals.Success), r.cfg.WechatURL)
 	}
-	var m map[string]json.RawMessage
-	_ = json.Unmarshal(a.body, &m)
-	var tok string
-	_ = json.Unmarshal(m[r.st.Fields.AccessToken], &tok)
-	if tok == "" {
-		return "", 0, fmt.Errorf("backendcheck: login at %s answered %s without a %q member", route, shorten(a.body), r.st.Fields.AccessToken)
+	t := r.st.ReadTokens(a.header, a.body)
+	if t.AccessToken == "" {
+		return "", 0, fmt.Errorf("backendcheck: login at %s answered %s without the access token at %q", route, shorten(a.body), r.st.Answers.AccessToken.String())
 	}
-	var ttl float64
-	if r.st.Fields.ExpiresIn != "" {
-		_ = json.Unmarshal(m[r.st.Fields.ExpiresIn], &ttl)
-	}
-	return tok, time.Duration(ttl * float64(time.Second)), nil
+	return t.AccessToken, time.Duration(t.ExpiresIn) * time.Second, nil
 }
 
 type answer struct {
@@ -368,12 +365,7 @@ func orNone(sig string) string {
 }
 
 // describe renders a signal for messages: HTTP 200 with "code": 0.
-func describe(sig *style.Signal) string {
-	if sig.Field == "" {
-		return fmt.Sprintf("(HTTP %d)", sig.Status)
-	}
-	return fmt.Sprintf("(HTTP %d with %q: %s)", sig.Status, sig.Field, sig.ValueJSON())
-}
+func describe(sig *style.Signal) string { return "(" + sig.String() + ")" }
 
 func shorten(b []byte) string {
 	s := strings.TrimSpace(string(b))

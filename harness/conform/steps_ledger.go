@@ -255,12 +255,7 @@ func (w *world) requestNotToken(_ context.Context, name string) error {
 }
 
 // describeSignal renders a signal for messages: HTTP 403 {"error":"forbidden"}.
-func describeSignal(sig *style.Signal) string {
-	if sig.Field == "" {
-		return fmt.Sprintf("HTTP %d", sig.Status)
-	}
-	return fmt.Sprintf("HTTP %d {%q:%s}", sig.Status, sig.Field, sig.ValueJSON())
-}
+func describeSignal(sig *style.Signal) string { return sig.String() }
 
 // attempts returns the backend's api events of a request.
 func (w *world) attempts(rid string) []ledger.Event {

@@ -7,6 +7,8 @@ import (
 	"math"
 	"net/http"
 	"strings"
+
+	"github.com/tokenstorm/tokenstorm/harness/style"
 )
 
 // maxPeek bounds how much of an answer is buffered to classify it; signal
@@ -133,7 +135,14 @@ func (t *Transport) send(req *http.Request, body []byte, st *tokenState, inPlace
 			r.Header[k] = v // values are shared, never modified
 		}
 	}
-	r.Header[st.credKey] = st.credVals // Header.Set(credName, credValue), shared likewise
+	if st.credKey == "Cookie" && len(req.Header["Cookie"]) > 0 {
+		// A session-cookie style: keep the caller's own cookies.
+		h := http.Header{"Cookie": req.Header["Cookie"]}
+		style.SetCookie(h, t.c.spec.Token.Cookie, st.Access)
+		r.Header["Cookie"] = h["Cookie"]
+	} else {
+		r.Header[st.credKey] = st.credVals // Header.Set(credName, credValue), shared likewise
+	}
 	if len(body) > 0 {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
