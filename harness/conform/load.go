@@ -242,9 +242,11 @@ func parseFeatures(files []featureFile, tags string, excl []exclusion) *parsed {
 						p.problems = append(p.problems, where)
 					}
 				case 0:
+					vs.exact = false // what the step meant to send is unknown
 					where.Msg = fmt.Sprintf("undefined step: %s %s%s", kw, st.Text, suggest(kw, st.Text))
 					p.problems = append(p.problems, where)
 				default:
+					vs.exact = false
 					var pats []string
 					for _, s := range m {
 						pats = append(pats, s.Pattern)

@@ -34,6 +34,23 @@ func TestSuggest(t *testing.T) {
 			`(did you mean "When WeChat answers jscode2session with errcode 45011 3 times"? "wechat" should be "WeChat")`},
 		{"exactly 2 logins per device since counting starts",
 			`(did you mean "When exactly 2 logins per device since counting started"? "starts" should be "started")`},
+		{"request r1 should succeed",
+			`(did you mean "When request r1 succeeded"? drop "should"; "succeed" should be "succeeded")`},
+		{"WeChat saw no jscode2session calls",
+			`(did you mean "When WeChat saw 0 jscode2session calls"? "no" should be "0")`},
+		{"wait 2 seconds",
+			`(did you mean "When I wait 2 seconds"? "I" is missing at the start)`},
+		{"jscode2sesion answered 40163 0 times",
+			`(did you mean "When jscode2session answered 40163 0 times"? "jscode2sesion" should be "jscode2session")`},
+		{"device d2 sends get /api/orders",
+			`(did you mean "When device d2 sends GET /api/orders"? "get" should be "GET")`},
+		// Two plausible fixes: both are offered, neither presented as certain,
+		// and a fix that would turn a word into a value ("invariant is holds") is not.
+		{"invariant single-refresh is held",
+			`(did you mean "When invariant single-refresh is violated"? "held" should be "violated" or "When invariant single-refresh holds"? drop "is"; "held" should be "holds")`},
+		// More than two words off: the nearest step's form and example.
+		{"the device d1 clock runs 5 minutes ahead",
+			`(closest step: "the device clocks run <duration> ahead|behind", e.g. "Given the device clocks run 10 minutes ahead")`},
 		// Nothing close: no suggestion rather than a random one.
 		{"the moon is made of cheese", ""},
 	} {
