@@ -21,16 +21,19 @@ import (
 func cmdConform(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlags("conform", "[flags] [PATHS…]",
 		"Run the Gherkin conformance scenarios with godog: by default the suite built into the binary\n"+
-			"(features/), or the .feature files and directories given as PATHS. Every scenario gets a fresh\n"+
-			"embedded stack (mock WeChat + reference backend, controllable clock) and the client under test.\n"+
+			"(features/), or the .feature files and directories given as PATHS (FILE:LINE runs the scenario at\n"+
+			"that line). Every scenario gets a fresh embedded stack (mock WeChat + reference backend,\n"+
+			"controllable clock) and the client under test.\n"+
 			"The godog output goes to stdout (and for junit/cucumber also to --out), the reports to --out.\n"+
-			"Steps are checked before anything runs: an undefined or ambiguous step, or a Gherkin syntax\n"+
-			"error, is reported as FILE:LINE and exits 2. Exit 0 when every scenario passed, 1 when one failed, 130 when interrupted.\n"+
+			"Steps are checked before anything runs: an undefined or ambiguous step, a Gherkin syntax error,\n"+
+			"a value a step cannot use (duration, count, invariant name) or a request name used twice or never\n"+
+			"sent is reported as FILE:LINE and exits 2. Exit 0 when every scenario passed, 1 when one failed, 130 when interrupted.\n"+
 			"See docs/conform.md; tokenstorm steps lists every step.",
 		stdout,
 		"tokenstorm conform",
 		"tokenstorm conform --tags '@client && ~@slow' --client mutant:storm",
 		"tokenstorm conform my.feature --format junit --out /tmp/conform",
+		"tokenstorm conform features/client_expiry.feature:17",
 		"tokenstorm conform --backend http://127.0.0.1:8080 --wechat-addr 127.0.0.1:9400 --tags @backend")
 	c := addCommonFlags(fs)
 	tags := fs.String("tags", "", "godog tag expression selecting scenarios, e.g. '@client && ~@slow' or '@wechat,@backend'")
@@ -40,7 +43,7 @@ func cmdConform(ctx context.Context, argv []string, _ io.Reader, stdout, stderr 
 	deadline := fs.Duration("deadline", conform.DefaultDeadline, "per-request deadline: a request not settled by then is lost")
 	stop := fs.Bool("stop-on-failure", false, "stop at the first failed scenario")
 	noColor := fs.Bool("no-color", false, "no ANSI colours (the default when stdout is not a terminal)")
-	onlyCheck := fs.Bool("check", false, "only check the feature files (syntax, undefined and ambiguous steps) and exit")
+	onlyCheck := fs.Bool("check", false, "only check the feature files (syntax, undefined and ambiguous steps, step values, request names) and exit")
 	paths, err := parse(fs, argv)
 	if err != nil {
 		return err

@@ -140,9 +140,15 @@ func prepare(opts Options) ([]featureFile, *parsed, *style.Style, error) {
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	var lineProblems []Problem
+	for i := range files {
+		var probs []Problem
+		files[i], probs = selectLines(files[i])
+		lineProblems = append(lineProblems, probs...)
+	}
 	p := parseFeatures(files, opts.Tags, exclusions(opts, sty))
-	if len(p.problems) > 0 {
-		return nil, nil, nil, &FeatureError{Problems: p.problems}
+	if probs := append(lineProblems, p.problems...); len(probs) > 0 {
+		return nil, nil, nil, &FeatureError{Problems: probs}
 	}
 	return files, p, sty, nil
 }

@@ -24,6 +24,9 @@ type Step struct {
 	// strings, parsed by the step so that a bad number gets a clear message)
 	// plus a *godog.DocString or *godog.Table when the step takes one.
 	fn any
+	// vet checks the step before anything runs (vet.go): its values and
+	// what it does to the scenario's request names. nil: nothing to check.
+	vet vetFn
 
 	re      *regexp.Regexp
 	handler any // fn adapted to what godog calls: func(context.Context, args...) error
@@ -47,51 +50,58 @@ var groupOrder = []string{gSetup, gTime, gExpiry, gFaults, gClient, gWechat, gBa
 // method is the HTTP method alternation used by request steps.
 const method = `(GET|POST|PUT|PATCH|DELETE|HEAD)`
 
+// span matches a duration the way parseSpan reads it ("2 hours", "50 ms",
+// "1 hour 59 minutes and 50 seconds", "an hour", "1h30m") and nothing else, so
+// that a time step cannot swallow a sentence meant for another step.
+const span = `((?:(?:\d+(?:\.\d+)?|an?|one) ?` + spanUnit + `)(?:(?:,? and |, | )?(?:(?:\d+(?:\.\d+)?|an?|one) ?` + spanUnit + `))*)`
+
+const spanUnit = `(?:ms|milliseconds?|millis|secs?|seconds?|s|mins?|minutes?|m|hours?|h|days?|d)`
+
 // token kinds a direct backend call can carry.
 const tokenKinds = `(its access token|its previous access token|a tampered access token|an unsigned access token|no token)`
 
 var library = []Step{
 	// Setup
-	{Group: gSetup, Syntax: "<n> devices", Pattern: `^(\d+) devices?$`, fn: (*world).givenDevices,
+	{Group: gSetup, Syntax: "<n> devices", Pattern: `^(\d+) devices?$`, fn: (*world).givenDevices, vet: devicesN(0, false),
 		Help:    "Declares devices d1..dN (each is also the WeChat user of that name); they log in on their first request.",
 		Example: "Given 5 devices"},
-	{Group: gSetup, Syntax: "<n> devices logged in", Pattern: `^(\d+) devices? logged in$`, fn: (*world).givenDevicesLoggedIn,
-		Help:    "Declares devices d1..dN and logs each in through the client under test with one GET /api/profile that must succeed.",
+	{Group: gSetup, Syntax: "<n> devices logged in", Pattern: `^(\d+) devices? logged in$`, fn: (*world).givenDevicesLoggedIn, vet: devicesN(0, true),
+		Help:    "Declares devices d1..dN and logs each in through the client under test with one GET /api/profile (request warmup-d1, …) that must succeed. That warm-up is counted: 1 login, 1 wx.login and 1 jscode2session per device, in every count step that does not say \"since counting started\".",
 		Example: "Given 5 devices logged in"},
-	{Group: gSetup, Syntax: "a device named <name>", Pattern: `^a device named ([\w.-]+)$`, fn: (*world).givenNamedDevice,
+	{Group: gSetup, Syntax: "a device named <name>", Pattern: `^a device named ([\w.-]+)$`, fn: (*world).givenNamedDevice, vet: deviceAt(0),
 		Help:    "Declares one device with a name of your choice (it joins \"each device\").",
 		Example: "Given a device named alice"},
 	{Group: gSetup, Syntax: "the backend reuse policy is <policy>", Pattern: `^the backend reuse policy is (\S+)$`, fn: (*world).givenReuse,
 		Help:    "Sets the reference backend's refresh-token reuse policy: strict, grace:<duration> or reuse:<n>. Before the first step that uses the stack.",
 		Example: "Given the backend reuse policy is grace:30s"},
-	{Group: gSetup, Syntax: "access tokens live <duration>", Pattern: `^access tokens live (.+)$`, fn: (*world).givenAccessTTL,
+	{Group: gSetup, Syntax: "access tokens live <duration>", Pattern: `^access tokens live {span}$`, fn: (*world).givenAccessTTL, vet: spanAt(0),
 		Help:    "Sets the access-token lifetime of the reference backend (default 2 hours).",
 		Example: "Given access tokens live 10 minutes"},
-	{Group: gSetup, Syntax: "refresh tokens live <duration>", Pattern: `^refresh tokens live (.+)$`, fn: (*world).givenRefreshTTL,
+	{Group: gSetup, Syntax: "refresh tokens live <duration>", Pattern: `^refresh tokens live {span}$`, fn: (*world).givenRefreshTTL, vet: spanAt(0),
 		Help:    "Sets the refresh-token lifetime of the reference backend (default 720 hours).",
 		Example: "Given refresh tokens live 1 hour"},
 	{Group: gSetup, Syntax: "the WeChat minute quota is <n>", Pattern: `^the WeChat minute quota is (\d+)$`, fn: (*world).givenQuota,
 		Help:    "Sets mock WeChat's jscode2session quota per user per minute (default 100, as WeChat).",
 		Example: "Given the WeChat minute quota is 3"},
-	{Group: gSetup, Syntax: "WeChat user <device> is blocked", Pattern: `^WeChat user (\S+) is blocked$`, fn: (*world).givenBlocked,
+	{Group: gSetup, Syntax: "WeChat user <device> is blocked", Pattern: `^WeChat user (\S+) is blocked$`, fn: (*world).givenBlocked, vet: deviceAt(0),
 		Help:    "Marks the device's WeChat user as high-risk: its codes are answered 40226.",
 		Example: "Given WeChat user d2 is blocked"},
-	{Group: gSetup, Syntax: "the device clocks run <duration> ahead|behind", Pattern: `^the device clocks run (.+) (ahead|behind)$`, fn: (*world).givenSkew,
-		Help:    "Skews the clock the client under test reads (clock skew on the phones). Before the first request.",
+	{Group: gSetup, Syntax: "the device clocks run <duration> ahead|behind", Pattern: `^the device clocks run {span} (ahead|behind)$`, fn: (*world).givenSkew, vet: spanAt(0),
+		Help:    "Skews the clock the client under test reads (clock skew on the phones). Before the first request. The checker judges a proactive refresh by the device's own clock, so a skewed client that refreshes early by its clock is not blamed for the skew (docs/conform.md#two-windows).",
 		Example: "Given the device clocks run 10 minutes ahead"},
-	{Group: gSetup, Syntax: "requests time out after <duration>", Pattern: `^requests time out after (.+)$`, fn: (*world).givenDeadline,
+	{Group: gSetup, Syntax: "requests time out after <duration>", Pattern: `^requests time out after {span}$`, fn: (*world).givenDeadline, vet: spanAt(0),
 		Help:    "Sets the per-request deadline (default 5s): a request not settled by then is lost.",
 		Example: "Given requests time out after 3 seconds"},
 
 	// Time
-	{Group: gTime, Syntax: "<duration> pass", Pattern: `^(.+) pass(?:es)?$`, fn: (*world).timePasses,
+	{Group: gTime, Syntax: "<duration> pass", Pattern: `^{span} pass(?:es)?$`, fn: (*world).timePasses, vet: spanAt(0),
 		Help:    "Moves the shared clock (mock WeChat and the embedded backend) forward at once, no waiting: tokens and codes age.",
 		Example: "When 2 hours pass"},
-	{Group: gTime, Syntax: "I wait <duration>", Pattern: `^I wait (.+)$`, fn: (*world).iWait,
+	{Group: gTime, Syntax: "I wait <duration>", Pattern: `^I wait {span}$`, fn: (*world).iWait, vet: spanAt(0),
 		Help:    "Waits in real time (at most 30s), e.g. to order a fast request after a slow one.",
 		Example: "When I wait 50ms"},
-	{Group: gTime, Syntax: "the clock is <duration> before the access tokens expire", Pattern: `^the clock is (.+) before the access tokens expire$`, fn: (*world).clockBeforeExpiry,
-		Help:    "Moves the clock to just before the earliest current access token of the devices expires (inside a proactive-refresh window).",
+	{Group: gTime, Syntax: "the clock is <duration> before the access tokens expire", Pattern: `^the clock is {span} before the access tokens expire$`, fn: (*world).clockBeforeExpiry, vet: spanAt(0),
+		Help:    "Moves the clock to just before the earliest current access token of the devices expires. Two windows meet here (docs/conform.md#two-windows): the reference client refreshes before sending when its token expires within 30s (never earlier than half-way through the token's life), and the checker counts a refresh without an expiry signal as justified within 5 minutes of expiry. 10 seconds is inside both: a correct client refreshes once, before the token expires.",
 		Example: "When the clock is 10 seconds before the access tokens expire"},
 
 	// Expiry and revocation
@@ -126,27 +136,36 @@ var library = []Step{
 		Example: "When the WeChat faults are cleared"},
 
 	// Client requests
-	{Group: gClient, Syntax: "device <device> sends <METHOD> <path> [as request <rid>]", Pattern: `^device (\S+) sends ` + method + ` (\S+?)(?: as request (\S+))?$`, fn: (*world).send,
-		Help:    "One logical request through the client under test; waits until it settles. Requests are named r1, r2, … in order unless named with \"as request\".",
+	{Group: gClient, Syntax: "device <device> sends <METHOD> <path> [as request <rid>]", Pattern: `^device (\S+) sends ` + method + ` (\S+?)(?: as request (\S+))?$`, fn: (*world).send, vet: sendOne(0, 3),
+		Help:    "One logical request through the client under test; waits until it settles. Requests are named r1, r2, … in order unless named with \"as request\" (a name used twice is a problem before the run); the warm-up requests of \"Given N devices logged in\" are warmup-d1, warmup-d2, … and take no r-number.",
 		Example: "When device d1 sends GET /api/orders as request r9"},
-	{Group: gClient, Syntax: "device <device> sends <METHOD> <path> [as request <rid>] with body:", Pattern: `^device (\S+) sends ` + method + ` (\S+?)(?: as request (\S+))? with body:$`, fn: (*world).sendBody,
+	{Group: gClient, Syntax: "device <device> sends <METHOD> <path> [as request <rid>] with body:", Pattern: `^device (\S+) sends ` + method + ` (\S+?)(?: as request (\S+))? with body:$`, fn: (*world).sendBody, vet: sendOne(0, 3),
 		Help:    "As above with the doc string as the request body (JSON unless a content type is given on the doc string).",
 		Example: "When device d1 sends POST /api/orders as request order1 with body:\n  \"\"\"json\n  {\"item\":\"sku-1\",\"qty\":2}\n  \"\"\""},
-	{Group: gClient, Syntax: "each device sends <k> concurrent <METHOD> <path>", Pattern: `^each device sends (\d+) concurrent ` + method + ` (\S+)$`, fn: (*world).sendEach,
+	{Group: gClient, Syntax: "each device sends <k> concurrent <METHOD> <path>", Pattern: `^each device sends (\d+) concurrent ` + method + ` (\S+)$`, fn: (*world).sendEach, vet: sendK(0, true),
 		Help:    "Every declared device sends k copies at once (k×devices requests in flight); waits until all settle.",
 		Example: "When each device sends 8 concurrent GET /api/orders"},
-	{Group: gClient, Syntax: "each device sends <k> concurrent <METHOD> <path> with body:", Pattern: `^each device sends (\d+) concurrent ` + method + ` (\S+) with body:$`, fn: (*world).sendEachBody,
+	{Group: gClient, Syntax: "each device sends <k> concurrent <METHOD> <path> with body:", Pattern: `^each device sends (\d+) concurrent ` + method + ` (\S+) with body:$`, fn: (*world).sendEachBody, vet: sendK(0, true),
 		Help:    "As above with the doc string as every request's body.",
 		Example: "When each device sends 3 concurrent POST /api/orders with body:\n  \"\"\"\n  {\"item\":\"sku-2\"}\n  \"\"\""},
-	{Group: gClient, Syntax: "device <device> sends <k> concurrent <METHOD> <path>", Pattern: `^device (\S+) sends (\d+) concurrent ` + method + ` (\S+)$`, fn: (*world).sendConcurrent,
+	{Group: gClient, Syntax: "device <device> sends <k> concurrent <METHOD> <path>", Pattern: `^device (\S+) sends (\d+) concurrent ` + method + ` (\S+)$`, fn: (*world).sendConcurrent, vet: vets(deviceAt(0), sendK(1, false)),
 		Help:    "One device sends k copies at once.",
 		Example: "When device d1 sends 4 concurrent GET /api/orders"},
-	{Group: gClient, Syntax: "device <device> sends <METHOD> <path> [as request <rid>] in the background", Pattern: `^device (\S+) sends ` + method + ` (\S+?)(?: as request (\S+))? in the background$`, fn: (*world).sendBackground,
+	{Group: gClient, Syntax: "device <device> sends <METHOD> <path> [as request <rid>] in the background", Pattern: `^device (\S+) sends ` + method + ` (\S+?)(?: as request (\S+))? in the background$`, fn: (*world).sendBackground, vet: sendOne(0, 3),
 		Help:    "Starts a request without waiting (e.g. ?delay_ms=400 for a late 401); assertions wait for it.",
 		Example: "When device d1 sends GET /api/orders?delay_ms=400 as request slow in the background"},
-	{Group: gClient, Syntax: "device <device> sends these requests concurrently:", Pattern: `^device (\S+) sends these requests concurrently:$`, fn: (*world).sendTable,
+	{Group: gClient, Syntax: "device <device> sends <k> concurrent <METHOD> <path> with body:", Pattern: `^device (\S+) sends (\d+) concurrent ` + method + ` (\S+) with body:$`, fn: (*world).sendConcurrentBody, vet: vets(deviceAt(0), sendK(1, false)),
+		Help:    "One device sends k copies at once, each with the doc string as its body (k POSTs in flight at an expiry).",
+		Example: "When device d1 sends 3 concurrent POST /api/cart with body:\n  \"\"\"\n  {\"sku\":\"A-1\",\"qty\":1}\n  \"\"\""},
+	{Group: gClient, Syntax: "device <device> sends <METHOD> <path> [as request <rid>] in the background with body:", Pattern: `^device (\S+) sends ` + method + ` (\S+?)(?: as request (\S+))? in the background with body:$`, fn: (*world).sendBackgroundBody, vet: sendOne(0, 3),
+		Help:    "Starts a request with the doc string as its body without waiting (a POST still in flight when the token expires); assertions wait for it.",
+		Example: "When device d1 sends POST /api/orders?delay_ms=300 as request slowpost in the background with body:\n  \"\"\"json\n  {\"item\":\"sku-9\"}\n  \"\"\""},
+	{Group: gClient, Syntax: "device <device> sends these requests concurrently:", Pattern: `^device (\S+) sends these requests concurrently:$`, fn: (*world).sendTable, vet: sendRows(""),
 		Help:    "Sends every row at once; columns method, path, optional body and optional as (the request name).",
 		Example: "When device d1 sends these requests concurrently:\n  | method | path        | body              | as    |\n  | GET    | /api/orders |                   | list  |\n  | POST   | /api/orders | {\"item\":\"sku-3\"} | order |"},
+	{Group: gClient, Syntax: "the devices send these requests concurrently:", Pattern: `^the devices send these requests concurrently:$`, fn: (*world).sendDevicesTable, vet: sendRows("device"),
+		Help:    "Sends every row at once, each from its own device; columns device, method, path, optional body and optional as (the request name).",
+		Example: "When the devices send these requests concurrently:\n  | device | method | path        | body              | as     |\n  | d1     | GET    | /api/orders |                   | d1list |\n  | d2     | POST   | /api/orders | {\"item\":\"sku-5\"} | d2post |"},
 	{Group: gClient, Syntax: "the background requests settle", Pattern: `^the background requests settle$`, fn: (*world).waitBackground,
 		Help:    "Waits until every background request settled (or hit its deadline).",
 		Example: "When the background requests settle"},
@@ -275,43 +294,55 @@ var library = []Step{
 	{Group: gLedger, Syntax: "every request failed with a clear error", Pattern: `^every request failed with a clear error$`, fn: (*world).everyFailed,
 		Help:    "Every request since the last expiry, fault or revocation step settled with an error or an error status — none succeeded, none was lost.",
 		Example: "Then every request failed with a clear error"},
-	{Group: gLedger, Syntax: "request <rid> succeeded|failed", Pattern: `^request (\S+) (succeeded|failed)$`, fn: (*world).requestResult,
+	{Group: gLedger, Syntax: "request <rid> succeeded|failed", Pattern: `^request (\S+) (succeeded|failed)$`, fn: (*world).requestResult, vet: refAt(0),
 		Help:    "How one request settled for its caller (failed = error or status >= 400, not lost).",
 		Example: "Then request r1 succeeded"},
-	{Group: gLedger, Syntax: "request <rid> was answered <status>", Pattern: `^request (\S+) was answered (\d+)$`, fn: (*world).requestStatus,
+	{Group: gLedger, Syntax: "request <rid> settled within <duration>", Pattern: `^request (\S+) settled within {span}$`, fn: (*world).settledWithin, vet: vets(refAt(0), spanAt(1)),
+		Help:    "The caller got its answer or error within the time (real time from issue to settle, refresh and replay included).",
+		Example: "Then request r1 settled within 2 seconds"},
+	{Group: gLedger, Syntax: "every request settled within <duration>", Pattern: `^every request settled within {span}$`, fn: (*world).everySettledWithin, vet: spanAt(0),
+		Help:    "Every request through the client settled, each within the time (real time, refresh and replay included).",
+		Example: "Then every request settled within 3 seconds"},
+	{Group: gLedger, Syntax: "every request of device <device> succeeded|settled|failed with a clear error", Pattern: `^every request of device (\S+) (succeeded|settled|failed with a clear error)$`, fn: (*world).everyOfDevice,
+		Help:    "Like the \"every request\" steps, for the requests one device sent: succeeded and settled include its warm-up request, failed looks only at requests since the last expiry, fault or revocation step.",
+		Example: "Then every request of device d2 succeeded"},
+	{Group: gLedger, Syntax: "request <rid> was answered <status>", Pattern: `^request (\S+) was answered (\d+)$`, fn: (*world).requestStatus, vet: refAt(0),
 		Help:    "The caller got this HTTP status.",
 		Example: "Then request r1 was answered 401"},
-	{Group: gLedger, Syntax: "request <rid> got the backend's not-about-the-token answer", Pattern: `^request (\S+) got the backend's not-about-the-token answer$`, fn: (*world).requestNotToken,
+	{Group: gLedger, Syntax: "request <rid> got the backend's not-about-the-token answer", Pattern: `^request (\S+) got the backend's not-about-the-token answer$`, fn: (*world).requestNotToken, vet: refAt(0),
 		Help:    "The caller got the style's not_token refusal itself (bearer: 401 password_required; status-403: 403 forbidden; body-code: 200 {\"code\":10010}), not a refresh-and-retry or an error.",
 		Example: "Then request reauth got the backend's not-about-the-token answer"},
-	{Group: gLedger, Syntax: "request <rid> reached the backend once|twice|<n> times", Pattern: `^request (\S+) reached the backend (once|twice|\d+ times?)$`, fn: (*world).requestAttempts,
-		Help:    "How many attempts of the logical request the backend saw (first send + replays + retries).",
+	{Group: gLedger, Syntax: "request <rid> reached the backend [exactly|at most|at least] once|twice|<n> times", Pattern: `^request (\S+) reached the backend (?:(exactly|at most|at least) )?(once|twice|\d+ times?)$`, fn: (*world).requestAttempts, vet: refAt(0),
+		Help:    "How many attempts of the logical request the backend saw (first send + replays + retries); without a comparator, exactly.",
 		Example: "Then request r1 reached the backend once"},
-	{Group: gLedger, Syntax: "request <rid> was replayed once with the same body", Pattern: `^request (\S+) was replayed once with the same body$`, fn: (*world).requestReplayed,
+	{Group: gLedger, Syntax: "request <rid> was replayed once with the same body", Pattern: `^request (\S+) was replayed once with the same body$`, fn: (*world).requestReplayed, vet: refAt(0),
 		Help:    "The request met an expired token, then was re-sent exactly once with a new token and the same method, path and body bytes, and succeeded.",
 		Example: "Then request order1 was replayed once with the same body"},
-	{Group: gLedger, Syntax: "request <rid> was executed once|twice|<n> times", Pattern: `^request (\S+) was executed (once|twice|\d+ times?)$`, fn: (*world).requestEffects,
-		Help:    "How often the backend performed the request's side effect (POST/PUT/PATCH/DELETE).",
+	{Group: gLedger, Syntax: "request <rid> was executed [exactly|at most|at least] once|twice|<n> times", Pattern: `^request (\S+) was executed (?:(exactly|at most|at least) )?(once|twice|\d+ times?)$`, fn: (*world).requestEffects, vet: refAt(0),
+		Help:    "How often the backend performed the request's side effect (POST/PUT/PATCH/DELETE); without a comparator, exactly.",
 		Example: "Then request order1 was executed once"},
-	{Group: gLedger, Syntax: "exactly|at most|at least <n> refresh(es)|login(s)|token call(s) for device <device>", Pattern: `^(exactly|at most|at least) (\d+) (refresh|refreshes|login|logins|token calls?) for device (\S+)$`, fn: (*world).tokenCallsFor,
-		Help:    "Counts the device's refresh (or login, or both) calls that reached the backend. In a style without a refresh route (body-code) a refresh is a login by a device that already held a token.",
+	{Group: gLedger, Syntax: "exactly|at most|at least <n> refresh(es)|login(s)|token call(s) for device <device> [since counting started]", Pattern: `^(exactly|at most|at least) (\d+) (refresh|refreshes|login|logins|token calls?) for device (\S+)( since counting started)?$`, fn: (*world).tokenCallsFor, vet: sinceAt(4),
+		Help:    "Counts the device's refresh (or login, or both) calls that reached the backend. In a style without a refresh route (body-code) a refresh is a login by a device that already held a token. " + countingNote,
 		Example: "Then exactly 1 refresh for device d1"},
-	{Group: gLedger, Syntax: "exactly|at most|at least <n> refresh(es)|login(s)|token call(s) per device", Pattern: `^(exactly|at most|at least) (\d+) (refresh|refreshes|login|logins|token calls?) (?:per|for each) device$`, fn: (*world).tokenCallsEach,
-		Help:    "The same count, for every declared device.",
+	{Group: gLedger, Syntax: "exactly|at most|at least <n> refresh(es)|login(s)|token call(s) per device [since counting started]", Pattern: `^(exactly|at most|at least) (\d+) (refresh|refreshes|login|logins|token calls?) (?:per|for each) device( since counting started)?$`, fn: (*world).tokenCallsEach, vet: sinceAt(3),
+		Help:    "The same count, for every declared device. " + countingNote,
 		Example: "Then at most 1 refresh per device"},
-	{Group: gLedger, Syntax: "<api> answered [errcode] <errcode> <n> times", Pattern: `^(jscode2session|cgi-bin/token|checksession|stable_token) answered (?:errcode )?(-?\d+) (\d+) times?$`, fn: (*world).wechatAnswered,
-		Help:    "Counts mock WeChat answers with that errcode (0 = success) in this scenario.",
+	{Group: gLedger, Syntax: "<api> answered [errcode] <errcode> [exactly|at most|at least] <n> times [since counting started]", Pattern: `^(jscode2session|cgi-bin/token|checksession|stable_token) answered (?:errcode )?(-?\d+) (?:(exactly|at most|at least) )?(\d+) times?( since counting started)?$`, fn: (*world).wechatAnswered, vet: sinceAt(4),
+		Help:    "Counts mock WeChat answers with that errcode (0 = success); without a comparator, exactly. " + countingNote,
 		Example: "Then jscode2session answered 40163 0 times"},
-	{Group: gLedger, Syntax: "WeChat saw <n> <api> calls", Pattern: `^WeChat saw (\d+) (jscode2session|cgi-bin/token|checksession|stable_token|wx\.login) calls?$`, fn: (*world).wechatCalls,
-		Help:    "Counts calls mock WeChat received for the API.",
+	{Group: gLedger, Syntax: "WeChat saw [exactly|at most|at least] <n> <api> calls [for device <device>] [since counting started]", Pattern: `^WeChat saw (?:(exactly|at most|at least) )?(\d+) (jscode2session|cgi-bin/token|checksession|stable_token|wx\.login) calls?(?: for device (\S+))?( since counting started)?$`, fn: (*world).wechatCalls, vet: sinceAt(4),
+		Help:    "Counts calls mock WeChat received for the API (wx.login, jscode2session, …), of every device's user or of one; without a comparator, exactly. " + countingNote,
 		Example: "Then WeChat saw 5 jscode2session calls"},
+	{Group: gLedger, Syntax: "counting starts", Pattern: `^counting starts$`, fn: (*world).countingStarts, vet: vetCountingStarts,
+		Help:    "Waits for requests in flight, then marks this point: count steps ending in \"since counting started\" count only what happens after it (no arithmetic on the warm-up).",
+		Example: "When counting starts"},
 	{Group: gLedger, Syntax: "no request met an expired token", Pattern: `^no request met an expired token$`, fn: (*world).noExpiredAttempt,
-		Help:    "The backend never answered a request of the client with the expiry signal (proactive refresh worked).",
+		Help:    "The backend never answered a request of the client with the expiry signal (proactive refresh worked). Only a client that refreshes proactively passes, and only when the clock is inside its proactive window (30s before expiry for the reference client; docs/conform.md#two-windows).",
 		Example: "Then no request met an expired token"},
-	{Group: gLedger, Syntax: "invariant <name> holds", Pattern: `^invariant (\S+) holds$`, fn: (*world).invariantHolds,
-		Help:    "Judges the scenario's ledger with the invariant checker (SPEC §5 names); on failure shows each violation with its ledger evidence.",
+	{Group: gLedger, Syntax: "invariant <name> holds", Pattern: `^invariant (\S+) holds$`, fn: (*world).invariantHolds, vet: invariantAt(0),
+		Help:    "Judges the scenario's ledger with the invariant checker (SPEC §5 names; an unknown name is a problem before the run); on failure shows each violation with its ledger evidence. single-refresh accepts a refresh without an expiry signal only near the token's expiry (docs/conform.md#two-windows).",
 		Example: "Then invariant single-refresh holds"},
-	{Group: gLedger, Syntax: "invariant <name> is violated", Pattern: `^invariant (\S+) is violated$`, fn: (*world).invariantViolated,
+	{Group: gLedger, Syntax: "invariant <name> is violated", Pattern: `^invariant (\S+) is violated$`, fn: (*world).invariantViolated, vet: invariantAt(0),
 		Help:    "The checker finds at least one violation (to prove a check can fail).",
 		Example: "Then invariant code-single-use is violated"},
 	{Group: gLedger, Syntax: "all invariants hold", Pattern: `^all invariants hold$`, fn: (*world).allInvariantsHold,
@@ -332,7 +363,7 @@ var (
 func init() {
 	for i := range library {
 		s := &library[i]
-		s.re = regexp.MustCompile(s.Pattern)
+		s.re = regexp.MustCompile(strings.ReplaceAll(s.Pattern, "{span}", span))
 		s.handler = adapt(s.fn)
 	}
 }

@@ -278,7 +278,7 @@ func (w *world) settledRequest(name, purpose string) (reqRec, error) {
 	return w.request(name)
 }
 
-func (w *world) requestAttempts(_ context.Context, name, times string) error {
+func (w *world) requestAttempts(_ context.Context, name, cmp, times string) error {
 	want, err := parseTimes(times)
 	if err != nil {
 		return err
@@ -287,10 +287,18 @@ func (w *world) requestAttempts(_ context.Context, name, times string) error {
 	if err != nil {
 		return err
 	}
-	if got := len(w.attempts(r.out.RID)); got != want {
-		return w.fail("request "+name+" reached the backend "+times, fmt.Sprintf("request %s reached the backend %d time(s), want %d", name, got, want), w.eventsOfRIDs(r.out.RID))
+	if got := len(w.attempts(r.out.RID)); !compare(cmp, got, want) {
+		return w.fail("request "+name+" reached the backend "+cmpText(cmp)+times, fmt.Sprintf("request %s reached the backend %d time(s), want %s%d", name, got, cmpText(cmp), want), w.eventsOfRIDs(r.out.RID))
 	}
 	return nil
+}
+
+// cmpText is a comparator as the step wrote it, with a trailing space ("" for exactly).
+func cmpText(cmp string) string {
+	if cmp == "" || cmp == "exactly" {
+		return ""
+	}
+	return cmp + " "
 }
 
 func tokenProblem(o string) bool {
@@ -347,7 +355,7 @@ func (w *world) requestReplayed(_ context.Context, name string) error {
 	return nil
 }
 
-func (w *world) requestEffects(_ context.Context, name, times string) error {
+func (w *world) requestEffects(_ context.Context, name, cmp, times string) error {
 	want, err := parseTimes(times)
 	if err != nil {
 		return err
@@ -363,8 +371,8 @@ func (w *world) requestEffects(_ context.Context, name, times string) error {
 			got++
 		}
 	}
-	if got != want {
-		return w.fail("request "+name+" executed "+times, fmt.Sprintf("the backend executed request %s %d time(s), want %d", name, got, want), ev)
+	if !compare(cmp, got, want) {
+		return w.fail("request "+name+" executed "+cmpText(cmp)+times, fmt.Sprintf("the backend executed request %s %d time(s), want %s%d", name, got, cmpText(cmp), want), ev)
 	}
 	return nil
 }
@@ -396,7 +404,7 @@ func compare(cmp string, got, want int) bool {
 // expired token by logging in again, so there a "refresh" is a login by a
 // device that already held a token: features count refreshes the same way in
 // every style.
-func (w *world) tokenCalls(v *ledgerView, dev, kind string) (int, []ledger.Event) {
+func (w *world) tokenCalls(v *ledgerView, dev, kind string, from uint64) (int, []ledger.Event) {
 	kinds := kindsOf(kind)
 	relogin := w.r.sty.Routes.Refresh == "" && strings.HasPrefix(kind, "refresh")
 	n := 0
@@ -409,6 +417,8 @@ func (w *world) tokenCalls(v *ledgerView, dev, kind string) (int, []ledger.Event
 		}
 		tokenCall := e.Source == ledger.SourceBackend && (e.Kind == ledger.KindBackendLogin || e.Kind == ledger.KindRefresh)
 		switch {
+		case e.Seq <= from:
+			// before "counting starts"; it still tells whether the device held a token
 		case relogin:
 			if tokenCall && had {
 				n++
@@ -431,7 +441,7 @@ func (w *world) tokenCalls(v *ledgerView, dev, kind string) (int, []ledger.Event
 	return n, ev
 }
 
-func (w *world) tokenCallsFor(_ context.Context, cmp, n, kind, dev string) error {
+func (w *world) tokenCallsFor(_ context.Context, cmp, n, kind, dev, since string) error {
 	want, err := count("count", n, 0, 1000000)
 	if err != nil {
 		return err
@@ -439,16 +449,20 @@ func (w *world) tokenCallsFor(_ context.Context, cmp, n, kind, dev string) error
 	if err := w.needReference("counting refreshes and logins"); err != nil {
 		return err
 	}
+	from, err := w.countFrom(since)
+	if err != nil {
+		return err
+	}
 	w.settle()
-	got, ev := w.tokenCalls(w.view(), dev, kind)
+	got, ev := w.tokenCalls(w.view(), dev, kind, from.seq)
 	if !compare(cmp, got, want) {
-		what := fmt.Sprintf("%s %d %s for device %s", cmp, want, kind, dev)
-		return w.fail(what, fmt.Sprintf("%s: the backend saw %d", what, got), ev)
+		what := fmt.Sprintf("%s %d %s for device %s%s", cmp, want, kind, dev, since)
+		return w.fail(what, fmt.Sprintf("%s: the backend saw %d %s", what, got, from.what()), ev)
 	}
 	return nil
 }
 
-func (w *world) tokenCallsEach(_ context.Context, cmp, n, kind string) error {
+func (w *world) tokenCallsEach(_ context.Context, cmp, n, kind, since string) error {
 	want, err := count("count", n, 0, 1000000)
 	if err != nil {
 		return err
@@ -457,6 +471,10 @@ func (w *world) tokenCallsEach(_ context.Context, cmp, n, kind string) error {
 		return err
 	}
 	w.settle()
+	from, err := w.countFrom(since)
+	if err != nil {
+		return err
+	}
 	devs := w.declaredDevices()
 	if len(devs) == 0 {
 		return fmt.Errorf("no devices declared in this scenario")
@@ -465,7 +483,7 @@ func (w *world) tokenCallsEach(_ context.Context, cmp, n, kind string) error {
 	var bad []string
 	var ev []ledger.Event
 	for _, d := range devs {
-		got, dev := w.tokenCalls(v, d, kind)
+		got, dev := w.tokenCalls(v, d, kind, from.seq)
 		if !compare(cmp, got, want) {
 			bad = append(bad, fmt.Sprintf("%s: %d", d, got))
 			if len(bad) <= 3 {
@@ -474,9 +492,9 @@ func (w *world) tokenCallsEach(_ context.Context, cmp, n, kind string) error {
 		}
 	}
 	if len(bad) > 0 {
-		what := fmt.Sprintf("%s %d %s per device", cmp, want, kind)
+		what := fmt.Sprintf("%s %d %s per device%s", cmp, want, kind, since)
 		slices.SortFunc(ev, func(a, b ledger.Event) int { return int(a.Seq) - int(b.Seq) })
-		return w.fail(what, fmt.Sprintf("%s: %d of %d devices differ (%s)", what, len(bad), len(devs), strings.Join(bad, ", ")), ev)
+		return w.fail(what, fmt.Sprintf("%s: %d of %d devices differ (%s) %s", what, len(bad), len(devs), strings.Join(bad, ", "), from.what()), ev)
 	}
 	return nil
 }
@@ -504,7 +522,7 @@ func wechatKind(api string) string {
 	return ledger.KindWxLogin
 }
 
-func (w *world) wechatAnswered(_ context.Context, api, errcode, n string) error {
+func (w *world) wechatAnswered(_ context.Context, api, errcode, cmp, n, since string) error {
 	code, err := strconv.Atoi(errcode)
 	if err != nil {
 		return fmt.Errorf("errcode %q is not a number", errcode)
@@ -513,27 +531,42 @@ func (w *world) wechatAnswered(_ context.Context, api, errcode, n string) error 
 	if err != nil {
 		return err
 	}
+	from, err := w.countFrom(since)
+	if err != nil {
+		return err
+	}
 	w.settle()
 	st, err := w.wechatStats()
 	if err != nil {
 		return err
 	}
-	got := int(st.Errcodes[api][code])
-	if got != want {
-		what := fmt.Sprintf("%s answered %d %d times", api, code, want)
-		var ev []ledger.Event
-		for _, e := range w.eventsOfKind(wechatKind(api)) {
-			if e.Source == ledger.SourceWechat {
-				ev = append(ev, e)
-			}
-		}
-		return w.fail(what, fmt.Sprintf("%s: mock WeChat answered errcode %d (%s) %d time(s)", what, code, mockwechat.Errmsg(code), got), ev)
+	got := int(st.Errcodes[api][code] - from.stats.Errcodes[api][code])
+	if !compare(cmp, got, want) {
+		what := fmt.Sprintf("%s answered %d %s%d times%s", api, code, cmpText(cmp), want, since)
+		return w.fail(what, fmt.Sprintf("%s: mock WeChat answered errcode %d (%s) %d time(s) %s", what, code, mockwechat.Errmsg(code), got, from.what()),
+			w.wechatEvents(api, "", from.seq))
 	}
 	return nil
 }
 
-func (w *world) wechatCalls(_ context.Context, n, api string) error {
+// wechatEvents are mock WeChat's ledger events of an API (of one device's
+// user when dev is set) after seq: the evidence of a WeChat count.
+func (w *world) wechatEvents(api, dev string, after uint64) []ledger.Event {
+	var ev []ledger.Event
+	for _, e := range w.eventsOfKind(wechatKind(api)) {
+		if e.Source == ledger.SourceWechat && e.Seq > after && (dev == "" || e.Device == w.user(dev)) {
+			ev = append(ev, e)
+		}
+	}
+	return ev
+}
+
+func (w *world) wechatCalls(_ context.Context, cmp, n, api, dev, since string) error {
 	want, err := count("count", n, 0, 1000000)
+	if err != nil {
+		return err
+	}
+	from, err := w.countFrom(since)
 	if err != nil {
 		return err
 	}
@@ -542,9 +575,15 @@ func (w *world) wechatCalls(_ context.Context, n, api string) error {
 	if err != nil {
 		return err
 	}
-	if got := int(st.Calls[api]); got != want {
-		what := fmt.Sprintf("WeChat saw %d %s calls", want, api)
-		return w.fail(what, fmt.Sprintf("%s: it saw %d", what, got), w.eventsOfKind(wechatKind(api)))
+	got := int(st.Calls[api] - from.stats.Calls[api])
+	of := ""
+	if dev != "" {
+		got = int(st.Users[w.user(dev)][api] - from.stats.Users[w.user(dev)][api])
+		of = " for device " + dev
+	}
+	if !compare(cmp, got, want) {
+		what := fmt.Sprintf("WeChat saw %s%d %s calls%s%s", cmpText(cmp), want, api, of, since)
+		return w.fail(what, fmt.Sprintf("%s: it saw %d %s", what, got, from.what()), w.wechatEvents(api, dev, from.seq))
 	}
 	return nil
 }

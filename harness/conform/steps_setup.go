@@ -33,7 +33,7 @@ func (w *world) givenDevicesLoggedIn(ctx context.Context, n string) error {
 	devs := w.declaredDevices()
 	specs := make([]reqSpec, 0, len(devs))
 	for _, d := range devs {
-		specs = append(specs, reqSpec{dev: d, method: http.MethodGet, path: "/api/profile"})
+		specs = append(specs, reqSpec{dev: d, method: http.MethodGet, path: "/api/profile", name: warmupName(d)})
 	}
 	names, err := w.sendAll(ctx, specs, false)
 	if err != nil {
