@@ -84,7 +84,7 @@ func runAgainst(t *testing.T, backendURL, wechatAddr string) (*summary.Summary, 
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	global := check.New(check.Options{})
+	global := check.New(check.Options{ExternalBackend: true}) // as run and conform do with --backend
 	res, err := probe.Run(ctx, probe.Config{
 		NewClient:  func(env client.Env) (client.Client, error) { return refclient.New(env, refclient.Options{}), nil },
 		ClientName: "ref", Devices: 5, Concurrency: 4, Deadline: 3 * time.Second,
@@ -111,7 +111,7 @@ func conformAgainst(t *testing.T, backendURL, wechatAddr string) (*summary.Summa
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	global := check.New(check.Options{})
+	global := check.New(check.Options{ExternalBackend: true}) // as run and conform do with --backend
 	var out strings.Builder
 	res, err := conform.Run(ctx, conform.Options{
 		NewClient:  func(env client.Env) (client.Client, error) { return refclient.New(env, refclient.Options{}), nil },

@@ -13,6 +13,7 @@ import (
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
+	"github.com/tokenstorm/tokenstorm/harness/check"
 	"github.com/tokenstorm/tokenstorm/harness/latency"
 	"github.com/tokenstorm/tokenstorm/harness/summary"
 )
@@ -111,7 +112,7 @@ func Merge(dirs []string, outDir string) (*summary.Summary, error) {
 	sort.Slice(s.Histogram, func(i, j int) bool { return s.Histogram[i].LEMS < s.Histogram[j].LEMS })
 	sort.SliceStable(s.Timeline, func(i, j int) bool { return s.Timeline[i].AtMS < s.Timeline[j].AtMS })
 	sort.Slice(s.PerDevice, func(i, j int) bool { return s.PerDevice[i].Device < s.PerDevice[j].Device })
-	s.Refresh.Amplification = amplification(s.Refresh)
+	s.Refresh.Amplification = check.Amplification(s.Refresh) // the checker's formula on the summed counts
 	if lat.Count() > 0 {
 		s.Latency = summary.LatencyOf(lat)
 		s.LatencyHDR = lat
@@ -241,17 +242,12 @@ func addCounts(s, shard *summary.Summary) {
 	s.Requests.Succeeded += shard.Requests.Succeeded
 	s.Requests.Failed += shard.Requests.Failed
 	s.Requests.Lost += shard.Requests.Lost
+	s.Requests.Late += shard.Requests.Late
 	s.Refresh.ExpiryEpisodes += shard.Refresh.ExpiryEpisodes
 	s.Refresh.Refreshes += shard.Refresh.Refreshes
 	s.Refresh.Logins += shard.Refresh.Logins
-}
-
-// amplification is the checker's formula applied to summed counts.
-func amplification(r summary.Refresh) float64 {
-	if r.ExpiryEpisodes == 0 {
-		return 0
-	}
-	return float64(int64(float64(r.Refreshes+r.Logins)/float64(r.ExpiryEpisodes)*100+0.5)) / 100
+	s.Refresh.FirstLogins += shard.Refresh.FirstLogins
+	s.Refresh.Retries += shard.Refresh.Retries
 }
 
 // worst is each percentile's larger value: the best a merge can say of
