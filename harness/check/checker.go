@@ -35,6 +35,15 @@ type Options struct {
 	MaxExamples int
 	// Scenario names the probe/scenario the violations belong to.
 	Scenario string
+	// Wall is the clock of the run's time axis (series and timeline):
+	// real time when the event is observed, which is when it happened since
+	// the ledger delivers synchronously. Event times come from the stack's
+	// clock, which a probe shifts by hours; they stay the basis of every
+	// verdict but never of the charts. Default time.Now.
+	Wall func() time.Time
+	// Start is the origin of the time axis (the run's start); default the
+	// wall time of the first event.
+	Start time.Time
 	// SettledWindow is how many settled requests are kept to catch attempts
 	// that reach the backend after their caller was answered. Default 65536.
 	SettledWindow int
@@ -55,6 +64,9 @@ func (o *Options) defaults() {
 	}
 	if o.SettledWindow <= 0 {
 		o.SettledWindow = 65536
+	}
+	if o.Wall == nil {
+		o.Wall = time.Now
 	}
 }
 
@@ -82,11 +94,14 @@ type Checker struct {
 	freeEvidence [][]ledger.Event
 
 	inv      map[string]*summary.Invariant
+	kept     map[exampleKey]int // examples kept per invariant and scenario
 	requests summary.Requests
 	lat      latency.Histogram
 	routes   map[string]*latency.Histogram
 	series   map[int64]*bucket
-	start    time.Time
+	width    time.Duration // of a series bucket: grows with the run (seriesWidth)
+	start    time.Time     // wall time origin of series and marks
+	now      time.Time     // wall time of the event being observed
 	marks    []summary.Mark
 	marksCut int
 	events   uint64
@@ -213,7 +228,10 @@ func New(opts Options) *Checker {
 		settled:  make([]*ridState, opts.SettledWindow),
 		inv:      map[string]*summary.Invariant{},
 		routes:   map[string]*latency.Histogram{},
+		kept:     map[exampleKey]int{},
 		series:   map[int64]*bucket{},
+		width:    seriesMinWidth,
+		start:    opts.Start,
 	}
 	for _, n := range summary.InvariantNames {
 		c.inv[n] = &summary.Invariant{}
@@ -223,13 +241,25 @@ func New(opts Options) *Checker {
 
 // Check streams a whole ledger through a new Checker and fills s.
 func Check(l *ledger.Ledger, opts Options, s *summary.Summary) error {
+	// After the fact, the events' own times are the only axis there is.
+	var at time.Time
+	opts.Wall = func() time.Time { return at }
 	c := New(opts)
-	if err := l.Scan(func(e ledger.Event) error { c.Observe(e); return nil }); err != nil {
+	if err := l.Scan(func(e ledger.Event) error { at = e.Time; c.Observe(e); return nil }); err != nil {
 		return err
 	}
 	c.Finish(s)
 	return nil
 }
+
+// Series buckets start at seriesMinWidth and double (merging pairs, exact
+// with mergeable histograms) whenever there would be more than
+// seriesMaxBuckets: a 6 s storm gets 60 points, an hour-long one about 140,
+// and memory stays bounded whatever the duration.
+const (
+	seriesMinWidth   = 100 * time.Millisecond
+	seriesMaxBuckets = 240
+)
 
 func (c *Checker) dev(name string) *devState {
 	if name == "" {
@@ -244,22 +274,16 @@ func (c *Checker) dev(name string) *devState {
 }
 
 func (c *Checker) violate(name string, v summary.Violation) {
-	inv := c.inv[name]
-	inv.Violations++
-	if len(inv.Examples) < c.opts.MaxExamples {
-		v.Invariant = name
-		v.Scenario = c.opts.Scenario
-		inv.Examples = append(inv.Examples, v)
-	}
+	v.Scenario = c.opts.Scenario
+	c.record(name, v)
 }
 
-func (c *Checker) bucketAt(t time.Time) *bucket {
-	if c.start.IsZero() {
-		c.start = t
-	}
-	k := int64(t.Sub(c.start) / time.Second)
-	if k < 0 {
-		k = 0
+// bucketAt is the series bucket of the event being observed (wall time).
+func (c *Checker) bucketAt() *bucket {
+	k := max(int64(c.now.Sub(c.start)/c.width), 0)
+	for k >= seriesMaxBuckets {
+		c.coarsen()
+		k = max(int64(c.now.Sub(c.start)/c.width), 0)
 	}
 	b := c.series[k]
 	if b == nil {
@@ -269,22 +293,44 @@ func (c *Checker) bucketAt(t time.Time) *bucket {
 	return b
 }
 
-func (c *Checker) mark(e ledger.Event, kind, detail string) {
-	if c.start.IsZero() {
-		c.start = e.Time
+// coarsen doubles the bucket width, merging each pair of buckets.
+func (c *Checker) coarsen() {
+	c.width *= 2
+	old := c.series
+	c.series = make(map[int64]*bucket, len(old)/2+1)
+	for k, b := range old {
+		into := c.series[k/2]
+		if into == nil {
+			c.series[k/2] = b
+			continue
+		}
+		into.h.Merge(b.h)
+		into.requests += b.requests
+		into.errors += b.errors
+		into.refreshes += b.refreshes
 	}
+}
+
+func (c *Checker) mark(e ledger.Event, kind, detail string) {
 	if len(c.marks) >= 2000 {
 		c.marksCut++
 		return
 	}
-	c.marks = append(c.marks, summary.Mark{AtMS: ms(e.Time.Sub(c.start)), Kind: kind, Device: e.Device, Detail: detail})
+	m := summary.Mark{AtMS: ms(c.now.Sub(c.start)), Kind: kind, Device: e.Device, Detail: detail, Scenario: c.opts.Scenario}
+	// A probe's simulated clock (shifted by hours to expire tokens) is a
+	// note on the event, never its place on the axis.
+	if off := e.Time.Sub(c.now); off > time.Second || off < -time.Second {
+		m.ClockOffsetMS = ms(off)
+	}
+	c.marks = append(c.marks, m)
 }
 
 // Observe feeds one event. Events must arrive in ledger order.
 func (c *Checker) Observe(e ledger.Event) {
 	c.events++
+	c.now = c.opts.Wall()
 	if c.start.IsZero() {
-		c.start = e.Time
+		c.start = c.now
 	}
 	// One switch per field: the same cases as matching e.Source+"/"+e.Kind
 	// against "source/kind" (no source or kind constant contains a '/'),
@@ -413,14 +459,18 @@ func (c *Checker) onTokenCall(e ledger.Event, login bool) {
 	} else {
 		d.refreshes++
 	}
-	c.bucketAt(e.Time).refreshes++
+	c.bucketAt().refreshes++
 	kind := "refresh"
 	if login {
 		kind = "login"
 	}
 	ok := e.Outcome == ledger.OutcomeOK
+	// Every call is marked, failed ones too, so the chart's count is the
+	// key numbers' count.
 	if ok {
 		c.mark(e, kind, "")
+	} else {
+		c.mark(e, kind, "failed: "+e.Outcome)
 	}
 
 	justified := !d.hasToken || d.episodeOpen || c.nearExpiry(d, e.Time)
@@ -644,7 +694,7 @@ func (c *Checker) onSettle(e ledger.Event) {
 	if lat == 0 {
 		lat = e.Time.Sub(r.issuedAt)
 	}
-	b := c.bucketAt(e.Time)
+	b := c.bucketAt()
 	switch e.Outcome {
 	case ledger.OutcomeLost:
 		c.requests.Lost++
@@ -692,6 +742,34 @@ func (c *Checker) onSettle(e ledger.Event) {
 	c.settledI = (c.settledI + 1) % len(c.settled)
 }
 
+// record counts a violation of invariant name, per scenario too, and keeps
+// it as an example while its scenario has fewer than MaxExamples and the
+// invariant fewer than 5×MaxExamples: a run of many scenarios shows
+// examples from each failing one, not only from the first.
+func (c *Checker) record(name string, v summary.Violation) {
+	inv := c.inv[name]
+	inv.Violations++
+	if v.Scenario != "" {
+		if inv.ByScenario == nil {
+			inv.ByScenario = map[string]int{}
+		}
+		inv.ByScenario[v.Scenario]++
+	}
+	if c.keeps(name, v.Scenario) {
+		v.Invariant = name
+		inv.Examples = append(inv.Examples, v)
+		c.kept[exampleKey{name, v.Scenario}]++
+	}
+}
+
+type exampleKey struct{ invariant, scenario string }
+
+// keeps says whether the next violation of name in scenario would be kept
+// as an example.
+func (c *Checker) keeps(name, scenario string) bool {
+	return c.kept[exampleKey{name, scenario}] < c.opts.MaxExamples && len(c.inv[name].Examples) < 5*c.opts.MaxExamples
+}
+
 // evaluate judges one logical request once it is settled and out of the window.
 func (c *Checker) evaluate(r *ridState) {
 	if r.evaluated {
@@ -700,15 +778,15 @@ func (c *Checker) evaluate(r *ridState) {
 	r.evaluated = true
 	d := c.dev(r.device)
 	v := func(name, expl string) {
-		inv := c.inv[name]
-		inv.Violations++
-		if len(inv.Examples) < c.opts.MaxExamples {
-			inv.Examples = append(inv.Examples, summary.Violation{Invariant: name, Scenario: r.scenario, Device: r.device,
-				RIDs: []string{r.rid}, Tokens: slices.Clone(r.expiredTokens), At: r.issuedAt,
-				Explanation: fmt.Sprintf("request %s (%s %s) %s", r.rid, r.method, r.route, expl),
-				// Copies: r is reused once it leaves the settled window.
-				Evidence: slices.Clone(r.evidence)})
+		if !c.keeps(name, r.scenario) {
+			c.record(name, summary.Violation{Scenario: r.scenario}) // counted only: no copies
+			return
 		}
+		c.record(name, summary.Violation{Scenario: r.scenario, Device: r.device,
+			RIDs: []string{r.rid}, Tokens: slices.Clone(r.expiredTokens), At: r.issuedAt,
+			Explanation: fmt.Sprintf("request %s (%s %s) %s", r.rid, r.method, r.route, expl),
+			// Copies: r is reused once it leaves the settled window.
+			Evidence: slices.Clone(r.evidence)})
 	}
 
 	nl := c.inv[summary.NoLostRequests]
@@ -862,7 +940,10 @@ func (c *Checker) Finish(s *summary.Summary) {
 		}
 	}
 	s.PerDevice = append(s.PerDevice, capDevices(per, 500)...)
-	s.Series = append(s.Series, c.seriesPoints()...)
+	if pts := c.seriesPoints(); len(pts) > 0 {
+		// One checker's series per summary: the run's global one wins.
+		s.Series, s.SeriesBucketMS = pts, ms(c.width)
+	}
 	s.Timeline = append(s.Timeline, c.marks...)
 	if c.marksCut > 0 {
 		s.Notes = append(s.Notes, fmt.Sprintf("timeline: %d further events not drawn", c.marksCut))
@@ -883,16 +964,23 @@ func (c *Checker) histogram() []summary.Bucket {
 func ms(d time.Duration) float64 { return summary.MS(d) }
 
 func (c *Checker) seriesPoints() []summary.Point {
-	keys := make([]int64, 0, len(c.series))
-	for k := range c.series {
-		keys = append(keys, k)
+	if len(c.series) == 0 {
+		return nil
 	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
-	out := make([]summary.Point, 0, len(keys))
-	for _, k := range keys {
-		b := c.series[k]
-		out = append(out, summary.Point{AtMS: float64(k * 1000), Requests: b.requests, Errors: b.errors,
-			P50MS: ms(b.h.Quantile(0.5)), P99MS: ms(b.h.Quantile(0.99)), MaxMS: ms(b.h.Max()), Refreshes: b.refreshes})
+	last := int64(0)
+	for k := range c.series {
+		last = max(last, k)
+	}
+	// Every bucket up to the last, empty ones too: a gap in the traffic is a
+	// fact the throughput chart must show, not skip.
+	out := make([]summary.Point, 0, last+1)
+	for k := int64(0); k <= last; k++ {
+		p := summary.Point{AtMS: ms(time.Duration(k) * c.width)}
+		if b := c.series[k]; b != nil {
+			p.Requests, p.Errors, p.Refreshes = b.requests, b.errors, b.refreshes
+			p.P50MS, p.P99MS, p.MaxMS = ms(b.h.Quantile(0.5)), ms(b.h.Quantile(0.99)), ms(b.h.Max())
+		}
+		out = append(out, p)
 	}
 	return out
 }
