@@ -36,10 +36,17 @@ var markOrder = []string{"expire", "fault", "revoke", "skew", "marker"}
 // latencyChart: p50/p99 (and max) per time bucket, with the run's events.
 func latencyChart(s *summary.Summary, series []summary.Point) chart {
 	var p50, p99, pmax plotter.XYs
+	var breaks []int // indexes where a line restarts after idle buckets
+	idle := false
 	for _, pt := range series {
 		if pt.Requests == 0 && pt.P99MS == 0 && pt.P50MS == 0 {
-			continue // an idle bucket has no latency, not a latency of 0
+			idle = true // an idle bucket has no latency, not a latency of 0
+			continue
 		}
+		if idle && len(p50) > 0 {
+			breaks = append(breaks, len(p50)) // do not draw across the gap
+		}
+		idle = false
 		x := pt.AtMS / 1000
 		p50 = append(p50, plotter.XY{X: x, Y: clean(pt.P50MS)})
 		p99 = append(p99, plotter.XY{X: x, Y: clean(pt.P99MS)})
@@ -64,10 +71,10 @@ func latencyChart(s *summary.Summary, series []summary.Point) chart {
 	if showMax {
 		// Max is drawn faintly and is allowed to leave the frame: one
 		// outlier must not flatten the p50/p99 lines a reader compares.
-		addLine(p, l, pmax, "max", colMax, 1)
+		addSegments(p, l, pmax, breaks, "max", colMax, 1)
 	}
-	addLine(p, l, p99, "p99", colP99, 1.5)
-	addLine(p, l, p50, "p50", colP50, 1.5)
+	addSegments(p, l, p99, breaks, "p99", colP99, 1.5)
+	addSegments(p, l, p50, breaks, "p50", colP50, 1.5)
 	yMax = niceMax(yMax * 1.15)
 	p.Y.Min, p.Y.Max = 0, yMax
 	xlo, xhi := xRange(s, series)
@@ -110,12 +117,12 @@ func throughputChart(s *summary.Summary, series []summary.Point) chart {
 	}
 	var req, errs, refr, warm plotter.XYs
 	anyErr, anyRefresh := false, false
-	attack := attackStart(s) // a storm's warm-up logs every device in first
+	warmFrom, warmTo := warmupWindow(s) // a storm's warm-up logs every device in first
 	for i, pt := range series {
 		x := pt.AtMS / 1000
 		req = append(req, plotter.XY{X: x, Y: rate(i, pt.Requests)})
 		errs = append(errs, plotter.XY{X: x, Y: rate(i, pt.Errors)})
-		if pt.AtMS < attack {
+		if pt.AtMS >= warmFrom && pt.AtMS < warmTo {
 			warm = append(warm, plotter.XY{X: x, Y: rate(i, pt.Refreshes)})
 			continue
 		}
@@ -285,20 +292,42 @@ func mergedBy(s *summary.Summary, pts []summary.Point) int {
 	return (len(s.Series) + len(pts) - 1) / len(pts)
 }
 
-// attackStart is when a storm's attack began (its "attack:" marker), in ms
-// on the time axis, or -Inf when the run has no warm-up phase.
-func attackStart(s *summary.Summary) float64 {
-	warm := false
+// warmupWindow is when a storm's warm-up ran (from its "warm-up:" marker
+// to its "attack:" marker), in ms on the time axis; empty without one.
+func warmupWindow(s *summary.Summary) (from, to float64) {
+	from = math.NaN()
 	for _, m := range s.Timeline {
 		if m.Kind != "marker" {
 			continue
 		}
 		if strings.Contains(m.Detail, ": warm-up:") {
-			warm = true
+			from = m.AtMS
 		}
-		if warm && strings.Contains(m.Detail, ": attack:") {
-			return m.AtMS
+		if !math.IsNaN(from) && strings.Contains(m.Detail, ": attack:") {
+			return from, m.AtMS
 		}
 	}
-	return math.Inf(-1)
+	return 0, 0
+}
+
+// addSegments draws xys as separate lines split at breaks (one legend entry):
+// a line must not bridge a stretch with no requests.
+func addSegments(p *plot.Plot, l *legend, xys plotter.XYs, breaks []int, name string, col color.Color, width float64) {
+	from := 0
+	for _, b := range append(breaks, len(xys)) {
+		seg := xys[from:b]
+		if len(seg) == 1 { // a lone bucket is a dot-length line
+			seg = plotter.XYs{seg[0], {X: seg[0].X + 1e-3, Y: seg[0].Y}}
+		}
+		addLine(p, l, seg, name, col, width)
+		name, from = "", b // legend once
+	}
+	// Dots on every bucket: a burst between idle stretches is one bucket,
+	// which a line alone would not show.
+	if len(breaks) > 0 {
+		if sc, err := plotter.NewScatter(xys); err == nil {
+			sc.GlyphStyle = draw.GlyphStyle{Color: col, Radius: vg.Points(width), Shape: draw.CircleGlyph{}}
+			p.Add(sc)
+		}
+	}
 }

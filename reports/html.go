@@ -22,6 +22,7 @@ const (
 	htmlMaxEvidence   = 40  // ledger lines per violation
 	htmlMaxEvents     = 100 // timeline events listed in the events table
 	htmlMaxScenarios  = 500 // scenario rows
+	htmlFoldScenarios = 15  // more scenarios than this: the passed ones fold away
 	htmlTopDevices    = 10  // devices listed under the refresh chart
 	htmlMaxNotes      = 50
 )
@@ -47,13 +48,15 @@ type htmlData struct {
 	Duration     string
 	Storm        *summary.Storm
 
-	Invariants    []namedInvariant
-	Scenarios     []summary.Scenario
-	ScenariosMore int
-	Thresholds    []thresholdRow
-	Numbers       []numberGroup
-	StormNumbers  []numberGroup     // the storm's own figures
-	StormLine     *summary.Scenario // the storm's line of the scenario table
+	Invariants []namedInvariant
+	Scenarios  []summary.Scenario
+	// ScenariosAttention are shown; ScenariosPassed fold away (many runs).
+	ScenariosAttention, ScenariosPassed []summary.Scenario
+	ScenariosMore                       int
+	Thresholds                          []thresholdRow
+	Numbers                             []numberGroup
+	StormNumbers                        []numberGroup     // the storm's own figures
+	StormLine                           *summary.Scenario // the storm's line of the scenario table
 
 	Latency, Distribution, Refreshes, Throughput chart
 
@@ -85,7 +88,7 @@ type numberItem struct {
 }
 
 type deviceRow struct {
-	Device                     string
+	Device, Scenario           string
 	Episodes, Refreshes, Login int
 	PerEpisode                 string
 	Bad                        bool
@@ -146,6 +149,14 @@ func buildHTMLData(s *summary.Summary) htmlData {
 	scs := sortedScenarios(s.Scenarios) // failures first
 	d.Scenarios = scs[:min(len(scs), htmlMaxScenarios)]
 	d.ScenariosMore = len(s.Scenarios) - len(d.Scenarios)
+	// A long table of passes hides the failures: passes fold away.
+	for _, sc := range d.Scenarios {
+		if sc.Verdict == summary.Pass && len(d.Scenarios) > htmlFoldScenarios {
+			d.ScenariosPassed = append(d.ScenariosPassed, sc)
+		} else {
+			d.ScenariosAttention = append(d.ScenariosAttention, sc)
+		}
+	}
 	for _, t := range s.Thresholds {
 		d.Thresholds = append(d.Thresholds, thresholdRow{t.Expr, fmtFloat(t.Actual), t.Verdict})
 	}
@@ -336,7 +347,7 @@ func topDevices(in []summary.DeviceStat, n int, bad bool) []deviceRow {
 		if d.Episodes > 0 {
 			per = fmtFloat(d.ratio)
 		}
-		out = append(out, deviceRow{d.Device, d.Episodes, d.Refreshes, d.Logins, per, bad && d.Episodes > 0 && d.ratio > 1})
+		out = append(out, deviceRow{d.Device, d.Scenario, d.Episodes, d.Refreshes, d.Logins, per, bad && d.Episodes > 0 && d.ratio > 1})
 	}
 	return out
 }
@@ -380,6 +391,9 @@ func routes(in map[string]summary.Latency) []routeRow {
 
 // violationRowOf is one violation with its evidence, numbered n in the page.
 func violationRowOf(s *summary.Summary, v pickedViolation, n int) violationRow {
+	if d := v.At.Sub(s.StartedAt); d < 0 || (s.DurationMS > 0 && d > time.Duration(s.DurationMS)*time.Millisecond) {
+		v.At = time.Time{} // stamped by a probe's simulated clock: no place on the run's time
+	}
 	row := violationRow{
 		N:           n,
 		Invariant:   v.Invariant,

@@ -102,6 +102,10 @@ type Checker struct {
 	width    time.Duration // of a series bucket: grows with the run (seriesWidth)
 	start    time.Time     // wall time origin of series and marks
 	now      time.Time     // wall time of the event being observed
+	// evOrigin/wallOrigin are the first event's own and wall times: how
+	// far the stack's clock has moved beyond wall time since is the drift
+	// a mark notes (a probe jumping two hours).
+	evOrigin, wallOrigin time.Time
 	marks    []summary.Mark
 	marksCut int
 	events   uint64
@@ -109,6 +113,7 @@ type Checker struct {
 
 type devState struct {
 	name       string
+	scenario   string // where the device was first seen
 	hasToken   bool
 	current    string // access token id the device should be using
 	currentExp time.Time
@@ -267,7 +272,7 @@ func (c *Checker) dev(name string) *devState {
 	}
 	d := c.devices[name]
 	if d == nil {
-		d = &devState{name: name}
+		d = &devState{name: name, scenario: c.opts.Scenario}
 		c.devices[name] = d
 	}
 	return d
@@ -319,7 +324,7 @@ func (c *Checker) mark(e ledger.Event, kind, detail string) {
 	m := summary.Mark{AtMS: ms(c.now.Sub(c.start)), Kind: kind, Device: e.Device, Detail: detail, Scenario: c.opts.Scenario}
 	// A probe's simulated clock (shifted by hours to expire tokens) is a
 	// note on the event, never its place on the axis.
-	if off := e.Time.Sub(c.now); off > time.Second || off < -time.Second {
+	if off := e.Time.Sub(c.evOrigin) - c.now.Sub(c.wallOrigin); off > time.Second || off < -time.Second {
 		m.ClockOffsetMS = ms(off)
 	}
 	c.marks = append(c.marks, m)
@@ -331,6 +336,9 @@ func (c *Checker) Observe(e ledger.Event) {
 	c.now = c.opts.Wall()
 	if c.start.IsZero() {
 		c.start = c.now
+	}
+	if c.evOrigin.IsZero() {
+		c.evOrigin, c.wallOrigin = e.Time, c.now
 	}
 	// One switch per field: the same cases as matching e.Source+"/"+e.Kind
 	// against "source/kind" (no source or kind constant contains a '/'),
@@ -885,7 +893,7 @@ func (c *Checker) Finish(s *summary.Summary) {
 		refreshes += d.refreshes
 		logins += d.logins
 		if d.episodes+d.refreshes+d.logins > 0 {
-			per = append(per, summary.DeviceStat{Device: n, Episodes: d.episodes, Refreshes: d.refreshes, Logins: d.logins})
+			per = append(per, summary.DeviceStat{Device: n, Scenario: d.scenario, Episodes: d.episodes, Refreshes: d.refreshes, Logins: d.logins})
 		}
 	}
 	sr := c.inv[summary.SingleRefresh]
@@ -904,6 +912,12 @@ func (c *Checker) Finish(s *summary.Summary) {
 		dst.Checked += mine.Checked
 		dst.Violations += mine.Violations
 		dst.Examples = append(dst.Examples, mine.Examples...)
+		for sc, k := range mine.ByScenario {
+			if dst.ByScenario == nil {
+				dst.ByScenario = map[string]int{}
+			}
+			dst.ByScenario[sc] += k
+		}
 		switch {
 		case dst.Violations > 0:
 			dst.Verdict = summary.Fail

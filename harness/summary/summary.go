@@ -161,6 +161,7 @@ type Point struct {
 // DeviceStat is refresh activity of one device.
 type DeviceStat struct {
 	Device    string `json:"device"`
+	Scenario  string `json:"scenario,omitempty"` // the probe, feature or storm it belongs to
 	Episodes  int    `json:"episodes"`
 	Refreshes int    `json:"refreshes"`
 	Logins    int    `json:"logins"`
