@@ -106,9 +106,9 @@ type Checker struct {
 	// far the stack's clock has moved beyond wall time since is the drift
 	// a mark notes (a probe jumping two hours).
 	evOrigin, wallOrigin time.Time
-	marks    []summary.Mark
-	marksCut int
-	events   uint64
+	marks                []summary.Mark
+	marksCut             int
+	events               uint64
 }
 
 type devState struct {
