@@ -159,11 +159,14 @@ func Sample(failing bool) *summary.Summary {
 			if perDeviceCalls[d] > 1 {
 				inv.Violations++
 				if len(inv.Examples) < 8 {
-					inv.Examples = append(inv.Examples, sampleViolation(start, d, perDeviceCalls[d], expireAt))
+					v := sampleViolation(start, d, perDeviceCalls[d], expireAt)
+					v.Scenario = "expiry-storm"
+					inv.Examples = append(inv.Examples, v)
 				}
 			}
 		}
 		inv.Reason = fmt.Sprintf("%d of %d devices sent more than one refresh for one expiry episode", inv.Violations, devices)
+		inv.ByScenario = map[string]int{"expiry-storm": inv.Violations}
 		s.Invariants[summary.SingleRefresh] = inv
 		thresholdAmp = summary.Fail
 	}

@@ -35,6 +35,15 @@ type Options struct {
 	// ExternalBackend: the backend is a backend under test, whose answers
 	// the ledger does not hold (genuine-answers judges only the status).
 	ExternalBackend bool
+	// Wall is the clock of the run's time axis (series and timeline):
+	// real time when the event is observed, which is when it happened since
+	// the ledger delivers synchronously. Event times come from the stack's
+	// clock, which a probe shifts by hours; they stay the basis of every
+	// verdict but never of the charts. Default time.Now.
+	Wall func() time.Time
+	// Start is the origin of the time axis (the run's start); default the
+	// wall time of the first event.
+	Start time.Time
 	// SettledWindow is how many settled requests are kept to catch attempts
 	// that reach the backend after their caller was answered. Default 65536.
 	SettledWindow int
@@ -55,6 +64,9 @@ func (o *Options) defaults() {
 	}
 	if o.SettledWindow <= 0 {
 		o.SettledWindow = 65536
+	}
+	if o.Wall == nil {
+		o.Wall = time.Now
 	}
 }
 
@@ -80,14 +92,21 @@ type Checker struct {
 	freeEvidence [][]ledger.Event
 
 	inv      map[string]*summary.Invariant
+	kept     map[exampleKey]int // examples kept per invariant and scenario
 	requests summary.Requests
 	lat      latency.Histogram
 	routes   map[string]*latency.Histogram
 	series   map[int64]*bucket
-	start    time.Time
-	marks    []summary.Mark
-	marksCut int
-	events   uint64
+	width    time.Duration // of a series bucket: grows with the run (seriesWidth)
+	start    time.Time     // wall time origin of series and marks
+	now      time.Time     // wall time of the event being observed
+	// evOrigin/wallOrigin are the first event's own and wall times: how
+	// far the stack's clock has moved beyond wall time since is the drift
+	// a mark notes (a probe jumping two hours).
+	evOrigin, wallOrigin time.Time
+	marks                []summary.Mark
+	marksCut             int
+	events               uint64
 }
 
 type bucket struct {
@@ -111,7 +130,10 @@ func New(opts Options) *Checker {
 		settled:  make([]*ridState, opts.SettledWindow),
 		inv:      map[string]*summary.Invariant{},
 		routes:   map[string]*latency.Histogram{},
+		kept:     map[exampleKey]int{},
 		series:   map[int64]*bucket{},
+		width:    seriesMinWidth,
+		start:    opts.Start,
 	}
 	for _, n := range summary.InvariantNames {
 		c.inv[n] = &summary.Invariant{}
@@ -121,13 +143,25 @@ func New(opts Options) *Checker {
 
 // Check streams a whole ledger through a new Checker and fills s.
 func Check(l *ledger.Ledger, opts Options, s *summary.Summary) error {
+	// After the fact, the events' own times are the only axis there is.
+	var at time.Time
+	opts.Wall = func() time.Time { return at }
 	c := New(opts)
-	if err := l.Scan(func(e ledger.Event) error { c.Observe(e); return nil }); err != nil {
+	if err := l.Scan(func(e ledger.Event) error { at = e.Time; c.Observe(e); return nil }); err != nil {
 		return err
 	}
 	c.Finish(s)
 	return nil
 }
+
+// Series buckets start at seriesMinWidth and double (merging pairs, exact
+// with mergeable histograms) whenever there would be more than
+// seriesMaxBuckets: a 6 s storm gets 60 points, an hour-long one about 140,
+// and memory stays bounded whatever the duration.
+const (
+	seriesMinWidth   = 100 * time.Millisecond
+	seriesMaxBuckets = 240
+)
 
 func (c *Checker) dev(name string) *devState {
 	if name == "" {
@@ -135,29 +169,51 @@ func (c *Checker) dev(name string) *devState {
 	}
 	d := c.devices[name]
 	if d == nil {
-		d = &devState{name: name}
+		d = &devState{name: name, scenario: c.opts.Scenario}
 		c.devices[name] = d
 	}
 	return d
 }
 
 func (c *Checker) violate(name string, v summary.Violation) {
+	v.Scenario = c.opts.Scenario
+	c.record(name, v)
+}
+
+// record counts a violation of invariant name, per scenario too, and keeps
+// it as an example while its scenario has fewer than MaxExamples and the
+// invariant fewer than 5×MaxExamples: a run of many scenarios shows
+// examples from each failing one, not only from the first.
+func (c *Checker) record(name string, v summary.Violation) {
 	inv := c.inv[name]
 	inv.Violations++
-	if len(inv.Examples) < c.opts.MaxExamples {
+	if v.Scenario != "" {
+		if inv.ByScenario == nil {
+			inv.ByScenario = map[string]int{}
+		}
+		inv.ByScenario[v.Scenario]++
+	}
+	if c.keeps(name, v.Scenario) {
 		v.Invariant = name
-		v.Scenario = c.opts.Scenario
 		inv.Examples = append(inv.Examples, v)
+		c.kept[exampleKey{name, v.Scenario}]++
 	}
 }
 
-func (c *Checker) bucketAt(t time.Time) *bucket {
-	if c.start.IsZero() {
-		c.start = t
-	}
-	k := int64(t.Sub(c.start) / time.Second)
-	if k < 0 {
-		k = 0
+type exampleKey struct{ invariant, scenario string }
+
+// keeps says whether the next violation of name in scenario would be kept
+// as an example.
+func (c *Checker) keeps(name, scenario string) bool {
+	return c.kept[exampleKey{name, scenario}] < c.opts.MaxExamples && len(c.inv[name].Examples) < 5*c.opts.MaxExamples
+}
+
+// bucketAt is the series bucket of the event being observed (wall time).
+func (c *Checker) bucketAt() *bucket {
+	k := max(int64(c.now.Sub(c.start)/c.width), 0)
+	for k >= seriesMaxBuckets {
+		c.coarsen()
+		k = max(int64(c.now.Sub(c.start)/c.width), 0)
 	}
 	b := c.series[k]
 	if b == nil {
@@ -167,22 +223,47 @@ func (c *Checker) bucketAt(t time.Time) *bucket {
 	return b
 }
 
-func (c *Checker) mark(e ledger.Event, kind, detail string) {
-	if c.start.IsZero() {
-		c.start = e.Time
+// coarsen doubles the bucket width, merging each pair of buckets.
+func (c *Checker) coarsen() {
+	c.width *= 2
+	old := c.series
+	c.series = make(map[int64]*bucket, len(old)/2+1)
+	for k, b := range old {
+		into := c.series[k/2]
+		if into == nil {
+			c.series[k/2] = b
+			continue
+		}
+		into.h.Merge(b.h)
+		into.requests += b.requests
+		into.errors += b.errors
+		into.refreshes += b.refreshes
 	}
+}
+
+func (c *Checker) mark(e ledger.Event, kind, detail string) {
 	if len(c.marks) >= 2000 {
 		c.marksCut++
 		return
 	}
-	c.marks = append(c.marks, summary.Mark{AtMS: ms(e.Time.Sub(c.start)), Kind: kind, Device: e.Device, Detail: detail})
+	m := summary.Mark{AtMS: ms(c.now.Sub(c.start)), Kind: kind, Device: e.Device, Detail: detail, Scenario: c.opts.Scenario}
+	// A probe's simulated clock (shifted by hours to expire tokens) is a
+	// note on the event, never its place on the axis.
+	if off := e.Time.Sub(c.evOrigin) - c.now.Sub(c.wallOrigin); off > time.Second || off < -time.Second {
+		m.ClockOffsetMS = ms(off)
+	}
+	c.marks = append(c.marks, m)
 }
 
 // Observe feeds one event. Events must arrive in ledger order.
 func (c *Checker) Observe(e ledger.Event) {
 	c.events++
+	c.now = c.opts.Wall()
 	if c.start.IsZero() {
-		c.start = e.Time
+		c.start = c.now
+	}
+	if c.evOrigin.IsZero() {
+		c.evOrigin, c.wallOrigin = e.Time, c.now
 	}
 	// One switch per field: the same cases as matching e.Source+"/"+e.Kind
 	// against "source/kind" (no source or kind constant contains a '/'),
@@ -289,7 +370,7 @@ func (c *Checker) Finish(s *summary.Summary) {
 		firstLogins += d.firstLogins
 		retries += d.retries
 		if d.episodes+d.refreshes+d.logins > 0 {
-			per = append(per, summary.DeviceStat{Device: n, Episodes: d.episodes, Refreshes: d.refreshes, Logins: d.logins})
+			per = append(per, summary.DeviceStat{Device: n, Scenario: d.scenario, Episodes: d.episodes, Refreshes: d.refreshes, Logins: d.logins})
 		}
 	}
 	sr := c.inv[summary.SingleRefresh]
@@ -308,6 +389,12 @@ func (c *Checker) Finish(s *summary.Summary) {
 		dst.Checked += mine.Checked
 		dst.Violations += mine.Violations
 		dst.Examples = append(dst.Examples, mine.Examples...)
+		for sc, k := range mine.ByScenario {
+			if dst.ByScenario == nil {
+				dst.ByScenario = map[string]int{}
+			}
+			dst.ByScenario[sc] += k
+		}
 		switch {
 		case dst.Violations > 0:
 			dst.Verdict = summary.Fail
@@ -345,7 +432,10 @@ func (c *Checker) Finish(s *summary.Summary) {
 		}
 	}
 	s.PerDevice = append(s.PerDevice, capDevices(per, 500)...)
-	s.Series = append(s.Series, c.seriesPoints()...)
+	if pts := c.seriesPoints(); len(pts) > 0 {
+		// One checker's series per summary: the run's global one wins.
+		s.Series, s.SeriesBucketMS = pts, ms(c.width)
+	}
 	s.Timeline = append(s.Timeline, c.marks...)
 	if c.marksCut > 0 {
 		s.Notes = append(s.Notes, fmt.Sprintf("timeline: %d further events not drawn", c.marksCut))
@@ -381,16 +471,23 @@ func (c *Checker) histogram() []summary.Bucket {
 func ms(d time.Duration) float64 { return summary.MS(d) }
 
 func (c *Checker) seriesPoints() []summary.Point {
-	keys := make([]int64, 0, len(c.series))
-	for k := range c.series {
-		keys = append(keys, k)
+	if len(c.series) == 0 {
+		return nil
 	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
-	out := make([]summary.Point, 0, len(keys))
-	for _, k := range keys {
-		b := c.series[k]
-		out = append(out, summary.Point{AtMS: float64(k * 1000), Requests: b.requests, Errors: b.errors,
-			P50MS: ms(b.h.Quantile(0.5)), P99MS: ms(b.h.Quantile(0.99)), MaxMS: ms(b.h.Max()), Refreshes: b.refreshes})
+	last := int64(0)
+	for k := range c.series {
+		last = max(last, k)
+	}
+	// Every bucket up to the last, empty ones too: a gap in the traffic is a
+	// fact the throughput chart must show, not skip.
+	out := make([]summary.Point, 0, last+1)
+	for k := int64(0); k <= last; k++ {
+		p := summary.Point{AtMS: ms(time.Duration(k) * c.width)}
+		if b := c.series[k]; b != nil {
+			p.Requests, p.Errors, p.Refreshes = b.requests, b.errors, b.refreshes
+			p.P50MS, p.P99MS, p.MaxMS = ms(b.h.Quantile(0.5)), ms(b.h.Quantile(0.99)), ms(b.h.Max())
+		}
+		out = append(out, p)
 	}
 	return out
 }

@@ -26,7 +26,8 @@ const recentPerDevice = 24
 const unknownDevice = "(unknown)"
 
 type devState struct {
-	name string
+	name     string
+	scenario string // where the device was first seen
 	// harness: the harness itself acted as this device (backendcheck).
 	harness bool
 	// everToken: the device has held a token (its first login is behind it).
@@ -185,14 +186,18 @@ func (c *Checker) onTokenCall(e ledger.Event, login bool) {
 	} else {
 		d.refreshes++
 	}
-	c.bucketAt(e.Time).refreshes++
+	c.bucketAt().refreshes++
 	kind := "refresh"
 	if login {
 		kind = "login"
 	}
 	ok := e.Outcome == ledger.OutcomeOK
+	// Every call is marked, failed ones too, so the chart's count is the
+	// key numbers' count.
 	if ok {
 		c.mark(e, kind, "")
+	} else {
+		c.mark(e, kind, "failed: "+e.Outcome)
 	}
 	prior := d.tokens()
 

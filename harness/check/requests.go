@@ -193,7 +193,7 @@ func (c *Checker) onSettle(e ledger.Event) {
 	if lat == 0 {
 		lat = e.Time.Sub(r.issuedAt)
 	}
-	b := c.bucketAt(e.Time)
+	b := c.bucketAt()
 	switch e.Outcome {
 	case ledger.OutcomeLost:
 		c.requests.Lost++
@@ -250,15 +250,15 @@ func (c *Checker) evaluate(r *ridState) {
 	r.evaluated = true
 	d := c.dev(r.device)
 	v := func(name, expl string) {
-		inv := c.inv[name]
-		inv.Violations++
-		if len(inv.Examples) < c.opts.MaxExamples {
-			inv.Examples = append(inv.Examples, summary.Violation{Invariant: name, Scenario: r.scenario, Device: r.device,
-				RIDs: []string{r.rid}, Tokens: slices.Clone(r.expiredTokens), At: r.issuedAt,
-				Explanation: fmt.Sprintf("request %s (%s %s) %s", r.rid, r.method, r.route, expl),
-				// Copies: r is reused once it leaves the settled window.
-				Evidence: slices.Clone(r.evidence)})
+		if !c.keeps(name, r.scenario) {
+			c.record(name, summary.Violation{Scenario: r.scenario}) // counted only: no copies
+			return
 		}
+		c.record(name, summary.Violation{Scenario: r.scenario, Device: r.device,
+			RIDs: []string{r.rid}, Tokens: slices.Clone(r.expiredTokens), At: r.issuedAt,
+			Explanation: fmt.Sprintf("request %s (%s %s) %s", r.rid, r.method, r.route, expl),
+			// Copies: r is reused once it leaves the settled window.
+			Evidence: slices.Clone(r.evidence)})
 	}
 
 	nl := c.inv[summary.NoLostRequests]

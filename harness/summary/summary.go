@@ -55,10 +55,13 @@ type Summary struct {
 	Scenarios  []Scenario            `json:"scenarios,omitempty"`
 	Thresholds []Threshold           `json:"thresholds,omitempty"`
 	// Series and distributions for charts (optional, downsampled).
-	Timeline  []Mark       `json:"timeline,omitempty"`   // expiry, refresh, fault events over time
-	Series    []Point      `json:"series,omitempty"`     // latency/throughput over time buckets
-	PerDevice []DeviceStat `json:"per_device,omitempty"` // refreshes per device (top N + histogram)
-	Histogram []Bucket     `json:"latency_histogram,omitempty"`
+	Timeline []Mark  `json:"timeline,omitempty"` // expiry, refresh, fault events over time
+	Series   []Point `json:"series,omitempty"`   // latency/throughput over time buckets
+	// SeriesBucketMS is the width of each Series bucket (chosen from the
+	// run's duration); Series and Timeline are on the run's wall time.
+	SeriesBucketMS float64      `json:"series_bucket_ms,omitempty"`
+	PerDevice      []DeviceStat `json:"per_device,omitempty"` // refreshes per device (top N + histogram)
+	Histogram      []Bucket     `json:"latency_histogram,omitempty"`
 	// LatencyHDR is the histogram Latency was computed from, encoded, so
 	// that shard summaries merge into exact whole-run percentiles.
 	LatencyHDR *latency.Histogram `json:"latency_hdr,omitempty"`
@@ -74,6 +77,9 @@ type Invariant struct {
 	Checked    int         `json:"checked"`            // how many episodes/requests/codes were checked
 	Reason     string      `json:"reason,omitempty"`   // why skipped, or a one-line summary of the failure
 	Examples   []Violation `json:"examples,omitempty"` // the first few violations, explained
+	// ByScenario counts the violations per scenario (probe, feature or
+	// storm) that found them, so a report can group them.
+	ByScenario map[string]int `json:"by_scenario,omitempty"`
 }
 
 // Violation explains one breach of an invariant with the evidence that proves it.
@@ -142,6 +148,11 @@ type Mark struct {
 	Kind   string  `json:"kind"`  // expire|refresh|login|fault|revoke|skew|marker
 	Device string  `json:"device,omitempty"`
 	Detail string  `json:"detail,omitempty"`
+	// ClockOffsetMS is how far the clock that stamped the event (a probe's
+	// simulated clock, shifted to expire tokens) ran ahead of wall time:
+	// a note on the event; AtMS is always wall time.
+	ClockOffsetMS float64 `json:"clock_offset_ms,omitempty"`
+	Scenario      string  `json:"scenario,omitempty"` // the probe, feature or storm it happened in
 }
 
 // Point is one time bucket of a run.
@@ -158,6 +169,7 @@ type Point struct {
 // DeviceStat is refresh activity of one device.
 type DeviceStat struct {
 	Device    string `json:"device"`
+	Scenario  string `json:"scenario,omitempty"` // the probe, feature or storm it belongs to
 	Episodes  int    `json:"episodes"`
 	Refreshes int    `json:"refreshes"`
 	Logins    int    `json:"logins"`
