@@ -100,21 +100,28 @@ type devState struct {
 	// clockOffset is how far the device's clock is from the stack's (a
 	// storm's clock_skew with devices); expOffset what it was when the
 	// device got its current token. The device judges expiry by its clock.
-	clockOffset, expOffset  time.Duration
-	lastSuccess             time.Time
-	lastFailure             time.Time
-	episodeOpen             bool
-	episodeCalls            int
-	episodeRetryFlagged     bool
-	episodes, refreshes     int
-	logins                  int
-	recent                  [recentPerDevice]ledger.Event
+	clockOffset, expOffset time.Duration
+	lastSuccess            time.Time
+	lastFailure            time.Time
+	episodeOpen            bool
+	episodeCalls           int
+	episodeRetryFlagged    bool
+	episodes, refreshes    int
+	logins                 int
+	// recent is a ring of the device's last recentPerDevice events, grown
+	// as they come: most devices of a big fleet stay idle after a few, and
+	// a full ring per device was most of a storm's memory per device.
+	recent                  []ledger.Event
 	recentN                 int
 	singleRefreshViolations int
 }
 
 func (d *devState) remember(e ledger.Event) {
-	d.recent[d.recentN%recentPerDevice] = e
+	if len(d.recent) < recentPerDevice {
+		d.recent = append(d.recent, e)
+	} else {
+		d.recent[d.recentN%recentPerDevice] = e
+	}
 	d.recentN++
 }
 

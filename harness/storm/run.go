@@ -64,6 +64,10 @@ type Options struct {
 	// WechatURL is a shared mock WeChat (a `tokenstorm serve`) to use instead
 	// of starting one; WechatAddr is then ignored.
 	WechatURL string
+	// AfterWarmUp, when set, is called once the warm-up has logged every
+	// device in, before the attack: the fleet is idle then (benchmarks
+	// measure memory per device there).
+	AfterWarmUp func()
 	// HoldShardFile writes shard.json under a pending name that
 	// CommitShardFile renames: a caller that writes reports after Run commits
 	// last, so that a merge waiting for shard.json finds a finished directory.
@@ -279,6 +283,9 @@ func (r *runner) warmUp(ctx context.Context) {
 	if sc.Warmup && ctx.Err() == nil {
 		r.mark(fmt.Sprintf("warm-up: %d devices log in", len(r.names)))
 		warmup(ctx, r.driver, r.names, warmupRequest(r.mix))
+	}
+	if r.opts.AfterWarmUp != nil {
+		r.opts.AfterWarmUp()
 	}
 }
 
