@@ -222,9 +222,14 @@ func numbers(s *summary.Summary) []numberGroup {
 		g := numberGroup{Title: "Load", Items: []numberItem{
 			{"devices", strconv.Itoa(st.Devices), false},
 			{"throughput", fmtFloat(st.ThroughputRPS) + " req/s", false},
-			{"send lag p99", fmtMS(st.SendLagP99MS), false},
-			{"send lag max", fmtMS(st.SendLagMaxMS), false},
+			{"send lag p99", fmtMS(st.SendLagP99MS), st.Overloaded},
+			{"send lag max", fmtMS(st.SendLagMaxMS), st.Overloaded},
 		}}
+		if st.Overloaded {
+			// Coordinated omission: the generator fell behind, so the
+			// latencies above understate; label the run, do not hide it.
+			g.Items = append(g.Items, numberItem{"OVERLOADED: latency p99 corrected for send lag", fmtMS(st.CorrectedP99MS), true})
+		}
 		if st.PeakRSSMB > 0 {
 			g.Items = append(g.Items, numberItem{"peak RSS", fmtFloat(st.PeakRSSMB) + " MB", false})
 		}

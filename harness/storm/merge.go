@@ -127,9 +127,9 @@ func Merge(dirs []string, outDir string) (*summary.Summary, error) {
 	n := info.Shard.Count
 	s.Notes = append([]string{fmt.Sprintf("storm %s: merged from %d shards (%s); throughput is their sum, peak RSS the largest shard's, per-route and per-time-bucket percentiles the worst shard's (the overall latency is exact, from the merged histograms)",
 		info.Scenario, n, strings.Join(dirs, ", "))}, s.Notes...)
+	s.Storm.Shards = n
 	if lag.Count() > 0 {
-		s.Notes = append(s.Notes, fmt.Sprintf("storm %s: send lag p99 %s, max %s over all shards; latency p99 corrected for send lag (coordinated omission) %s",
-			info.Scenario, roundDur(lag.Quantile(0.99)), roundDur(lag.Max()), roundDur(corrected.Quantile(0.99))))
+		labelLoad(s, lag, corrected, " over all shards")
 	}
 	if interrupted {
 		s.Notes = append(s.Notes, fmt.Sprintf("storm %s: a shard was interrupted: the figures cover what was measured until then", info.Scenario))

@@ -20,6 +20,7 @@ import (
 	"github.com/tokenstorm/tokenstorm/harness/client"
 	"github.com/tokenstorm/tokenstorm/harness/clock"
 	"github.com/tokenstorm/tokenstorm/harness/device"
+	"github.com/tokenstorm/tokenstorm/harness/latency"
 	"github.com/tokenstorm/tokenstorm/harness/ledger"
 	"github.com/tokenstorm/tokenstorm/harness/stack"
 	"github.com/tokenstorm/tokenstorm/harness/style"
@@ -343,7 +344,7 @@ func (r *runner) attack(ctx context.Context) {
 	go func() { defer close(tlDone); r.tl.run(tlCtx, began) }()
 	var prog *progress
 	if opts.Progress != nil {
-		prog = startProgress(opts.Progress, sc.Name, sc.Duration, r.c, began)
+		prog = startProgress(opts.Progress, sc.Name, sc.Duration, r.c, r.sched != nil, began)
 	}
 	for res := range atk.Attack(tg.target, pacer, sc.Duration, sc.Name) {
 		if res.Error == errStopped.Error() {
@@ -406,8 +407,7 @@ func (r *runner) judge() *summary.Summary {
 		s.Notes = append(s.Notes, fmt.Sprintf("storm %s interrupted after %s: the figures cover what was measured until then", sc.Name, r.attackDur.Round(time.Millisecond)))
 	}
 	if r.sched != nil {
-		s.Notes = append(s.Notes, fmt.Sprintf("storm %s: send lag p99 %s, max %s; latency p99 corrected for send lag (coordinated omission) %s",
-			sc.Name, roundDur(c.lag.Quantile(0.99)), roundDur(c.lag.Max()), roundDur(c.corrected.Quantile(0.99))))
+		labelLoad(s, &c.lag, &c.corrected, "")
 	}
 	if skewed, _ := r.tl.skewedDevices(); skewed && !r.devClocks.asked.Load() {
 		s.Notes = append(s.Notes, fmt.Sprintf("storm %s: clock_skew moved some devices' clocks, but client %s never took a device clock (exec: clients keep their own time, see docs/exec-protocol.md): the skew did not reach it", sc.Name, opts.ClientName))
@@ -436,6 +436,27 @@ func nameAt(names []string, i int) string {
 		return names[i]
 	}
 	return "no more"
+}
+
+// OverloadLag is the send lag p99 from which a storm is labelled overloaded:
+// its generator fell behind the schedule, so the load it claims was not
+// delivered as paced, and latencies measured from the late sends understate
+// what callers on schedule would have waited (coordinated omission).
+const OverloadLag = 50 * time.Millisecond
+
+// labelLoad records the send lag and the corrected latency of a paced storm
+// in s and labels an overloaded one, in its figures and first in its notes.
+func labelLoad(s *summary.Summary, lag, corrected *latency.Histogram, scope string) {
+	st := s.Storm
+	p99 := lag.Quantile(0.99)
+	st.CorrectedP99MS = summary.MS(corrected.Quantile(0.99))
+	st.Overloaded = p99 >= OverloadLag
+	s.Notes = append(s.Notes, fmt.Sprintf("storm %s: send lag p99 %s, max %s%s; latency p99 corrected for send lag (coordinated omission) %s",
+		st.Scenario, roundDur(p99), roundDur(lag.Max()), scope, roundDur(corrected.Quantile(0.99))))
+	if st.Overloaded {
+		s.Notes = append([]string{fmt.Sprintf("storm %s OVERLOADED: the generator fell behind its schedule (send lag p99 %s ≥ %s), so the load was not delivered as paced and latency p99 %.1f ms understates what callers on schedule waited (%.1f ms corrected); use fewer devices or a lower rate per machine, or shards (docs/scale.md)",
+			st.Scenario, roundDur(p99), OverloadLag, s.Latency.P99, st.CorrectedP99MS)}, s.Notes...)
+	}
 }
 
 // rejudge evaluates the scenario's thresholds on s and sets the storm's
@@ -497,6 +518,9 @@ func scenarioVerdict(sc *Scenario, s *summary.Summary, timelineErrs []string, to
 	}
 	detail := fmt.Sprintf("%d requests, amplification %.2f, %d lost, p99 %.1f ms, %.0f req/s",
 		s.Requests.Issued, s.Refresh.Amplification, s.Requests.Lost, s.Latency.P99, s.Storm.ThroughputRPS)
+	if s.Storm.Overloaded {
+		detail += fmt.Sprintf(", OVERLOADED: send lag p99 %.1f ms (latency p99 corrected %.1f ms)", s.Storm.SendLagP99MS, s.Storm.CorrectedP99MS)
+	}
 	if len(v.Failed) > 0 {
 		v.Verdict = summary.Fail
 		detail = "failed: " + strings.Join(v.Failed, ", ") + " — " + detail
