@@ -5,6 +5,7 @@ package storm
 // a time, because peak RSS (VmHWM) is per process:
 //
 //	TOKENSTORM_LONG=1 go test -run TestLong10kDevicesStorm -v ./harness/storm/
+//	TOKENSTORM_LONG=1 go test -run TestLong100kDevicesStorm -v ./harness/storm/
 //	TOKENSTORM_LONG=1 go test -run TestLongMillionRequests -v ./harness/storm/
 //	TOKENSTORM_LONG=1 go test -run TestLongOverhead -v ./harness/storm/
 //	TOKENSTORM_LONG=1 go test -run TestLongUnthrottledMemory -v ./harness/storm/
@@ -251,6 +252,31 @@ func TestLong10kDevicesStorm(t *testing.T) {
 	require.Equal(t, 1.0, s.Refresh.Amplification)
 	require.Equal(t, 0, s.Requests.Lost)
 	require.Equal(t, 0, s.Invariants[summary.NoDuplicateEffects].Violations)
+}
+
+// TestLong100kDevicesStorm: 100,000 devices, one request in flight each,
+// every token expiring at once, paced (TOKENSTORM_RATE, default 1500/s) so
+// that this machine keeps up: exact (amplification 1.00, nothing lost) and
+// under 3 GB.
+func TestLong100kDevicesStorm(t *testing.T) {
+	long(t)
+	sc, err := Builtin("synchronized-expiry")
+	require.NoError(t, err)
+	sc.Devices, sc.InFlight, sc.Deadline = 100_000, 1, 10*time.Second
+	sc.Rate = Rate{Pacer: "constant", Freq: envInt("TOKENSTORM_RATE", 1500), Per: time.Second}
+	sc.Duration = time.Duration(envInt("TOKENSTORM_SECONDS", 60)) * time.Second
+	sc.Timeline[0].At = 5 * time.Second
+	sc.Thresholds = nil
+	began := time.Now()
+	s, err := Run(context.Background(), sc, Options{NewClient: refFactory, OutDir: t.TempDir(), Progress: os.Stderr})
+	require.NoError(t, err)
+	t.Logf("100k×1 synchronized-expiry: wall %s, peak RSS %.0f MB (%.1f KB per device), %d requests, amplification %.2f (%d episodes, %d refreshes, %d logins), lost %d, duplicate effects %d, throughput %.0f req/s, send lag p99 %.1f ms, overloaded %v, latency p99 %.1f ms, verdict %s",
+		time.Since(began).Round(time.Millisecond), PeakRSSMB(), PeakRSSMB()*1024/float64(sc.Devices), s.Requests.Issued, s.Refresh.Amplification,
+		s.Refresh.ExpiryEpisodes, s.Refresh.Refreshes, s.Refresh.Logins, s.Requests.Lost,
+		s.Invariants[summary.NoDuplicateEffects].Violations, s.Storm.ThroughputRPS, s.Storm.SendLagP99MS, s.Storm.Overloaded, s.Latency.P99, s.Verdict)
+	require.Equal(t, 1.0, s.Refresh.Amplification)
+	require.Equal(t, 0, s.Requests.Lost)
+	require.Less(t, PeakRSSMB(), 3072.0)
 }
 
 // TestLongMillionRequests: memory stays bounded by devices, not requests.

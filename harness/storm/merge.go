@@ -185,7 +185,7 @@ func readShards(dirs []string) ([]shardDir, error) {
 		case i.Fleet != first.info.Fleet || i.FleetRate != first.info.FleetRate || i.Duration != first.info.Duration:
 			return nil, fmt.Errorf("merge: %s and %s ran scenario %s differently (devices %d/%d, rate %s/%s, duration %s/%s)",
 				sh.dir, first.dir, i.Scenario, i.Fleet, first.info.Fleet, i.FleetRate, first.info.FleetRate, i.Duration, first.info.Duration)
-		case sh.sum.Client != first.sum.Client || sh.sum.Backend != first.sum.Backend && !embedded(sh.sum.Backend, first.sum.Backend):
+		case sh.sum.Client != first.sum.Client || sh.sum.Backend != first.sum.Backend:
 			return nil, fmt.Errorf("merge: %s tested client %s against %s, %s client %s against %s", sh.dir, sh.sum.Client, sh.sum.Backend, first.dir, first.sum.Client, first.sum.Backend)
 		case seen[i.Shard.Index] != "":
 			return nil, fmt.Errorf("merge: %s and %s are both shard %s", seen[i.Shard.Index], sh.dir, i.Shard)
@@ -203,9 +203,6 @@ func readShards(dirs []string) ([]shardDir, error) {
 	}
 	return out, nil
 }
-
-// embedded: both shards used their own embedded stack.
-func embedded(a, b string) bool { return a == "embedded" && b == "embedded" }
 
 // addInvariants adds a shard's invariants to s and re-judges each on the
 // sum, as the checker judges one run: any violation fails, anything checked
