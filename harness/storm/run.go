@@ -69,10 +69,12 @@ type Options struct {
 	// device in, before the attack: the fleet is idle then (benchmarks
 	// measure memory per device there).
 	AfterWarmUp func()
-	// HoldShardFile writes shard.json under a pending name that
-	// CommitShardFile renames: a caller that writes reports after Run commits
-	// last, so that a merge waiting for shard.json finds a finished directory.
-	HoldShardFile bool
+	// ShardFile also writes, with OutDir, what `tokenstorm merge` needs
+	// (shard.json), under a pending name that CommitShardFile publishes: the
+	// caller commits once it has written the reports, so a merge waiting for
+	// shard.json finds a finished directory. (`tokenstorm run` writes none:
+	// its summary is not one storm's.)
+	ShardFile bool
 }
 
 // Run runs the scenario and returns its summary: invariants from the
@@ -486,7 +488,10 @@ func (r *runner) write(s *summary.Summary) {
 			s.Notes = append(s.Notes, fmt.Sprintf("storm %s: %d hits in %s (vegeta format: vegeta report %s)", r.sc.Name, r.hits, r.results.path, r.results.path))
 		}
 	}
-	if err := writeShardInfo(r.opts.OutDir, r.shardInfo(), r.opts.HoldShardFile); err != nil {
+	if !r.opts.ShardFile {
+		return
+	}
+	if err := writeShardInfo(r.opts.OutDir, r.shardInfo(), true); err != nil {
 		s.Notes = append(s.Notes, fmt.Sprintf("storm %s: writing %s: %v (tokenstorm merge needs it)", r.sc.Name, ShardFile, err))
 	}
 }
