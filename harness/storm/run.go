@@ -117,6 +117,10 @@ type runner struct {
 	mix    []Request
 	rate   Rate   // the scenario's, or this shard's share of it
 	prefix string // of request ids
+	// capped: the attack ends after maxRequests hits (this shard's share of
+	// Options.MaxRequests)
+	capped      bool
+	maxRequests uint64
 
 	// stack
 	clock     *clock.Shifted
@@ -152,14 +156,15 @@ func plan(sc *Scenario, opts Options) (*runner, error) {
 	if opts.Grace <= 0 {
 		opts.Grace = time.Second
 	}
-	r := &runner{sc: sc, opts: opts, start: time.Now(), rate: sc.Rate, shard: opts.Shard, prefix: sc.Name + "-"}
+	r := &runner{sc: sc, opts: opts, start: time.Now(), rate: sc.Rate, shard: opts.Shard, prefix: sc.Name + "-",
+		capped: opts.MaxRequests > 0, maxRequests: opts.MaxRequests}
 	n := r.shard.Devices(sc.Devices)
 	if n == 0 {
 		return nil, fmt.Errorf("storm %s: shard %s has no devices: the scenario has %d", sc.Name, r.shard, sc.Devices)
 	}
 	if r.shard.Sharded() {
 		r.rate = sc.Rate.share(n, sc.Devices)
-		r.opts.MaxRequests = r.shard.requests(opts.MaxRequests, sc.Devices)
+		r.maxRequests = r.shard.requests(opts.MaxRequests, sc.Devices) // may be 0: then none
 		// Request ids stay unique over the shards: each numbers its own.
 		r.prefix = fmt.Sprintf("%s-s%d-", sc.Name, r.shard.Index)
 	}
@@ -309,8 +314,8 @@ func (r *runner) attack(ctx context.Context) {
 		r.sched = newSchedule(pacer)
 		pacer = r.sched
 	}
-	if opts.MaxRequests > 0 {
-		pacer = limited{pacer, opts.MaxRequests}
+	if r.capped {
+		pacer = limited{pacer, r.maxRequests}
 	}
 	devCtxs := make([]context.Context, devices)
 	for i := range devCtxs {

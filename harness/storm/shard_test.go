@@ -186,3 +186,16 @@ func TestShardTimelineAgainstSharedServers(t *testing.T) {
 	require.NoError(t, shardTL(1).do(ctx, Event{Action: ActExpireDevices, From: 0, To: 0.1}))
 	assert.Empty(t, rec.take())
 }
+
+// A shard whose share of --requests is none sends none (not "no limit").
+func TestShardWithNoShareOfTheRequestsSendsNone(t *testing.T) {
+	sc := steadyMax(3, 1, 500*time.Millisecond)
+	sc.Warmup = false
+	sc.Rate = Rate{Pacer: "constant", Freq: 100, Per: time.Second}
+	s, err := Run(context.Background(), sc, Options{NewClient: refFactory, MaxRequests: 2, Shard: Shard{Index: 2, Count: 3}})
+	require.NoError(t, err)
+	assert.Equal(t, 0, s.Requests.Issued)
+	s, err = Run(context.Background(), sc, Options{NewClient: refFactory, MaxRequests: 2, Shard: Shard{Index: 1, Count: 3}})
+	require.NoError(t, err)
+	assert.Equal(t, 1, s.Requests.Issued)
+}
