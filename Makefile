@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin/tokenstorm
 PKGS    ?= ./...
 
-.PHONY: all build test test-short bench lint fmt run serve docs clean
+.PHONY: all build test test-short bench bench-storm lint fmt run serve docs clean
 
 all: build
 
@@ -21,6 +21,11 @@ test-short:
 ## bench: every benchmark, with allocations
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m $(PKGS)
+
+## bench-storm: memory per idle device at 1k, 10k and 100k devices, one
+## process per size (TOKENSTORM_CURVE=1000,5000 to choose; takes minutes)
+bench-storm:
+	TOKENSTORM_LONG=1 $(GO) test -count=1 -run '^TestDeviceMemoryCurve$$' -v -timeout 1h ./harness/storm/
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -309,6 +309,12 @@ func stormNumbers(st *summary.Storm) numberGroup {
 		{"send lag p99", fmtMS(st.SendLagP99MS), false},
 		{"send lag max", fmtMS(st.SendLagMaxMS), false},
 	}}
+	if st.Overloaded {
+		// Coordinated omission: the generator fell behind, so the latencies
+		// understate; label the run, do not hide it. (Not red: red is for
+		// violations, and a threshold on latency says whether it failed.)
+		g.Items = append(g.Items, numberItem{"OVERLOADED: latency p99 corrected for send lag", fmtMS(st.CorrectedP99MS), false})
+	}
 	if st.PeakRSSMB > 0 {
 		g.Items = append(g.Items, numberItem{"peak RSS (process)", fmtFloat(st.PeakRSSMB) + " MB", false})
 	}

@@ -140,7 +140,7 @@ func cmdStorm(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io
 		WechatURL:   a.wechatURL,
 		MaxRequests: a.requests,
 		// shard.json last: a merge waiting for it finds the reports written.
-		HoldShardFile: true,
+		ShardFile: true,
 	})
 	if err != nil {
 		return err

@@ -165,3 +165,16 @@ func TestShardFlagErrors(t *testing.T) {
 		assert.Contains(t, errOut, tc.want, "%v", tc.args)
 	}
 }
+
+func TestMergeAndShardHelp(t *testing.T) {
+	out, _, code := runCLI(t, "merge", "--help")
+	assert.Equal(t, 0, code)
+	assert.Contains(t, out, "Usage: tokenstorm merge DIR… --out DIR")
+	out, _, code = runCLI(t, "storm", "--help")
+	assert.Equal(t, 0, code)
+	for _, f := range []string{"-shard", "-wechat-url", "-requests"} {
+		assert.Contains(t, out, f)
+	}
+	out, _, _ = runCLI(t, "--help")
+	assert.Contains(t, out, "  merge ")
+}

@@ -63,10 +63,13 @@ type devState struct {
 	retries             int
 	// before is the token state a successful call replaced, restored when
 	// the backend reports that answer undelivered.
-	before                  tokenState
-	beforeJTI               string // the access token whose delivery before describes
-	beforeRole              callRole
-	recent                  [recentPerDevice]ledger.Event
+	before     tokenState
+	beforeJTI  string // the access token whose delivery before describes
+	beforeRole callRole
+	// recent is a ring of the device's last recentPerDevice events, grown
+	// as they come: most devices of a big fleet stay idle after a few, and
+	// a full ring per device was most of a storm's memory per device.
+	recent                  []ledger.Event
 	recentN                 int
 	singleRefreshViolations int
 }
@@ -101,7 +104,11 @@ func (d *devState) restore(t tokenState) {
 }
 
 func (d *devState) remember(e ledger.Event) {
-	d.recent[d.recentN%recentPerDevice] = e
+	if len(d.recent) < recentPerDevice {
+		d.recent = append(d.recent, e)
+	} else {
+		d.recent[d.recentN%recentPerDevice] = e
+	}
 	d.recentN++
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 	"time"
@@ -128,9 +129,9 @@ func Merge(dirs []string, outDir string) (*summary.Summary, error) {
 	n := info.Shard.Count
 	s.Notes = append([]string{fmt.Sprintf("storm %s: merged from %d shards (%s); throughput is their sum, peak RSS the largest shard's, per-route and per-time-bucket percentiles the worst shard's (the overall latency is exact, from the merged histograms)",
 		info.Scenario, n, strings.Join(dirs, ", "))}, s.Notes...)
+	s.Storm.Shards = n
 	if lag.Count() > 0 {
-		s.Notes = append(s.Notes, fmt.Sprintf("storm %s: send lag p99 %s, max %s over all shards; latency p99 corrected for send lag (coordinated omission) %s",
-			info.Scenario, roundDur(lag.Quantile(0.99)), roundDur(lag.Max()), roundDur(corrected.Quantile(0.99))))
+		labelLoad(s, lag, corrected, " over all shards")
 	}
 	if interrupted {
 		s.Notes = append(s.Notes, fmt.Sprintf("storm %s: a shard was interrupted: the figures cover what was measured until then", info.Scenario))
@@ -186,7 +187,7 @@ func readShards(dirs []string) ([]shardDir, error) {
 		case i.Fleet != first.info.Fleet || i.FleetRate != first.info.FleetRate || i.Duration != first.info.Duration:
 			return nil, fmt.Errorf("merge: %s and %s ran scenario %s differently (devices %d/%d, rate %s/%s, duration %s/%s)",
 				sh.dir, first.dir, i.Scenario, i.Fleet, first.info.Fleet, i.FleetRate, first.info.FleetRate, i.Duration, first.info.Duration)
-		case sh.sum.Client != first.sum.Client || sh.sum.Backend != first.sum.Backend && !embedded(sh.sum.Backend, first.sum.Backend):
+		case sh.sum.Client != first.sum.Client || sh.sum.Backend != first.sum.Backend:
 			return nil, fmt.Errorf("merge: %s tested client %s against %s, %s client %s against %s", sh.dir, sh.sum.Client, sh.sum.Backend, first.dir, first.sum.Client, first.sum.Backend)
 		case seen[i.Shard.Index] != "":
 			return nil, fmt.Errorf("merge: %s and %s are both shard %s", seen[i.Shard.Index], sh.dir, i.Shard)
@@ -204,9 +205,6 @@ func readShards(dirs []string) ([]shardDir, error) {
 	}
 	return out, nil
 }
-
-// embedded: both shards used their own embedded stack.
-func embedded(a, b string) bool { return a == "embedded" && b == "embedded" }
 
 // addInvariants adds a shard's invariants to s and re-judges each on the
 // sum, as the checker judges one run: any violation fails, anything checked
@@ -236,18 +234,21 @@ func addInvariants(s, shard *summary.Summary) {
 	}
 }
 
-// addCounts adds a shard's request and refresh counts to s.
+// addCounts adds a shard's request and refresh counts to s: every integer
+// of summary.Requests and summary.Refresh, so that a counter added there is
+// summed without a change here. (Ratios, such as the amplification, are
+// recomputed from the sums, not added.)
 func addCounts(s, shard *summary.Summary) {
-	s.Requests.Issued += shard.Requests.Issued
-	s.Requests.Succeeded += shard.Requests.Succeeded
-	s.Requests.Failed += shard.Requests.Failed
-	s.Requests.Lost += shard.Requests.Lost
-	s.Requests.Late += shard.Requests.Late
-	s.Refresh.ExpiryEpisodes += shard.Refresh.ExpiryEpisodes
-	s.Refresh.Refreshes += shard.Refresh.Refreshes
-	s.Refresh.Logins += shard.Refresh.Logins
-	s.Refresh.FirstLogins += shard.Refresh.FirstLogins
-	s.Refresh.Retries += shard.Refresh.Retries
+	sumInts(reflect.ValueOf(&s.Requests).Elem(), reflect.ValueOf(shard.Requests))
+	sumInts(reflect.ValueOf(&s.Refresh).Elem(), reflect.ValueOf(shard.Refresh))
+}
+
+func sumInts(dst, src reflect.Value) {
+	for i := range dst.NumField() {
+		if f := dst.Field(i); f.Kind() == reflect.Int && f.CanSet() {
+			f.SetInt(f.Int() + src.Field(i).Int())
+		}
+	}
 }
 
 // worst is each percentile's larger value: the best a merge can say of

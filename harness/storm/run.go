@@ -20,6 +20,7 @@ import (
 	"github.com/tokenstorm/tokenstorm/harness/client"
 	"github.com/tokenstorm/tokenstorm/harness/clock"
 	"github.com/tokenstorm/tokenstorm/harness/device"
+	"github.com/tokenstorm/tokenstorm/harness/latency"
 	"github.com/tokenstorm/tokenstorm/harness/ledger"
 	"github.com/tokenstorm/tokenstorm/harness/stack"
 	"github.com/tokenstorm/tokenstorm/harness/style"
@@ -66,10 +67,16 @@ type Options struct {
 	// WechatURL is a shared mock WeChat (a `tokenstorm serve`) to use instead
 	// of starting one; WechatAddr is then ignored.
 	WechatURL string
-	// HoldShardFile writes shard.json under a pending name that
-	// CommitShardFile renames: a caller that writes reports after Run commits
-	// last, so that a merge waiting for shard.json finds a finished directory.
-	HoldShardFile bool
+	// AfterWarmUp, when set, is called once the warm-up has logged every
+	// device in, before the attack: the fleet is idle then (benchmarks
+	// measure memory per device there).
+	AfterWarmUp func()
+	// ShardFile also writes, with OutDir, what `tokenstorm merge` needs
+	// (shard.json), under a pending name that CommitShardFile publishes: the
+	// caller commits once it has written the reports, so a merge waiting for
+	// shard.json finds a finished directory. (`tokenstorm run` writes none:
+	// its summary is not one storm's.)
+	ShardFile bool
 }
 
 // Run runs the scenario and returns its summary: invariants from the
@@ -112,6 +119,10 @@ type runner struct {
 	mix    []Request
 	rate   Rate   // the scenario's, or this shard's share of it
 	prefix string // of request ids
+	// capped: the attack ends after maxRequests hits (this shard's share of
+	// Options.MaxRequests)
+	capped      bool
+	maxRequests uint64
 
 	// stack
 	clock     *clock.Shifted
@@ -147,14 +158,15 @@ func plan(sc *Scenario, opts Options) (*runner, error) {
 	if opts.Grace <= 0 {
 		opts.Grace = time.Second
 	}
-	r := &runner{sc: sc, opts: opts, start: time.Now(), rate: sc.Rate, shard: opts.Shard, prefix: sc.Name + "-"}
+	r := &runner{sc: sc, opts: opts, start: time.Now(), rate: sc.Rate, shard: opts.Shard, prefix: sc.Name + "-",
+		capped: opts.MaxRequests > 0, maxRequests: opts.MaxRequests}
 	n := r.shard.Devices(sc.Devices)
 	if n == 0 {
 		return nil, fmt.Errorf("storm %s: shard %s has no devices: the scenario has %d", sc.Name, r.shard, sc.Devices)
 	}
 	if r.shard.Sharded() {
 		r.rate = sc.Rate.share(n, sc.Devices)
-		r.opts.MaxRequests = r.shard.requests(opts.MaxRequests, sc.Devices)
+		r.maxRequests = r.shard.requests(opts.MaxRequests, sc.Devices) // may be 0: then none
 		// Request ids stay unique over the shards: each numbers its own.
 		r.prefix = fmt.Sprintf("%s-s%d-", sc.Name, r.shard.Index)
 	}
@@ -282,6 +294,9 @@ func (r *runner) warmUp(ctx context.Context) {
 		r.mark(fmt.Sprintf("warm-up: %d devices log in", len(r.names)))
 		warmup(ctx, r.driver, r.names, warmupRequest(r.mix))
 	}
+	if r.opts.AfterWarmUp != nil {
+		r.opts.AfterWarmUp()
+	}
 }
 
 // attack lets vegeta pace the hits through the client under test while the
@@ -301,8 +316,8 @@ func (r *runner) attack(ctx context.Context) {
 		r.sched = newSchedule(pacer)
 		pacer = r.sched
 	}
-	if opts.MaxRequests > 0 {
-		pacer = limited{pacer, opts.MaxRequests}
+	if r.capped {
+		pacer = limited{pacer, r.maxRequests}
 	}
 	devCtxs := make([]context.Context, devices)
 	for i := range devCtxs {
@@ -338,7 +353,7 @@ func (r *runner) attack(ctx context.Context) {
 	go func() { defer close(tlDone); r.tl.run(tlCtx, began) }()
 	var prog *progress
 	if opts.Progress != nil {
-		prog = startProgress(opts.Progress, sc.Name, sc.Duration, r.c, began)
+		prog = startProgress(opts.Progress, sc.Name, sc.Duration, r.c, r.sched != nil, began)
 	}
 	for res := range atk.Attack(tg.target, pacer, sc.Duration, sc.Name) {
 		if res.Error == errStopped.Error() {
@@ -401,8 +416,7 @@ func (r *runner) judge() *summary.Summary {
 		s.MarkInterrupted(fmt.Sprintf("storm %s stopped after %s of its %s: the figures cover what was measured until then", sc.Name, r.attackDur.Round(time.Millisecond), sc.Duration))
 	}
 	if r.sched != nil {
-		s.Notes = append(s.Notes, fmt.Sprintf("storm %s: send lag p99 %s, max %s; latency p99 corrected for send lag (coordinated omission) %s",
-			sc.Name, roundDur(c.lag.Quantile(0.99)), roundDur(c.lag.Max()), roundDur(c.corrected.Quantile(0.99))))
+		labelLoad(s, &c.lag, &c.corrected, "")
 	}
 	if skewed, _ := r.tl.skewedDevices(); skewed && !r.devClocks.asked.Load() {
 		s.Notes = append(s.Notes, fmt.Sprintf("storm %s: clock_skew moved some devices' clocks, but client %s never took a device clock (exec: clients keep their own time, see docs/exec-protocol.md): the skew did not reach it", sc.Name, opts.ClientName))
@@ -431,6 +445,27 @@ func nameAt(names []string, i int) string {
 		return names[i]
 	}
 	return "no more"
+}
+
+// OverloadLag is the send lag p99 from which a storm is labelled overloaded:
+// its generator fell behind the schedule, so the load it claims was not
+// delivered as paced, and latencies measured from the late sends understate
+// what callers on schedule would have waited (coordinated omission).
+const OverloadLag = 50 * time.Millisecond
+
+// labelLoad records the send lag and the corrected latency of a paced storm
+// in s and labels an overloaded one, in its figures and first in its notes.
+func labelLoad(s *summary.Summary, lag, corrected *latency.Histogram, scope string) {
+	st := s.Storm
+	p99 := lag.Quantile(0.99)
+	st.CorrectedP99MS = summary.MS(corrected.Quantile(0.99))
+	st.Overloaded = p99 >= OverloadLag
+	s.Notes = append(s.Notes, fmt.Sprintf("storm %s: send lag p99 %s, max %s%s; latency p99 corrected for send lag (coordinated omission) %s",
+		st.Scenario, roundDur(p99), roundDur(lag.Max()), scope, roundDur(corrected.Quantile(0.99))))
+	if st.Overloaded {
+		s.Notes = append([]string{fmt.Sprintf("storm %s OVERLOADED: the generator fell behind its schedule (send lag p99 %s ≥ %s), so the load was not delivered as paced and latency p99 %.1f ms understates what callers on schedule waited (%.1f ms corrected); use fewer devices or a lower rate per machine, or shards (docs/scale.md)",
+			st.Scenario, roundDur(p99), OverloadLag, s.Latency.P99, st.CorrectedP99MS)}, s.Notes...)
+	}
 }
 
 // rejudge evaluates the scenario's thresholds on s and sets the storm's
@@ -468,7 +503,10 @@ func (r *runner) write(s *summary.Summary) {
 			s.Notes = append(s.Notes, fmt.Sprintf("storm %s: %d hits in %s (vegeta format: vegeta report %s)", r.sc.Name, r.hits, r.results.path, r.results.path))
 		}
 	}
-	if err := writeShardInfo(r.opts.OutDir, r.shardInfo(), r.opts.HoldShardFile); err != nil {
+	if !r.opts.ShardFile {
+		return
+	}
+	if err := writeShardInfo(r.opts.OutDir, r.shardInfo(), true); err != nil {
 		s.Notes = append(s.Notes, fmt.Sprintf("storm %s: writing %s: %v (tokenstorm merge needs it)", r.sc.Name, ShardFile, err))
 	}
 }
@@ -500,6 +538,9 @@ func scenarioVerdict(sc *Scenario, s *summary.Summary, timelineErrs []string, to
 	}
 	detail := fmt.Sprintf("%d requests, amplification %.2f, %d lost, p99 %.1f ms, %.0f req/s",
 		s.Requests.Issued, s.Refresh.Amplification, s.Requests.Lost, s.Latency.P99, s.Storm.ThroughputRPS)
+	if s.Storm.Overloaded {
+		detail += fmt.Sprintf(", OVERLOADED: send lag p99 %.1f ms (latency p99 corrected %.1f ms)", s.Storm.SendLagP99MS, s.Storm.CorrectedP99MS)
+	}
 	if len(v.Failed) > 0 {
 		v.Verdict = summary.Fail
 		detail = "failed: " + strings.Join(v.Failed, ", ") + " — " + detail

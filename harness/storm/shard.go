@@ -12,8 +12,8 @@ import (
 // N shards judged together equal the whole run. The zero Shard is the whole
 // fleet.
 type Shard struct {
-	Index int // I, 0 ≤ I < N
-	Count int // N; 0 or 1 is unsharded
+	Index int `json:"index"` // I, 0 ≤ I < N
+	Count int `json:"count"` // N; 0 or 1 is unsharded
 }
 
 // ParseShard reads "I/N" (the form of --shard and of a Kubernetes Indexed

@@ -1,11 +1,21 @@
 package storm
 
 import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tokenstorm/tokenstorm/harness/ledger"
+	"github.com/tokenstorm/tokenstorm/mockwechat"
 )
 
 func TestParseShard(t *testing.T) {
@@ -113,4 +123,79 @@ func TestRateShareSumsToTheWhole(t *testing.T) {
 		}
 	}
 	assert.True(t, Rate{Pacer: "constant"}.share(1, 3).Unthrottled(), "as fast as the slots allow stays so")
+}
+
+// adminRecorder is a backend and mock WeChat admin API that records calls.
+type adminRecorder struct {
+	mu    sync.Mutex
+	calls []string // "METHOD path body"
+}
+
+func (a *adminRecorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	b, _ := io.ReadAll(r.Body)
+	a.mu.Lock()
+	a.calls = append(a.calls, r.Method+" "+r.URL.Path+" "+strings.TrimSpace(string(b)))
+	a.mu.Unlock()
+	_, _ = w.Write([]byte(`{"id":"f1"}`))
+}
+
+func (a *adminRecorder) take() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := a.calls
+	a.calls = nil
+	return out
+}
+
+// Against a backend and a mock WeChat that other shards share, a shard
+// expires its own devices only, and fleet-wide WeChat faults are shard 0's.
+func TestShardTimelineAgainstSharedServers(t *testing.T) {
+	rec := &adminRecorder{}
+	srv := httptest.NewServer(rec)
+	defer srv.Close()
+	led := ledger.New(ledger.Options{Memory: true})
+	defer led.Close()
+	shardTL := func(i int) *timeline {
+		sh := Shard{Index: i, Count: 3}
+		return &timeline{name: "s", backendURL: srv.URL, wechatURL: srv.URL, appID: "wxapp",
+			devices: fleetNames("s", sh, sh.Devices(9)), shard: sh, fleet: 9,
+			sharedWechat: true, sharedBackend: true, led: led, http: srv.Client()}
+	}
+	ctx := context.Background()
+
+	require.NoError(t, shardTL(1).do(ctx, Event{Action: ActExpireAll}))
+	calls := rec.take()
+	require.Len(t, calls, 1)
+	want, _ := json.Marshal(map[string]any{"users": []string{
+		mockwechat.OpenID("wxapp", "s-d2"), mockwechat.OpenID("wxapp", "s-d5"), mockwechat.OpenID("wxapp", "s-d8")}})
+	assert.Equal(t, "POST /__admin/expire "+string(want), calls[0])
+
+	require.NoError(t, shardTL(1).do(ctx, Event{Action: ActWechatFault, Errcode: -1}))
+	assert.Empty(t, rec.take(), "shard 1 leaves fleet-wide faults to shard 0")
+	require.NoError(t, shardTL(0).do(ctx, Event{Action: ActWechatFault, Errcode: -1}))
+	assert.Len(t, rec.take(), 1)
+	require.NoError(t, shardTL(2).do(ctx, Event{Action: ActClearFaults}))
+	assert.Empty(t, rec.take())
+
+	// A slice of the fleet: fleet devices [0, 3) are d1 d2 d3; shard 2 has d3.
+	require.NoError(t, shardTL(2).do(ctx, Event{Action: ActWechatFault, Errcode: -1, From: 0, To: 1.0 / 3}))
+	calls = rec.take()
+	require.Len(t, calls, 1)
+	assert.Contains(t, calls[0], `"users":["s-d3"]`)
+	// Fleet device 0 only (d1): none of shard 1's.
+	require.NoError(t, shardTL(1).do(ctx, Event{Action: ActExpireDevices, From: 0, To: 0.1}))
+	assert.Empty(t, rec.take())
+}
+
+// A shard whose share of --requests is none sends none (not "no limit").
+func TestShardWithNoShareOfTheRequestsSendsNone(t *testing.T) {
+	sc := steadyMax(3, 1, 500*time.Millisecond)
+	sc.Warmup = false
+	sc.Rate = Rate{Pacer: "constant", Freq: 100, Per: time.Second}
+	s, err := Run(context.Background(), sc, Options{NewClient: refFactory, MaxRequests: 2, Shard: Shard{Index: 2, Count: 3}})
+	require.NoError(t, err)
+	assert.Equal(t, 0, s.Requests.Issued)
+	s, err = Run(context.Background(), sc, Options{NewClient: refFactory, MaxRequests: 2, Shard: Shard{Index: 1, Count: 3}})
+	require.NoError(t, err)
+	assert.Equal(t, 1, s.Requests.Issued)
 }

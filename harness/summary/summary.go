@@ -201,6 +201,15 @@ type Storm struct {
 	SendLagP99MS  float64 `json:"send_lag_p99_ms"` // scheduled vs actual send (coordinated omission)
 	SendLagMaxMS  float64 `json:"send_lag_max_ms"`
 	PeakRSSMB     float64 `json:"peak_rss_mb,omitempty"`
+	// Overloaded: the generator fell behind its schedule (send lag p99 over
+	// the storm's limit), so the load was not delivered as paced and the
+	// latencies understate what callers on schedule would have waited.
+	Overloaded bool `json:"overloaded,omitempty"`
+	// CorrectedP99MS is latency p99 corrected for send lag (lag + latency
+	// per request): what a caller sending on schedule would have waited.
+	CorrectedP99MS float64 `json:"latency_corrected_p99_ms,omitempty"`
+	// Shards is how many shards a merged storm was combined from.
+	Shards int `json:"shards,omitempty"`
 }
 
 // New returns an empty summary with every invariant present and skipped.
