@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin/tokenstorm
 PKGS    ?= ./...
 
-.PHONY: all build test test-short bench bench-storm lint fmt run serve docs clean
+.PHONY: all build test test-short bench bench-storm lint fmt run serve docs clean fuzz
 
 all: build
 
@@ -26,6 +26,20 @@ bench:
 ## process per size (TOKENSTORM_CURVE=1000,5000 to choose; takes minutes)
 bench-storm:
 	TOKENSTORM_LONG=1 $(GO) test -count=1 -run '^TestDeviceMemoryCurve$$' -v -timeout 1h ./harness/storm/
+
+## fuzz: every fuzz target (func FuzzX in any _test.go) for FUZZTIME each
+FUZZTIME ?= 10s
+# Minimising a new input may take 60s by default (large seeds): keep it short.
+FUZZMINIMIZE ?= 2s
+fuzz:
+	@set -e; out=$$(mktemp); trap 'rm -f $$out' EXIT; \
+	for dir in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+	  for t in $$(grep -h '^func Fuzz' $$dir/*_test.go | sed 's/^func \(Fuzz[A-Za-z0-9_]*\).*/\1/' | sort -u); do \
+	    if $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) $$dir >$$out 2>&1; then \
+	      printf '%-48s %s\n' "$$dir $$t" "$$(grep -o 'execs: [0-9]*' $$out | tail -n 1)"; \
+	    else cat $$out; echo "FAIL $$dir $$t"; exit 1; fi; \
+	  done; \
+	done
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -52,6 +52,9 @@ func writeMarkdown(buf *bytes.Buffer, s *summary.Summary) error {
 	fmt.Fprintf(buf, "| failed %d | logins %d | p99 %s |\n", r.Failed, rf.Logins, fmtMS(l.P99))
 	fmt.Fprintf(buf, "| **lost %d** | **amplification %s** | max %s |\n\n", r.Lost, fmtFloat(rf.Amplification), fmtMS(l.Max))
 
+	if s.ProtocolErrors != nil {
+		fmt.Fprintf(buf, "**Client protocol errors: %s** (gate with `protocol_errors.total == 0`).\n\n", mdText(s.ProtocolErrors.String()))
+	}
 	writeMarkdownScenarios(buf, s)
 	if len(s.Thresholds) > 0 {
 		if s.Storm != nil {

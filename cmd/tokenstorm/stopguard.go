@@ -12,7 +12,7 @@ import (
 
 // stopGrace is how long a run may take to stop after SIGINT/SIGTERM (write
 // what it measured, close its clients) before the process exits anyway.
-const stopGrace = 10 * time.Second
+const stopGrace = 5 * time.Second
 
 // guardStop makes SIGINT/SIGTERM always end the process (SPEC §12): once ctx
 // is cancelled by the first signal, a second signal, or stopGrace without run

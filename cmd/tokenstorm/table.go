@@ -45,6 +45,9 @@ func printVerdict(w io.Writer, s *summary.Summary, outDir string) {
 	fmt.Fprintf(w, "refresh:  %d expiry episodes, %d refreshes, %d logins, amplification %.2f\n",
 		s.Refresh.ExpiryEpisodes, s.Refresh.Refreshes, s.Refresh.Logins, s.Refresh.Amplification)
 	fmt.Fprintf(w, "latency:  p50 %.1fms  p90 %.1fms  p99 %.1fms  max %.1fms\n", s.Latency.P50, s.Latency.P90, s.Latency.P99, s.Latency.Max)
+	if s.ProtocolErrors != nil {
+		fmt.Fprintf(w, "client protocol errors: %s — see the ledger's client log lines in report.html\n", s.ProtocolErrors)
+	}
 	if len(s.Scenarios) > 0 {
 		kinds := []string{}
 		count := map[string][3]int{} // scenarios, failed, skipped

@@ -94,6 +94,7 @@ type Checker struct {
 	inv      map[string]*summary.Invariant
 	kept     map[exampleKey]int // examples kept per invariant and scenario
 	requests summary.Requests
+	protocol map[string]int // protocol errors of the client under test, by kind
 	lat      latency.Histogram
 	routes   map[string]*latency.Histogram
 	series   map[int64]*bucket
@@ -329,6 +330,13 @@ func (c *Checker) Observe(e ledger.Event) {
 			c.requests.Issued++
 		case ledger.KindSettle:
 			c.onSettle(e)
+		case ledger.KindClientLog:
+			if e.Outcome == ledger.OutcomeProtocol {
+				if c.protocol == nil {
+					c.protocol = map[string]int{}
+				}
+				c.protocol[e.Route]++
+			}
 		}
 	}
 }
@@ -407,6 +415,7 @@ func (c *Checker) Finish(s *summary.Summary) {
 		}
 	}
 
+	s.AddProtocolErrors(c.protocol)
 	s.Requests.Issued += c.requests.Issued
 	s.Requests.Succeeded += c.requests.Succeeded
 	s.Requests.Failed += c.requests.Failed

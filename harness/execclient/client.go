@@ -80,11 +80,15 @@ type Client struct {
 	env    client.Env
 	opts   Options
 
-	proc   *exec.Cmd
-	stdin  *os.File // our write end of the process's stdin
-	stdout *os.File // our read end of its stdout
-	stderr *os.File // our read end of its stderr
-	tail   *tailBuffer
+	proc     *exec.Cmd
+	tag      string // TOKENSTORM_EXEC_TAG of its processes (killAll)
+	viaShell bool   // started through /bin/sh -c (exit 128+N means signal N)
+	// stdoutGone is closed when nothing but the shell holds the stdout pipe.
+	stdoutGone chan struct{}
+	stdin      *os.File // our write end of the process's stdin
+	stdout     *os.File // our read end of its stdout
+	stderr     *os.File // our read end of its stderr
+	tail       *tailBuffer
 
 	writeq    chan []byte
 	stopWrite chan struct{} // closed by Close/abort: the writer closes stdin
@@ -281,7 +285,7 @@ func (c *Client) Close() error {
 		case <-c.exited:
 		case <-time.After(c.opts.CloseGrace):
 			killed = true
-			killGroup(c.proc.Process)
+			c.killAll()
 		}
 		<-c.finished
 		switch {
@@ -290,7 +294,7 @@ func (c *Client) Close() error {
 		case killed:
 			c.logEvent("", "", fmt.Sprintf("exec client %q did not exit within %s of its stdin being closed; killed", c.cmdStr, c.opts.CloseGrace))
 		case c.proc.ProcessState != nil && !c.proc.ProcessState.Success():
-			c.closeErr = &ExitError{Cmd: c.cmdStr, Reason: exitReason(c.proc.ProcessState) + " at shutdown",
+			c.closeErr = &ExitError{Cmd: c.cmdStr, Reason: c.exitReason(c.proc.ProcessState) + " at shutdown",
 				Calls: c.Calls(), Stderr: c.tail.Lines()}
 			c.logEvent("", "", c.closeErr.Error())
 		}
@@ -305,7 +309,7 @@ func (c *Client) abort() {
 	c.mu.Unlock()
 	close(c.stopWrite)
 	_ = c.stdin.Close()
-	killGroup(c.proc.Process)
+	c.killAll()
 	<-c.finished
 }
 
@@ -350,7 +354,14 @@ func (c *Client) violation(pe *ProtocolError) {
 		c.moreErrs++
 	}
 	c.mu.Unlock()
-	c.logEvent(pe.Device, pe.ID, pe.Error())
+	kind := pe.Kind
+	if kind == "" {
+		kind = ledger.ProtocolOther
+	}
+	// Marked so that the checker counts it into summary.json's
+	// protocol_errors, where a threshold can gate on it.
+	c.env.Ledger.Append(ledger.Event{Source: ledger.SourceClient, Kind: ledger.KindClientLog,
+		Device: pe.Device, RID: pe.ID, Outcome: ledger.OutcomeProtocol, Route: kind, Detail: pe.Error()})
 }
 
 // fail makes err the fatal error: every pending call settles with it now,

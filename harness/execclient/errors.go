@@ -54,6 +54,7 @@ type ProtocolError struct {
 	Line   int    // stdout line number, counting from 1
 	ID     string // the call id concerned, if known
 	Device string // the device of that call, if known
+	Kind   string // ledger.ProtocolGarbage, ...; "" = ledger.ProtocolOther
 	Msg    string
 }
 

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -143,6 +144,16 @@ func runHelper(behaviour string) int {
 			h.send(echo(c))
 		}
 		return 0
+	case "noisy": // every kind of protocol error around a correct answer
+		h.hello("noisy")
+		for c, ok := h.next(); ok; c, ok = h.next() {
+			h.send("garbage line")
+			h.send(`{"id":"never-sent","status":200}`)
+			h.send(`{"id":` + strconv.Quote(c.ID) + `,"status":200,"body":"` + strings.Repeat("x", 5000) + `"}`)
+			h.send(echo(c))
+			h.send(echo(c))
+		}
+		return 0
 	case "duplicate":
 		h.hello("duplicate")
 		for c, ok := h.next(); ok; c, ok = h.next() {
@@ -242,6 +253,24 @@ func runHelper(behaviour string) int {
 			}
 		}
 		time.Sleep(time.Hour)
+	case "killed": // answers hello, then dies of a signal on the first call
+		h.hello("crasher")
+		if _, ok := h.next(); ok {
+			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			time.Sleep(time.Hour)
+		}
+		return 0
+	case "setsid-child": // starts a grandchild in its own session, then serves
+		h.hello("spawner")
+		gc := exec.Command("setsid", "sleep", "300")
+		if err := gc.Start(); err == nil {
+			fmt.Fprintln(os.Stderr, "grandchild", gc.Process.Pid)
+		}
+		for c, ok := h.next(); ok; c, ok = h.next() {
+			h.send(echo(c))
+		}
+		time.Sleep(time.Hour)
+		return 0
 	case "close-stdout":
 		h.hello("quitter")
 		os.Stdout.Close()
@@ -257,4 +286,15 @@ func runHelper(behaviour string) int {
 	}
 	fmt.Fprintf(os.Stderr, "helper: unknown behaviour %q\n", behaviour)
 	return 99
+}
+
+// helperCmdViaShell runs behaviour b under sh without exec, so sh stays the
+// parent (what a user's `exec:'./client'` inside a script does).
+func helperCmdViaShell(t *testing.T, b string) string {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("GORACE=atexit_sleep_ms=0 %s=%s %s; true", helperEnv, b, shellQuote(exe))
 }

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -26,6 +28,11 @@ func (c *Client) start() error {
 		cmd.Env = append(cmd.Env, "TOKENSTORM_STYLE="+c.env.Style)
 	}
 	cmd.Env = append(cmd.Env, c.opts.Env...)
+	// Every process the client starts inherits the tag, so that killing the
+	// client finds all of them (killTagged), in or out of its process group.
+	c.tag = strconv.Itoa(os.Getpid()) + "-" + strconv.FormatUint(tagSeq.Add(1), 10)
+	cmd.Env = append(cmd.Env, tagEnv+"="+c.tag)
+	c.viaShell = filepath.Base(cmd.Path) == "sh"
 
 	var files []*os.File
 	closeAll := func() {
@@ -74,6 +81,10 @@ func (c *Client) start() error {
 		_, _ = io.Copy(c.tail, c.stderr)
 		close(c.stderrDone)
 	}()
+	c.stdoutGone = make(chan struct{})
+	if c.viaShell {
+		c.stdoutGoneWatch(c.stdoutGone)
+	}
 	go c.readLoop()
 	go c.writeLoop()
 	go c.supervise()
@@ -132,7 +143,7 @@ func (c *Client) stdinFailed(err error) {
 		c.mu.Lock()
 		c.stdinErr = err
 		c.mu.Unlock()
-		killGroup(c.proc.Process)
+		c.killAll()
 	}
 }
 
@@ -143,6 +154,11 @@ func (c *Client) supervise() {
 	closedStdout := false
 	select {
 	case <-c.exited:
+	case <-c.stdoutGone:
+		// Only the shell holds the pipe now: as good as EOF.
+		closedStdout = true
+		c.killAll()
+		<-c.exited
 	case <-c.stdoutDone:
 		// It closed its stdout: no answer can come any more. Give it a moment
 		// to exit by itself so that its status is reported.
@@ -150,12 +166,12 @@ func (c *Client) supervise() {
 		case <-c.exited:
 		case <-time.After(exitAfterEOF):
 			closedStdout = true
-			killGroup(c.proc.Process)
+			c.killAll()
 			<-c.exited
 		}
 	}
 	// Children of the shell may survive it and hold the pipes open.
-	killGroup(c.proc.Process)
+	c.killAll()
 	// Answers written just before the exit are still in the pipe: read them
 	// (they settle their calls) before failing whatever is left.
 	drain(c.stdoutDone, c.stdout)
@@ -169,7 +185,7 @@ func (c *Client) supervise() {
 		_ = c.stdin.Close()
 		return
 	}
-	reason := exitReason(c.proc.ProcessState)
+	reason := c.exitReason(c.proc.ProcessState)
 	switch {
 	case stdinErr != nil:
 		reason = fmt.Sprintf("stopped reading its stdin (%v) and was killed", stdinErr)
@@ -195,12 +211,30 @@ func drain(done <-chan struct{}, f *os.File) {
 	_ = f.Close()
 }
 
-func exitReason(st *os.ProcessState) string {
+// exitReason words how the process ended. Through sh, a child killed by a
+// signal shows as exit status 128+N of the shell: reported as the signal.
+func (c *Client) exitReason(st *os.ProcessState) string {
 	if st == nil {
 		return "exited"
 	}
 	if code := st.ExitCode(); code >= 0 {
+		if sig := shellSignal(code); sig != "" && c.viaShell {
+			return fmt.Sprintf("was killed by signal %s (the shell running it exited with status %d)", sig, code)
+		}
 		return fmt.Sprintf("exited with status %d", code)
 	}
 	return fmt.Sprintf("was terminated (%s)", st.String())
+}
+
+// tagEnv names the environment variable that marks every process of one
+// exec client; tagSeq makes tags unique within this process.
+const tagEnv = "TOKENSTORM_EXEC_TAG"
+
+var tagSeq atomic.Uint64
+
+// killAll kills the process group and every tagged process (a setsid
+// grandchild included).
+func (c *Client) killAll() {
+	killGroup(c.proc.Process)
+	killTagged(c.tag)
 }

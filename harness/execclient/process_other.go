@@ -14,6 +14,8 @@ func shellCommand(cmd string) *exec.Cmd {
 	return exec.Command("cmd.exe", "/C", cmd)
 }
 
+func shellSignal(int) string { return "" }
+
 func killGroup(p *os.Process) {
 	if p != nil {
 		_ = p.Kill()

@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/tokenstorm/tokenstorm/harness/client"
+	"github.com/tokenstorm/tokenstorm/harness/ledger"
 )
 
 // readLoop reads the process's stdout line by line until EOF.
@@ -18,7 +19,7 @@ func (c *Client) readLoop() {
 		line, tooLong, err := readLine(r, c.opts.MaxLineBytes)
 		switch {
 		case tooLong:
-			c.violation(&ProtocolError{Line: lineNo, Msg: fmt.Sprintf("line longer than %d bytes (ignored)", c.opts.MaxLineBytes)})
+			c.violation(&ProtocolError{Line: lineNo, Kind: ledger.ProtocolOversized, Msg: fmt.Sprintf("line longer than %d bytes (ignored)", c.opts.MaxLineBytes)})
 		case len(bytes.TrimSpace(line)) > 0: // blank lines are harmless
 			c.handleLine(lineNo, bytes.TrimSpace(line))
 		}
@@ -49,7 +50,7 @@ func readLine(r *bufio.Reader, limit int) (line []byte, tooLong bool, err error)
 
 func (c *Client) handleLine(lineNo int, line []byte) {
 	if line[0] != '{' || !json.Valid(line) {
-		c.violation(&ProtocolError{Line: lineNo, Msg: fmt.Sprintf("not a JSON object: %q (ignored; write logs to stderr)", truncate(line, 120))})
+		c.violation(&ProtocolError{Line: lineNo, Kind: ledger.ProtocolGarbage, Msg: fmt.Sprintf("not a JSON object: %q (ignored; write logs to stderr)", truncate(line, 120))})
 		return
 	}
 	var m inMsg
@@ -108,7 +109,7 @@ func (c *Client) onAnswer(lineNo int, line []byte, m *inMsg, typeErr error) {
 
 	id, err := decodeID(m.ID)
 	if err != nil {
-		c.violation(&ProtocolError{Line: lineNo, Msg: err.Error() + " (ignored)"})
+		c.violation(&ProtocolError{Line: lineNo, Kind: ledger.ProtocolMalformed, Msg: err.Error() + " (ignored)"})
 		return
 	}
 	c.mu.Lock()
@@ -134,7 +135,7 @@ func (c *Client) onAnswer(lineNo int, line []byte, m *inMsg, typeErr error) {
 	case pending:
 		res, perr := decodeAnswer(m, typeErr)
 		if perr != nil {
-			pe := &ProtocolError{Line: lineNo, ID: id, Device: p.device,
+			pe := &ProtocolError{Line: lineNo, ID: id, Device: p.device, Kind: ledger.ProtocolMalformed,
 				Msg: fmt.Sprintf("malformed answer for id %q: %v (the call fails with this error)", id, perr)}
 			c.violation(pe)
 			res = client.Result{Err: pe}
@@ -145,8 +146,8 @@ func (c *Client) onAnswer(lineNo int, line []byte, m *inMsg, typeErr error) {
 		// the answer finally came.
 		c.logEvent(lateDev, id, fmt.Sprintf("exec client answered id %q after its deadline (ignored)", id))
 	case dup:
-		c.violation(&ProtocolError{Line: lineNo, ID: id, Device: dupDev, Msg: fmt.Sprintf("second answer for id %q (ignored)", id)})
+		c.violation(&ProtocolError{Line: lineNo, ID: id, Device: dupDev, Kind: ledger.ProtocolDuplicate, Msg: fmt.Sprintf("second answer for id %q (ignored)", id)})
 	default:
-		c.violation(&ProtocolError{Line: lineNo, ID: id, Msg: fmt.Sprintf("answer for unknown id %q (ignored)", id)})
+		c.violation(&ProtocolError{Line: lineNo, ID: id, Kind: ledger.ProtocolUnknownID, Msg: fmt.Sprintf("answer for unknown id %q (ignored)", id)})
 	}
 }

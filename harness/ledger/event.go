@@ -52,6 +52,10 @@ const (
 	OutcomeLost     = "lost"     // settle: no answer before the deadline
 	OutcomeRejected = "rejected" // settle: the client surfaced an error to the caller
 	OutcomeFault    = "fault"    // an injected fault answered
+	// OutcomeProtocol marks a client log event that is a protocol error of
+	// the client under test (garbage on an exec client's stdout, a second
+	// answer, ...); Route then holds its kind (ProtocolGarbage, ...).
+	OutcomeProtocol = "protocol_error"
 )
 
 // Event is one line of the ledger. Tokens are recorded by id (JWT jti or refresh
@@ -81,6 +85,20 @@ type Event struct {
 	// whatever clock stamps the events).
 	LatencyNS int64 `json:"latency_ns,omitempty"`
 }
+
+// Kinds of protocol errors (the Route of an OutcomeProtocol event, and the
+// keys of summary.json's protocol_errors).
+const (
+	ProtocolGarbage   = "garbage_lines"     // a stdout line that is not a JSON object
+	ProtocolOversized = "oversized_lines"   // a line over the size limit
+	ProtocolDuplicate = "duplicate_answers" // a second answer for one call
+	ProtocolUnknownID = "unknown_ids"       // an answer for an id never sent
+	ProtocolMalformed = "malformed_answers" // an answer that cannot be read
+	ProtocolOther     = "other"             // unknown message type, second hello, ...
+)
+
+// ProtocolKinds lists the kinds in report order.
+var ProtocolKinds = []string{ProtocolGarbage, ProtocolOversized, ProtocolDuplicate, ProtocolUnknownID, ProtocolMalformed, ProtocolOther}
 
 // HashBody returns the short hash the ledger uses to compare request bodies
 // (a replay must carry the same bytes). An empty body hashes to "".

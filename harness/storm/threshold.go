@@ -10,6 +10,7 @@ import (
 
 	"github.com/goccy/go-yaml/ast"
 
+	"github.com/tokenstorm/tokenstorm/harness/ledger"
 	"github.com/tokenstorm/tokenstorm/harness/summary"
 )
 
@@ -75,6 +76,17 @@ func stormGet(f func(*summary.Storm) float64) func(*summary.Summary) float64 {
 			return 0
 		}
 		return f(s.Storm)
+	}
+}
+
+func init() {
+	// protocol_errors.total and one metric per kind, so a scenario can gate
+	// on an exec client's garbage output (protocol_errors.total == 0).
+	metrics["protocol_errors.total"] = metric{unitCount, func(s *summary.Summary) float64 { return float64(s.ProtocolErrorCount("")) },
+		"protocol errors of the client under test (exec: garbage, oversized or duplicate lines, ...)"}
+	for _, k := range ledger.ProtocolKinds {
+		metrics["protocol_errors."+k] = metric{unitCount, func(s *summary.Summary) float64 { return float64(s.ProtocolErrorCount(k)) },
+			"protocol errors of kind " + k}
 	}
 }
 

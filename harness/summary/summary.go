@@ -4,13 +4,16 @@
 package summary
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/tokenstorm/tokenstorm/harness/inputfile"
 	"github.com/tokenstorm/tokenstorm/harness/latency"
 	"github.com/tokenstorm/tokenstorm/harness/ledger"
 )
@@ -67,7 +70,56 @@ type Summary struct {
 	LatencyHDR *latency.Histogram `json:"latency_hdr,omitempty"`
 	PerRoute   map[string]Latency `json:"per_route,omitempty"`
 	Storm      *Storm             `json:"storm,omitempty"`
-	Notes      []string           `json:"notes,omitempty"`
+	// ProtocolErrors counts what the client under test wrote that the
+	// protocol does not allow (exec clients: garbage lines, oversized lines,
+	// duplicate answers, ...). Absent when there were none.
+	ProtocolErrors *ProtocolErrors `json:"protocol_errors,omitempty"`
+	Notes          []string        `json:"notes,omitempty"`
+}
+
+// ProtocolErrors is summary.json's protocol_errors: a total and a count per
+// kind (ledger.ProtocolKinds).
+type ProtocolErrors struct {
+	Total  int            `json:"total"`
+	ByKind map[string]int `json:"by_kind"`
+}
+
+// AddProtocolErrors adds counts by kind (as a checker or a merge has them).
+func (s *Summary) AddProtocolErrors(byKind map[string]int) {
+	for k, n := range byKind {
+		if n <= 0 {
+			continue
+		}
+		if s.ProtocolErrors == nil {
+			s.ProtocolErrors = &ProtocolErrors{ByKind: map[string]int{}}
+		}
+		s.ProtocolErrors.ByKind[k] += n
+		s.ProtocolErrors.Total += n
+	}
+}
+
+// String is "12 (garbage_lines 10, duplicate_answers 2)", kinds in
+// ledger.ProtocolKinds order.
+func (p *ProtocolErrors) String() string {
+	var parts []string
+	for _, k := range ledger.ProtocolKinds {
+		if n := p.ByKind[k]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", k, n))
+		}
+	}
+	return fmt.Sprintf("%d (%s)", p.Total, strings.Join(parts, ", "))
+}
+
+// ProtocolErrorCount is protocol_errors.total, or one kind's count; 0 when
+// there were none.
+func (s *Summary) ProtocolErrorCount(kind string) int {
+	if s.ProtocolErrors == nil {
+		return 0
+	}
+	if kind == "" {
+		return s.ProtocolErrors.Total
+	}
+	return s.ProtocolErrors.ByKind[kind]
 }
 
 // Invariant is the verdict of one invariant.
@@ -290,9 +342,13 @@ func (s *Summary) WriteFile(dir string) error {
 	return os.WriteFile(filepath.Join(dir, "summary.json"), append(b, '\n'), 0o644)
 }
 
+// MaxFileSize caps summary.json when it is read back (report, merge): the
+// largest real one is a few MiB of evidence.
+const MaxFileSize = 128 << 20
+
 // ReadFile loads dir/summary.json.
 func ReadFile(dir string) (*Summary, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "summary.json"))
+	b, err := inputfile.Read(context.Background(), filepath.Join(dir, "summary.json"), MaxFileSize)
 	if err != nil {
 		return nil, err
 	}
