@@ -282,7 +282,7 @@ var library = []Step{
 		Help:    "The caller got this HTTP status.",
 		Example: "Then request r1 was answered 401"},
 	{Group: gLedger, Syntax: "request <rid> got the backend's not-about-the-token answer", Pattern: `^request (\S+) got the backend's not-about-the-token answer$`, fn: (*world).requestNotToken,
-		Help:    "The caller got the style's not_token refusal itself (bearer: 401 password_required; status-403: 403 forbidden; body-code: 200 {\"code\":10010}), not a refresh-and-retry or an error.",
+		Help:    "The caller got the style's not_token refusal (bearer: 401 password_required; status-403: 403 forbidden; body-code: 200 {\"code\":10010}) — the answer itself, or an error that carries it (names its value or status) — not a success, another signal or a bare error. The non-token-401 probe applies the same rule.",
 		Example: "Then request reauth got the backend's not-about-the-token answer"},
 	{Group: gLedger, Syntax: "request <rid> reached the backend once|twice|<n> times", Pattern: `^request (\S+) reached the backend (once|twice|\d+ times?)$`, fn: (*world).requestAttempts,
 		Help:    "How many attempts of the logical request the backend saw (first send + replays + retries).",

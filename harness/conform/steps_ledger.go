@@ -10,7 +10,6 @@ import (
 
 	"github.com/tokenstorm/tokenstorm/harness/check"
 	"github.com/tokenstorm/tokenstorm/harness/ledger"
-	"github.com/tokenstorm/tokenstorm/harness/style"
 	"github.com/tokenstorm/tokenstorm/harness/summary"
 	"github.com/tokenstorm/tokenstorm/mockwechat"
 )
@@ -239,27 +238,13 @@ func (w *world) requestNotToken(_ context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	sig := &w.r.sty.Signals.NotToken
-	want := describeSignal(sig)
 	what := "request " + name + " got the not-about-the-token answer"
-	if r.out.Lost || r.out.Err != nil || !r.done {
-		return w.fail(what, fmt.Sprintf("request %s: the caller should get the backend's refusal that is not about the token (%s in style %s), but got %s", name, want, w.r.sty.Name, outcomeText(r.out)), w.eventsOfRIDs(r.out.RID))
-	}
-	if got := w.r.sty.Classify(r.out.Status, r.out.Body); got != style.SignalNotToken {
-		if got == "" {
-			got = style.SignalNone
-		}
-		return w.fail(what, fmt.Sprintf("request %s: the caller should get the backend's refusal that is not about the token (%s in style %s), but got %s, which is the style's %s signal", name, want, w.r.sty.Name, outcomeText(r.out), got), w.eventsOfRIDs(r.out.RID))
+	// One rule, one wording, with the non-token-401 probe (check.NotTokenRefusal).
+	why := check.NotTokenRefusal(w.r.sty, check.Answer{Status: r.out.Status, Body: r.out.Body, Err: r.out.Err, Lost: r.out.Lost || !r.done})
+	if why != "" {
+		return w.fail(what, "request "+name+": "+why, w.eventsOfRIDs(r.out.RID))
 	}
 	return nil
-}
-
-// describeSignal renders a signal for messages: HTTP 403 {"error":"forbidden"}.
-func describeSignal(sig *style.Signal) string {
-	if sig.Field == "" {
-		return fmt.Sprintf("HTTP %d", sig.Status)
-	}
-	return fmt.Sprintf("HTTP %d {%q:%s}", sig.Status, sig.Field, sig.ValueJSON())
 }
 
 // attempts returns the backend's api events of a request.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tokenstorm/tokenstorm/harness/backendcheck"
+	"github.com/tokenstorm/tokenstorm/harness/check"
 	"github.com/tokenstorm/tokenstorm/harness/device"
 	"github.com/tokenstorm/tokenstorm/harness/style"
 )
@@ -72,8 +73,7 @@ func concurrentExpiry(ctx context.Context, p *P) error {
 	if err := p.ExpireAll(ctx); err != nil {
 		return err
 	}
-	p.Burst(ctx, devs, p.cfg.Concurrency, p.Get("orders"))
-	return nil
+	return p.wantAll(p.Burst(ctx, devs, p.cfg.Concurrency, p.Get("orders")))
 }
 
 func postAtExpiry(ctx context.Context, p *P) error {
@@ -86,18 +86,23 @@ func postAtExpiry(ctx context.Context, p *P) error {
 	}
 	p.Mark("expire all tokens")
 	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var outs []device.Outcome
 	for i, d := range devs {
 		for k := 0; k < 3; k++ {
 			wg.Add(1)
 			go func(d string, n int) {
 				defer wg.Done()
 				body := fmt.Sprintf(`{"item":"sku-%d","qty":%d,"note":"créme brûlée"}`, n, n+1)
-				p.Do(ctx, d, device.Request{Method: "POST", Path: p.Path("orders"), Body: []byte(body)})
+				o := p.Do(ctx, d, device.Request{Method: "POST", Path: p.Path("orders"), Body: []byte(body)})
+				mu.Lock()
+				outs = append(outs, o)
+				mu.Unlock()
 			}(d, i*10+k)
 		}
 	}
 	wg.Wait()
-	return nil
+	return p.wantAll(outs)
 }
 
 func late401(ctx context.Context, p *P) error {
@@ -110,15 +115,19 @@ func late401(ctx context.Context, p *P) error {
 	}
 	p.Mark("expire; one slow request, then a fast one")
 	var wg sync.WaitGroup
+	var slow device.Outcome
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		// Its 401 is decided now but delivered 400ms later, after the refresh.
-		p.Do(ctx, d[0], p.Get("orders?delay_ms=400"))
+		slow = p.Do(ctx, d[0], p.Get("orders?delay_ms=400"))
 	}()
 	time.Sleep(50 * time.Millisecond)
-	p.Do(ctx, d[0], p.Get("orders"))
+	fast := p.Do(ctx, d[0], p.Get("orders"))
 	wg.Wait()
+	if err := p.wantAll([]device.Outcome{slow, fast}); err != nil {
+		return err
+	}
 	// A follow-up request that must not trigger anything.
 	return p.wantOK(p.Do(ctx, d[0], p.Get("orders")))
 }
@@ -133,8 +142,7 @@ func proactiveWindow(ctx context.Context, p *P) error {
 	if err := p.Shift(2*time.Hour - 10*time.Second); err != nil {
 		return err
 	}
-	p.Burst(ctx, devs, p.cfg.Concurrency, p.Get("orders"))
-	return nil
+	return p.wantAll(p.Burst(ctx, devs, p.cfg.Concurrency, p.Get("orders")))
 }
 
 func storedExpired(ctx context.Context, p *P) error {
@@ -146,8 +154,7 @@ func storedExpired(ctx context.Context, p *P) error {
 	if err := p.Shift(2*time.Hour + time.Minute); err != nil {
 		return err
 	}
-	p.Burst(ctx, devs, p.cfg.Concurrency, p.Get("orders"))
-	return nil
+	return p.wantAll(p.Burst(ctx, devs, p.cfg.Concurrency, p.Get("orders")))
 }
 
 // loggedInWithDeadRefresh logs n devices in, then revokes every refresh
@@ -170,8 +177,7 @@ func refreshTokenDead(ctx context.Context, p *P) error {
 	if err != nil {
 		return err
 	}
-	p.Burst(ctx, devs, 4, p.Get("orders"))
-	return nil
+	return p.wantAll(p.Burst(ctx, devs, 4, p.Get("orders")))
 }
 
 func wechatBusy(ctx context.Context, p *P) error {
@@ -188,8 +194,8 @@ func wechatBusy(ctx context.Context, p *P) error {
 			return err
 		}
 	}
-	p.Burst(ctx, devs, 4, p.Get("orders"))
-	return nil
+	// Two busy answers per user are within any reasonable retry bound.
+	return p.wantAll(p.Burst(ctx, devs, 4, p.Get("orders")))
 }
 
 func refreshFails(ctx context.Context, p *P) error {
@@ -207,14 +213,20 @@ func refreshFails(ctx context.Context, p *P) error {
 			return errors.New("a request succeeded although WeChat was down: the probe did not provoke a failed refresh")
 		}
 	}
+	// Required: every waiter settles (an error, or the refusal answered);
+	// none is left without an answer (no-lost-requests says which).
+	for _, o := range outs {
+		if o.Lost {
+			return fmt.Errorf("request %s got no answer: when the refresh fails for good every waiter must get a clear error", o.RID)
+		}
+	}
 	return nil
 }
 
 func concurrentFirstLogin(ctx context.Context, p *P) error {
 	devs := p.Devices(p.cfg.Devices)
 	p.Mark("first start: every device at once")
-	p.Burst(ctx, devs, p.cfg.Concurrency, p.Get("orders"))
-	return nil
+	return p.wantAll(p.Burst(ctx, devs, p.cfg.Concurrency, p.Get("orders")))
 }
 
 func nonToken401(ctx context.Context, p *P) error {
@@ -228,10 +240,8 @@ func nonToken401(ctx context.Context, p *P) error {
 		return err
 	}
 	o := p.Do(ctx, d[0], p.Get("reauth"))
-	if o.Err == nil && p.Style.Classify(o.Status, o.Body) != style.SignalNotToken {
-		nt := &p.Style.Signals.NotToken
-		return fmt.Errorf("the caller got HTTP %d %s for a refusal that is not about the token; it should get that refusal itself (HTTP %d %s)",
-			o.Status, shortBody(o.Body), nt.Status, nt.ValueJSON())
+	if why := check.NotTokenRefusal(p.Style, check.Answer{Status: o.Status, Body: o.Body, Err: o.Err, Lost: o.Lost}); why != "" {
+		return fmt.Errorf("request %s: %s", o.RID, why)
 	}
 	return nil
 }
