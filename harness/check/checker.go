@@ -9,6 +9,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/tokenstorm/tokenstorm/harness/latency"
 	"github.com/tokenstorm/tokenstorm/harness/ledger"
 	"github.com/tokenstorm/tokenstorm/harness/summary"
 )
@@ -80,8 +81,8 @@ type Checker struct {
 
 	inv      map[string]*summary.Invariant
 	requests summary.Requests
-	lat      hist
-	routes   map[string]*hist
+	lat      latency.Histogram
+	routes   map[string]*latency.Histogram
 	series   map[int64]*bucket
 	start    time.Time
 	marks    []summary.Mark
@@ -90,7 +91,7 @@ type Checker struct {
 }
 
 type bucket struct {
-	h                hist
+	h                *latency.Histogram // coarse: a run has many buckets
 	requests, errors int
 	refreshes        int
 }
@@ -109,7 +110,7 @@ func New(opts Options) *Checker {
 		byRID:    map[string]*ridState{},
 		settled:  make([]*ridState, opts.SettledWindow),
 		inv:      map[string]*summary.Invariant{},
-		routes:   map[string]*hist{},
+		routes:   map[string]*latency.Histogram{},
 		series:   map[int64]*bucket{},
 	}
 	for _, n := range summary.InvariantNames {
@@ -160,7 +161,7 @@ func (c *Checker) bucketAt(t time.Time) *bucket {
 	}
 	b := c.series[k]
 	if b == nil {
-		b = &bucket{}
+		b = &bucket{h: latency.NewCoarse()}
 		c.series[k] = b
 	}
 	return b
@@ -251,6 +252,8 @@ func (c *Checker) Observe(e ledger.Event) {
 	}
 }
 
+// Finish evaluates what is left and writes the invariants and numbers into s.
+// Invariants s already failed stay failed (a run can feed several checkers).
 func (c *Checker) Finish(s *summary.Summary) {
 	for _, r := range c.settled {
 		if r != nil {
@@ -330,8 +333,9 @@ func (c *Checker) Finish(s *summary.Summary) {
 	s.Refresh.FirstLogins += firstLogins
 	s.Refresh.Retries += retries
 	s.Refresh.Amplification = Amplification(s.Refresh)
-	if c.lat.n > 0 {
-		s.Latency = summary.Latency{P50: ms(c.lat.quantile(0.50)), P90: ms(c.lat.quantile(0.90)), P99: ms(c.lat.quantile(0.99)), Max: ms(c.lat.max)}
+	if c.lat.Count() > 0 {
+		s.Latency = summary.LatencyOf(&c.lat)
+		s.LatencyHDR = c.lat.Clone()
 		s.Histogram = c.histogram()
 	}
 	if len(c.routes) > 0 {
@@ -339,7 +343,7 @@ func (c *Checker) Finish(s *summary.Summary) {
 			s.PerRoute = map[string]summary.Latency{}
 		}
 		for route, h := range c.routes {
-			s.PerRoute[route] = summary.Latency{P50: ms(h.quantile(0.5)), P90: ms(h.quantile(0.9)), P99: ms(h.quantile(0.99)), Max: ms(h.max)}
+			s.PerRoute[route] = summary.LatencyOf(h)
 		}
 	}
 	s.PerDevice = append(s.PerDevice, capDevices(per, 500)...)
@@ -370,19 +374,13 @@ func (c *Checker) Lost() int { return c.requests.Lost }
 
 func (c *Checker) histogram() []summary.Bucket {
 	var out []summary.Bucket
-	// Merge the fine bins into ~10% wide buckets for the chart.
-	var acc uint32
-	for b := 0; b < histBins; b++ {
-		acc += c.lat.counts[b]
-		if (b+1)%5 == 0 || b == histBins-1 {
-			if acc > 0 {
-				out = append(out, summary.Bucket{LEMS: ms(upper(b)), Count: int(acc)})
-			}
-			acc = 0
-		}
+	for _, b := range c.lat.Bars(1.1) { // ~10% wide buckets for the chart
+		out = append(out, summary.Bucket{LEMS: ms(b.LE), Count: int(b.Count)})
 	}
 	return out
 }
+
+func ms(d time.Duration) float64 { return summary.MS(d) }
 
 func (c *Checker) seriesPoints() []summary.Point {
 	keys := make([]int64, 0, len(c.series))
@@ -394,7 +392,7 @@ func (c *Checker) seriesPoints() []summary.Point {
 	for _, k := range keys {
 		b := c.series[k]
 		out = append(out, summary.Point{AtMS: float64(k * 1000), Requests: b.requests, Errors: b.errors,
-			P50MS: ms(b.h.quantile(0.5)), P99MS: ms(b.h.quantile(0.99)), MaxMS: ms(b.h.max), Refreshes: b.refreshes})
+			P50MS: ms(b.h.Quantile(0.5)), P99MS: ms(b.h.Quantile(0.99)), MaxMS: ms(b.h.Max()), Refreshes: b.refreshes})
 	}
 	return out
 }

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tokenstorm/tokenstorm/harness/latency"
 	"github.com/tokenstorm/tokenstorm/harness/ledger"
 	"github.com/tokenstorm/tokenstorm/harness/summary"
 )
@@ -209,15 +210,15 @@ func (c *Checker) onSettle(e ledger.Event) {
 		b.errors++
 	}
 	if e.Outcome != ledger.OutcomeLost {
-		c.lat.add(lat)
-		b.h.add(lat)
+		c.lat.Record(lat)
+		b.h.Record(lat)
 		rh := c.routes[r.route]
 		if rh == nil && len(c.routes) < 50 {
-			rh = &hist{}
+			rh = latency.New()
 			c.routes[r.route] = rh
 		}
 		if rh != nil {
-			rh.add(lat)
+			rh.Record(lat)
 		}
 	}
 	b.requests++
