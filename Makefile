@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin/tokenstorm
 PKGS    ?= ./...
 
-.PHONY: all build test test-short bench lint fmt run serve docs clean
+.PHONY: all build test test-short bench lint fmt run serve docs clean verdict-stability
 
 all: build
 
@@ -21,6 +21,11 @@ test-short:
 ## bench: every benchmark, with allocations
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m $(PKGS)
+
+## verdict-stability: the probe battery N times (default 100) for ref and every
+## mutant, with BURN CPU burners (default 2); 0 verdict flips required. Long.
+verdict-stability:
+	TOKENSTORM_STABILITY=$${N:-100} TOKENSTORM_STABILITY_BURN=$${BURN:-2} $(GO) test -run '^TestVerdictStability$$' -count=1 -timeout 0 -v ./harness/probe/
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

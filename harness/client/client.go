@@ -96,3 +96,12 @@ type Prompt interface {
 
 // ErrLost marks a call that did not settle before its deadline.
 var ErrLost = errors.New("request did not settle before its deadline (lost)")
+
+// Relauncher is a client whose devices can be relaunched (SPEC §6): a
+// device's runtime restarted with its storage kept and its launch code
+// (App({onLaunch, onShow})) run again, as when a user reopens the app.
+// Client kinds without an app runtime (ref, exec) do not implement it, and
+// the probe that needs it is skipped for them with the reason.
+type Relauncher interface {
+	Relaunch(ctx context.Context, devices ...string) error
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"strings"
 	"sync"
@@ -244,6 +245,58 @@ func (c *Client) Close() error {
 	c.wg.Wait()
 	if c.own {
 		c.http.CloseIdleConnections()
+	}
+	return nil
+}
+
+// Relaunch restarts the JavaScript runtime of each named device with its
+// storage kept, as when a user closes the mini-program and opens it again:
+// the adapter (and the App({onLaunch, onShow}) it registers) runs again in a
+// fresh runtime, and calls still in flight on the old one end with
+// ErrClosed. A device not started yet is simply started.
+func (c *Client) Relaunch(ctx context.Context, devices ...string) error {
+	for _, name := range devices {
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return ErrClosed
+		}
+		old := c.devices[name]
+		delete(c.devices, name)
+		c.mu.Unlock()
+		var kept map[string]string
+		if old != nil {
+			old.cancel()
+			if vm := old.vmp.Load(); vm != nil {
+				vm.Interrupt(ErrClosed)
+			}
+			old.loop.stop()
+			select {
+			case <-old.gone:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			old.mu.Lock()
+			kept = maps.Clone(old.storage)
+			old.mu.Unlock()
+		}
+		c.mu.Lock()
+		d := newDevice(c, name)
+		if kept != nil {
+			d.storage = kept
+		}
+		c.devices[name] = d
+		c.wg.Add(1)
+		go d.main()
+		c.mu.Unlock()
+		select {
+		case <-d.ready:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if d.initErr != nil {
+			return d.initErr
+		}
 	}
 	return nil
 }

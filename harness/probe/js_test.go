@@ -65,3 +65,22 @@ func firstExplanations(s *summary.Summary) []string {
 	}
 	return out
 }
+
+// app-relaunch restarts the JS runtime with storage kept, so launch code
+// runs: launch code that renews through the requests' single flight passes,
+// launch code that renews on its own storms.
+func TestAppRelaunchRunsLaunchCode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs JS runtimes")
+	}
+	s, res := runBattery(t, "js:app-launch", jsExample(t, "app-launch"), probesNamed(t, "app-relaunch", "one-at-expiry", "concurrent-expiry"))
+	for _, r := range res {
+		assert.Equal(t, summary.Pass, r.Scenario.Verdict, "probe %s: %s %v", r.Probe.Name, r.Scenario.Detail, firstExplanations(r.Summary))
+	}
+	assert.Equal(t, 1.0, s.Refresh.Amplification, "%+v", s.Refresh)
+
+	_, res = runBattery(t, "js:app-launch-race", jsExample(t, "app-launch-race"), probesNamed(t, "app-relaunch"))
+	require.Len(t, res, 1)
+	assert.Equal(t, summary.Fail, res[0].Scenario.Verdict, res[0].Scenario.Detail)
+	assert.Contains(t, res[0].Scenario.Failed, summary.SingleRefresh)
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tokenstorm/tokenstorm/harness/client"
+	"github.com/tokenstorm/tokenstorm/harness/mutant"
 	"github.com/tokenstorm/tokenstorm/harness/summary"
 )
 
@@ -57,4 +58,23 @@ func TestFabricatedAnswersFailGenuineAnswers(t *testing.T) {
 	inv := s.Invariants[summary.GenuineAnswers]
 	require.Equal(t, summary.Fail, inv.Verdict)
 	assert.Contains(t, inv.Examples[0].Explanation, "never reached the backend")
+}
+
+// The refresh answer is lost after the backend rotated: the reference
+// client's retry is refresh.retries, not a storm, and amplification stays 1.
+func TestLostRefreshAnswerIsARetryNotAStorm(t *testing.T) {
+	_, res := runBattery(t, "ref", refFactory, probesNamed(t, "network-fails-refresh", "wx-login-fails", "network-fails-resource"))
+	for _, r := range res {
+		assert.Equal(t, summary.Pass, r.Scenario.Verdict, "probe %s: %s %v", r.Probe.Name, r.Scenario.Detail, firstExplanations(r.Summary))
+	}
+	rf := res[0].Summary.Refresh
+	assert.GreaterOrEqual(t, rf.Retries, 3, "%+v", rf)
+	assert.Equal(t, 1.0, rf.Amplification, "%+v", rf)
+
+	// A client that leaves its waiters hanging when the re-login fails is
+	// caught by wx-login-fails.
+	hang := func(env client.Env) (client.Client, error) { return mutant.New("hang-on-failure", env) }
+	_, res = runBattery(t, "mutant:hang-on-failure", hang, probesNamed(t, "wx-login-fails"))
+	assert.Equal(t, summary.Fail, res[0].Scenario.Verdict)
+	assert.Contains(t, res[0].Scenario.Failed, summary.NoLostRequests)
 }
