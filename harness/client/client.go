@@ -105,3 +105,10 @@ var ErrLost = errors.New("request did not settle before its deadline (lost)")
 type Relauncher interface {
 	Relaunch(ctx context.Context, devices ...string) error
 }
+
+// Explainer is a client that can say why a device has not settled a request
+// (the JS client: a runtime stuck in a busy loop). The device driver adds it
+// to the evidence of a lost request.
+type Explainer interface {
+	WhyUnsettled(device string) string
+}

@@ -272,6 +272,11 @@ func (d *Driver) DoID(ctx context.Context, dev, rid string, r Request) Outcome {
 		} else if limit > deadline {
 			ev.Detail = fmt.Sprintf("no answer within %s: the servers were still busy at the %s deadline, and the client did not settle by the %s limit", limit, deadline, limit)
 		}
+		if ex, ok := d.Client.(client.Explainer); ok {
+			if w := ex.WhyUnsettled(dev); w != "" {
+				ev.Detail += "; " + w
+			}
+		}
 	case res.Err != nil:
 		ev.Outcome = ledger.OutcomeRejected
 		ev.Detail = res.Err.Error()

@@ -301,6 +301,21 @@ func (c *Client) Relaunch(ctx context.Context, devices ...string) error {
 	return nil
 }
 
+// WhyUnsettled explains, for the evidence of a lost request, why device may
+// not have settled: its runtime stuck in one task (a busy loop never yields
+// to the event loop, so no callback or promise can run). "" when nothing
+// stands out.
+func (c *Client) WhyUnsettled(device string) string {
+	d := c.lookup(device)
+	if d == nil {
+		return ""
+	}
+	if busy := d.loop.busyFor(); busy >= 200*time.Millisecond {
+		return fmt.Sprintf("the device's JavaScript runtime has been running one task for %s without yielding (a busy loop): no callback or promise could run", busy.Round(time.Millisecond))
+	}
+	return ""
+}
+
 // Stats returns the client's counters.
 func (c *Client) Stats() Stats {
 	c.mu.Lock()

@@ -1,6 +1,10 @@
 package jsclient
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
 
 // loop is one device's event loop. Its goroutine owns the device's goja
 // runtime; every other goroutine reaches JavaScript only by posting a job.
@@ -21,6 +25,17 @@ type loop struct {
 	// ops and no queued job, nothing can ever run in this runtime again unless
 	// the harness posts a new call.
 	ops int
+	// jobStart is when the job running now started (unix ns; 0 between
+	// jobs): a job that never returns is a busy loop in the JavaScript.
+	jobStart atomic.Int64
+}
+
+// busyFor is how long the job running now has run (0 when none runs).
+func (l *loop) busyFor() time.Duration {
+	if s := l.jobStart.Load(); s != 0 {
+		return time.Duration(time.Now().UnixNano() - s)
+	}
+	return 0
 }
 
 func newLoop() *loop {
@@ -71,7 +86,9 @@ func (l *loop) run(idle func()) {
 			if l.isStopped() {
 				break
 			}
+			l.jobStart.Store(time.Now().UnixNano())
 			job()
+			l.jobStart.Store(0)
 			jobs[i] = nil
 		}
 		clear(jobs)
