@@ -80,7 +80,7 @@ var library = []Step{
 		Help:    "Skews the clock the client under test reads (clock skew on the phones). Before the first request.",
 		Example: "Given the device clocks run 10 minutes ahead"},
 	{Group: gSetup, Syntax: "requests time out after <duration>", Pattern: `^requests time out after (.+)$`, fn: (*world).givenDeadline,
-		Help:    "Sets the per-request deadline (default 5s): a request not settled by then is lost.",
+		Help:    "Sets the per-request deadline (default 5s): a request settled after it is late; one not settled although the client had every answer it needed is lost.",
 		Example: "Given requests time out after 3 seconds"},
 
 	// Time
