@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin/tokenstorm
 PKGS    ?= ./...
 
-.PHONY: all build test test-short bench bench-storm lint fmt run serve docs clean fuzz
+.PHONY: all build test test-short bench bench-storm lint fmt run serve docs clean fuzz verdict-stability
 
 all: build
 
@@ -40,6 +40,11 @@ fuzz:
 	    else cat $$out; echo "FAIL $$dir $$t"; exit 1; fi; \
 	  done; \
 	done
+
+## verdict-stability: the probe battery N times (default 100) for ref and every
+## mutant, with BURN CPU burners (default 2); 0 verdict flips required. Long.
+verdict-stability:
+	TOKENSTORM_STABILITY=$${N:-100} TOKENSTORM_STABILITY_BURN=$${BURN:-2} $(GO) test -run '^TestVerdictStability$$' -count=1 -timeout 0 -v ./harness/probe/
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -40,7 +40,7 @@ func cmdConform(ctx context.Context, argv []string, _ io.Reader, stdout, stderr 
 	format := fs.String("format", "pretty", "godog output: "+strings.Join(conform.Formats, " | "))
 	builtin := fs.Bool("builtin", false, "with PATHS: also run the built-in suite")
 	wechatAddr := fs.String("wechat-addr", "", "listen address of mock WeChat (default a free port; with --backend 127.0.0.1:9400, where your backend must send jscode2session)")
-	deadline := fs.Duration("deadline", conform.DefaultDeadline, "per-request deadline: a request not settled by then is lost")
+	deadline := fs.Duration("deadline", conform.DefaultDeadline, "per-request deadline: a request settled after it is late; one not settled although the client had every answer it needed is lost (docs/invariants.md)")
 	stop := fs.Bool("stop-on-failure", false, "stop at the first failed scenario")
 	noColor := fs.Bool("no-color", false, "no ANSI colours (the default when stdout is not a terminal)")
 	onlyCheck := fs.Bool("check", false, "only check the feature files (syntax, undefined and ambiguous steps, step values, request names) and exit")

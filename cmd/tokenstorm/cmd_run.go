@@ -39,7 +39,7 @@ func cmdRun(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io.W
 	conc := fs.Int("concurrency", 8, "requests in flight per device")
 	probes := fs.String("probes", "", "comma-separated probe names to run (default: all; see --list-probes)")
 	list := fs.Bool("list-probes", false, "list the probes and exit")
-	deadline := fs.Duration("deadline", 3*time.Second, "per-request deadline: a request not settled by then is lost")
+	deadline := fs.Duration("deadline", 3*time.Second, "per-request deadline: a request settled after it is late; one not settled although the client had every answer it needed is lost (docs/invariants.md)")
 	noConform := fs.Bool("no-conform", false, "skip the Gherkin conformance suite (features/) after the probes; --probes skips it too")
 	noStorm := fs.Bool("no-storm", false, "skip the short default storm (synchronized-expiry) after the probes; --probes skips it too")
 	wechatAddr := fs.String("wechat-addr", "", "listen address of mock WeChat (default a free port; with --backend 127.0.0.1:9400: configure your backend to call jscode2session there)")

@@ -40,10 +40,10 @@ func printVerdict(w io.Writer, s *summary.Summary, outDir string) {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", n, strings.ToUpper(inv.Verdict), inv.Violations, inv.Checked, clip(note, 110))
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "\nrequests: %d issued, %d succeeded, %d failed, %d lost\n",
-		s.Requests.Issued, s.Requests.Succeeded, s.Requests.Failed, s.Requests.Lost)
-	fmt.Fprintf(w, "refresh:  %d expiry episodes, %d refreshes, %d logins, amplification %.2f\n",
-		s.Refresh.ExpiryEpisodes, s.Refresh.Refreshes, s.Refresh.Logins, s.Refresh.Amplification)
+	fmt.Fprintf(w, "\nrequests: %d issued, %d succeeded, %d failed, %d lost, %d late\n",
+		s.Requests.Issued, s.Requests.Succeeded, s.Requests.Failed, s.Requests.Lost, s.Requests.Late)
+	fmt.Fprintf(w, "refresh:  %d expiry episodes, %d refreshes, %d logins (%d first logins, %d retries), amplification %.2f\n",
+		s.Refresh.ExpiryEpisodes, s.Refresh.Refreshes, s.Refresh.Logins, s.Refresh.FirstLogins, s.Refresh.Retries, s.Refresh.Amplification)
 	fmt.Fprintf(w, "latency:  p50 %.1fms  p90 %.1fms  p99 %.1fms  max %.1fms\n", s.Latency.P50, s.Latency.P90, s.Latency.P99, s.Latency.Max)
 	if s.ProtocolErrors != nil {
 		fmt.Fprintf(w, "client protocol errors: %s — see the ledger's client log lines in report.html\n", s.ProtocolErrors)

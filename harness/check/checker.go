@@ -341,6 +341,8 @@ func (c *Checker) Observe(e ledger.Event) {
 	}
 }
 
+// Finish evaluates what is left and writes the invariants and numbers into s.
+// Invariants s already failed stay failed (a run can feed several checkers).
 func (c *Checker) Finish(s *summary.Summary) {
 	for _, r := range c.settled {
 		if r != nil {

@@ -303,6 +303,12 @@ func (r *runner) end(w *world, p *godog.Scenario, err error) {
 		loc = fmt.Sprintf("%s:%d", info.file, info.line)
 	}
 	sc := summary.Scenario{Name: w.name, Kind: "feature", Verdict: summary.Pass, DurationMS: float64(time.Since(w.start).Milliseconds()), Detail: loc}
+	if errors.Is(err, godog.ErrSkip) {
+		// A step that cannot reach this client kind says so: skip, never a
+		// silent pass (SPEC §6).
+		sc.Verdict = summary.Skip
+		sc.Detail = strings.TrimSpace(loc + ": " + err.Error())
+	}
 	if err != nil && !errors.Is(err, godog.ErrSkip) {
 		sc.Verdict = summary.Fail
 		sc.Failed = w.failed
@@ -323,15 +329,12 @@ func (r *runner) end(w *world, p *godog.Scenario, err error) {
 	r.mu.Unlock()
 	if r.opts.Progress != nil {
 		mark := "ok  "
+		detail := loc
 		switch sc.Verdict {
 		case summary.Fail:
-			mark = "FAIL"
+			mark, detail = "FAIL", sc.Detail
 		case summary.Skip:
-			mark = "skip"
-		}
-		detail := loc
-		if sc.Verdict == summary.Fail {
-			detail = sc.Detail
+			mark, detail = "skip", sc.Detail
 		}
 		fmt.Fprintf(r.opts.Progress, "  feature %-58s %s %6.0f ms  %s\n", clipName(w.name, 58), mark, sc.DurationMS, detail)
 	}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/tokenstorm/tokenstorm/harness/check"
 	"github.com/tokenstorm/tokenstorm/harness/ledger"
-	"github.com/tokenstorm/tokenstorm/harness/style"
 	"github.com/tokenstorm/tokenstorm/harness/summary"
 	"github.com/tokenstorm/tokenstorm/mockwechat"
 )
@@ -239,23 +238,14 @@ func (w *world) requestNotToken(_ context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	sig := &w.r.sty.Signals.NotToken
-	want := describeSignal(sig)
 	what := "request " + name + " got the not-about-the-token answer"
-	if r.out.Lost || r.out.Err != nil || !r.done {
-		return w.fail(what, fmt.Sprintf("request %s: the caller should get the backend's refusal that is not about the token (%s in style %s), but got %s", name, want, w.r.sty.Name, outcomeText(r.out)), w.eventsOfRIDs(r.out.RID))
-	}
-	if got := w.r.sty.Classify(r.out.Status, r.out.Body); got != style.SignalNotToken {
-		if got == "" {
-			got = style.SignalNone
-		}
-		return w.fail(what, fmt.Sprintf("request %s: the caller should get the backend's refusal that is not about the token (%s in style %s), but got %s, which is the style's %s signal", name, want, w.r.sty.Name, outcomeText(r.out), got), w.eventsOfRIDs(r.out.RID))
+	// One rule, one wording, with the non-token-401 probe (check.NotTokenRefusal).
+	why := check.NotTokenRefusal(w.r.sty, check.Answer{Status: r.out.Status, Body: r.out.Body, Err: r.out.Err, Lost: r.out.Lost || !r.done})
+	if why != "" {
+		return w.fail(what, "request "+name+": "+why, w.eventsOfRIDs(r.out.RID))
 	}
 	return nil
 }
-
-// describeSignal renders a signal for messages: HTTP 403 {"error":"forbidden"}.
-func describeSignal(sig *style.Signal) string { return sig.String() }
 
 // attempts returns the backend's api events of a request.
 func (w *world) attempts(rid string) []ledger.Event {
@@ -310,22 +300,31 @@ func tokenProblem(o string) bool {
 }
 
 func (w *world) requestReplayed(_ context.Context, name string) error {
+	return w.replayed(name, false)
+}
+
+// requestReplayedIfExpired is requestReplayed for a request that may not
+// have met an expiry at all: a client that avoided it (verify-first,
+// proactive refresh) is not at fault.
+func (w *world) requestReplayedIfExpired(_ context.Context, name string) error {
+	return w.replayed(name, true)
+}
+
+// replayed judges the replay of request name as correct-replay does: against
+// the attempt that met the expiry (a wrapper may reshape every request).
+func (w *world) replayed(name string, onlyIfExpired bool) error {
 	r, err := w.settledRequest(name, "checking a replay")
 	if err != nil {
 		return err
 	}
 	what := "request " + name + " replayed once with the same body"
 	ev := w.eventsOfRIDs(r.out.RID)
-	var issue ledger.Event
-	for _, e := range ev {
-		if e.Kind == ledger.KindIssue {
-			issue = e
-		}
-	}
 	at := w.attempts(r.out.RID)
 	first := slices.IndexFunc(at, func(e ledger.Event) bool { return tokenProblem(e.Outcome) })
 	problem := ""
 	switch {
+	case first < 0 && onlyIfExpired:
+		return nil
 	case first < 0:
 		problem = fmt.Sprintf("it never met an expired token (%d attempt(s)), so there was nothing to replay", len(at))
 	case len(at)-first-1 == 0:
@@ -333,14 +332,14 @@ func (w *world) requestReplayed(_ context.Context, name string) error {
 	case len(at)-first-1 > 1:
 		problem = fmt.Sprintf("it met an expired token and was re-sent %d times, want once", len(at)-first-1)
 	default:
-		re := at[first+1]
+		re, met := at[first+1], at[first]
 		switch {
-		case re.Method != issue.Method:
-			problem = fmt.Sprintf("the replay used method %s, the caller asked for %s", re.Method, issue.Method)
-		case re.Route != issue.Route:
-			problem = fmt.Sprintf("the replay went to %s, the caller asked for %s", re.Route, issue.Route)
-		case re.BodyHash != issue.BodyHash:
-			problem = fmt.Sprintf("the replay carried a different body (hash %q, the caller's %q)", re.BodyHash, issue.BodyHash)
+		case re.Method != met.Method:
+			problem = fmt.Sprintf("the replay used method %s, the attempt that met the expiry %s", re.Method, met.Method)
+		case re.Route != met.Route:
+			problem = fmt.Sprintf("the replay went to %s, the attempt that met the expiry to %s", re.Route, met.Route)
+		case re.BodyHash != met.BodyHash:
+			problem = fmt.Sprintf("the replay carried a different body than the attempt that met the expiry (hash %q, that attempt's %q)", re.BodyHash, met.BodyHash)
 		case re.Token != "" && re.Token == at[first].Token:
 			problem = fmt.Sprintf("the replay carried the refused token %s again", short(re.Token))
 		case tokenProblem(re.Outcome):

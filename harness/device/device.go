@@ -177,45 +177,31 @@ func watch(ctx context.Context, cl client.Client, call client.Call) (res client.
 	return res, false
 }
 
-// giveUpWhenIdle cancels the client's context once deadline has passed and
-// the servers have been idle for deadline/5 since: the client had every
-// answer it waited for. why receives the reason. stop ends the watch.
-func (d *Driver) giveUpWhenIdle(ctx context.Context, cancel context.CancelFunc, deadline time.Duration, why *atomic.Value) (stop func()) {
-	done := make(chan struct{})
+// giveUpWhenIdle runs once deadline has passed: it cancels the client's
+// context as soon as the servers have been idle for deadline/5 (the client
+// had every answer it waited for), and returns when ctx ends (the request
+// settled, or LostAfter passed). why receives the reason it gave up.
+func (d *Driver) giveUpWhenIdle(ctx context.Context, cancel context.CancelFunc, deadline time.Duration, why *atomic.Value) {
 	quiet := max(deadline/5, 50*time.Millisecond)
-	go func() {
-		t := time.NewTimer(deadline)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-done:
+	tick := time.NewTicker(max(quiet/10, 5*time.Millisecond))
+	defer tick.Stop()
+	var idleSince time.Time
+	for {
+		if d.Busy() {
+			idleSince = time.Time{}
+		} else if idleSince.IsZero() {
+			idleSince = time.Now()
+		} else if time.Since(idleSince) >= quiet {
+			why.Store(fmt.Sprintf("although the backend had answered every call the client sent (the servers idle for %s)", quiet))
+			cancel()
 			return
+		}
+		select {
+		case <-tick.C:
 		case <-ctx.Done():
 			return
 		}
-		tick := time.NewTicker(max(quiet/10, 5*time.Millisecond))
-		defer tick.Stop()
-		var idleSince time.Time
-		for {
-			if d.Busy() {
-				idleSince = time.Time{}
-			} else if idleSince.IsZero() {
-				idleSince = time.Now()
-			} else if time.Since(idleSince) >= quiet {
-				why.Store(fmt.Sprintf("although the backend had answered every call the client sent (the servers idle for %s)", quiet))
-				cancel()
-				return
-			}
-			select {
-			case <-tick.C:
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	return func() { close(done) }
+	}
 }
 
 // Do issues one logical request for dev and waits until it settles or its
@@ -257,8 +243,9 @@ func (d *Driver) DoID(ctx context.Context, dev, rid string, r Request) Outcome {
 	cctx, cancel := context.WithTimeout(ctx, limit)
 	var why atomic.Value // string: why the driver gave up before limit
 	if limit > deadline {
-		stop := d.giveUpWhenIdle(cctx, cancel, deadline, &why)
-		defer stop()
+		// A timer, not a goroutine per request: most requests settle in time.
+		t := time.AfterFunc(deadline, func() { d.giveUpWhenIdle(cctx, cancel, deadline, &why) })
+		defer t.Stop()
 	}
 	var res client.Result
 	lost := false
@@ -284,6 +271,11 @@ func (d *Driver) DoID(ctx context.Context, dev, rid string, r Request) Outcome {
 			ev.Detail += " " + w
 		} else if limit > deadline {
 			ev.Detail = fmt.Sprintf("no answer within %s: the servers were still busy at the %s deadline, and the client did not settle by the %s limit", limit, deadline, limit)
+		}
+		if ex, ok := d.Client.(client.Explainer); ok {
+			if w := ex.WhyUnsettled(dev); w != "" {
+				ev.Detail += "; " + w
+			}
 		}
 	case res.Err != nil:
 		ev.Outcome = ledger.OutcomeRejected

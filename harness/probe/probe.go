@@ -186,6 +186,29 @@ func (p *P) wantOK(o device.Outcome) error {
 	return nil
 }
 
+// wantAll requires every outcome to be the style's success: the probe's
+// required outcome, so that a probe never passes while nothing works (a
+// client that settles every request with an error breaks no invariant).
+func (p *P) wantAll(outs []device.Outcome) error {
+	var first error
+	bad := 0
+	for _, o := range outs {
+		if err := p.wantOK(o); err != nil {
+			bad++
+			if first == nil {
+				first = err
+			}
+		}
+	}
+	if bad > 0 {
+		return fmt.Errorf("%d of %d requests succeeded; the probe requires every one to (first failure: %v)", len(outs)-bad, len(outs), first)
+	}
+	if len(outs) == 0 {
+		return errors.New("no request was issued")
+	}
+	return nil
+}
+
 func shortBody(b []byte) string {
 	s := strings.TrimSpace(string(b))
 	if len(s) > 120 {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -113,7 +114,52 @@ type Stack struct {
 	ownLog  bool
 	// inflight counts requests the stack's servers are handling (see Busy).
 	inflight atomic.Int64
+	// drops are pending DropAnswers rules; dropping says whether any is.
+	dropMu   sync.Mutex
+	drops    []drop
+	dropping atomic.Bool
 }
+
+type drop struct {
+	prefix string
+	left   int
+}
+
+// DropAnswers makes the next n requests whose path starts with prefix lose
+// their answer on the way back, as when a phone's network fails: the server
+// handles each (a refresh rotates), then cuts the connection, so the client
+// sees a network error and no HTTP answer. The handler runs with its
+// request's context already done, as it would for a client that has gone,
+// so the backend notes a token call's answer undelivered.
+func (s *Stack) DropAnswers(prefix string, n int) {
+	if n <= 0 {
+		return
+	}
+	s.dropMu.Lock()
+	s.drops = append(s.drops, drop{prefix, n})
+	s.dropping.Store(true)
+	s.dropMu.Unlock()
+}
+
+// takeDrop reports whether a request to path is to lose its answer.
+func (s *Stack) takeDrop(path string) bool {
+	s.dropMu.Lock()
+	defer s.dropMu.Unlock()
+	for i := range s.drops {
+		if d := &s.drops[i]; d.left > 0 && strings.HasPrefix(path, d.prefix) {
+			d.left--
+			return true
+		}
+	}
+	return false
+}
+
+// discard is the ResponseWriter of an answer that is dropped.
+type discard struct{ h http.Header }
+
+func (d *discard) Header() http.Header         { return d.h }
+func (d *discard) Write(p []byte) (int, error) { return len(p), nil }
+func (d *discard) WriteHeader(int)             {}
 
 // Busy reports whether a server of the stack is still handling a request,
 // or whether the backend is a backend under test, whose requests in flight
@@ -129,6 +175,12 @@ func (s *Stack) counting(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.inflight.Add(1)
 		defer s.inflight.Add(-1)
+		if s.dropping.Load() && s.takeDrop(r.URL.Path) {
+			ctx, cancel := context.WithCancel(r.Context())
+			cancel()
+			h.ServeHTTP(&discard{h: http.Header{}}, r.WithContext(ctx))
+			panic(http.ErrAbortHandler) // net/http closes the connection without an answer
+		}
 		h.ServeHTTP(w, r)
 	})
 }
