@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tokenstorm/tokenstorm/harness/latency"
 	"github.com/tokenstorm/tokenstorm/harness/ledger"
 	"github.com/tokenstorm/tokenstorm/harness/style"
 	"github.com/tokenstorm/tokenstorm/harness/summary"
@@ -82,8 +83,8 @@ type Checker struct {
 
 	inv      map[string]*summary.Invariant
 	requests summary.Requests
-	lat      hist
-	routes   map[string]*hist
+	lat      latency.Histogram
+	routes   map[string]*latency.Histogram
 	series   map[int64]*bucket
 	start    time.Time
 	marks    []summary.Mark
@@ -192,7 +193,7 @@ func (c *Checker) dropEvidence(r *ridState) {
 }
 
 type bucket struct {
-	h                hist
+	h                *latency.Histogram // coarse: a run has many buckets
 	requests, errors int
 	refreshes        int
 }
@@ -211,7 +212,7 @@ func New(opts Options) *Checker {
 		byRID:    map[string]*ridState{},
 		settled:  make([]*ridState, opts.SettledWindow),
 		inv:      map[string]*summary.Invariant{},
-		routes:   map[string]*hist{},
+		routes:   map[string]*latency.Histogram{},
 		series:   map[int64]*bucket{},
 	}
 	for _, n := range summary.InvariantNames {
@@ -262,7 +263,7 @@ func (c *Checker) bucketAt(t time.Time) *bucket {
 	}
 	b := c.series[k]
 	if b == nil {
-		b = &bucket{}
+		b = &bucket{h: latency.NewCoarse()}
 		c.series[k] = b
 	}
 	return b
@@ -660,15 +661,15 @@ func (c *Checker) onSettle(e ledger.Event) {
 		b.errors++
 	}
 	if e.Outcome != ledger.OutcomeLost {
-		c.lat.add(lat)
-		b.h.add(lat)
+		c.lat.Record(lat)
+		b.h.Record(lat)
 		rh := c.routes[r.route]
 		if rh == nil && len(c.routes) < 50 {
-			rh = &hist{}
+			rh = latency.New()
 			c.routes[r.route] = rh
 		}
 		if rh != nil {
-			rh.add(lat)
+			rh.Record(lat)
 		}
 	}
 	b.requests++
@@ -847,8 +848,9 @@ func (c *Checker) Finish(s *summary.Summary) {
 	if s.Refresh.ExpiryEpisodes > 0 {
 		s.Refresh.Amplification = round2(float64(s.Refresh.Refreshes+s.Refresh.Logins) / float64(s.Refresh.ExpiryEpisodes))
 	}
-	if c.lat.n > 0 {
-		s.Latency = summary.Latency{P50: ms(c.lat.quantile(0.50)), P90: ms(c.lat.quantile(0.90)), P99: ms(c.lat.quantile(0.99)), Max: ms(c.lat.max)}
+	if c.lat.Count() > 0 {
+		s.Latency = summary.LatencyOf(&c.lat)
+		s.LatencyHDR = c.lat.Clone()
 		s.Histogram = c.histogram()
 	}
 	if len(c.routes) > 0 {
@@ -856,7 +858,7 @@ func (c *Checker) Finish(s *summary.Summary) {
 			s.PerRoute = map[string]summary.Latency{}
 		}
 		for route, h := range c.routes {
-			s.PerRoute[route] = summary.Latency{P50: ms(h.quantile(0.5)), P90: ms(h.quantile(0.9)), P99: ms(h.quantile(0.99)), Max: ms(h.max)}
+			s.PerRoute[route] = summary.LatencyOf(h)
 		}
 	}
 	s.PerDevice = append(s.PerDevice, capDevices(per, 500)...)
@@ -872,19 +874,13 @@ func (c *Checker) Lost() int { return c.requests.Lost }
 
 func (c *Checker) histogram() []summary.Bucket {
 	var out []summary.Bucket
-	// Merge the fine bins into ~10% wide buckets for the chart.
-	var acc uint32
-	for b := 0; b < histBins; b++ {
-		acc += c.lat.counts[b]
-		if (b+1)%5 == 0 || b == histBins-1 {
-			if acc > 0 {
-				out = append(out, summary.Bucket{LEMS: ms(upper(b)), Count: int(acc)})
-			}
-			acc = 0
-		}
+	for _, b := range c.lat.Bars(1.1) { // ~10% wide buckets for the chart
+		out = append(out, summary.Bucket{LEMS: ms(b.LE), Count: int(b.Count)})
 	}
 	return out
 }
+
+func ms(d time.Duration) float64 { return summary.MS(d) }
 
 func (c *Checker) seriesPoints() []summary.Point {
 	keys := make([]int64, 0, len(c.series))
@@ -896,7 +892,7 @@ func (c *Checker) seriesPoints() []summary.Point {
 	for _, k := range keys {
 		b := c.series[k]
 		out = append(out, summary.Point{AtMS: float64(k * 1000), Requests: b.requests, Errors: b.errors,
-			P50MS: ms(b.h.quantile(0.5)), P99MS: ms(b.h.quantile(0.99)), MaxMS: ms(b.h.max), Refreshes: b.refreshes})
+			P50MS: ms(b.h.Quantile(0.5)), P99MS: ms(b.h.Quantile(0.99)), MaxMS: ms(b.h.Max()), Refreshes: b.refreshes})
 	}
 	return out
 }

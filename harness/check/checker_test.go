@@ -320,16 +320,6 @@ func TestSettledWindowEvictionStillEvaluates(t *testing.T) {
 	assert.Equal(t, 4, sum.Invariants[summary.NoLostRequests].Checked)
 }
 
-func TestHistogramQuantiles(t *testing.T) {
-	var h hist
-	for i := 1; i <= 1000; i++ {
-		h.add(time.Duration(i) * time.Millisecond)
-	}
-	assert.InDelta(t, 500, ms(h.quantile(0.5)), 12)
-	assert.InDelta(t, 990, ms(h.quantile(0.99)), 22)
-	assert.Equal(t, 1000.0, ms(h.quantile(1)))
-}
-
 // A request that joins an episode whose re-login already failed may be
 // settled with that failure's error: the client learnt of it late.
 func TestErrorAfterFailedLoginInTheSameEpisodeIsAllowed(t *testing.T) {

@@ -103,31 +103,13 @@ func TestSlotsBoundInFlightPerDevice(t *testing.T) {
 	assert.False(t, ok)
 }
 
-func TestHistQuantiles(t *testing.T) {
-	var h hist
-	for i := 1; i <= 1000; i++ {
-		h.add(time.Duration(i) * time.Millisecond)
-	}
-	assert.InEpsilon(t, float64(500*time.Millisecond), float64(h.quantile(0.5)), 0.04)
-	assert.InEpsilon(t, float64(990*time.Millisecond), float64(h.quantile(0.99)), 0.04)
-	assert.Equal(t, time.Second, h.quantile(1))
-	assert.Equal(t, time.Second, h.maxValue())
-	assert.Equal(t, uint64(1000), h.count())
-	for _, ns := range []int64{0, 1, 31, 32, 33, 1000, 1 << 40} {
-		assert.GreaterOrEqual(t, upperOf(bucketOf(ns)), ns)
-		if b := bucketOf(ns); b > 0 {
-			assert.Less(t, upperOf(b-1), ns)
-		}
-	}
-}
-
 func TestProgressPlainLines(t *testing.T) {
 	var buf bytes.Buffer
 	c := &counters{}
 	c.sent.Store(10)
 	c.settled.Store(9)
 	c.refreshes.Store(2)
-	c.latency.add(5 * time.Millisecond)
+	c.latency.Record(5 * time.Millisecond)
 	p := startProgress(&buf, "demo", 3*time.Second, c, time.Now())
 	p.end()
 	out := buf.String()

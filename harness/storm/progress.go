@@ -79,7 +79,7 @@ func (p *progress) print(final bool) {
 	p.lastSettled, p.lastAt = settled, now
 	line := fmt.Sprintf("storm %s %5.1fs/%s  sent %d  settled %d  rps %.0f  refreshes %d  logins %d  errors %d  lost %d  p99 %s",
 		p.name, now.Sub(p.began).Seconds(), p.duration, p.c.sent.Load(), settled, rps,
-		p.c.refreshes.Load(), p.c.logins.Load(), p.c.errors.Load(), p.c.lost.Load(), roundDur(p.c.latency.quantile(0.99)))
+		p.c.refreshes.Load(), p.c.logins.Load(), p.c.errors.Load(), p.c.lost.Load(), roundDur(p.c.latency.Quantile(0.99)))
 	if p.tty {
 		end := ""
 		if final {

@@ -257,12 +257,12 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*summary.Summary, err
 	s.StartedAt = start
 	local.Finish(s)
 	settled := c.settled.Load()
-	if lat := &c.latency; lat.count() > 0 {
+	if lat := &c.latency; lat.Count() > 0 {
 		// The load's latency: the attack's hits only. The warm-up's first
 		// logins (all devices at once) are still checked, but they are not
 		// what a latency threshold of a load scenario is about.
-		s.Latency = summary.Latency{P50: msOf(lat.quantile(0.5)), P90: msOf(lat.quantile(0.9)),
-			P99: msOf(lat.quantile(0.99)), Max: msOf(lat.maxValue())}
+		s.Latency = summary.LatencyOf(lat)
+		s.LatencyHDR = lat.Clone()
 	}
 	throughput := 0.0
 	if attackDur > 0 {
@@ -271,8 +271,8 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*summary.Summary, err
 	s.Storm = &summary.Storm{
 		Scenario: sc.Name, Rate: sc.Rate.String(), Duration: sc.Duration.String(), Devices: sc.Devices,
 		ThroughputRPS: float64(int64(throughput*100+0.5)) / 100,
-		SendLagP99MS:  msOf(c.lag.quantile(0.99)),
-		SendLagMaxMS:  msOf(c.lag.maxValue()),
+		SendLagP99MS:  summary.MS(c.lag.Quantile(0.99)),
+		SendLagMaxMS:  summary.MS(c.lag.Max()),
 		PeakRSSMB:     PeakRSSMB(),
 	}
 	intMu.Lock()
@@ -283,7 +283,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*summary.Summary, err
 	}
 	if sched != nil {
 		s.Notes = append(s.Notes, fmt.Sprintf("storm %s: send lag p99 %s, max %s; latency p99 corrected for send lag (coordinated omission) %s",
-			sc.Name, roundDur(c.lag.quantile(0.99)), roundDur(c.lag.maxValue()), roundDur(c.corrected.quantile(0.99))))
+			sc.Name, roundDur(c.lag.Quantile(0.99)), roundDur(c.lag.Max()), roundDur(c.corrected.Quantile(0.99))))
 	}
 	if results != nil {
 		if err := results.close(); err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tokenstorm/tokenstorm/harness/client"
 	"github.com/tokenstorm/tokenstorm/harness/device"
+	"github.com/tokenstorm/tokenstorm/harness/latency"
 	"github.com/tokenstorm/tokenstorm/harness/ledger"
 )
 
@@ -18,10 +19,10 @@ import (
 // worker and read by the progress line.
 type counters struct {
 	sent, settled, errors, lost atomic.Uint64
-	refreshes, logins           atomic.Uint64 // calls that reached the backend
-	latency                     hist          // logical request latency (issue → settle)
-	lag                         hist          // send lag (actual send − scheduled)
-	corrected                   hist          // lag + latency: what a caller on schedule waited
+	refreshes, logins           atomic.Uint64     // calls that reached the backend
+	latency                     latency.Histogram // logical request latency (issue → settle)
+	lag                         latency.Histogram // send lag (actual send − scheduled)
+	corrected                   latency.Histogram // lag + latency: what a caller on schedule waited
 }
 
 // observe counts token calls from the ledger (runs under the ledger's lock).
@@ -71,7 +72,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if t.sched != nil {
 		if seq, ok := seqOf(req.Header.Get("X-Vegeta-Seq")); ok {
 			lag = max(0, sentAt.Sub(t.began)-t.sched.due(seq))
-			t.counters.lag.add(lag)
+			t.counters.lag.Record(lag)
 		}
 	}
 	var body []byte
@@ -87,8 +88,8 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	t.counters.sent.Add(1)
 	out := t.driver.Do(t.ctxs[d], t.names[d], device.Request{Method: req.Method, Path: req.URL.RequestURI(), Body: body, Header: h})
 	t.counters.settled.Add(1)
-	t.counters.latency.add(out.Latency)
-	t.counters.corrected.add(lag + out.Latency)
+	t.counters.latency.Record(out.Latency)
+	t.counters.corrected.Record(lag + out.Latency)
 	if out.Lost {
 		t.counters.lost.Add(1)
 	}

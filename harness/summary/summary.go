@@ -6,10 +6,12 @@ package summary
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/tokenstorm/tokenstorm/harness/latency"
 	"github.com/tokenstorm/tokenstorm/harness/ledger"
 )
 
@@ -49,13 +51,16 @@ type Summary struct {
 	Scenarios  []Scenario            `json:"scenarios,omitempty"`
 	Thresholds []Threshold           `json:"thresholds,omitempty"`
 	// Series and distributions for charts (optional, downsampled).
-	Timeline  []Mark             `json:"timeline,omitempty"`   // expiry, refresh, fault events over time
-	Series    []Point            `json:"series,omitempty"`     // latency/throughput over time buckets
-	PerDevice []DeviceStat       `json:"per_device,omitempty"` // refreshes per device (top N + histogram)
-	Histogram []Bucket           `json:"latency_histogram,omitempty"`
-	PerRoute  map[string]Latency `json:"per_route,omitempty"`
-	Storm     *Storm             `json:"storm,omitempty"`
-	Notes     []string           `json:"notes,omitempty"`
+	Timeline  []Mark       `json:"timeline,omitempty"`   // expiry, refresh, fault events over time
+	Series    []Point      `json:"series,omitempty"`     // latency/throughput over time buckets
+	PerDevice []DeviceStat `json:"per_device,omitempty"` // refreshes per device (top N + histogram)
+	Histogram []Bucket     `json:"latency_histogram,omitempty"`
+	// LatencyHDR is the histogram Latency was computed from, encoded, so
+	// that shard summaries merge into exact whole-run percentiles.
+	LatencyHDR *latency.Histogram `json:"latency_hdr,omitempty"`
+	PerRoute   map[string]Latency `json:"per_route,omitempty"`
+	Storm      *Storm             `json:"storm,omitempty"`
+	Notes      []string           `json:"notes,omitempty"`
 }
 
 // Invariant is the verdict of one invariant.
@@ -145,6 +150,16 @@ type DeviceStat struct {
 	Episodes  int    `json:"episodes"`
 	Refreshes int    `json:"refreshes"`
 	Logins    int    `json:"logins"`
+}
+
+// LatencyOf reads a Latency (ms) off a histogram.
+func LatencyOf(h *latency.Histogram) Latency {
+	return Latency{P50: MS(h.Quantile(0.50)), P90: MS(h.Quantile(0.90)), P99: MS(h.Quantile(0.99)), Max: MS(h.Max())}
+}
+
+// MS is d in milliseconds, to the microsecond.
+func MS(d time.Duration) float64 {
+	return math.Round(float64(d)/float64(time.Millisecond)*1000) / 1000
 }
 
 // Bucket is one latency histogram bucket.
