@@ -46,7 +46,7 @@ func TestStylesListsEveryBuiltinOnOneLine(t *testing.T) {
 }
 
 func TestStyleCheckPrintsTheResolvedStyle(t *testing.T) {
-	out, errOut, code := runCLI(t, "style", "check", "../../harness/style/testdata/shapes/code-header.yaml")
+	out, errOut, code := runCLI(t, "style", "check", "../../examples/styles/code-header.yaml")
 	require.Equal(t, 0, code, errOut)
 	assert.Contains(t, out, "login    POST /auth/wx, the wx.login code in header X-WX-Code, type=100 in query")
 	assert.Contains(t, out, `expired                HTTP 401 {"error":"token_expired"} or HTTP 419`)
@@ -58,7 +58,7 @@ func TestStyleCheckPrintsTheResolvedStyle(t *testing.T) {
 	assert.Equal(t, "oauth2", spec["name"])
 	assert.Contains(t, out, `"name": "grant_type"`)
 
-	good, err := os.ReadFile("../../harness/style/testdata/shapes/get-login.yaml")
+	good, err := os.ReadFile("../../examples/styles/get-login.yaml")
 	require.NoError(t, err)
 	require.Contains(t, string(good), "    code: query:code\n")
 	p := filepath.Join(t.TempDir(), "bad.yaml")

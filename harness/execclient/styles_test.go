@@ -38,7 +38,7 @@ func TestGoExampleClientEveryStyle(t *testing.T) {
 	shapes := []string{"nested-token", "code-header", "cookies"}
 	styles := style.Names()
 	for _, sh := range shapes {
-		styles = append(styles, "../style/testdata/shapes/"+sh+".yaml")
+		styles = append(styles, "../../examples/styles/"+sh+".yaml")
 	}
 	everyStyle(t, "exec:go", goClient(t), styles)
 }

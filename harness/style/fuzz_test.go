@@ -13,7 +13,7 @@ import (
 // FuzzStyle: any bytes either parse into a style every part can use, or are
 // refused with a located *Error; never a panic.
 func FuzzStyle(f *testing.F) {
-	files, _ := filepath.Glob("testdata/shapes/*.yaml")
+	files, _ := filepath.Glob("../../examples/styles/*.yaml")
 	builtins, _ := filepath.Glob("builtin/*.yaml")
 	for _, p := range append(files, builtins...) {
 		if b, err := os.ReadFile(p); err == nil {
@@ -63,7 +63,7 @@ func FuzzRequestTemplate(f *testing.F) {
 	for _, n := range Names() {
 		styles = append(styles, MustLoad(n))
 	}
-	files, _ := filepath.Glob("testdata/shapes/*.yaml")
+	files, _ := filepath.Glob("../../examples/styles/*.yaml")
 	for _, p := range files {
 		if s, err := Load(p); err == nil {
 			styles = append(styles, s)

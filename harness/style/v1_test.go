@@ -59,13 +59,15 @@ func TestV1FilesResolveAsBefore(t *testing.T) {
 	for _, d := range v1Docs {
 		doc, err := os.ReadFile(d)
 		require.NoError(t, err)
-		for i, m := range re.FindAllSubmatch(doc, -1) {
+		i := 0 // the v1 style examples of the doc, counted in order
+		for _, m := range re.FindAllSubmatch(doc, -1) {
 			if !strings.Contains(string(m[1]), "signals:") || strings.Contains(string(m[1]), "# v2") {
 				continue
 			}
 			s, err := Parse(d, m[1])
 			require.NoError(t, err, "%s, YAML example %d", d, i)
 			got[filepath.Base(d)+"#"+string(rune('0'+i))] = s
+			i++
 		}
 	}
 	for key, want := range golden {

@@ -17,7 +17,7 @@ import (
 
 func loadShape(t testing.TB, name string) *Style {
 	t.Helper()
-	s, err := Load(filepath.Join("testdata", "shapes", name+".yaml"))
+	s, err := Load(filepath.Join("..", "..", "examples", "styles", name+".yaml"))
 	require.NoError(t, err)
 	return s
 }
@@ -159,7 +159,7 @@ func TestClassifyV2Signals(t *testing.T) {
 }
 
 func TestV2ValidationErrors(t *testing.T) {
-	base := string(mustRead(t, "testdata/shapes/post-verify.yaml"))
+	base := string(mustRead(t, "../../examples/styles/post-verify.yaml"))
 	for _, c := range []struct{ from, to, field, msg string }{
 		{"    method: POST\n", "    method: TRACE\n", "routes.verify.method", "want GET, POST"},
 		{"    access_token: json:token\n", "    access_token: json:token\n    code: x\n", "routes.verify.code", "carries the access token, not the code"},
