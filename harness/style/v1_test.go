@@ -90,3 +90,19 @@ func TestV1FilesResolveAsBefore(t *testing.T) {
 	}
 	assert.Len(t, golden, len(got), "every v1 file has a golden entry")
 }
+
+// The docs' complete v2 examples (a "# v2" block with a name) load.
+func TestDocsV2ExamplesLoad(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/styles.md")
+	require.NoError(t, err)
+	re := regexp.MustCompile("(?s)```yaml\n(.*?)```")
+	n := 0
+	for _, m := range re.FindAllSubmatch(doc, -1) {
+		if strings.HasPrefix(string(m[1]), "# v2\nname:") {
+			_, err := Parse("docs/styles.md", m[1])
+			require.NoError(t, err, "%s", m[1])
+			n++
+		}
+	}
+	assert.Positive(t, n)
+}
