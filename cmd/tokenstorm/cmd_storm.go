@@ -56,6 +56,9 @@ func cmdStorm(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io
 	if err != nil {
 		return usagef("%v", err)
 	}
+	if err := checkBackend(ctx, c.backend); err != nil {
+		return err
+	}
 	if err := sc.Override(*duration, *rate, *devices); err != nil {
 		return usagef("%v", err)
 	}
