@@ -123,7 +123,8 @@ func cmdRun(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io.W
 		// The default storm feeds the same global checker, so its invariants
 		// merge with the probes'; its verdict and thresholds join the table.
 		ss, err := storm.Run(ctx, storm.Default(), storm.Options{NewClient: factory, ClientName: c.client,
-			BackendURL: c.backend, Style: c.style, WechatAddr: *wechatAddr, OutDir: c.out, Progress: stderr, Global: global})
+			BackendURL: c.backend, Style: c.style, WechatAddr: *wechatAddr, OutDir: c.out, Progress: stderr, Global: global,
+			AccessTTL: *accessTTL})
 		if err != nil {
 			return err
 		}

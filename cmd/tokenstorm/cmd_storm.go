@@ -33,6 +33,7 @@ func cmdStorm(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io
 	rate := fs.String("rate", "", "override the rate with a constant one: 500/s, 50/100ms, or max")
 	devices := fs.Int("devices", 0, "override the number of simulated devices")
 	list := fs.Bool("list", false, "list the shipped scenarios and exit")
+	accessTTL := fs.Duration("access-ttl", 0, "with --backend and no admin API: the backend's access-token lifetime when its login answer has no expires_in (expire_all then happens by time)")
 	wechatAddr := fs.String("wechat-addr", "", "listen address of mock WeChat (default a free port; with --backend 127.0.0.1:9400: configure your backend to call jscode2session there)")
 	pos, err := parse(fs, argv)
 	if err != nil {
@@ -74,6 +75,7 @@ func cmdStorm(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io
 		NewClient:  factory,
 		ClientName: c.client,
 		BackendURL: c.backend,
+		AccessTTL:  *accessTTL,
 		Style:      c.style,
 		WechatAddr: *wechatAddr,
 		OutDir:     c.out,

@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"context"
 	"net"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,6 +22,7 @@ import (
 	"github.com/tokenstorm/tokenstorm/harness/probe"
 	"github.com/tokenstorm/tokenstorm/harness/refclient"
 	"github.com/tokenstorm/tokenstorm/harness/stack"
+	"github.com/tokenstorm/tokenstorm/harness/storm"
 	"github.com/tokenstorm/tokenstorm/harness/summary"
 )
 
@@ -208,4 +211,55 @@ func scenario(t *testing.T, res *conform.Result, name string) summary.Scenario {
 	}
 	require.Failf(t, "no such scenario", "%q is not in the conform result", name)
 	return summary.Scenario{}
+}
+
+// The default storm against a backend without any admin API: expire_all
+// happens by time (the devices log in so that their tokens, which live as
+// long as the backend's expires_in says, expire together at the event), and
+// a correct backend with the reference client passes it.
+func TestStormExpiresByTimeWithoutAnAdminAPI(t *testing.T) {
+	good := build(t, "good")
+	wechat := freeAddr(t)
+	url := start(t, good, wechat)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	sc := storm.Default()
+	sc.Devices = 20
+	sc.Thresholds = nil // latency is about the machine; the invariants are the point
+	// The backend under test writes no ledger: count the client's own
+	// renewals on the wire instead.
+	renewals := &countRoute{path: "/v1/session/renew"}
+	s, err := storm.Run(ctx, sc, storm.Options{
+		NewClient: func(env client.Env) (client.Client, error) {
+			renewals.base = env.HTTP.Transport
+			if renewals.base == nil {
+				renewals.base = http.DefaultTransport
+			}
+			hc := *env.HTTP
+			hc.Transport = renewals
+			env.HTTP = &hc
+			return refclient.New(env, refclient.Options{}), nil
+		},
+		BackendURL: url, Style: "good/style.yaml", WechatAddr: wechat,
+	})
+	require.NoError(t, err)
+	assert.Equal(t, summary.Pass, s.Verdict, "failed %v; scenarios %+v; notes %v", s.FailedInvariants(), s.Scenarios, s.Notes)
+	assert.Zero(t, s.Requests.Lost)
+	n := renewals.n.Load()
+	assert.GreaterOrEqual(t, n, int64(sc.Devices), "every device renewed as its tokens ran out (2s lifetimes in a 4s attack)")
+	assert.Contains(t, strings.Join(s.Notes, "\n"), "tokens expire by time — its access tokens live 2s (the login answer's ttl)")
+}
+
+// countRoute counts the requests to one path.
+type countRoute struct {
+	path string
+	base http.RoundTripper
+	n    atomic.Int64
+}
+
+func (c *countRoute) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Path == c.path {
+		c.n.Add(1)
+	}
+	return c.base.RoundTrip(r)
 }

@@ -56,6 +56,10 @@ type Options struct {
 	// MaxRequests ends the attack after this many hits even if the duration
 	// has not passed (0 = no limit): benchmarks count requests, not seconds.
 	MaxRequests uint64
+	// AccessTTL is the access-token lifetime of a backend under test whose
+	// login answer carries no expires_in (--access-ttl): without an admin
+	// API, expire_all then happens by time (docs/ci.md).
+	AccessTTL time.Duration
 }
 
 // Run runs the scenario and returns its summary: invariants from the
@@ -202,14 +206,23 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*summary.Summary, err
 		fmt.Fprintf(opts.Progress, "storm %s: %d devices × %d in flight, %s for %s, client %s, backend %s\n",
 			sc.Name, sc.Devices, sc.InFlight, sc.Rate, sc.Duration, opts.ClientName, st.BackendURL)
 	}
-	if sc.Warmup && ctx.Err() == nil {
+	var bt *byTime
+	if opts.BackendURL != "" {
+		bt = planByTime(ctx, sc, st.BackendURL, st.WechatURL, st.AppID, sty, opts.AccessTTL, &http.Client{Timeout: 10 * time.Second})
+	}
+	if (sc.Warmup || bt != nil) && ctx.Err() == nil {
 		mark(fmt.Sprintf("warm-up: %d devices log in", sc.Devices))
 		warmup(ctx, driver, names, warmupRequest(mix))
+	}
+	if d := bt.delay(); d > 0 && ctx.Err() == nil {
+		// By time: the warm-up's tokens expire at the first expire_all.
+		mark(fmt.Sprintf("waiting %s so that the devices' tokens expire at the first expire_all", d))
+		_ = clock.Sleep(ctx, clock.Real(), d)
 	}
 
 	tg := newTargeter(sl, mix, st.BackendURL, sc.Devices)
 	tl := &timeline{name: sc.Name, events: sc.Timeline, backendURL: st.BackendURL, wechatURL: st.WechatURL,
-		appID: st.AppID, devices: names, clock: stormClock, devClocks: devClocks, led: led, http: &http.Client{Timeout: 10 * time.Second}}
+		appID: st.AppID, devices: names, clock: stormClock, devClocks: devClocks, led: led, http: &http.Client{Timeout: 10 * time.Second}, byTime: bt}
 	var attackDur time.Duration
 	hits := 0
 	if ctx.Err() == nil {
@@ -297,6 +310,9 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*summary.Summary, err
 	}
 	if opts.BackendURL != "" && (sc.Backend != Backend{Reuse: "strict"}) {
 		s.Notes = append(s.Notes, fmt.Sprintf("storm %s: the scenario's backend settings were not applied to the backend under test", sc.Name))
+	}
+	if bt != nil {
+		s.Notes = append(s.Notes, bt.note(sc.Name))
 	}
 	if err := led.Err(); err != nil {
 		s.Notes = append(s.Notes, err.Error())
