@@ -47,7 +47,14 @@ var listening = regexp.MustCompile(`listening on (http://\S+)`)
 // and returns its URL; it is killed when the test ends.
 func start(t *testing.T, bin, wechatAddr string) string {
 	t.Helper()
-	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-wechat", "http://"+wechatAddr, "-session-ttl", "2s")
+	return startCmd(t, exec.Command(bin, "-addr", "127.0.0.1:0", "-wechat", "http://"+wechatAddr, "-session-ttl", "2s"))
+}
+
+// startCmd runs a backend command that prints "listening on URL" and
+// returns the URL; it is killed when the test ends.
+func startCmd(t *testing.T, cmd *exec.Cmd) string {
+	t.Helper()
+	bin := cmd.Path
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
@@ -85,13 +92,19 @@ func freeAddr(t *testing.T) string {
 // --wechat-addr ADDR --no-conform --no-storm` in process.
 func runAgainst(t *testing.T, backendURL, wechatAddr string) (*summary.Summary, map[string]summary.Scenario) {
 	t.Helper()
+	return runStyled(t, backendURL, wechatAddr, "good/style.yaml")
+}
+
+// runStyled is runAgainst with another style file.
+func runStyled(t *testing.T, backendURL, wechatAddr, styleFile string) (*summary.Summary, map[string]summary.Scenario) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	global := check.New(check.Options{})
 	res, err := probe.Run(ctx, probe.Config{
 		NewClient:  func(env client.Env) (client.Client, error) { return refclient.New(env, refclient.Options{}), nil },
 		ClientName: "ref", Devices: 5, Concurrency: 4, Deadline: 3 * time.Second,
-		Stack:         stack.Options{BackendURL: backendURL, Style: "good/style.yaml", WechatAddr: wechatAddr},
+		Stack:         stack.Options{BackendURL: backendURL, Style: styleFile, WechatAddr: wechatAddr},
 		Global:        global,
 		MaxExpiryWait: 5 * time.Second,
 	}, probe.All())
@@ -262,4 +275,38 @@ func (c *countRoute) RoundTrip(r *http.Request) (*http.Response, error) {
 		c.n.Add(1)
 	}
 	return c.base.RoundTrip(r)
+}
+
+// The plain-Python example backend (docs/ci.md) passes the probes and the
+// default storm through its style file, with no admin API: its expiry is
+// waited out from the expires_in it sends.
+func TestPythonExampleBackend(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 is not in PATH")
+	}
+	wechat := freeAddr(t)
+	port := freeAddr(t)
+	_, portNum, _ := net.SplitHostPort(port)
+	cmd := exec.Command(py, "python/backend.py", "--port", portNum)
+	cmd.Env = append(cmd.Environ(), "WECHAT_BASE_URL=http://"+wechat, "ACCESS_TOKEN_TTL=2")
+	url := startCmd(t, cmd)
+
+	s, by := runStyled(t, url, wechat, "python/style.yaml")
+	assert.Equal(t, summary.Pass, s.Verdict, "failed: %v %v", s.FailedInvariants(), by)
+	assert.Equal(t, summary.Pass, by["backend-signals"].Verdict, by["backend-signals"].Detail)
+	assert.Equal(t, 4, s.Invariants[summary.ExpirySignalled].Checked, "tampered, garbage, missing and expired (by its 2s TTL) tokens")
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	sc := storm.Default()
+	sc.Devices, sc.Thresholds = 20, nil
+	ss, err := storm.Run(ctx, sc, storm.Options{
+		NewClient:  func(env client.Env) (client.Client, error) { return refclient.New(env, refclient.Options{}), nil },
+		BackendURL: url, Style: "python/style.yaml", WechatAddr: wechat,
+	})
+	require.NoError(t, err)
+	assert.Equal(t, summary.Pass, ss.Verdict, "failed %v; scenarios %+v", ss.FailedInvariants(), ss.Scenarios)
+	assert.Zero(t, ss.Requests.Lost)
+	assert.Contains(t, strings.Join(ss.Notes, "\n"), "tokens expire by time — its access tokens live 2s (the login answer's data.expires_in)")
 }
