@@ -54,6 +54,9 @@ func cmdConform(ctx context.Context, argv []string, _ io.Reader, stdout, stderr 
 	if *deadline <= 0 {
 		return usagef("--deadline must be positive")
 	}
+	if err := checkBackend(ctx, c.backend); err != nil && !*onlyCheck {
+		return err
+	}
 	if *wechatAddr == "" {
 		*wechatAddr = conformWechatAddr(c.backend)
 	}

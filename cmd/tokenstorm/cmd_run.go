@@ -44,6 +44,7 @@ func cmdRun(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io.W
 	noStorm := fs.Bool("no-storm", false, "skip the short default storm (synchronized-expiry) after the probes; --probes skips it too")
 	wechatAddr := fs.String("wechat-addr", "", "listen address of mock WeChat (default a free port; with --backend 127.0.0.1:9400: configure your backend to call jscode2session there)")
 	expiryWait := fs.Duration("expiry-wait", backendcheck.DefaultMaxWait, "backend-signals probe: longest real-time wait for an access token of a --backend to expire by its TTL (configure a short TTL)")
+	accessTTL := fs.Duration("access-ttl", 0, "with --backend: the access-token lifetime of a backend whose login answer has no expires_in (waited out to see an expired token)")
 	pos, err := parse(fs, argv)
 	if err != nil {
 		return err
@@ -78,6 +79,12 @@ func cmdRun(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io.W
 	if _, err := style.Load(c.style); err != nil {
 		return usagef("--style: %v", err)
 	}
+	if *accessTTL < 0 {
+		return usagef("--access-ttl must not be negative")
+	}
+	if err := checkBackend(ctx, c.backend); err != nil {
+		return err
+	}
 	if *wechatAddr == "" {
 		*wechatAddr = conformWechatAddr(c.backend)
 	}
@@ -98,6 +105,7 @@ func cmdRun(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io.W
 		Progress:      stderr,
 		LedgerDir:     c.out,
 		MaxExpiryWait: *expiryWait,
+		AccessTTL:     *accessTTL,
 	}, battery)
 	if err != nil && ctx.Err() == nil {
 		return err
@@ -130,7 +138,8 @@ func cmdRun(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io.W
 		// The default storm feeds the same global checker, so its invariants
 		// merge with the probes'; its verdict and thresholds join the table.
 		ss, err := storm.Run(ctx, storm.Default(), storm.Options{NewClient: factory, ClientName: c.client,
-			BackendURL: c.backend, Style: c.style, WechatAddr: *wechatAddr, AdminToken: c.adminToken, OutDir: c.out, Progress: stderr, Global: global})
+			BackendURL: c.backend, Style: c.style, WechatAddr: *wechatAddr, AdminToken: c.adminToken, OutDir: c.out, Progress: stderr, Global: global,
+			AccessTTL: *accessTTL})
 		if err != nil {
 			return err
 		}

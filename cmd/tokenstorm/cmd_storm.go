@@ -27,6 +27,7 @@ type stormArgs struct {
 	wechatURL  string
 	wechatAddr string
 	requests   uint64
+	accessTTL  time.Duration
 }
 
 // parseStorm parses and checks a storm command line without loading the
@@ -55,13 +56,14 @@ func parseStorm(argv []string, stdout io.Writer) (*stormArgs, error) {
 	shard := fs.String("shard", "", "run shard I/N of the scenario: devices I, I+N, I+2N, … (from 0) at their share of the rate; merge the shards' --out directories with tokenstorm merge")
 	wechatURL := fs.String("wechat-url", "", "use a shared mock WeChat (the URL a `tokenstorm serve` prints) instead of starting one; what shards of one backend under test share")
 	requests := fs.Uint64("requests", 0, "end the attack after this many requests of the whole fleet (a shard sends its share), even before --duration")
+	accessTTL := fs.Duration("access-ttl", 0, "with --backend and no admin API: the backend's access-token lifetime when its login answer has no expires_in (expire_all then happens by time)")
 	wechatAddr := fs.String("wechat-addr", "", "listen address of mock WeChat (default a free port; with --backend 127.0.0.1:9400: configure your backend to call jscode2session there)")
 	pos, err := parse(fs, argv)
 	if err != nil {
 		return nil, err
 	}
 	a := &stormArgs{c: c, duration: *duration, rate: *rate, devices: *devices, list: *list,
-		wechatURL: *wechatURL, wechatAddr: *wechatAddr, requests: *requests}
+		wechatURL: *wechatURL, wechatAddr: *wechatAddr, requests: *requests, accessTTL: *accessTTL}
 	if *list {
 		return a, nil
 	}
@@ -120,6 +122,9 @@ func cmdStorm(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io
 		}
 		return usagef("%v", err)
 	}
+	if err := checkBackend(ctx, c.backend); err != nil {
+		return err
+	}
 	if err := sc.Override(a.duration, a.rate, a.devices); err != nil {
 		return usagef("%v", err)
 	}
@@ -134,6 +139,7 @@ func cmdStorm(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io
 		Style:       c.style,
 		WechatAddr:  a.wechatAddr,
 		AdminToken:  c.adminToken,
+		AccessTTL:   a.accessTTL,
 		OutDir:      c.out,
 		Progress:    stderr,
 		Shard:       a.shard,

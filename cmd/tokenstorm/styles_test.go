@@ -46,7 +46,7 @@ func TestStylesListsEveryBuiltinOnOneLine(t *testing.T) {
 }
 
 func TestStyleCheckPrintsTheResolvedStyle(t *testing.T) {
-	out, errOut, code := runCLI(t, "style", "check", "../../harness/style/testdata/shapes/code-header.yaml")
+	out, errOut, code := runCLI(t, "style", "check", "../../examples/styles/code-header.yaml")
 	require.Equal(t, 0, code, errOut)
 	assert.Contains(t, out, "login    POST /auth/wx, the wx.login code in header X-WX-Code, type=100 in query")
 	assert.Contains(t, out, `expired                HTTP 401 {"error":"token_expired"} or HTTP 419`)
@@ -58,7 +58,7 @@ func TestStyleCheckPrintsTheResolvedStyle(t *testing.T) {
 	assert.Equal(t, "oauth2", spec["name"])
 	assert.Contains(t, out, `"name": "grant_type"`)
 
-	good, err := os.ReadFile("../../harness/style/testdata/shapes/get-login.yaml")
+	good, err := os.ReadFile("../../examples/styles/get-login.yaml")
 	require.NoError(t, err)
 	require.Contains(t, string(good), "    code: query:code\n")
 	p := filepath.Join(t.TempDir(), "bad.yaml")
@@ -71,11 +71,48 @@ func TestStyleCheckPrintsTheResolvedStyle(t *testing.T) {
 	assert.Equal(t, 2, code, "unknown sub-command")
 }
 
-// The two new built-ins pass a whole run with the reference client.
+// The two new built-ins pass a whole run with the reference client: the
+// probes and the suite, and the default storm's invariants (its latency
+// threshold is about the machine, not the dialect, and is left out here).
 func TestRunInTheOAuth2AndCookieSessionStyles(t *testing.T) {
 	for _, name := range []string{"oauth2", "cookie-session"} {
-		out, errOut, code := runCLI(t, "run", "--style", name, "--out", t.TempDir())
+		out, errOut, code := runCLI(t, "run", "--style", name, "--no-storm", "--out", t.TempDir())
 		require.Equal(t, 0, code, "%s: stdout:\n%s\nstderr:\n%s", name, out, errOut)
 		assert.Contains(t, out, "verdict: PASS", name)
+
+		dir := t.TempDir()
+		_, errOut, _ = runCLI(t, "storm", "synchronized-expiry", "--style", name, "--out", dir)
+		b, err := os.ReadFile(filepath.Join(dir, "summary.json"))
+		require.NoError(t, err, errOut)
+		var s struct {
+			Invariants map[string]struct{ Verdict string } `json:"invariants"`
+			Requests   struct{ Lost int }                  `json:"requests"`
+			Refresh    struct{ Amplification float64 }     `json:"refresh"`
+		}
+		require.NoError(t, json.Unmarshal(b, &s))
+		require.NotEmpty(t, s.Invariants)
+		for inv, v := range s.Invariants {
+			assert.Equal(t, "pass", v.Verdict, "%s storm: %s", name, inv)
+		}
+		assert.Zero(t, s.Requests.Lost, name)
+		assert.LessOrEqual(t, s.Refresh.Amplification, 1.0, name)
 	}
+}
+
+// A backend under test that cannot be reached is a configuration error:
+// exit 2 and one line, before any probe runs.
+func TestUnreachableBackendIsAConfigurationError(t *testing.T) {
+	for _, args := range [][]string{
+		{"run", "--backend", "http://127.0.0.1:1"},
+		{"conform", "--backend", "http://127.0.0.1:1"},
+		{"storm", "synchronized-expiry", "--backend", "http://127.0.0.1:1"},
+	} {
+		out, errOut, code := runCLI(t, args...)
+		assert.Equal(t, 2, code, "%v: %s", args, out)
+		assert.Equal(t, 1, strings.Count(strings.TrimSpace(errOut), "\n")+1, "one line: %q", errOut)
+		assert.Contains(t, errOut, "tokenstorm: --backend http://127.0.0.1:1 cannot be reached (", args)
+	}
+	_, errOut, code := runCLI(t, "run", "--backend", "127.0.0.1:8080")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, `--backend "127.0.0.1:8080" is not an http(s) URL`)
 }

@@ -56,6 +56,10 @@ type Config struct {
 	// time for an access token of a backend under test to expire by its TTL
 	// (see harness/backendcheck); default backendcheck.DefaultMaxWait.
 	MaxExpiryWait time.Duration
+	// AccessTTL is the access-token lifetime of a backend under test whose
+	// login answer carries no expires_in (--access-ttl): the backend-signals
+	// probe waits it out to see an expired token. 0: unknown.
+	AccessTTL time.Duration
 }
 
 func (c *Config) defaults() {

@@ -17,9 +17,9 @@ import (
 )
 
 // shapeStyles are the API shapes of issue 13, each described by a style
-// file alone (harness/style/testdata/shapes) or a built-in.
+// file alone (examples/styles) or a built-in.
 func shapeStyles(t *testing.T) []string {
-	files, err := filepath.Glob("../style/testdata/shapes/*.yaml")
+	files, err := filepath.Glob("../../examples/styles/*.yaml")
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, len(files), 8)
 	return append(files, "oauth2", "cookie-session")

@@ -61,6 +61,10 @@ type Options struct {
 	// has not passed (0 = no limit): benchmarks count requests, not seconds.
 	// It counts the whole fleet's: a shard sends its share.
 	MaxRequests uint64
+	// AccessTTL is the access-token lifetime of a backend under test whose
+	// login answer carries no expires_in (--access-ttl): without an admin
+	// API, expire_all then happens by time (docs/ci.md).
+	AccessTTL time.Duration
 	// Shard runs devices I, I+N, … of the scenario only, at their share of
 	// the rate (SPEC §11); the zero value runs every device.
 	Shard Shard
@@ -117,8 +121,10 @@ type runner struct {
 	shard  Shard
 	names  []string // this run's devices, by local index (fleet names)
 	mix    []Request
-	rate   Rate   // the scenario's, or this shard's share of it
-	prefix string // of request ids
+	sty    *style.Style
+	bt     *byTime // non-nil: the backend under test has no admin expire
+	rate   Rate    // the scenario's, or this shard's share of it
+	prefix string  // of request ids
 	// capped: the attack ends after maxRequests hits (this shard's share of
 	// Options.MaxRequests)
 	capped      bool
@@ -176,6 +182,7 @@ func plan(sc *Scenario, opts Options) (*runner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("storm %s: style: %w", sc.Name, err)
 	}
+	r.sty = sty
 	r.mix = make([]Request, len(sc.Mix))
 	for i, m := range sc.Mix {
 		m.Path = sty.ResourcePath(m.Path)
@@ -254,6 +261,10 @@ func (r *runner) startStack(ctx context.Context) error {
 		appID: st.AppID, devices: r.names, shard: r.shard, fleet: sc.Devices,
 		sharedWechat: opts.WechatURL != "", sharedBackend: opts.BackendURL != "" && r.shard.Sharded(),
 		clock: r.clock, devClocks: r.devClocks, led: r.led, http: &http.Client{Timeout: 10 * time.Second}}
+	if opts.BackendURL != "" {
+		r.bt = planByTime(ctx, sc, st.BackendURL, st.WechatURL, st.AppID, r.sty, opts.AccessTTL, &http.Client{Timeout: 10 * time.Second})
+		r.tl.byTime = r.bt
+	}
 	return nil
 }
 
@@ -290,9 +301,14 @@ func (r *runner) warmUp(ctx context.Context) {
 		fmt.Fprintf(r.opts.Progress, "storm %s: %d devices × %d in flight, %s for %s, client %s, backend %s\n",
 			sc.Name, len(r.names), sc.InFlight, r.rate, sc.Duration, r.opts.ClientName, r.st.BackendURL)
 	}
-	if sc.Warmup && ctx.Err() == nil {
+	if (sc.Warmup || r.bt != nil) && ctx.Err() == nil {
 		r.mark(fmt.Sprintf("warm-up: %d devices log in", len(r.names)))
 		warmup(ctx, r.driver, r.names, warmupRequest(r.mix))
+	}
+	if d := r.bt.delay(); d > 0 && ctx.Err() == nil {
+		// By time: the warm-up's tokens expire at the first expire_all.
+		r.mark(fmt.Sprintf("waiting %s so that the devices' tokens expire at the first expire_all", d))
+		_ = clock.Sleep(ctx, clock.Real(), d)
 	}
 	if r.opts.AfterWarmUp != nil {
 		r.opts.AfterWarmUp()
@@ -423,6 +439,9 @@ func (r *runner) judge() *summary.Summary {
 	}
 	if opts.BackendURL != "" && (sc.Backend != Backend{Reuse: "strict"}) {
 		s.Notes = append(s.Notes, fmt.Sprintf("storm %s: the scenario's backend settings were not applied to the backend under test", sc.Name))
+	}
+	if r.bt != nil {
+		s.Notes = append(s.Notes, r.bt.note(sc.Name))
 	}
 	if err := r.led.Err(); err != nil {
 		s.Notes = append(s.Notes, err.Error())

@@ -189,7 +189,7 @@ func (s *Style) ReadValue(rq *Request, r *http.Request, body []byte) (string, er
 			same = sameJSON(bytes.TrimSpace(raw), e.raw) || (got == e.text && isString(e.Value))
 		}
 		if !same {
-			return "", &RequestError{Name: e.String(), Msg: fmt.Sprintf("%s is %q: this route wants %s", e.String(), shortText(got, raw), e.text)}
+			return "", &RequestError{Name: e.String(), Msg: fmt.Sprintf("%s is %s, this route wants %s", e.String(), shortText(got, raw), e.raw)}
 		}
 	}
 	v, raw, ok, err := get(rq.Value)
@@ -212,14 +212,18 @@ func (s *Style) ReadValue(rq *Request, r *http.Request, body []byte) (string, er
 
 func isString(v any) bool { _, ok := v.(string); return ok }
 
+// shortText shows a received value as JSON (a JSON member) or quoted.
 func shortText(s string, raw json.RawMessage) string {
-	if raw != nil && (len(raw) == 0 || raw[0] != '"') {
-		s = string(raw)
-	}
 	if len(s) > 40 {
 		s = s[:40] + "…"
 	}
-	return s
+	if raw != nil {
+		if len(raw) > 40 {
+			return string(raw[:40]) + "…"
+		}
+		return string(raw)
+	}
+	return strconv.Quote(s)
 }
 
 // TokenAnswer is what a login or refresh answer handed over, read from the

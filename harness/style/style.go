@@ -273,3 +273,35 @@ func shapeString(status int, members []MemberValue) string {
 	}
 	return s + string(append(b, '}'))
 }
+
+// NeedsV2 names what a style uses that the v1 view of its JSON (routes as
+// paths, fields as top-level member names, one header for the token,
+// status/field/value signals) cannot say, or "" when a v1 reader can speak
+// it. An exec client of protocol 1 reads only that view.
+func (s *Style) NeedsV2() string {
+	rq := &s.Requests
+	switch {
+	case rq.Login.Method != "POST" || rq.Login.Value != (Place{In: InJSON, Name: s.Fields.Code}) || len(rq.Login.Extra) > 0 || strings.Contains(s.Fields.Code, "."):
+		return "a login request template"
+	case rq.Refresh.Path != "" && (rq.Refresh.Method != "POST" || rq.Refresh.Value != (Place{In: InJSON, Name: s.Fields.RefreshToken}) || len(rq.Refresh.Extra) > 0):
+		return "a refresh request template"
+	case rq.Verify.Path != "" && (rq.Verify.Method != "GET" || rq.Verify.Value.In != InToken || len(rq.Verify.Extra) > 0):
+		return "a verify request template"
+	case s.Token.Cookie != "":
+		return "a cookie token"
+	}
+	a := s.Answers
+	for _, p := range []Place{a.AccessToken, a.RefreshToken, a.TokenType, a.ExpiresIn, a.RefreshExpiresIn, a.Valid} {
+		if p.In != "" && (p.In != InJSON || strings.Contains(p.Name, ".")) {
+			return "answer member " + p.String()
+		}
+	}
+	for _, ns := range s.Signals.Named() {
+		sig := ns.Signal
+		_, isList := sig.Value.([]any)
+		if len(sig.AnyOf) > 0 || len(sig.Members) > 0 || sig.SameAs != "" || isList || strings.Contains(sig.Field, ".") {
+			return "signal " + ns.Name
+		}
+	}
+	return ""
+}

@@ -59,13 +59,15 @@ func TestV1FilesResolveAsBefore(t *testing.T) {
 	for _, d := range v1Docs {
 		doc, err := os.ReadFile(d)
 		require.NoError(t, err)
-		for i, m := range re.FindAllSubmatch(doc, -1) {
+		i := 0 // the v1 style examples of the doc, counted in order
+		for _, m := range re.FindAllSubmatch(doc, -1) {
 			if !strings.Contains(string(m[1]), "signals:") || strings.Contains(string(m[1]), "# v2") {
 				continue
 			}
 			s, err := Parse(d, m[1])
 			require.NoError(t, err, "%s, YAML example %d", d, i)
 			got[filepath.Base(d)+"#"+string(rune('0'+i))] = s
+			i++
 		}
 	}
 	for key, want := range golden {
@@ -87,4 +89,20 @@ func TestV1FilesResolveAsBefore(t *testing.T) {
 		assert.Equal(t, Place{In: InJSON, Name: s.Fields.AccessToken}, s.Answers.AccessToken, key)
 	}
 	assert.Len(t, golden, len(got), "every v1 file has a golden entry")
+}
+
+// The docs' complete v2 examples (a "# v2" block with a name) load.
+func TestDocsV2ExamplesLoad(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/styles.md")
+	require.NoError(t, err)
+	re := regexp.MustCompile("(?s)```yaml\n(.*?)```")
+	n := 0
+	for _, m := range re.FindAllSubmatch(doc, -1) {
+		if strings.HasPrefix(string(m[1]), "# v2\nname:") {
+			_, err := Parse("docs/styles.md", m[1])
+			require.NoError(t, err, "%s", m[1])
+			n++
+		}
+	}
+	assert.Positive(t, n)
 }
