@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -164,4 +165,18 @@ func TestRunByLine(t *testing.T) {
 	require.Len(t, res.Scenarios, 1)
 	assert.Equal(t, "one request meets an expired token: one refresh, one replay", res.Scenarios[0].Name)
 	assert.True(t, res.OK(), res.Scenarios[0].Detail)
+}
+
+// FuzzSelectLines: any feature text and line selection gives a text of the
+// same number of lines (so FILE:LINE stays true) or problems, never a panic.
+func FuzzSelectLines(f *testing.F) {
+	f.Add("Feature: f\n  Scenario: a\n    Given 1 device\n\n  Scenario Outline: b <n>\n    When <n> minutes pass\n    Examples:\n      | n |\n      | 1 |\n", 2, 9)
+	f.Add("Feature: f\n  Rule: r\n    Background:\n      Given 1 device\n    @t\n    Scenario: a\n      Given 1 device\n", 5, 1)
+	f.Fuzz(func(t *testing.T, text string, l1, l2 int) {
+		in := featureFile{name: "x.feature", content: []byte(text), lines: []int{l1, l2}}
+		out, _ := selectLines(in)
+		if got, want := strings.Count(string(out.content), "\n"), strings.Count(text, "\n"); got != want {
+			t.Fatalf("selection changed the line count from %d to %d", want, got)
+		}
+	})
 }
