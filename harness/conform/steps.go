@@ -101,7 +101,7 @@ var library = []Step{
 		Help:    "Waits in real time (at most 30s), e.g. to order a fast request after a slow one.",
 		Example: "When I wait 50ms"},
 	{Group: gTime, Syntax: "the clock is <duration> before the access tokens expire", Pattern: `^the clock is {span} before the access tokens expire$`, fn: (*world).clockBeforeExpiry, vet: spanAt(0),
-		Help:    "Moves the clock to just before the earliest current access token of the devices expires. Two windows meet here (docs/conform.md#two-windows): the reference client refreshes before sending when its token expires within 30s (never earlier than half-way through the token's life), and the checker counts a refresh without an expiry signal as justified within 5 minutes of expiry. 10 seconds is inside both: a correct client refreshes once, before the token expires.",
+		Help:    "Moves the clock to just before the earliest current access token of the devices expires. Two windows meet here (docs/conform.md#two-windows): the reference client refreshes before sending when its token expires within 30s (never earlier than half-way through the token's life), and the checker counts a refresh without an expiry signal as justified once per token, within 5 minutes of expiry (never more than half the token's life). With 2-hour tokens 10 seconds is inside both: a correct client refreshes once, before the token expires.",
 		Example: "When the clock is 10 seconds before the access tokens expire"},
 
 	// Expiry and revocation
@@ -340,7 +340,7 @@ var library = []Step{
 		Help:    "The backend never answered a request of the client with the expiry signal (proactive refresh worked). Only a client that refreshes proactively passes, and only when the clock is inside its proactive window (30s before expiry for the reference client; docs/conform.md#two-windows).",
 		Example: "Then no request met an expired token"},
 	{Group: gLedger, Syntax: "invariant <name> holds", Pattern: `^invariant (\S+) holds$`, fn: (*world).invariantHolds, vet: invariantAt(0),
-		Help:    "Judges the scenario's ledger with the invariant checker (SPEC §5 names; an unknown name is a problem before the run); on failure shows each violation with its ledger evidence. single-refresh accepts a refresh without an expiry signal only near the token's expiry (docs/conform.md#two-windows).",
+		Help:    "Judges the scenario's ledger with the invariant checker (SPEC §5 names; an unknown name is a problem before the run); on failure shows each violation with its ledger evidence. single-refresh accepts a refresh without an expiry signal only once per token and near its expiry (docs/conform.md#two-windows).",
 		Example: "Then invariant single-refresh holds"},
 	{Group: gLedger, Syntax: "invariant <name> is violated", Pattern: `^invariant (\S+) is violated$`, fn: (*world).invariantViolated, vet: invariantAt(0),
 		Help:    "The checker finds at least one violation (to prove a check can fail).",
