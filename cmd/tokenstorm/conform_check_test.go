@@ -70,3 +70,17 @@ Feature: fixed
 	assert.Equal(t, 0, code, stderr)
 	assert.Contains(t, stderr, "conform: 1 scenarios: 1 passed")
 }
+
+// TestStepsFilter: `tokenstorm steps WORD…` lists only the steps mentioning
+// every word, and a word no step mentions is a usage error.
+func TestStepsFilter(t *testing.T) {
+	stdout, stderr, code := runCLI(t, "steps", "background", "body")
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, stdout, "in the background with body:")
+	assert.NotContains(t, stdout, "the access tokens expire\n")
+	assert.Contains(t, stdout, "steps mention \"background body\"")
+
+	_, stderr, code = runCLI(t, "steps", "zebra")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, `no step mentions "zebra"`)
+}
