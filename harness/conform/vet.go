@@ -190,7 +190,7 @@ func sendK(k int, each bool) vetFn {
 			return err
 		}
 		if each {
-			if len(v.devices) == 0 {
+			if len(v.devices) == 0 && v.exact {
 				return fmt.Errorf("no devices declared before this step: start with e.g. \"Given 5 devices logged in\"")
 			}
 			n *= len(v.devices)

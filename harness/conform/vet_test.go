@@ -55,6 +55,11 @@ func TestCheckCatchesLooseSteps(t *testing.T) {
     And request mine succeeded
     And request warmup-d2 succeeded
 
+  Scenario: a device declared by a direct call joins "each device"
+    Given device d1 is logged in to the backend
+    When each device sends 2 concurrent GET /api/orders
+    Then request r2 succeeded
+
   Scenario: an undefined step
     Given 1 device
     When the grace window passes
@@ -69,7 +74,7 @@ func TestCheckCatchesLooseSteps(t *testing.T) {
 		path + `:13: And request r9 succeeded: no request named "r9" is sent before this step (requests so far: mine, r1, warmup-d1, warmup-d2)`,
 		// After an undefined step the checker cannot know what was sent:
 		// "request r1" is not reported as well.
-		path + `:19: undefined step: When the grace window passes`,
+		path + `:24: undefined step: When the grace window passes`,
 	}
 	require.Len(t, got, len(want), "%q", got)
 	for i := range want {
