@@ -20,6 +20,7 @@ import (
 type vetScenario struct {
 	devices []string
 	names   map[string]bool
+	guessed map[string]bool // automatic names given after exact was lost
 	autoN   int
 	// exact is false once a step declared devices the checker cannot count
 	// (a direct call naming a new device before "each device sends"): then
@@ -29,7 +30,9 @@ type vetScenario struct {
 	counting bool
 }
 
-func newVetScenario() *vetScenario { return &vetScenario{names: map[string]bool{}, exact: true} }
+func newVetScenario() *vetScenario {
+	return &vetScenario{names: map[string]bool{}, guessed: map[string]bool{}, exact: true}
+}
 
 // vetStep is one step as the checker sees it: the pattern's capture groups
 // and, for a table step, the table's cells.
@@ -69,9 +72,12 @@ func (v *vetScenario) define(name string) error {
 			}
 		}
 		v.names[name] = true
+		if !v.exact {
+			v.guessed[name] = true
+		}
 		return nil
 	}
-	if v.names[name] {
+	if v.names[name] && !v.guessed[name] {
 		why := "an earlier step of this scenario already sends a request named " + name
 		switch {
 		case strings.HasPrefix(name, warmupPrefix):
