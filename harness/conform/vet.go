@@ -243,8 +243,8 @@ func sendRows(devCol string) vetFn {
 	}
 }
 
-// vetPickle runs the static checks of one scenario's steps; each problem is
-// reported at its step's line.
+// vetStepOf runs the static checks of one step of a scenario; a problem is
+// reported at the step's line.
 func vetStepOf(v *vetScenario, s *Step, text string, table [][]string) error {
 	groups := s.re.FindStringSubmatch(text)
 	if groups == nil {
