@@ -166,6 +166,22 @@ func devicesN(i int, warmup bool) vetFn {
 	}
 }
 
+// knownDeviceAt: capture i names a device an earlier step declared (an
+// assertion about a device that does not exist would count nothing and pass).
+func knownDeviceAt(i int) vetFn {
+	return func(v *vetScenario, s vetStep) error {
+		d := s.args[i]
+		if d == "" || slices.Contains(v.devices, d) || !v.exact {
+			return nil
+		}
+		known := strings.Join(v.devices, ", ")
+		if known == "" {
+			known = "none yet"
+		}
+		return fmt.Errorf("device %s is not declared before this step (devices: %s)", d, known)
+	}
+}
+
 // deviceAt: capture i names a device the step declares.
 func deviceAt(i int) vetFn {
 	return func(v *vetScenario, s vetStep) error {

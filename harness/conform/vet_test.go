@@ -54,6 +54,7 @@ func TestCheckCatchesLooseSteps(t *testing.T) {
     And request r9 succeeded
     And request mine succeeded
     And request warmup-d2 succeeded
+    And exactly 1 refresh for device d7
 
   Scenario: a device declared by a direct call joins "each device"
     Given device d1 is logged in to the backend
@@ -72,9 +73,10 @@ func TestCheckCatchesLooseSteps(t *testing.T) {
 		path + `:10: And device d2 sends GET /api/orders as request mine: request name "mine" is used twice: an earlier step of this scenario already sends a request named mine; pick another name`,
 		path + `:11: Then invariant single_refresh holds: unknown invariant "single_refresh" (did you mean "single-refresh"?)`,
 		path + `:13: And request r9 succeeded: no request named "r9" is sent before this step (requests so far: mine, r1, warmup-d1, warmup-d2)`,
+		path + `:16: And exactly 1 refresh for device d7: device d7 is not declared before this step (devices: d1, d2)`,
 		// After an undefined step the checker cannot know what was sent:
 		// "request r1" is not reported as well.
-		path + `:24: undefined step: When the grace window passes`,
+		path + `:25: undefined step: When the grace window passes`,
 	}
 	require.Len(t, got, len(want), "%q", got)
 	for i := range want {
