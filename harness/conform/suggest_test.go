@@ -89,3 +89,15 @@ func FuzzSuggest(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkSuggest: what one undefined step costs the check (a one-word slip,
+// and a text two words off that needs the deeper search).
+func BenchmarkSuggest(b *testing.B) {
+	for _, text := range []string{"device d1 send GET /api/orders", "WeChat has seen at most 4 jscode2session calls"} {
+		b.Run(strings.Fields(text)[1], func(b *testing.B) {
+			for range b.N {
+				suggest("When", text)
+			}
+		})
+	}
+}
