@@ -187,3 +187,50 @@ func FuzzSelectLines(f *testing.F) {
 		}
 	})
 }
+
+// TestNewStepsCanFail: the timing and counting steps fail when what they
+// claim is false, with a message saying what they counted.
+func TestNewStepsCanFail(t *testing.T) {
+	path := writeFeature(t, `@client @admin
+Feature: claims that are false
+  Scenario: a slow answer is not within 100 ms
+    Given 1 device logged in
+    When device d1 sends GET /api/orders?delay_ms=400 as request slow
+    Then request slow settled within 100 ms
+
+  Scenario: the re-login after a revocation is counted since counting started
+    Given 2 devices logged in
+    When counting starts
+    And every refresh token family is revoked
+    And the access tokens expire
+    And each device sends 2 concurrent GET /api/orders
+    Then exactly 0 logins per device since counting started
+
+  Scenario: without "since", the warm-up is counted
+    Given 1 device logged in
+    Then WeChat saw 0 jscode2session calls
+
+  Scenario: at most is a bound
+    Given 1 device logged in
+    When the access tokens expire
+    And device d1 sends POST /api/orders as request p with body:
+      """
+      {"item":"x"}
+      """
+    Then request p reached the backend at most once
+`)
+	opts := refOptions(t)
+	opts.Paths = []string{path}
+	res, err := Run(context.Background(), opts)
+	require.NoError(t, err)
+	require.Len(t, res.Scenarios, 4)
+	for i, want := range []string{
+		"request slow should settle within 100ms, but took",
+		"exactly 0 logins per device since counting started: 2 of 2 devices differ (d1: 1, d2: 1) since counting started",
+		"WeChat saw 0 jscode2session calls: it saw 1 since the scenario started (warm-up logins included)",
+		"request p reached the backend 2 time(s), want at most 1",
+	} {
+		assert.Equal(t, "fail", string(res.Scenarios[i].Verdict), res.Scenarios[i].Name)
+		assert.Contains(t, res.Scenarios[i].Detail, want, res.Scenarios[i].Name)
+	}
+}
