@@ -19,19 +19,19 @@ func TestConformCheckCatchesAuthoringMistakes(t *testing.T) {
 Feature: first try
   Scenario: mistakes
     Given 2 devices logged in
-    When the grace period passes
-    And device d1 sends GET /api/orders as request warmup-d2
+    When device d1 sends GET /api/orders as request warmup-d2
     And device d1 sends GET /api/orders
     And device d2 sends GET /api/orders as request r1
+    And the grace period passes
     Then invariant single_refresh holds
     And exactly 1 refresh per device since counting started
 `), 0o644))
 	_, stderr, code := runCLI(t, "conform", "--check", bad)
 	assert.Equal(t, 2, code, stderr)
 	for _, line := range []string{
-		bad + ":5: undefined step: When the grace period passes",
-		bad + `:6: And device d1 sends GET /api/orders as request warmup-d2: request name "warmup-d2" is used twice`,
-		bad + `:8: And device d2 sends GET /api/orders as request r1: request name "r1" is used twice`,
+		bad + `:5: When device d1 sends GET /api/orders as request warmup-d2: request name "warmup-d2" is used twice`,
+		bad + `:7: And device d2 sends GET /api/orders as request r1: request name "r1" is used twice`,
+		bad + ":8: undefined step: And the grace period passes",
 		bad + `:9: Then invariant single_refresh holds: unknown invariant "single_refresh" (did you mean "single-refresh"?)`,
 		bad + `:10: And exactly 1 refresh per device since counting started: "since counting started" needs an earlier "When counting starts" step`,
 	} {
@@ -69,4 +69,18 @@ Feature: fixed
 	_, stderr, code = runCLI(t, "conform", "--format", "progress", "--out", out, good+":15")
 	assert.Equal(t, 0, code, stderr)
 	assert.Contains(t, stderr, "conform: 1 scenarios: 1 passed")
+}
+
+// TestStepsFilter: `tokenstorm steps WORD…` lists only the steps mentioning
+// every word, and a word no step mentions is a usage error.
+func TestStepsFilter(t *testing.T) {
+	stdout, stderr, code := runCLI(t, "steps", "background", "body")
+	require.Equal(t, 0, code, stderr)
+	assert.Contains(t, stdout, "in the background with body:")
+	assert.NotContains(t, stdout, "the access tokens expire\n")
+	assert.Contains(t, stdout, "steps mention \"background body\"")
+
+	_, stderr, code = runCLI(t, "steps", "zebra")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, stderr, `no step mentions "zebra"`)
 }

@@ -8,14 +8,36 @@ import (
 
 // WriteText prints the step library for a terminal: per group, each step's
 // syntax, one line of help and its example.
-func WriteText(w io.Writer) error {
+func WriteText(w io.Writer) error { return WriteTextFiltered(w, nil) }
+
+// WriteTextFiltered prints the steps whose syntax, help or example contains
+// every word (any case): `tokenstorm steps background body`. No words: all.
+func WriteTextFiltered(w io.Writer, words []string) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "tokenstorm steps: %d steps for .feature files (keywords Given/When/Then/And are interchangeable).\n", len(library))
+	var steps []Step
+	for _, s := range Steps() {
+		text := strings.ToLower(s.Syntax + " " + s.Help + " " + s.Example)
+		all := true
+		for _, word := range words {
+			all = all && strings.Contains(text, strings.ToLower(word))
+		}
+		if all {
+			steps = append(steps, s)
+		}
+	}
+	if len(words) > 0 {
+		if len(steps) == 0 {
+			return fmt.Errorf("no step mentions %q (tokenstorm steps lists all %d)", strings.Join(words, " "), len(library))
+		}
+		fmt.Fprintf(&b, "tokenstorm steps: %d of %d steps mention %q.\n", len(steps), len(library), strings.Join(words, " "))
+	} else {
+		fmt.Fprintf(&b, "tokenstorm steps: %d steps for .feature files (keywords Given/When/Then/And are interchangeable).\n", len(library))
+	}
 	b.WriteString("Placeholders are in <angle brackets>; durations read like \"2 hours\", \"90 seconds\", \"1h30m\".\n")
 	b.WriteString(countingNote + "\n")
 	b.WriteString("Check a file without running it: tokenstorm conform --check my.feature; run one scenario: tokenstorm conform my.feature:12.\n")
 	group := ""
-	for _, s := range Steps() {
+	for _, s := range steps {
 		if s.Group != group {
 			group = s.Group
 			fmt.Fprintf(&b, "\n%s\n%s\n", group, strings.Repeat("=", len([]rune(group))))

@@ -1,6 +1,7 @@
 package conform
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -63,4 +64,40 @@ func trimSpace(s string) string {
 		return s[1:]
 	}
 	return s
+}
+
+// FuzzSuggest: any text gets an answer without a panic, and a "did you mean"
+// always names a text that matches exactly one step.
+func FuzzSuggest(f *testing.F) {
+	for _, s := range []string{"device d1 send GET /api/orders", "2 hourz pass", "", "   ", "WeChat saw no jscode2session calls", "invariant x is held"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		if len(text) > 200 || strings.ContainsAny(text, `"\`) {
+			return // quoting in the message would blur the check
+		}
+		out := suggest("When", text)
+		const lead = ` (did you mean "When `
+		if rest, ok := strings.CutPrefix(out, lead); ok {
+			end := strings.Index(rest, `"?`)
+			if end < 0 {
+				t.Fatalf("malformed suggestion %q", out)
+			}
+			if m := match(rest[:end]); len(m) != 1 {
+				t.Fatalf("suggestion %q for %q matches %d steps", rest[:end], text, len(m))
+			}
+		}
+	})
+}
+
+// BenchmarkSuggest: what one undefined step costs the check (a one-word slip,
+// and a text two words off that needs the deeper search).
+func BenchmarkSuggest(b *testing.B) {
+	for _, text := range []string{"device d1 send GET /api/orders", "WeChat has seen at most 4 jscode2session calls"} {
+		b.Run(strings.Fields(text)[1], func(b *testing.B) {
+			for range b.N {
+				suggest("When", text)
+			}
+		})
+	}
 }

@@ -20,6 +20,7 @@ import (
 type vetScenario struct {
 	devices []string
 	names   map[string]bool
+	guessed map[string]bool // automatic names given after exact was lost
 	autoN   int
 	// exact is false once a step declared devices the checker cannot count
 	// (a direct call naming a new device before "each device sends"): then
@@ -29,7 +30,9 @@ type vetScenario struct {
 	counting bool
 }
 
-func newVetScenario() *vetScenario { return &vetScenario{names: map[string]bool{}, exact: true} }
+func newVetScenario() *vetScenario {
+	return &vetScenario{names: map[string]bool{}, guessed: map[string]bool{}, exact: true}
+}
 
 // vetStep is one step as the checker sees it: the pattern's capture groups
 // and, for a table step, the table's cells.
@@ -69,9 +72,12 @@ func (v *vetScenario) define(name string) error {
 			}
 		}
 		v.names[name] = true
+		if !v.exact {
+			v.guessed[name] = true
+		}
 		return nil
 	}
-	if v.names[name] {
+	if v.names[name] && !v.guessed[name] {
 		why := "an earlier step of this scenario already sends a request named " + name
 		switch {
 		case strings.HasPrefix(name, warmupPrefix):
@@ -160,6 +166,22 @@ func devicesN(i int, warmup bool) vetFn {
 	}
 }
 
+// knownDeviceAt: capture i names a device an earlier step declared (an
+// assertion about a device that does not exist would count nothing and pass).
+func knownDeviceAt(i int) vetFn {
+	return func(v *vetScenario, s vetStep) error {
+		d := s.args[i]
+		if d == "" || slices.Contains(v.devices, d) || !v.exact {
+			return nil
+		}
+		known := strings.Join(v.devices, ", ")
+		if known == "" {
+			known = "none yet"
+		}
+		return fmt.Errorf("device %s is not declared before this step (devices: %s)", d, known)
+	}
+}
+
 // deviceAt: capture i names a device the step declares.
 func deviceAt(i int) vetFn {
 	return func(v *vetScenario, s vetStep) error {
@@ -190,7 +212,7 @@ func sendK(k int, each bool) vetFn {
 			return err
 		}
 		if each {
-			if len(v.devices) == 0 {
+			if len(v.devices) == 0 && v.exact {
 				return fmt.Errorf("no devices declared before this step: start with e.g. \"Given 5 devices logged in\"")
 			}
 			n *= len(v.devices)
@@ -237,17 +259,18 @@ func sendRows(devCol string) vetFn {
 	}
 }
 
-// vetPickle runs the static checks of one scenario's steps; each problem is
-// reported at its step's line.
+// vetStepOf runs the static checks of one step of a scenario; a problem is
+// reported at the step's line.
 func vetStepOf(v *vetScenario, s *Step, text string, table [][]string) error {
 	groups := s.re.FindStringSubmatch(text)
 	if groups == nil {
 		return nil
 	}
 	if s.vet == nil {
-		// A step the checker does not model but which may declare a device
-		// (direct calls): from here on automatic names are only a guess.
-		if strings.Contains(s.Syntax, "<device>") && s.Group != gLedger && s.Group != gResponse {
+		// Direct calls may declare a device the checker does not model (the
+		// backend check's own device too): from here on "each device" and
+		// so automatic names are only a guess.
+		if s.Group == gWechat || s.Group == gBackend {
 			v.exact = false
 		}
 		return nil

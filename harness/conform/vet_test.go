@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -53,6 +54,12 @@ func TestCheckCatchesLooseSteps(t *testing.T) {
     And request r9 succeeded
     And request mine succeeded
     And request warmup-d2 succeeded
+    And exactly 1 refresh for device d7
+
+  Scenario: a device declared by a direct call joins "each device"
+    Given device d1 is logged in to the backend
+    When each device sends 2 concurrent GET /api/orders
+    Then request r2 succeeded
 
   Scenario: an undefined step
     Given 1 device
@@ -66,9 +73,10 @@ func TestCheckCatchesLooseSteps(t *testing.T) {
 		path + `:10: And device d2 sends GET /api/orders as request mine: request name "mine" is used twice: an earlier step of this scenario already sends a request named mine; pick another name`,
 		path + `:11: Then invariant single_refresh holds: unknown invariant "single_refresh" (did you mean "single-refresh"?)`,
 		path + `:13: And request r9 succeeded: no request named "r9" is sent before this step (requests so far: mine, r1, warmup-d1, warmup-d2)`,
+		path + `:16: And exactly 1 refresh for device d7: device d7 is not declared before this step (devices: d1, d2)`,
 		// After an undefined step the checker cannot know what was sent:
 		// "request r1" is not reported as well.
-		path + `:19: undefined step: When the grace window passes`,
+		path + `:25: undefined step: When the grace window passes`,
 	}
 	require.Len(t, got, len(want), "%q", got)
 	for i := range want {
@@ -164,4 +172,65 @@ func TestRunByLine(t *testing.T) {
 	require.Len(t, res.Scenarios, 1)
 	assert.Equal(t, "one request meets an expired token: one refresh, one replay", res.Scenarios[0].Name)
 	assert.True(t, res.OK(), res.Scenarios[0].Detail)
+}
+
+// FuzzSelectLines: any feature text and line selection gives a text of the
+// same number of lines (so FILE:LINE stays true) or problems, never a panic.
+func FuzzSelectLines(f *testing.F) {
+	f.Add("Feature: f\n  Scenario: a\n    Given 1 device\n\n  Scenario Outline: b <n>\n    When <n> minutes pass\n    Examples:\n      | n |\n      | 1 |\n", 2, 9)
+	f.Add("Feature: f\n  Rule: r\n    Background:\n      Given 1 device\n    @t\n    Scenario: a\n      Given 1 device\n", 5, 1)
+	f.Fuzz(func(t *testing.T, text string, l1, l2 int) {
+		in := featureFile{name: "x.feature", content: []byte(text), lines: []int{l1, l2}}
+		out, _ := selectLines(in)
+		if got, want := strings.Count(string(out.content), "\n"), strings.Count(text, "\n"); got != want {
+			t.Fatalf("selection changed the line count from %d to %d", want, got)
+		}
+	})
+}
+
+// TestNewStepsCanFail: the timing and counting steps fail when what they
+// claim is false, with a message saying what they counted.
+func TestNewStepsCanFail(t *testing.T) {
+	path := writeFeature(t, `@client @admin
+Feature: claims that are false
+  Scenario: a slow answer is not within 100 ms
+    Given 1 device logged in
+    When device d1 sends GET /api/orders?delay_ms=400 as request slow
+    Then request slow settled within 100 ms
+
+  Scenario: the re-login after a revocation is counted since counting started
+    Given 2 devices logged in
+    When counting starts
+    And every refresh token family is revoked
+    And the access tokens expire
+    And each device sends 2 concurrent GET /api/orders
+    Then exactly 0 logins per device since counting started
+
+  Scenario: without "since", the warm-up is counted
+    Given 1 device logged in
+    Then WeChat saw 0 jscode2session calls
+
+  Scenario: at most is a bound
+    Given 1 device logged in
+    When the access tokens expire
+    And device d1 sends POST /api/orders as request p with body:
+      """
+      {"item":"x"}
+      """
+    Then request p reached the backend at most once
+`)
+	opts := refOptions(t)
+	opts.Paths = []string{path}
+	res, err := Run(context.Background(), opts)
+	require.NoError(t, err)
+	require.Len(t, res.Scenarios, 4)
+	for i, want := range []string{
+		"request slow should settle within 100ms, but took",
+		"exactly 0 logins per device since counting started: 2 of 2 devices differ (d1: 1, d2: 1) since counting started",
+		"WeChat saw 0 jscode2session calls: it saw 1 since the scenario started (warm-up logins included)",
+		"request p reached the backend 2 time(s), want at most 1",
+	} {
+		assert.Equal(t, "fail", string(res.Scenarios[i].Verdict), res.Scenarios[i].Name)
+		assert.Contains(t, res.Scenarios[i].Detail, want, res.Scenarios[i].Name)
+	}
 }
