@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin/tokenstorm
 PKGS    ?= ./...
 
-.PHONY: all build test test-short bench lint fmt run serve docs clean fuzz
+.PHONY: all build test test-short bench bench-storm lint fmt run serve docs clean fuzz verdict-stability
 
 all: build
 
@@ -22,6 +22,11 @@ test-short:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m $(PKGS)
 
+## bench-storm: memory per idle device at 1k, 10k and 100k devices, one
+## process per size (TOKENSTORM_CURVE=1000,5000 to choose; takes minutes)
+bench-storm:
+	TOKENSTORM_LONG=1 $(GO) test -count=1 -run '^TestDeviceMemoryCurve$$' -v -timeout 1h ./harness/storm/
+
 ## fuzz: every fuzz target (func FuzzX in any _test.go) for FUZZTIME each
 FUZZTIME ?= 10s
 # Minimising a new input may take 60s by default (large seeds): keep it short.
@@ -35,6 +40,11 @@ fuzz:
 	    else cat $$out; echo "FAIL $$dir $$t"; exit 1; fi; \
 	  done; \
 	done
+
+## verdict-stability: the probe battery N times (default 100) for ref and every
+## mutant, with BURN CPU burners (default 2); 0 verdict flips required. Long.
+verdict-stability:
+	TOKENSTORM_STABILITY=$${N:-100} TOKENSTORM_STABILITY_BURN=$${BURN:-2} $(GO) test -run '^TestVerdictStability$$' -count=1 -timeout 0 -v ./harness/probe/
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

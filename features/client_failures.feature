@@ -117,7 +117,7 @@ Feature: failures around refresh
     When the WeChat faults are cleared
     And I wait 2 seconds
     And each device sends 2 concurrent GET /api/orders
-    Then request r7 succeeded
-    And request r10 succeeded
+    Then request r5 succeeded
+    And request r8 succeeded
     And invariant no-lost-requests holds
     And invariant code-single-use holds

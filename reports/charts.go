@@ -45,7 +45,7 @@ const (
 	chartH       = 3.2 * vg.Inch
 	legendW      = 1.9 * vg.Inch
 	noData       = "no data"
-	timeAxisText = "time since start (s)"
+	timeAxisText = "wall time since the run started (s)"
 )
 
 var (
@@ -56,11 +56,14 @@ var (
 	colMax     = rgb(0xfd, 0xc4, 0x94)
 	colReq     = rgb(0x1f, 0x77, 0xb4)
 	colReqFill = color.NRGBA{0x1f, 0x77, 0xb4, 0x30}
-	colErr     = rgb(0xd6, 0x27, 0x28)
+	// Red (colBad) is kept for violations: errors and expiry are facts of
+	// a run, not failures of the client.
+	colErr     = rgb(0x7b, 0x32, 0x94)
 	colRefresh = rgb(0x2c, 0xa0, 0x2c)
 	colLogin   = rgb(0x17, 0xbe, 0xcf)
 	colOK      = rgb(0x2c, 0xa0, 0x2c)
 	colBad     = rgb(0xd6, 0x27, 0x28)
+	colExtra   = rgb(0x9e, 0x9a, 0xc8) // more than one call per episode, single-refresh held
 	colBar     = rgb(0x6b, 0x8e, 0xc2)
 	colGrid    = rgb(0xe3, 0xe3, 0xe3)
 )
@@ -71,11 +74,12 @@ func rgb(r, g, b uint8) color.Color { return color.NRGBA{r, g, b, 0xff} }
 // drawn says why; it never fails the report.
 func buildCharts(s *summary.Summary) []chart {
 	series := downsampleSeries(s.Series, maxChartPoints)
+	scope := " — " + scopeOf(s)
 	return []chart{
-		safeChart(chartLatency, "Latency over time", func() chart { return latencyChart(s, series) }),
-		safeChart(chartDistribution, "Latency distribution", func() chart { return distributionChart(s) }),
-		safeChart(chartRefreshes, "Refreshes per expiry episode, per device", func() chart { return refreshChart(s) }),
-		safeChart(chartThroughput, "Throughput over time", func() chart { return throughputChart(s, series) }),
+		safeChart(chartLatency, "Latency over time"+scope, func() chart { return latencyChart(s, series) }),
+		safeChart(chartDistribution, "Latency distribution"+scope, func() chart { return distributionChart(s) }),
+		safeChart(chartRefreshes, "Refresh and login calls per expiry episode, per device"+scope, func() chart { return refreshChart(s) }),
+		safeChart(chartThroughput, "Throughput over time"+scope, func() chart { return throughputChart(s, series) }),
 	}
 }
 

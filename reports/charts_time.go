@@ -24,7 +24,7 @@ type markStyle struct {
 // Vertical-line kinds. refresh and login are drawn as glyphs instead:
 // there can be one per device, far too many for lines.
 var markStyles = map[string]markStyle{
-	"expire": {"token expiry", rgb(0xd6, 0x27, 0x28), nil},
+	"expire": {"token expiry", rgb(0x33, 0x33, 0x33), nil},
 	"fault":  {"fault injected", rgb(0x8c, 0x56, 0x4b), []vg.Length{vg.Points(4), vg.Points(2)}},
 	"revoke": {"family revoked", rgb(0x94, 0x67, 0xbd), []vg.Length{vg.Points(4), vg.Points(2)}},
 	"skew":   {"clock skew", rgb(0xbc, 0xbd, 0x22), []vg.Length{vg.Points(2), vg.Points(2)}},
@@ -36,10 +36,17 @@ var markOrder = []string{"expire", "fault", "revoke", "skew", "marker"}
 // latencyChart: p50/p99 (and max) per time bucket, with the run's events.
 func latencyChart(s *summary.Summary, series []summary.Point) chart {
 	var p50, p99, pmax plotter.XYs
+	var breaks []int // indexes where a line restarts after idle buckets
+	idle := false
 	for _, pt := range series {
 		if pt.Requests == 0 && pt.P99MS == 0 && pt.P50MS == 0 {
-			continue // an idle bucket has no latency, not a latency of 0
+			idle = true // an idle bucket has no latency, not a latency of 0
+			continue
 		}
+		if idle && len(p50) > 0 {
+			breaks = append(breaks, len(p50)) // do not draw across the gap
+		}
+		idle = false
 		x := pt.AtMS / 1000
 		p50 = append(p50, plotter.XY{X: x, Y: clean(pt.P50MS)})
 		p99 = append(p99, plotter.XY{X: x, Y: clean(pt.P99MS)})
@@ -64,14 +71,14 @@ func latencyChart(s *summary.Summary, series []summary.Point) chart {
 	if showMax {
 		// Max is drawn faintly and is allowed to leave the frame: one
 		// outlier must not flatten the p50/p99 lines a reader compares.
-		addLine(p, l, pmax, "max", colMax, 1)
+		addSegments(p, l, pmax, breaks, "max", colMax, 1)
 	}
-	addLine(p, l, p99, "p99", colP99, 1.5)
-	addLine(p, l, p50, "p50", colP50, 1.5)
+	addSegments(p, l, p99, breaks, "p99", colP99, 1.5)
+	addSegments(p, l, p50, breaks, "p50", colP50, 1.5)
 	yMax = niceMax(yMax * 1.15)
 	p.Y.Min, p.Y.Max = 0, yMax
-	xlo, xhi := xRange(series)
-	addEventMarks(p, l, s.Timeline, xlo, xhi, yMax, true)
+	xlo, xhi := xRange(s, series)
+	addEventMarks(p, l, s, xlo, xhi, yMax, true)
 	p.X.Min, p.X.Max = xlo/1000, xhi/1000
 	svg, err := renderSVG(p, l, chartLatency, "Latency over time: p50 and p99 per time bucket with token expiry and refresh events")
 	if err != nil {
@@ -90,6 +97,14 @@ func throughputChart(s *summary.Summary, series []summary.Point) chart {
 		return chart{Empty: noData}
 	}
 	widths := bucketWidths(series)
+	if w := s.SeriesBucketMS; w > 0 && finite(w) {
+		// The summary says how wide a bucket is; spacing between points
+		// would be wrong across gaps.
+		widths = make([]float64, len(series))
+		for i := range widths {
+			widths[i] = w * float64(mergedBy(s, series))
+		}
+	}
 	unit := "per second"
 	rate := func(i, n int) float64 {
 		if widths == nil {
@@ -100,12 +115,17 @@ func throughputChart(s *summary.Summary, series []summary.Point) chart {
 	if widths == nil {
 		unit = "per bucket"
 	}
-	var req, errs, refr plotter.XYs
+	var req, errs, refr, warm plotter.XYs
 	anyErr, anyRefresh := false, false
+	warmFrom, warmTo := warmupWindow(s) // a storm's warm-up logs every device in first
 	for i, pt := range series {
 		x := pt.AtMS / 1000
 		req = append(req, plotter.XY{X: x, Y: rate(i, pt.Requests)})
 		errs = append(errs, plotter.XY{X: x, Y: rate(i, pt.Errors)})
+		if pt.AtMS >= warmFrom && pt.AtMS < warmTo {
+			warm = append(warm, plotter.XY{X: x, Y: rate(i, pt.Refreshes)})
+			continue
+		}
 		refr = append(refr, plotter.XY{X: x, Y: rate(i, pt.Refreshes)})
 		anyErr = anyErr || pt.Errors > 0
 		anyRefresh = anyRefresh || pt.Refreshes > 0
@@ -130,30 +150,38 @@ func throughputChart(s *summary.Summary, series []summary.Point) chart {
 		for _, xy := range refr {
 			peak = math.Max(peak, xy.Y)
 		}
-		name := "refreshes"
+		name := "refresh + login calls"
 		if peak > yMax {
-			name = fmt.Sprintf("refreshes (peak %s %s)", fmtFloat(math.Round(peak)), strings.TrimPrefix(unit, "per "))
+			name = fmt.Sprintf("refresh + login calls (peak %s %s)", fmtFloat(math.Round(peak)), strings.TrimPrefix(unit, "per "))
 			if widths != nil {
-				name = fmt.Sprintf("refreshes (peak %s/s)", fmtFloat(math.Round(peak)))
+				name = fmt.Sprintf("refresh + login calls (peak %s/s)", fmtFloat(math.Round(peak)))
 			}
 		}
 		addLine(p, l, refr, name, colRefresh, 1.2)
 	}
+	if len(warm) > 0 {
+		addLine(p, l, warm, "warm-up: first logins", colLogin, 1.2)
+	}
 	p.Y.Min, p.Y.Max = 0, yMax
-	xlo, xhi := xRange(series)
-	addEventMarks(p, l, s.Timeline, xlo, xhi, yMax, false)
+	xlo, xhi := xRange(s, series)
+	addEventMarks(p, l, s, xlo, xhi, yMax, false)
 	p.X.Min, p.X.Max = xlo/1000, xhi/1000
 	svg, err := renderSVG(p, l, chartThroughput, "Throughput over time: requests, errors and refreshes "+unit)
 	if err != nil {
 		return chart{Empty: "chart unavailable: " + err.Error()}
 	}
-	return chart{SVG: svg, Caption: "Logical requests completed " + unit + ", with errors and refresh calls. A dip after an expiry line is the refresh pause; a flat zero means requests were stuck."}
+	c := chart{SVG: svg, Caption: "Logical requests completed " + unit + ", with errors and refresh + login calls. A dip after an expiry line is the refresh pause; a flat zero means requests were stuck."}
+	if len(warm) > 0 {
+		c.Caption += " Before the attack, the storm's warm-up logs every device in once: those first logins are drawn apart."
+	}
+	return c
 }
 
 // addEventMarks draws timeline events: vertical lines for expiry, faults,
 // revocations, skew and markers; glyphs along the top for refreshes and
 // logins when glyphs is set.
-func addEventMarks(p *plot.Plot, l *legend, marks []summary.Mark, xlo, xhi, yMax float64, glyphs bool) {
+func addEventMarks(p *plot.Plot, l *legend, s *summary.Summary, xlo, xhi, yMax float64, glyphs bool) {
+	marks := s.Timeline
 	if len(marks) == 0 {
 		return
 	}
@@ -226,15 +254,80 @@ func addEventMarks(p *plot.Plot, l *legend, marks []summary.Mark, xlo, xhi, yMax
 		}
 		sc.GlyphStyle = draw.GlyphStyle{Color: d.col, Radius: vg.Points(2.5), Shape: d.shape}
 		p.Add(sc)
-		l.add(fmt.Sprintf("%s (%d)", d.label, d.n), sc)
+		// The legend's count is the key numbers' count; when the timeline
+		// holds fewer marks (capped), it says how many are drawn.
+		total := s.Refresh.Refreshes
+		if d.kind == "login" {
+			total = s.Refresh.Logins
+		}
+		name := fmt.Sprintf("%s (%d)", d.label, d.n)
+		if total > d.n {
+			name = fmt.Sprintf("%s (%d of %d drawn)", d.label, d.n, total)
+		}
+		l.add(name, sc)
 	}
 }
 
-// xRange is the series' time range in ms, never empty.
-func xRange(pts []summary.Point) (lo, hi float64) {
-	lo, hi = pts[0].AtMS, pts[len(pts)-1].AtMS
+// xRange is the time axis in ms: from the run's start to the end of its
+// last bucket (the run's wall time), never empty.
+func xRange(s *summary.Summary, pts []summary.Point) (lo, hi float64) {
+	lo, hi = math.Min(0, pts[0].AtMS), pts[len(pts)-1].AtMS
+	if w := s.SeriesBucketMS; w > 0 && finite(w) {
+		hi += w * float64(mergedBy(s, pts))
+	}
+	if d := s.DurationMS; d > 0 && finite(d) && hi > d && pts[len(pts)-1].AtMS <= d {
+		hi = d // the last bucket ends with the run
+	}
 	if hi <= lo {
 		hi = lo + 1000
 	}
 	return lo, hi
+}
+
+// mergedBy is how many of the summary's buckets each displayed point holds.
+func mergedBy(s *summary.Summary, pts []summary.Point) int {
+	if len(pts) == 0 || len(s.Series) <= len(pts) {
+		return 1
+	}
+	return (len(s.Series) + len(pts) - 1) / len(pts)
+}
+
+// warmupWindow is when a storm's warm-up ran (from its "warm-up:" marker
+// to its "attack:" marker), in ms on the time axis; empty without one.
+func warmupWindow(s *summary.Summary) (from, to float64) {
+	from = math.NaN()
+	for _, m := range s.Timeline {
+		if m.Kind != "marker" {
+			continue
+		}
+		if strings.Contains(m.Detail, ": warm-up:") {
+			from = m.AtMS
+		}
+		if !math.IsNaN(from) && strings.Contains(m.Detail, ": attack:") {
+			return from, m.AtMS
+		}
+	}
+	return 0, 0
+}
+
+// addSegments draws xys as separate lines split at breaks (one legend entry):
+// a line must not bridge a stretch with no requests.
+func addSegments(p *plot.Plot, l *legend, xys plotter.XYs, breaks []int, name string, col color.Color, width float64) {
+	from := 0
+	for _, b := range append(breaks, len(xys)) {
+		seg := xys[from:b]
+		if len(seg) == 1 { // a lone bucket is a dot-length line
+			seg = plotter.XYs{seg[0], {X: seg[0].X + 1e-3, Y: seg[0].Y}}
+		}
+		addLine(p, l, seg, name, col, width)
+		name, from = "", b // legend once
+	}
+	// Dots on every bucket: a burst between idle stretches is one bucket,
+	// which a line alone would not show.
+	if len(breaks) > 0 {
+		if sc, err := plotter.NewScatter(xys); err == nil {
+			sc.GlyphStyle = draw.GlyphStyle{Color: col, Radius: vg.Points(width), Shape: draw.CircleGlyph{}}
+			p.Add(sc)
+		}
+	}
 }

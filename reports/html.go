@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"fmt"
 	"html/template"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -21,6 +22,7 @@ const (
 	htmlMaxEvidence   = 40  // ledger lines per violation
 	htmlMaxEvents     = 100 // timeline events listed in the events table
 	htmlMaxScenarios  = 500 // scenario rows
+	htmlFoldScenarios = 15  // more scenarios than this: the passed ones fold away
 	htmlTopDevices    = 10  // devices listed under the refresh chart
 	htmlMaxNotes      = 50
 )
@@ -46,11 +48,15 @@ type htmlData struct {
 	Duration     string
 	Storm        *summary.Storm
 
-	Invariants    []namedInvariant
-	Scenarios     []summary.Scenario
-	ScenariosMore int
-	Thresholds    []thresholdRow
-	Numbers       []numberGroup
+	Invariants []namedInvariant
+	Scenarios  []summary.Scenario
+	// ScenariosAttention are shown; ScenariosPassed fold away (many runs).
+	ScenariosAttention, ScenariosPassed []summary.Scenario
+	ScenariosMore                       int
+	Thresholds                          []thresholdRow
+	Numbers                             []numberGroup
+	StormNumbers                        []numberGroup     // the storm's own figures
+	StormLine                           *summary.Scenario // the storm's line of the scenario table
 
 	Latency, Distribution, Refreshes, Throughput chart
 
@@ -59,10 +65,9 @@ type htmlData struct {
 	EventsMore int
 	Routes     []routeRow
 
-	Violations       []violationRow
-	ViolationsTotal  int
-	ViolationsHidden int
-	HiddenBy         string
+	VGroups         []violationGroup
+	ViolationsTotal int
+	Scope           string // what the whole-run figures cover
 
 	Notes     []string
 	NotesMore int
@@ -83,14 +88,15 @@ type numberItem struct {
 }
 
 type deviceRow struct {
-	Device                     string
+	Device, Scenario           string
 	Episodes, Refreshes, Login int
 	PerEpisode                 string
 	Bad                        bool
 }
 
 type eventRow struct {
-	At, Kind, Device, Detail string
+	At, Kind, Scenario, Device, Detail string
+	Clock                              string // a probe's simulated clock, as a note
 }
 
 type routeRow struct {
@@ -135,27 +141,41 @@ func buildHTMLData(s *summary.Summary) htmlData {
 		Style:        s.Style,
 		Duration:     fmtDuration(s.DurationMS),
 		Storm:        s.Storm,
-		Invariants:   orderedInvariants(s),
+		Invariants:   failuresFirst(orderedInvariants(s)),
 	}
 	if !s.StartedAt.IsZero() {
 		d.Started = s.StartedAt.UTC().Format("2006-01-02 15:04:05 MST")
 	}
-	d.Scenarios = s.Scenarios[:min(len(s.Scenarios), htmlMaxScenarios)]
+	scs := sortedScenarios(s.Scenarios) // failures first
+	d.Scenarios = scs[:min(len(scs), htmlMaxScenarios)]
 	d.ScenariosMore = len(s.Scenarios) - len(d.Scenarios)
+	// A long table of passes hides the failures: passes fold away.
+	for _, sc := range d.Scenarios {
+		if sc.Verdict == summary.Pass && len(d.Scenarios) > htmlFoldScenarios {
+			d.ScenariosPassed = append(d.ScenariosPassed, sc)
+		} else {
+			d.ScenariosAttention = append(d.ScenariosAttention, sc)
+		}
+	}
 	for _, t := range s.Thresholds {
 		d.Thresholds = append(d.Thresholds, thresholdRow{t.Expr, fmtFloat(t.Actual), t.Verdict})
 	}
 	d.Numbers = numbers(s)
 	charts := buildCharts(s)
 	d.Latency, d.Distribution, d.Refreshes, d.Throughput = charts[0], charts[1], charts[2], charts[3]
-	d.TopDevices = topDevices(s.PerDevice, htmlTopDevices)
+	d.TopDevices = topDevices(s.PerDevice, htmlTopDevices, failed(s, summary.SingleRefresh))
+	if st := s.Storm; st != nil {
+		d.StormNumbers = []numberGroup{stormNumbers(st)}
+		for _, sc := range s.Scenarios {
+			if sc.Kind == "storm" && sc.Name == st.Scenario {
+				d.StormLine = &sc
+			}
+		}
+	}
 	d.Events, d.EventsMore = events(s, htmlMaxEvents)
 	d.Routes = routes(s.PerRoute)
-	d.Violations, d.ViolationsTotal = violationRows(s)
-	d.ViolationsHidden = d.ViolationsTotal - len(d.Violations)
-	if d.ViolationsHidden > 0 {
-		d.HiddenBy = hiddenByInvariant(s, d.Violations)
-	}
+	d.VGroups, d.ViolationsTotal = violationGroups(s)
+	d.Scope = scopeOf(s)
 	d.Notes = s.Notes[:min(len(s.Notes), htmlMaxNotes)]
 	d.NotesMore = len(s.Notes) - len(d.Notes)
 	return d
@@ -173,6 +193,10 @@ func headline(s *summary.Summary) string {
 		if inv.Verdict == summary.Fail {
 			failed++
 		}
+	}
+	if s.Verdict == summary.Interrupted {
+		// Say it first: the counts below cover only what ran.
+		parts = append(parts, "Interrupted before it finished: what ran is reported, what did not run is skipped")
 	}
 	parts = append(parts, count(failed, len(invs), "invariants"))
 	if len(s.Scenarios) > 0 {
@@ -196,20 +220,75 @@ func headline(s *summary.Summary) string {
 	return strings.Join(parts, " · ")
 }
 
+// failed says whether invariant name failed: only then is a figure tied
+// to it shown as bad (red means a violation, nothing less).
+func failed(s *summary.Summary, name string) bool {
+	inv := s.Invariants[name]
+	return inv != nil && inv.Verdict == summary.Fail
+}
+
+// failuresFirst orders invariants fail, pass, skip, keeping report order
+// within each.
+func failuresFirst(invs []namedInvariant) []namedInvariant {
+	sort.SliceStable(invs, func(i, j int) bool { return verdictRank(invs[i].Verdict) < verdictRank(invs[j].Verdict) })
+	return invs
+}
+
+// scopeOf says what the run-wide figures cover: "the whole run: 12 probes,
+// 88 features, storm synchronized-expiry".
+func scopeOf(s *summary.Summary) string {
+	var kinds []string
+	count := map[string]int{}
+	var storms []string
+	for _, sc := range s.Scenarios {
+		if sc.Kind == "storm" {
+			storms = append(storms, sc.Name)
+			continue
+		}
+		if count[sc.Kind] == 0 {
+			kinds = append(kinds, sc.Kind)
+		}
+		count[sc.Kind]++
+	}
+	var parts []string
+	for _, k := range kinds {
+		name := k
+		if name == "" {
+			name = "scenario"
+		}
+		if count[k] != 1 {
+			name += "s"
+		}
+		parts = append(parts, strconv.Itoa(count[k])+" "+name)
+	}
+	for _, n := range storms {
+		parts = append(parts, "storm "+n)
+	}
+	if len(parts) == 0 {
+		return "the whole run"
+	}
+	if len(parts) == 1 && len(storms) == 1 {
+		return "the whole run (storm " + storms[0] + ")"
+	}
+	return "the whole run: " + strings.Join(parts, ", ")
+}
+
 func numbers(s *summary.Summary) []numberGroup {
 	r, rf, l := s.Requests, s.Refresh, s.Latency
 	groups := []numberGroup{
 		{"Requests", []numberItem{
 			{"issued", strconv.Itoa(r.Issued), false},
 			{"succeeded", strconv.Itoa(r.Succeeded), false},
-			{"failed", strconv.Itoa(r.Failed), r.Failed > 0},
-			{"lost", strconv.Itoa(r.Lost), r.Lost > 0},
+			// Failed requests are expected where faults are injected on
+			// purpose; they are not a violation by themselves.
+			{"failed", strconv.Itoa(r.Failed), false},
+			{"lost", strconv.Itoa(r.Lost), r.Lost > 0 && failed(s, summary.NoLostRequests)},
 		}},
 		{"Refresh", []numberItem{
 			{"expiry episodes", strconv.Itoa(rf.ExpiryEpisodes), false},
 			{"refreshes", strconv.Itoa(rf.Refreshes), false},
 			{"logins", strconv.Itoa(rf.Logins), false},
-			{"amplification", fmtFloat(rf.Amplification), rf.Amplification > 1},
+			{"amplification", fmtFloat(rf.Amplification), rf.Amplification > 1 && failed(s, summary.SingleRefresh)},
 		}},
 		{"Latency", []numberItem{
 			{"p50", fmtMS(l.P50), false},
@@ -218,24 +297,37 @@ func numbers(s *summary.Summary) []numberGroup {
 			{"max", fmtMS(l.Max), false},
 		}},
 	}
-	if st := s.Storm; st != nil {
-		g := numberGroup{Title: "Load", Items: []numberItem{
-			{"devices", strconv.Itoa(st.Devices), false},
-			{"throughput", fmtFloat(st.ThroughputRPS) + " req/s", false},
-			{"send lag p99", fmtMS(st.SendLagP99MS), false},
-			{"send lag max", fmtMS(st.SendLagMaxMS), false},
-		}}
-		if st.PeakRSSMB > 0 {
-			g.Items = append(g.Items, numberItem{"peak RSS", fmtFloat(st.PeakRSSMB) + " MB", false})
-		}
-		groups = append(groups, g)
-	}
 	return groups
+}
+
+// stormNumbers are the load figures of the storm: they cover the storm's
+// attack only.
+func stormNumbers(st *summary.Storm) numberGroup {
+	g := numberGroup{Title: "Load", Items: []numberItem{
+		{"devices", strconv.Itoa(st.Devices), false},
+		{"throughput", fmtFloat(st.ThroughputRPS) + " req/s", false},
+		{"send lag p99", fmtMS(st.SendLagP99MS), false},
+		{"send lag max", fmtMS(st.SendLagMaxMS), false},
+	}}
+	if st.Overloaded {
+		// Coordinated omission: the generator fell behind, so the latencies
+		// understate; label the run, do not hide it. (Not red: red is for
+		// violations, and a threshold on latency says whether it failed.)
+		g.Items = append(g.Items, numberItem{"OVERLOADED: latency p99 corrected for send lag", fmtMS(st.CorrectedP99MS), false})
+	}
+	if st.PeakRSSMB > 0 {
+		g.Items = append(g.Items, numberItem{"peak RSS (process)", fmtFloat(st.PeakRSSMB) + " MB", false})
+	}
+	return g
 }
 
 // topDevices lists the devices with the most refresh+login calls per
 // episode: the ones to look at first in a storm.
-func topDevices(in []summary.DeviceStat, n int) []deviceRow {
+//
+// bad says whether single-refresh failed: only then is a device with more
+// than one call per episode shown as a violation (fault probes make
+// correct clients retry and log in again on purpose).
+func topDevices(in []summary.DeviceStat, n int, bad bool) []deviceRow {
 	type scored struct {
 		summary.DeviceStat
 		ratio float64
@@ -253,7 +345,7 @@ func topDevices(in []summary.DeviceStat, n int) []deviceRow {
 		if all[i].ratio != all[j].ratio {
 			return all[i].ratio > all[j].ratio
 		}
-		return all[i].Device < all[j].Device
+		return naturalLess(all[i].Device, all[j].Device)
 	})
 	var out []deviceRow
 	for _, d := range all[:min(n, len(all))] {
@@ -261,7 +353,7 @@ func topDevices(in []summary.DeviceStat, n int) []deviceRow {
 		if d.Episodes > 0 {
 			per = fmtFloat(d.ratio)
 		}
-		out = append(out, deviceRow{d.Device, d.Episodes, d.Refreshes, d.Logins, per, d.Episodes > 0 && d.ratio > 1})
+		out = append(out, deviceRow{d.Device, d.Scenario, d.Episodes, d.Refreshes, d.Logins, per, bad && d.Episodes > 0 && d.ratio > 1})
 	}
 	return out
 }
@@ -271,7 +363,9 @@ func topDevices(in []summary.DeviceStat, n int) []deviceRow {
 func events(s *summary.Summary, limit int) ([]eventRow, int) {
 	var out []eventRow
 	more := 0
-	for _, m := range s.Timeline {
+	marks := slices.Clone(s.Timeline)
+	sort.SliceStable(marks, func(i, j int) bool { return marks[i].AtMS < marks[j].AtMS })
+	for _, m := range marks {
 		if m.Kind == "refresh" || m.Kind == "login" {
 			continue
 		}
@@ -283,7 +377,11 @@ func events(s *summary.Summary, limit int) ([]eventRow, int) {
 		if finite(m.AtMS) {
 			at = relTime(time.Unix(0, 0), time.Unix(0, 0).Add(time.Duration(m.AtMS*float64(time.Millisecond))))
 		}
-		out = append(out, eventRow{at, m.Kind, m.Device, m.Detail})
+		row := eventRow{At: at, Kind: m.Kind, Scenario: m.Scenario, Device: m.Device, Detail: m.Detail}
+		if m.ClockOffsetMS != 0 && finite(m.ClockOffsetMS) {
+			row.Clock = "stack clock " + signedDuration(m.ClockOffsetMS) + " (simulated)"
+		}
+		out = append(out, row)
 	}
 	return out, more
 }
@@ -297,28 +395,32 @@ func routes(in map[string]summary.Latency) []routeRow {
 	return out
 }
 
-func violationRows(s *summary.Summary) ([]violationRow, int) {
-	picked, total := pickViolations(s, htmlMaxViolations)
-	rows := make([]violationRow, 0, len(picked))
-	for i, v := range picked {
-		row := violationRow{
-			N:           i + 1,
-			Invariant:   v.Invariant,
-			Headline:    violationHeadline(s.StartedAt, v),
-			Explanation: v.Explanation,
-			Scenario:    v.Scenario,
-			RIDs:        v.RIDs,
-			Tokens:      v.Tokens,
-			Open:        i < htmlOpenViolation,
-		}
-		ev := v.Evidence
-		for _, e := range ev[:min(len(ev), htmlMaxEvidence)] {
-			row.Evidence = append(row.Evidence, evidenceRowOf(s.StartedAt, e))
-		}
-		row.EvidenceMore = len(ev) - len(row.Evidence)
-		rows = append(rows, row)
+// violationRowOf is one violation with its evidence, numbered n in the page.
+func violationRowOf(s *summary.Summary, v pickedViolation, n int) violationRow {
+	if d := v.At.Sub(s.StartedAt); d < 0 || (s.DurationMS > 0 && d > time.Duration(s.DurationMS)*time.Millisecond) {
+		v.At = time.Time{} // stamped by a probe's simulated clock: no place on the run's time
 	}
-	return rows, total
+	row := violationRow{
+		N:           n,
+		Invariant:   v.Invariant,
+		Headline:    violationHeadline(s.StartedAt, v),
+		Explanation: v.Explanation,
+		Scenario:    v.Scenario,
+		RIDs:        v.RIDs,
+		Tokens:      v.Tokens,
+	}
+	ev := v.Evidence
+	// Evidence times are the stack's clock, which a probe shifts by hours:
+	// shown relative to the violation's first line, they read the same.
+	var origin time.Time
+	if len(ev) > 0 {
+		origin = ev[0].Time
+	}
+	for _, e := range ev[:min(len(ev), htmlMaxEvidence)] {
+		row.Evidence = append(row.Evidence, evidenceRowOf(origin, e))
+	}
+	row.EvidenceMore = len(ev) - len(row.Evidence)
+	return row
 }
 
 func evidenceRowOf(start time.Time, e ledger.Event) evidenceRow {
@@ -360,17 +462,42 @@ func evidenceRowOf(start time.Time, e ledger.Event) evidenceRow {
 	}
 }
 
-// hiddenByInvariant says which invariants the violations not listed belong to.
-func hiddenByInvariant(s *summary.Summary, shown []violationRow) string {
-	shownBy := map[string]int{}
-	for _, v := range shown {
-		shownBy[v.Invariant]++
+// signedDuration is "+2h0m0s" for a millisecond offset.
+func signedDuration(ms float64) string {
+	d := time.Duration(ms * float64(time.Millisecond)).Round(time.Second)
+	if d >= 0 {
+		return "+" + d.String()
 	}
-	var parts []string
-	for _, inv := range orderedInvariants(s) {
-		if n := max(inv.Violations, len(inv.Examples)) - shownBy[inv.Name]; n > 0 {
-			parts = append(parts, fmt.Sprintf("%s: %d", inv.Name, n))
+	return d.String()
+}
+
+// naturalLess orders names with numbers by value: d2 before d10.
+func naturalLess(a, b string) bool {
+	for a != "" && b != "" {
+		da, db := digitsPrefix(a), digitsPrefix(b)
+		if da != "" && db != "" {
+			na, nb := strings.TrimLeft(da, "0"), strings.TrimLeft(db, "0")
+			if len(na) != len(nb) {
+				return len(na) < len(nb)
+			}
+			if na != nb {
+				return na < nb
+			}
+			a, b = a[len(da):], b[len(db):]
+			continue
 		}
+		if a[0] != b[0] {
+			return a[0] < b[0]
+		}
+		a, b = a[1:], b[1:]
 	}
-	return strings.Join(parts, ", ")
+	return len(a) < len(b)
+}
+
+func digitsPrefix(s string) string {
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	return s[:i]
 }

@@ -2,6 +2,7 @@ package reports
 
 import (
 	"bytes"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -295,11 +296,19 @@ func TestHTMLBigSummary(t *testing.T) {
 	for _, d := range regexp.MustCompile(`<path d="([^"]*)"`).FindAllStringSubmatch(page, -1) {
 		assert.LessOrEqual(t, strings.Count(d[1], "L"), maxChartPoints+3, "a filled area adds its baseline corners")
 	}
-	assert.NotNil(t, byID(doc, "violation-50"))
-	assert.Nil(t, byID(doc, "violation-51"), "at most 50 violations with evidence")
-	hidden := byID(doc, "violations-hidden")
-	require.NotNil(t, hidden)
-	assert.Contains(t, textOf(hidden), "9950 more violations")
+	// Violations come in groups (scenario × invariant) of a few examples
+	// each, at most htmlMaxViolations with evidence; every group says how
+	// many it holds.
+	assert.Nil(t, byID(doc, fmt.Sprintf("violation-%d", htmlMaxViolations+1)), "at most 50 violations with evidence")
+	var g *html.Node
+	for i := 1; byID(doc, fmt.Sprintf("vgroup-%d", i)) != nil; i++ {
+		if n := byID(doc, fmt.Sprintf("vgroup-%d", i)); strings.Contains(textOf(n), "single-refresh") && strings.Contains(textOf(n), "violations") {
+			g = n
+		}
+	}
+	require.NotNil(t, g, "a group holds the single-refresh violations")
+	assert.Contains(t, textOf(g), "10000 violations")
+	assert.Contains(t, textOf(g), fmt.Sprintf("and %d more violations in this group", 10000-groupExamples))
 	assert.Contains(t, textOf(byID(doc, "fig-"+chartLatency)), "100000 buckets merged into")
 }
 
@@ -308,4 +317,25 @@ func fileSize(t testing.TB, dir, name string) int64 {
 	info, err := os.Stat(filepath.Join(dir, name))
 	require.NoError(t, err)
 	return info.Size()
+}
+
+func TestInterruptedRunReadsAsInterrupted(t *testing.T) {
+	s := Sample(false)
+	s.Scenarios = append(s.Scenarios, summary.Scenario{Name: "conformance suite (features/)", Kind: "feature", Verdict: summary.Skip, Detail: "not run: the run was interrupted"})
+	s.MarkInterrupted("stopped after 3s")
+	s.Finalize()
+	require.Equal(t, summary.Interrupted, s.Verdict, "Finalize keeps an interrupted verdict")
+	dir := render(t, s)
+	doc := parseHTML(t, readFile(t, dir, HTMLFile))
+	banner := byID(doc, "verdict")
+	require.NotNil(t, banner)
+	class, _ := attr(banner, "class")
+	assert.Contains(t, class, "interrupted")
+	assert.NotContains(t, class, "pass")
+	assert.Equal(t, "INTERRUPTED", textOf(byID(doc, "verdict-badge")))
+	assert.Contains(t, textOf(banner), "Interrupted before it finished")
+	md := readFile(t, dir, MarkdownFile)
+	assert.Contains(t, md, "## tokenstorm: INTERRUPTED")
+	assert.Contains(t, md, "**interrupted**")
+	assert.Contains(t, readFile(t, dir, JUnitFile), `name="verdict" value="interrupted"`)
 }

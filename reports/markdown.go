@@ -31,6 +31,9 @@ func writeMarkdown(buf *bytes.Buffer, s *summary.Summary) error {
 		fmt.Fprintf(buf, ", style %s", mdName(s.Style))
 	}
 	fmt.Fprintf(buf, ", duration %s.\n\n", fmtDuration(s.DurationMS))
+	if verdict == summary.Interrupted {
+		buf.WriteString("The run was **interrupted** before it finished: what ran is reported below, what did not run is skipped.\n\n")
+	}
 	if failed := s.FailedInvariants(); len(failed) > 0 {
 		fmt.Fprintf(buf, "Failed invariants: %s.\n\n", mdText(strings.Join(failed, ", ")))
 	}
@@ -42,6 +45,7 @@ func writeMarkdown(buf *bytes.Buffer, s *summary.Summary) error {
 	buf.WriteString("\n")
 
 	r, rf, l := s.Requests, s.Refresh, s.Latency
+	fmt.Fprintf(buf, "Figures below cover %s.\n\n", mdText(scopeOf(s)))
 	buf.WriteString("| requests | refresh | latency |\n|---|---|---|\n")
 	fmt.Fprintf(buf, "| issued %d | expiry episodes %d | p50 %s |\n", r.Issued, rf.ExpiryEpisodes, fmtMS(l.P50))
 	fmt.Fprintf(buf, "| succeeded %d | refreshes %d | p90 %s |\n", r.Succeeded, rf.Refreshes, fmtMS(l.P90))
@@ -53,6 +57,9 @@ func writeMarkdown(buf *bytes.Buffer, s *summary.Summary) error {
 	}
 	writeMarkdownScenarios(buf, s)
 	if len(s.Thresholds) > 0 {
+		if s.Storm != nil {
+			fmt.Fprintf(buf, "Thresholds of storm `%s` (its figures only):\n\n", mdCode(s.Storm.Scenario))
+		}
 		buf.WriteString("| threshold | actual | verdict |\n|---|---:|---|\n")
 		for _, t := range s.Thresholds {
 			fmt.Fprintf(buf, "| `%s` | %s | %s |\n", mdCode(t.Expr), fmtFloat(t.Actual), mdVerdict(t.Verdict))
@@ -97,6 +104,26 @@ func writeMarkdownViolations(buf *bytes.Buffer, s *summary.Summary) {
 		return
 	}
 	fmt.Fprintf(buf, "### Violations (%d)\n\n", total)
+	// Where they are: one line per scenario and invariant, failures first.
+	groups, _ := violationGroups(s)
+	buf.WriteString("| scenario | invariant | violations |\n|---|---|---:|\n")
+	listed := 0
+	for _, g := range groups {
+		if g.Invariant == "" {
+			continue
+		}
+		if listed == mdMaxScenarios {
+			buf.WriteString("| … | | |\n")
+			break
+		}
+		name := g.Scenario
+		if g.Kind != "" {
+			name = g.Kind + " " + name
+		}
+		fmt.Fprintf(buf, "| %s | `%s` | %d |\n", mdCell(name), mdCode(g.Invariant), g.Count)
+		listed++
+	}
+	buf.WriteString("\n")
 	shown := 0
 	for _, v := range picked {
 		block := markdownViolation(s, v)

@@ -7,6 +7,7 @@ package reports
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -39,15 +40,25 @@ func WriteAll(dir string, s *summary.Summary) error {
 	return renderAll(dir, s)
 }
 
-// Rerender reads dir/summary.json and rewrites junit.xml, summary.md and
-// report.html from it; summary.json itself is left untouched.
+// Rerender reads dir/summary.json, checks it against
+// docs/summary.schema.json (a *SchemaError lists every problem: a report
+// must never show a verdict the summary does not support) and rewrites
+// junit.xml, summary.md and report.html from it; summary.json itself is left
+// untouched.
 func Rerender(dir string) error {
-	s, err := summary.ReadFile(dir)
+	path := filepath.Join(dir, SummaryFile)
+	b, err := os.ReadFile(path)
 	if err != nil {
-		// summary.ReadFile names the file for both open and parse errors.
 		return fmt.Errorf("reports: read summary: %w", err)
 	}
-	return renderAll(dir, s)
+	if err := ValidateSummary(path, b); err != nil {
+		return err
+	}
+	var s summary.Summary
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("reports: %s: %w", path, err)
+	}
+	return renderAll(dir, &s)
 }
 
 // renderAll writes the three derived files. Each is rendered fully in

@@ -2,12 +2,9 @@ package reports
 
 import (
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
-	"regexp"
-	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -19,14 +16,8 @@ import (
 	"github.com/tokenstorm/tokenstorm/harness/summary"
 )
 
-// The module has no JSON Schema library and the task does not warrant a
-// dependency, so this is a small validator for the subset the schema uses:
-// $ref to #/$defs, type, enum, required, properties, additionalProperties,
-// propertyNames.pattern, items, minimum and format date-time.
-type schemaValidator struct {
-	root map[string]any
-	errs []string
-}
+// schemaDoc is the schema, parsed, for the tests that look at its shape.
+type schemaDoc struct{ root map[string]any }
 
 func loadSchema(t testing.TB) map[string]any {
 	t.Helper()
@@ -37,17 +28,8 @@ func loadSchema(t testing.TB) map[string]any {
 	return s
 }
 
-func validate(schema map[string]any, doc any) []string {
-	v := &schemaValidator{root: schema}
-	v.check(schema, doc, "$")
-	return v.errs
-}
-
-func (v *schemaValidator) fail(path, format string, args ...any) {
-	v.errs = append(v.errs, path+": "+fmt.Sprintf(format, args...))
-}
-
-func (v *schemaValidator) resolve(s map[string]any) map[string]any {
+// resolve follows a $ref to #/$defs.
+func (v *schemaDoc) resolve(s map[string]any) map[string]any {
 	ref, ok := s["$ref"].(string)
 	if !ok {
 		return s
@@ -63,89 +45,19 @@ func (v *schemaValidator) resolve(s map[string]any) map[string]any {
 	return v.resolve(def)
 }
 
-func jsonType(x any) string {
-	switch x := x.(type) {
-	case nil:
-		return "null"
-	case bool:
-		return "boolean"
-	case string:
-		return "string"
-	case []any:
-		return "array"
-	case map[string]any:
-		return "object"
-	case float64:
-		if x == float64(int64(x)) {
-			return "integer"
-		}
-		return "number"
+// validate runs the production validator (the one `tokenstorm report` uses)
+// on doc and returns its problems.
+func validate(t testing.TB, doc any) []string {
+	t.Helper()
+	b, err := json.Marshal(doc)
+	require.NoError(t, err)
+	err = ValidateSummary("summary.json", b)
+	if err == nil {
+		return nil
 	}
-	return fmt.Sprintf("%T", x)
-}
-
-func (v *schemaValidator) check(s map[string]any, doc any, path string) {
-	s = v.resolve(s)
-	if want, ok := s["type"].(string); ok {
-		got := jsonType(doc)
-		if got != want && !(want == "number" && got == "integer") {
-			v.fail(path, "type %s, want %s", got, want)
-			return
-		}
-	}
-	if enum, ok := s["enum"].([]any); ok && !slices.Contains(enum, doc) {
-		v.fail(path, "%v not in %v", doc, enum)
-	}
-	if min, ok := s["minimum"].(float64); ok {
-		if n, isNum := doc.(float64); isNum && n < min {
-			v.fail(path, "%v < minimum %v", n, min)
-		}
-	}
-	if s["format"] == "date-time" {
-		if str, _ := doc.(string); str != "" {
-			if _, err := time.Parse(time.RFC3339Nano, str); err != nil {
-				v.fail(path, "not a date-time: %v", err)
-			}
-		}
-	}
-	switch d := doc.(type) {
-	case map[string]any:
-		if req, ok := s["required"].([]any); ok {
-			for _, k := range req {
-				if _, ok := d[k.(string)]; !ok {
-					v.fail(path, "missing required key %q", k)
-				}
-			}
-		}
-		props, _ := s["properties"].(map[string]any)
-		var pattern *regexp.Regexp
-		if pn, ok := s["propertyNames"].(map[string]any); ok {
-			pattern = regexp.MustCompile(pn["pattern"].(string))
-		}
-		for k, val := range d {
-			if pattern != nil && !pattern.MatchString(k) {
-				v.fail(path, "key %q does not match %s", k, pattern)
-			}
-			if ps, ok := props[k].(map[string]any); ok {
-				v.check(ps, val, path+"."+k)
-				continue
-			}
-			switch ap := s["additionalProperties"].(type) {
-			case map[string]any:
-				v.check(ap, val, path+"."+k)
-			case bool:
-				if !ap {
-					v.fail(path, "unexpected key %q", k)
-				}
-			}
-		}
-	case []any:
-		if items, ok := s["items"].(map[string]any); ok {
-			for i, it := range d {
-				v.check(items, it, fmt.Sprintf("%s[%d]", path, i))
-			}
-		}
-	}
+	var se *SchemaError
+	require.ErrorAs(t, err, &se)
+	return se.Problems
 }
 
 func summaryJSON(t testing.TB, s *summary.Summary) map[string]any {
@@ -164,33 +76,41 @@ func TestSchemaValidatesGeneratedSummaries(t *testing.T) {
 	assert.Equal(t, "https://json-schema.org/draft/2020-12/schema", schema["$schema"])
 	empty := summary.New("ref", "embedded")
 	empty.Finalize()
-	for name, s := range map[string]*summary.Summary{"passing": Sample(false), "failing": Sample(true), "empty": empty} {
-		assert.Empty(t, validate(schema, summaryJSON(t, s)), name)
+	interrupted := Sample(false)
+	interrupted.MarkInterrupted("stopped after 1s")
+	for name, s := range map[string]*summary.Summary{"passing": Sample(false), "failing": Sample(true), "empty": empty, "interrupted": interrupted} {
+		assert.Empty(t, validate(t, summaryJSON(t, s)), name)
 	}
 }
 
 func TestSchemaRejectsBrokenSummaries(t *testing.T) {
-	schema := loadSchema(t)
 	for name, tc := range map[string]struct {
 		mutate func(map[string]any)
 		want   string
 	}{
-		"no verdict":       {func(d map[string]any) { delete(d, "verdict") }, `missing required key "verdict"`},
-		"bad verdict":      {func(d map[string]any) { d["verdict"] = "maybe" }, "not in"},
-		"no lost":          {func(d map[string]any) { delete(d["requests"].(map[string]any), "lost") }, `$.requests: missing required key "lost"`},
-		"no amplification": {func(d map[string]any) { delete(d["refresh"].(map[string]any), "amplification") }, `missing required key "amplification"`},
-		"no p99":           {func(d map[string]any) { delete(d["latency"].(map[string]any), "p99") }, `$.latency: missing required key "p99"`},
+		"no verdict":       {func(d map[string]any) { delete(d, "verdict") }, `at $: missing property 'verdict'`},
+		"bad verdict":      {func(d map[string]any) { d["verdict"] = "maybe" }, "at $.verdict: value must be one of"},
+		"no lost":          {func(d map[string]any) { delete(d["requests"].(map[string]any), "lost") }, `at $.requests: missing property 'lost'`},
+		"no amplification": {func(d map[string]any) { delete(d["refresh"].(map[string]any), "amplification") }, `at $.refresh: missing property 'amplification'`},
+		"no p99":           {func(d map[string]any) { delete(d["latency"].(map[string]any), "p99") }, `at $.latency: missing property 'p99'`},
 		"invariant verdict": {func(d map[string]any) {
 			delete(d["invariants"].(map[string]any)["single-refresh"].(map[string]any), "verdict")
-		}, `$.invariants.single-refresh: missing required key "verdict"`},
+		}, `at $.invariants.single-refresh: missing property 'verdict'`},
 		"violations type": {func(d map[string]any) {
 			d["invariants"].(map[string]any)["single-refresh"].(map[string]any)["violations"] = "many"
-		}, "type string, want integer"},
-		"bad time": {func(d map[string]any) { d["started_at"] = "yesterday" }, "not a date-time"},
+		}, "at $.invariants.single-refresh.violations: got string, want integer"},
+		"bad time":        {func(d map[string]any) { d["started_at"] = "yesterday" }, "at $.started_at: 'yesterday' is not valid date-time"},
+		"unknown top key": {func(d map[string]any) { d["verdikt"] = "pass" }, "at $: additional properties 'verdikt' not allowed"},
+		"unknown invariant": {func(d map[string]any) {
+			d["invariants"].(map[string]any)["single-refesh"] = map[string]any{"verdict": "pass", "violations": 0}
+		}, "at $.invariants: additional properties 'single-refesh' not allowed"},
+		"unknown count":             {func(d map[string]any) { d["requests"].(map[string]any)["lots"] = 1 }, "at $.requests: additional properties 'lots' not allowed"},
+		"skip is not a run verdict": {func(d map[string]any) { d["verdict"] = "skip" }, "at $.verdict"},
+		"scenario verdict":          {func(d map[string]any) { d["scenarios"].([]any)[0].(map[string]any)["verdict"] = "interrupted" }, "at $.scenarios[0].verdict"},
 	} {
 		doc := summaryJSON(t, Sample(true))
 		tc.mutate(doc)
-		errs := validate(schema, doc)
+		errs := validate(t, doc)
 		require.NotEmpty(t, errs, name)
 		assert.Contains(t, strings.Join(errs, "\n"), tc.want, name)
 	}
@@ -200,7 +120,7 @@ func TestSchemaRejectsBrokenSummaries(t *testing.T) {
 // rely on them.
 func TestSchemaRequiresPublicKeys(t *testing.T) {
 	schema := loadSchema(t)
-	v := &schemaValidator{root: schema}
+	v := &schemaDoc{root: schema}
 	required := func(s map[string]any) []string {
 		var out []string
 		for _, k := range v.resolve(s)["required"].([]any) {
@@ -213,8 +133,13 @@ func TestSchemaRequiresPublicKeys(t *testing.T) {
 	assert.Subset(t, required(props["requests"].(map[string]any)), []string{"issued", "succeeded", "failed", "lost"})
 	assert.Subset(t, required(props["refresh"].(map[string]any)), []string{"expiry_episodes", "refreshes", "logins", "amplification"})
 	assert.Subset(t, required(props["latency"].(map[string]any)), []string{"p50", "p90", "p99", "max"})
-	inv := props["invariants"].(map[string]any)["additionalProperties"].(map[string]any)
-	assert.Subset(t, required(inv), []string{"verdict", "violations"})
+	invs := props["invariants"].(map[string]any)
+	assert.Subset(t, required(invs), []string{"single-refresh", "correct-replay", "no-lost-requests", "no-duplicate-effects", "bounded-retry", "expiry-signalled", "code-single-use"})
+	for _, name := range summary.InvariantNames {
+		inv, ok := invs["properties"].(map[string]any)[name].(map[string]any)
+		require.True(t, ok, "invariant %s is in the schema", name)
+		assert.Subset(t, required(inv), []string{"verdict", "violations"})
+	}
 }
 
 // Every field of summary.Summary (recursively, including ledger.Event
@@ -222,7 +147,7 @@ func TestSchemaRequiresPublicKeys(t *testing.T) {
 // behind the Go model.
 func TestSchemaCoversEveryField(t *testing.T) {
 	schema := loadSchema(t)
-	v := &schemaValidator{root: schema}
+	v := &schemaDoc{root: schema}
 	var missing []string
 	var walk func(rt reflect.Type, s map[string]any, path string)
 	walk = func(rt reflect.Type, s map[string]any, path string) {
@@ -241,6 +166,10 @@ func TestSchemaCoversEveryField(t *testing.T) {
 		case reflect.Map:
 			if ap, ok := s["additionalProperties"].(map[string]any); ok {
 				walk(rt.Elem(), ap, path+".*")
+			} else if props, ok := s["properties"].(map[string]any); ok && len(props) > 0 {
+				for k, ps := range props { // fixed keys, e.g. the invariant names
+					walk(rt.Elem(), ps.(map[string]any), path+"."+k)
+				}
 			} else {
 				missing = append(missing, path+".* (no additionalProperties)")
 			}

@@ -21,26 +21,29 @@ import (
 func cmdConform(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlags("conform", "[flags] [PATHS…]",
 		"Run the Gherkin conformance scenarios with godog: by default the suite built into the binary\n"+
-			"(features/), or the .feature files and directories given as PATHS. Every scenario gets a fresh\n"+
-			"embedded stack (mock WeChat + reference backend, controllable clock) and the client under test.\n"+
+			"(features/), or the .feature files and directories given as PATHS (FILE:LINE runs the scenario at\n"+
+			"that line). Every scenario gets a fresh embedded stack (mock WeChat + reference backend,\n"+
+			"controllable clock) and the client under test.\n"+
 			"The godog output goes to stdout (and for junit/cucumber also to --out), the reports to --out.\n"+
-			"Steps are checked before anything runs: an undefined or ambiguous step, or a Gherkin syntax\n"+
-			"error, is reported as FILE:LINE and exits 2. Exit 0 when every scenario passed, 1 when one failed.\n"+
+			"Steps are checked before anything runs: an undefined or ambiguous step, a Gherkin syntax error,\n"+
+			"a value a step cannot use (duration, count, invariant name) or a request name used twice or never\n"+
+			"sent is reported as FILE:LINE and exits 2. Exit 0 when every scenario passed, 1 when one failed, 130 when interrupted.\n"+
 			"See docs/conform.md; tokenstorm steps lists every step.",
 		stdout,
 		"tokenstorm conform",
 		"tokenstorm conform --tags '@client && ~@slow' --client mutant:storm",
 		"tokenstorm conform my.feature --format junit --out /tmp/conform",
+		"tokenstorm conform features/client_expiry.feature:17",
 		"tokenstorm conform --backend http://127.0.0.1:8080 --wechat-addr 127.0.0.1:9400 --tags @backend")
 	c := addCommonFlags(fs)
 	tags := fs.String("tags", "", "godog tag expression selecting scenarios, e.g. '@client && ~@slow' or '@wechat,@backend'")
 	format := fs.String("format", "pretty", "godog output: "+strings.Join(conform.Formats, " | "))
 	builtin := fs.Bool("builtin", false, "with PATHS: also run the built-in suite")
 	wechatAddr := fs.String("wechat-addr", "", "listen address of mock WeChat (default a free port; with --backend 127.0.0.1:9400, where your backend must send jscode2session)")
-	deadline := fs.Duration("deadline", conform.DefaultDeadline, "per-request deadline: a request not settled by then is lost")
+	deadline := fs.Duration("deadline", conform.DefaultDeadline, "per-request deadline: a request settled after it is late; one not settled although the client had every answer it needed is lost (docs/invariants.md)")
 	stop := fs.Bool("stop-on-failure", false, "stop at the first failed scenario")
 	noColor := fs.Bool("no-color", false, "no ANSI colours (the default when stdout is not a terminal)")
-	onlyCheck := fs.Bool("check", false, "only check the feature files (syntax, undefined and ambiguous steps) and exit")
+	onlyCheck := fs.Bool("check", false, "only check the feature files (syntax, undefined and ambiguous steps, step values, request names) and exit")
 	paths, err := parse(fs, argv)
 	if err != nil {
 		return err
@@ -50,6 +53,9 @@ func cmdConform(ctx context.Context, argv []string, _ io.Reader, stdout, stderr 
 	}
 	if *deadline <= 0 {
 		return usagef("--deadline must be positive")
+	}
+	if err := checkBackend(ctx, c.backend); err != nil && !*onlyCheck {
+		return err
 	}
 	if *wechatAddr == "" {
 		*wechatAddr = conformWechatAddr(c.backend)
@@ -94,7 +100,7 @@ func cmdConform(ctx context.Context, argv []string, _ io.Reader, stdout, stderr 
 	start := time.Now()
 	s := summary.New(c.client, backendName(c.backend))
 	s.Style = c.style
-	global := check.New(check.Options{})
+	global := check.New(check.Options{ExternalBackend: c.backend != "", Start: start}) // the time axis starts with the run
 	opts.Global = global
 	res, err := conform.Run(ctx, opts)
 	var fe *conform.FeatureError
@@ -111,6 +117,9 @@ func cmdConform(ctx context.Context, argv []string, _ io.Reader, stdout, stderr 
 	global.Finish(s)
 	s.DurationMS = float64(time.Since(start).Milliseconds())
 	s.StartedAt = start
+	if ctx.Err() != nil {
+		s.MarkInterrupted(fmt.Sprintf("stopped after %s; the scenarios it cut short are skip", time.Since(start).Round(time.Millisecond)))
+	}
 	s.Finalize()
 	if werr := reports.WriteAll(c.out, s); werr != nil {
 		return fmt.Errorf("writing reports to %s: %w", c.out, werr)
@@ -122,13 +131,10 @@ func cmdConform(ctx context.Context, argv []string, _ io.Reader, stdout, stderr 
 		fmt.Fprintf(stderr, "conform: invariants violated across the client scenarios: %s\n", strings.Join(bad, ", "))
 	}
 	fmt.Fprintf(stderr, "conform: verdict %s; reports in %s/\n", strings.ToUpper(s.Verdict), strings.TrimSuffix(c.out, "/"))
-	if err != nil {
+	if err != nil && ctx.Err() == nil {
 		return err
 	}
-	if s.Verdict != summary.Pass {
-		return errFailed
-	}
-	return nil
+	return verdictOf(s)
 }
 
 func describePaths(paths []string, builtin bool) string {

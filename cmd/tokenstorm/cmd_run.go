@@ -26,7 +26,8 @@ func cmdRun(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io.W
 			"probe battery (every failure of transparent token refresh, provoked on purpose), the Gherkin\n"+
 			"conformance suite and a short default storm; print one verdict table and write the reports\n"+
 			"(summary.json, junit.xml, summary.md, report.html, results.bin, and the ledger of every failed\n"+
-			"probe) to --out. Exit 0 when every invariant held, 1 when one failed, 2 on a usage error.",
+			"probe) to --out. Exit 0 when every invariant held, 1 when one failed, 2 on a usage error,\n"+
+			"130 when interrupted (Ctrl-C, SIGTERM: what ran is reported, the rest is skip).",
 		stdout,
 		"tokenstorm run",
 		"tokenstorm run --client mutant:storm --out /tmp/storm-report",
@@ -38,11 +39,12 @@ func cmdRun(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io.W
 	conc := fs.Int("concurrency", 8, "requests in flight per device")
 	probes := fs.String("probes", "", "comma-separated probe names to run (default: all; see --list-probes)")
 	list := fs.Bool("list-probes", false, "list the probes and exit")
-	deadline := fs.Duration("deadline", 3*time.Second, "per-request deadline: a request not settled by then is lost")
+	deadline := fs.Duration("deadline", 3*time.Second, "per-request deadline: a request settled after it is late; one not settled although the client had every answer it needed is lost (docs/invariants.md)")
 	noConform := fs.Bool("no-conform", false, "skip the Gherkin conformance suite (features/) after the probes; --probes skips it too")
 	noStorm := fs.Bool("no-storm", false, "skip the short default storm (synchronized-expiry) after the probes; --probes skips it too")
 	wechatAddr := fs.String("wechat-addr", "", "listen address of mock WeChat (default a free port; with --backend 127.0.0.1:9400: configure your backend to call jscode2session there)")
 	expiryWait := fs.Duration("expiry-wait", backendcheck.DefaultMaxWait, "backend-signals probe: longest real-time wait for an access token of a --backend to expire by its TTL (configure a short TTL)")
+	accessTTL := fs.Duration("access-ttl", 0, "with --backend: the access-token lifetime of a backend whose login answer has no expires_in (waited out to see an expired token)")
 	pos, err := parse(fs, argv)
 	if err != nil {
 		return err
@@ -77,6 +79,12 @@ func cmdRun(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io.W
 	if _, err := style.Load(c.style); err != nil {
 		return usagef("--style: %v", err)
 	}
+	if *accessTTL < 0 {
+		return usagef("--access-ttl must not be negative")
+	}
+	if err := checkBackend(ctx, c.backend); err != nil {
+		return err
+	}
 	if *wechatAddr == "" {
 		*wechatAddr = conformWechatAddr(c.backend)
 	}
@@ -84,7 +92,7 @@ func cmdRun(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io.W
 	start := time.Now()
 	s := summary.New(c.client, backendName(c.backend))
 	s.Style = c.style
-	global := check.New(check.Options{})
+	global := check.New(check.Options{ExternalBackend: c.backend != "", Start: start}) // the time axis starts with the run
 	fmt.Fprintf(stderr, "tokenstorm run: client %s, %d probes\n", c.client, len(battery))
 	results, err := probe.Run(ctx, probe.Config{
 		NewClient:     factory,
@@ -97,6 +105,7 @@ func cmdRun(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io.W
 		Progress:      stderr,
 		LedgerDir:     c.out,
 		MaxExpiryWait: *expiryWait,
+		AccessTTL:     *accessTTL,
 	}, battery)
 	if err != nil && ctx.Err() == nil {
 		return err
@@ -104,7 +113,14 @@ func cmdRun(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io.W
 	for _, r := range results {
 		s.Scenarios = append(s.Scenarios, r.Scenario)
 	}
-	if *probes == "" && !*noConform && ctx.Err() == nil {
+	for _, p := range battery[len(results):] { // interrupted before these
+		s.Scenarios = append(s.Scenarios, notRun(p.Name, "probe"))
+	}
+	conformWanted, stormWanted := *probes == "" && !*noConform, *probes == "" && !*noStorm
+	if conformWanted && ctx.Err() != nil {
+		s.Scenarios = append(s.Scenarios, notRun("conformance suite (features/)", "feature"))
+	}
+	if conformWanted && ctx.Err() == nil {
 		// The conformance suite feeds the same global checker from its client
 		// scenarios; each Gherkin scenario joins the table as a "feature".
 		fmt.Fprintf(stderr, "tokenstorm run: conformance suite (features/)\n")
@@ -115,11 +131,15 @@ func cmdRun(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io.W
 		}
 		s.Scenarios = append(s.Scenarios, cres.Scenarios...)
 	}
-	if *probes == "" && !*noStorm && ctx.Err() == nil {
+	if stormWanted && ctx.Err() != nil {
+		s.Scenarios = append(s.Scenarios, notRun(storm.Default().Name, "storm"))
+	}
+	if stormWanted && ctx.Err() == nil {
 		// The default storm feeds the same global checker, so its invariants
 		// merge with the probes'; its verdict and thresholds join the table.
 		ss, err := storm.Run(ctx, storm.Default(), storm.Options{NewClient: factory, ClientName: c.client,
-			BackendURL: c.backend, Style: c.style, WechatAddr: *wechatAddr, AdminToken: c.adminToken, OutDir: c.out, Progress: stderr, Global: global})
+			BackendURL: c.backend, Style: c.style, WechatAddr: *wechatAddr, AdminToken: c.adminToken, OutDir: c.out, Progress: stderr, Global: global,
+			AccessTTL: *accessTTL})
 		if err != nil {
 			return err
 		}
@@ -131,19 +151,21 @@ func cmdRun(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io.W
 	global.Finish(s)
 	s.DurationMS = float64(time.Since(start).Milliseconds())
 	s.StartedAt = start
+	if ctx.Err() != nil {
+		s.MarkInterrupted(fmt.Sprintf("stopped after %s; what did not run is skip", time.Since(start).Round(time.Millisecond)))
+	}
 	s.Finalize()
 	if err := reports.WriteAll(c.out, s); err != nil {
 		return fmt.Errorf("writing reports to %s: %w", c.out, err)
 	}
 	fmt.Fprintln(stdout)
 	printVerdict(stdout, s, c.out)
-	if ctx.Err() != nil {
-		return fmt.Errorf("interrupted: %w", ctx.Err())
-	}
-	if s.Verdict != summary.Pass {
-		return errFailed
-	}
-	return nil
+	return verdictOf(s)
+}
+
+// notRun is the scenario line of a part the interrupt kept from running.
+func notRun(name, kind string) summary.Scenario {
+	return summary.Scenario{Name: name, Kind: kind, Verdict: summary.Skip, Detail: "not run: the run was interrupted"}
 }
 
 // common holds the flags run, conform and storm share.

@@ -95,12 +95,13 @@ func adminBanner(token string) string {
 
 // styleRoutes lists where the style's routes are, for the start-up banner.
 func styleRoutes(base string, st *style.Style) string {
-	parts := []string{"POST " + base + st.Routes.Login}
-	if st.Routes.Refresh != "" {
-		parts = append(parts, "POST "+st.Routes.Refresh)
+	rq := &st.Requests
+	parts := []string{rq.Login.Method + " " + base + rq.Login.Path}
+	if rq.Refresh.Path != "" {
+		parts = append(parts, rq.Refresh.Method+" "+rq.Refresh.Path)
 	}
-	if st.Routes.Verify != "" {
-		parts = append(parts, "GET "+st.Routes.Verify)
+	if rq.Verify.Path != "" {
+		parts = append(parts, rq.Verify.Method+" "+rq.Verify.Path)
 	}
 	return strings.Join(append(parts, st.Routes.Resource+"…"), ", ")
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -27,6 +28,9 @@ const (
 	exitOK     = 0
 	exitFailed = 1 // an invariant or threshold failed
 	exitUsage  = 2 // usage or configuration error
+	// exitInterrupted is the shell's 128+SIGINT: the run was stopped by
+	// Ctrl-C or SIGTERM; the reports of what ran are written.
+	exitInterrupted = 130
 )
 
 // usageError is a mistake in how tokenstorm was called or configured.
@@ -40,6 +44,10 @@ func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(forma
 // the verdict has already been printed.
 var errFailed = errors.New("verdict: fail")
 
+// errInterrupted means the run was stopped by a signal before it finished;
+// the verdict ("interrupted") and the reports of what ran are written.
+var errInterrupted = errors.New("interrupted: the run was stopped before it finished")
+
 func exitCode(err error, stderr io.Writer) int {
 	var ue usageError
 	switch {
@@ -49,6 +57,9 @@ func exitCode(err error, stderr io.Writer) int {
 		return exitOK
 	case errors.Is(err, errFailed):
 		return exitFailed
+	case errors.Is(err, errInterrupted):
+		fmt.Fprintln(stderr, "tokenstorm:", err)
+		return exitInterrupted
 	case errors.As(err, &ue):
 		fmt.Fprintln(stderr, "tokenstorm:", err)
 		return exitUsage
@@ -69,28 +80,67 @@ func commands() []command {
 		{"run", "run the probes, the conformance suite and the default storm against the embedded stack", cmdRun},
 		{"conform", "run Gherkin conformance scenarios (godog)", cmdConform},
 		{"storm", "run a refresh-storm load scenario (vegeta)", cmdStorm},
+		{"merge", "combine storm shards' directories into the whole run", cmdMerge},
 		{"serve", "serve mock WeChat and the reference backend on real ports", cmdServe},
 		{"report", "re-render the reports of a run directory", cmdReport},
 		{"steps", "list every Gherkin step with an example", cmdSteps},
 		{"clients", "list the client kinds and mutants", cmdClients},
+		{"styles", "list the built-in backend styles", cmdStyles},
+		{"style", "style check FILE: validate a style file and print it resolved", cmdStyle},
 		{"version", "print the version", cmdVersion},
 	}
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		printUsage(stdout)
-		if len(args) == 0 {
-			return usagef("no command given")
-		}
-		return nil
+	if len(args) == 0 {
+		printUsage(stderr)
+		return usagef("no command given")
 	}
-	for _, c := range commands() {
-		if c.name == args[0] {
-			return c.run(ctx, args[1:], stdin, stdout, stderr)
+	switch args[0] {
+	case "-h", "-help", "--help":
+		printUsage(stdout)
+		return nil
+	case "-version", "--version":
+		return cmdVersion(ctx, args[1:], stdin, stdout, stderr)
+	case "help":
+		if len(args) == 1 {
+			printUsage(stdout)
+			return nil
 		}
+		if len(args) > 2 {
+			return usagef("help takes one command, got %q (see tokenstorm --help)", args[1:])
+		}
+		c, ok := findCommand(args[1])
+		if !ok {
+			return usagef("help: unknown command %q (commands: %s)", args[1], strings.Join(commandNames(), ", "))
+		}
+		err := c.run(ctx, []string{"--help"}, stdin, stdout, stderr)
+		if errors.Is(err, errHelp) {
+			return nil
+		}
+		return err
+	}
+	if c, ok := findCommand(args[0]); ok {
+		return c.run(ctx, args[1:], stdin, stdout, stderr)
 	}
 	return usagef("unknown command %q (see tokenstorm --help)", args[0])
+}
+
+func findCommand(name string) (command, bool) {
+	for _, c := range commands() {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
+}
+
+func commandNames() []string {
+	var out []string
+	for _, c := range commands() {
+		out = append(out, c.name)
+	}
+	return out
 }
 
 func printUsage(w io.Writer) {
@@ -104,6 +154,8 @@ Commands:`)
 		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, `
-Exit codes: 0 every invariant held; 1 an invariant or threshold failed; 2 usage or configuration error.
-Run "tokenstorm <command> --help" for the flags of a command.`)
+Exit codes: 0 every invariant held; 1 an invariant or threshold failed; 2 usage or configuration error;
+130 interrupted (Ctrl-C, SIGTERM: the reports of what ran are written, verdict "interrupted").
+Run "tokenstorm help <command>" (or "tokenstorm <command> --help") for the flags of a command;
+"tokenstorm --version" prints the version.`)
 }

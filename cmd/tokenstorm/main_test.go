@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -98,4 +99,57 @@ func TestRunPassesWithRefAndFailsWithAMutant(t *testing.T) {
 	_, _, code = runCLI(t, "report", dir2)
 	assert.Equal(t, 0, code)
 	assert.FileExists(t, filepath.Join(dir2, "report.html"))
+}
+
+func TestHelpCommandAndVersion(t *testing.T) {
+	for _, c := range commands() {
+		out, errOut, code := runCLI(t, "help", c.name)
+		assert.Equal(t, 0, code, "%s: %s", c.name, errOut)
+		assert.Contains(t, out, "Usage: tokenstorm "+c.name, "help %s shows that command's help", c.name)
+		assert.NotContains(t, out, "Commands:", "help %s is not the general help", c.name)
+		if strings.Contains(out, "Flags:") {
+			assert.Regexp(t, `Flags:\n  --[a-z]`, out, "%s: a Flags section is never empty", c.name)
+		}
+		assert.NotRegexp(t, `(?m)^  -[a-z]`, out, "%s: flags are shown as --flag", c.name)
+	}
+	out, _, code := runCLI(t, "help", "storm")
+	assert.Equal(t, 0, code)
+	assert.Contains(t, out, "  --client string")
+	assert.Contains(t, out, "  --duration duration")
+	for _, c := range []string{"report", "clients", "version"} {
+		out, _, _ := runCLI(t, c, "--help")
+		assert.NotContains(t, out, "Flags:", "%s has no flags: no Flags section", c)
+	}
+	_, errOut, code := runCLI(t, "help", "nope")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, `unknown command "nope"`)
+
+	v1, _, code := runCLI(t, "--version")
+	assert.Equal(t, 0, code)
+	v2, _, _ := runCLI(t, "version")
+	assert.Equal(t, v1, v2)
+	assert.Regexp(t, `^tokenstorm \S+ \(go1\.\d+`, v1)
+}
+
+func TestVersionLineFromBuildInfo(t *testing.T) {
+	bi := &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "v1.4.2"}}
+	assert.Regexp(t, `^tokenstorm v1\.4\.2 \(go1\.26\.8, \w+/\w+\)$`, versionLine("", bi))
+	assert.Contains(t, versionLine("v9.9.9", bi), "tokenstorm v9.9.9 ", "-ldflags wins")
+	dev := &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "(devel)"}, Settings: []debug.BuildSetting{
+		{Key: "vcs.revision", Value: "0123456789abcdef0123"}, {Key: "vcs.time", Value: "2026-12-02T15:00:00Z"}, {Key: "vcs.modified", Value: "true"}}}
+	assert.Regexp(t, `^tokenstorm devel \(go1\.26\.8, \w+/\w+, commit 0123456789ab modified, 2026-12-02T15:00:00Z\)$`, versionLine("", dev))
+	assert.Contains(t, versionLine("", nil), "tokenstorm devel (go")
+}
+
+// A flag error is one line naming the flag as typed (--flag), then the
+// usage line and where the help is: never the whole help.
+func TestFlagErrorIsShort(t *testing.T) {
+	out, errOut, code := runCLI(t, "storm", "--frob")
+	assert.Equal(t, 2, code)
+	assert.Empty(t, out)
+	assert.Contains(t, errOut, "flag provided but not defined: --frob")
+	assert.Contains(t, errOut, "usage: tokenstorm storm FILE|NAME [flags] (see tokenstorm storm --help)")
+	assert.LessOrEqual(t, strings.Count(errOut, "\n"), 2, errOut)
+	_, errOut, _ = runCLI(t, "run", "--devices", "many")
+	assert.Contains(t, errOut, `invalid value "many" for flag --devices`)
 }

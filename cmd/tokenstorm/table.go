@@ -9,6 +9,18 @@ import (
 	"github.com/tokenstorm/tokenstorm/harness/summary"
 )
 
+// verdictOf turns a finished summary into the command's outcome: exit 130
+// when the run was interrupted, 1 when something failed.
+func verdictOf(s *summary.Summary) error {
+	switch s.Verdict {
+	case summary.Pass:
+		return nil
+	case summary.Interrupted:
+		return errInterrupted
+	}
+	return errFailed
+}
+
 // printVerdict writes the summary table a person reads at the end of a run.
 func printVerdict(w io.Writer, s *summary.Summary, outDir string) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -28,31 +40,38 @@ func printVerdict(w io.Writer, s *summary.Summary, outDir string) {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", n, strings.ToUpper(inv.Verdict), inv.Violations, inv.Checked, clip(note, 110))
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "\nrequests: %d issued, %d succeeded, %d failed, %d lost\n",
-		s.Requests.Issued, s.Requests.Succeeded, s.Requests.Failed, s.Requests.Lost)
-	fmt.Fprintf(w, "refresh:  %d expiry episodes, %d refreshes, %d logins, amplification %.2f\n",
-		s.Refresh.ExpiryEpisodes, s.Refresh.Refreshes, s.Refresh.Logins, s.Refresh.Amplification)
+	fmt.Fprintf(w, "\nrequests: %d issued, %d succeeded, %d failed, %d lost, %d late\n",
+		s.Requests.Issued, s.Requests.Succeeded, s.Requests.Failed, s.Requests.Lost, s.Requests.Late)
+	fmt.Fprintf(w, "refresh:  %d expiry episodes, %d refreshes, %d logins (%d first logins, %d retries), amplification %.2f\n",
+		s.Refresh.ExpiryEpisodes, s.Refresh.Refreshes, s.Refresh.Logins, s.Refresh.FirstLogins, s.Refresh.Retries, s.Refresh.Amplification)
 	fmt.Fprintf(w, "latency:  p50 %.1fms  p90 %.1fms  p99 %.1fms  max %.1fms\n", s.Latency.P50, s.Latency.P90, s.Latency.P99, s.Latency.Max)
 	if s.ProtocolErrors != nil {
 		fmt.Fprintf(w, "client protocol errors: %s — see the ledger's client log lines in report.html\n", s.ProtocolErrors)
 	}
 	if len(s.Scenarios) > 0 {
 		kinds := []string{}
-		count := map[string][2]int{}
+		count := map[string][3]int{} // scenarios, failed, skipped
 		for _, sc := range s.Scenarios {
 			c, seen := count[sc.Kind]
 			if !seen {
 				kinds = append(kinds, sc.Kind)
 			}
 			c[0]++
-			if sc.Verdict == summary.Fail {
+			switch sc.Verdict {
+			case summary.Fail:
 				c[1]++
+			case summary.Skip:
+				c[2]++
 			}
 			count[sc.Kind] = c
 		}
 		var parts []string
 		for _, k := range kinds {
-			parts = append(parts, fmt.Sprintf("%d %s (%d failed)", count[k][0], plural(k, count[k][0]), count[k][1]))
+			p := fmt.Sprintf("%d %s (%d failed", count[k][0], plural(k, count[k][0]), count[k][1])
+			if count[k][2] > 0 {
+				p += fmt.Sprintf(", %d skipped", count[k][2])
+			}
+			parts = append(parts, p+")")
 		}
 		fmt.Fprintf(w, "ran:      %s\n", strings.Join(parts, ", "))
 	}

@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"context"
 	"net"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,6 +22,7 @@ import (
 	"github.com/tokenstorm/tokenstorm/harness/probe"
 	"github.com/tokenstorm/tokenstorm/harness/refclient"
 	"github.com/tokenstorm/tokenstorm/harness/stack"
+	"github.com/tokenstorm/tokenstorm/harness/storm"
 	"github.com/tokenstorm/tokenstorm/harness/summary"
 )
 
@@ -44,7 +47,14 @@ var listening = regexp.MustCompile(`listening on (http://\S+)`)
 // and returns its URL; it is killed when the test ends.
 func start(t *testing.T, bin, wechatAddr string) string {
 	t.Helper()
-	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-wechat", "http://"+wechatAddr, "-session-ttl", "2s")
+	return startCmd(t, exec.Command(bin, "-addr", "127.0.0.1:0", "-wechat", "http://"+wechatAddr, "-session-ttl", "2s"))
+}
+
+// startCmd runs a backend command that prints "listening on URL" and
+// returns the URL; it is killed when the test ends.
+func startCmd(t *testing.T, cmd *exec.Cmd) string {
+	t.Helper()
+	bin := cmd.Path
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
@@ -82,13 +92,19 @@ func freeAddr(t *testing.T) string {
 // --wechat-addr ADDR --no-conform --no-storm` in process.
 func runAgainst(t *testing.T, backendURL, wechatAddr string) (*summary.Summary, map[string]summary.Scenario) {
 	t.Helper()
+	return runStyled(t, backendURL, wechatAddr, "good/style.yaml")
+}
+
+// runStyled is runAgainst with another style file.
+func runStyled(t *testing.T, backendURL, wechatAddr, styleFile string) (*summary.Summary, map[string]summary.Scenario) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	global := check.New(check.Options{})
+	global := check.New(check.Options{ExternalBackend: true}) // as run and conform do with --backend
 	res, err := probe.Run(ctx, probe.Config{
 		NewClient:  func(env client.Env) (client.Client, error) { return refclient.New(env, refclient.Options{}), nil },
 		ClientName: "ref", Devices: 5, Concurrency: 4, Deadline: 3 * time.Second,
-		Stack:         stack.Options{BackendURL: backendURL, Style: "good/style.yaml", WechatAddr: wechatAddr},
+		Stack:         stack.Options{BackendURL: backendURL, Style: styleFile, WechatAddr: wechatAddr},
 		Global:        global,
 		MaxExpiryWait: 5 * time.Second,
 	}, probe.All())
@@ -111,7 +127,7 @@ func conformAgainst(t *testing.T, backendURL, wechatAddr string) (*summary.Summa
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	global := check.New(check.Options{})
+	global := check.New(check.Options{ExternalBackend: true}) // as run and conform do with --backend
 	var out strings.Builder
 	res, err := conform.Run(ctx, conform.Options{
 		NewClient:  func(env client.Env) (client.Client, error) { return refclient.New(env, refclient.Options{}), nil },
@@ -208,4 +224,89 @@ func scenario(t *testing.T, res *conform.Result, name string) summary.Scenario {
 	}
 	require.Failf(t, "no such scenario", "%q is not in the conform result", name)
 	return summary.Scenario{}
+}
+
+// The default storm against a backend without any admin API: expire_all
+// happens by time (the devices log in so that their tokens, which live as
+// long as the backend's expires_in says, expire together at the event), and
+// a correct backend with the reference client passes it.
+func TestStormExpiresByTimeWithoutAnAdminAPI(t *testing.T) {
+	good := build(t, "good")
+	wechat := freeAddr(t)
+	url := start(t, good, wechat)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	sc := storm.Default()
+	sc.Devices = 20
+	sc.Thresholds = nil // latency is about the machine; the invariants are the point
+	// The backend under test writes no ledger: count the client's own
+	// renewals on the wire instead.
+	renewals := &countRoute{path: "/v1/session/renew"}
+	s, err := storm.Run(ctx, sc, storm.Options{
+		NewClient: func(env client.Env) (client.Client, error) {
+			renewals.base = env.HTTP.Transport
+			if renewals.base == nil {
+				renewals.base = http.DefaultTransport
+			}
+			hc := *env.HTTP
+			hc.Transport = renewals
+			env.HTTP = &hc
+			return refclient.New(env, refclient.Options{}), nil
+		},
+		BackendURL: url, Style: "good/style.yaml", WechatAddr: wechat,
+	})
+	require.NoError(t, err)
+	assert.Equal(t, summary.Pass, s.Verdict, "failed %v; scenarios %+v; notes %v", s.FailedInvariants(), s.Scenarios, s.Notes)
+	assert.Zero(t, s.Requests.Lost)
+	n := renewals.n.Load()
+	assert.GreaterOrEqual(t, n, int64(sc.Devices), "every device renewed as its tokens ran out (2s lifetimes in a 4s attack)")
+	assert.Contains(t, strings.Join(s.Notes, "\n"), "tokens expire by time — its access tokens live 2s (the login answer's ttl)")
+}
+
+// countRoute counts the requests to one path.
+type countRoute struct {
+	path string
+	base http.RoundTripper
+	n    atomic.Int64
+}
+
+func (c *countRoute) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Path == c.path {
+		c.n.Add(1)
+	}
+	return c.base.RoundTrip(r)
+}
+
+// The plain-Python example backend (docs/ci.md) passes the probes and the
+// default storm through its style file, with no admin API: its expiry is
+// waited out from the expires_in it sends.
+func TestPythonExampleBackend(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 is not in PATH")
+	}
+	wechat := freeAddr(t)
+	port := freeAddr(t)
+	_, portNum, _ := net.SplitHostPort(port)
+	cmd := exec.Command(py, "python/backend.py", "--port", portNum)
+	cmd.Env = append(cmd.Environ(), "WECHAT_BASE_URL=http://"+wechat, "ACCESS_TOKEN_TTL=2")
+	url := startCmd(t, cmd)
+
+	s, by := runStyled(t, url, wechat, "python/style.yaml")
+	assert.Equal(t, summary.Pass, s.Verdict, "failed: %v %v", s.FailedInvariants(), by)
+	assert.Equal(t, summary.Pass, by["backend-signals"].Verdict, by["backend-signals"].Detail)
+	assert.Equal(t, 4, s.Invariants[summary.ExpirySignalled].Checked, "tampered, garbage, missing and expired (by its 2s TTL) tokens")
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	sc := storm.Default()
+	sc.Devices, sc.Thresholds = 20, nil
+	ss, err := storm.Run(ctx, sc, storm.Options{
+		NewClient:  func(env client.Env) (client.Client, error) { return refclient.New(env, refclient.Options{}), nil },
+		BackendURL: url, Style: "python/style.yaml", WechatAddr: wechat,
+	})
+	require.NoError(t, err)
+	assert.Equal(t, summary.Pass, ss.Verdict, "failed %v; scenarios %+v", ss.FailedInvariants(), ss.Scenarios)
+	assert.Zero(t, ss.Requests.Lost)
+	assert.Contains(t, strings.Join(ss.Notes, "\n"), "tokens expire by time — its access tokens live 2s (the login answer's data.expires_in)")
 }

@@ -15,7 +15,22 @@ import (
 // handleVerify answers whether the carried access token is valid.
 func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request, set *settings) string {
 	st := set.style
-	tc := s.checkAccess(r.Header, st)
+	var tc tokenCheck
+	if rq := &st.Requests.Verify; rq.Value.In == style.InToken {
+		tc = s.checkAccess(r.Header, st)
+	} else {
+		// The token travels in the body, the query, … (POST {"token":…}).
+		raw, rerr := callValue(w, r, st, rq)
+		if rerr != nil && rerr.field != rq.Value.String() {
+			writeReqError(w, rerr, "") // a broken call, not a bad token
+			return rerr.code
+		}
+		if rerr != nil {
+			tc = s.checkToken("", style.ErrNoToken)
+		} else {
+			tc = s.checkToken(raw, nil)
+		}
+	}
 	ev := ledger.Event{Kind: ledger.KindVerify, Method: r.Method, Route: r.URL.Path, Token: tc.jti, Subject: tc.subject, Family: tc.fam, Outcome: tc.outcome, Detail: tc.detail}
 	s.stats.verify.inc(tc.outcome)
 	if tc.outcome != ledger.OutcomeOK {
@@ -29,7 +44,7 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request, set *setti
 	ev.Status = st.Signals.Success.Status
 	s.record(ev)
 	left := max(tc.exp.Sub(s.clock.Now()), 0)
-	sendSignal(w, &st.Signals.Success, signalObj(&st.Signals.Success).boolean(st.Fields.Valid, true).num(st.Fields.ExpiresIn, seconds(left)))
+	sendSignal(w, &st.Signals.Success, signalObj(&st.Signals.Success).boolean(jsonName(st.Answers.Valid), true).num(jsonName(st.Answers.ExpiresIn), seconds(left)))
 	return ledger.OutcomeOK
 }
 

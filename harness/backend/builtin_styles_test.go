@@ -1,7 +1,7 @@
 package backend
 
 import (
-	"encoding/json"
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -30,20 +30,30 @@ func TestBuiltinStylesServedEndToEnd(t *testing.T) {
 				if tok != "" {
 					h := http.Header{}
 					st.SetToken(h, tok)
-					hdr = append(hdr, st.Token.Header+": "+h.Get(st.Token.Header))
+					for k := range h {
+						hdr = append(hdr, k+": "+h.Get(k))
+					}
 				}
 				return e.do(method, path, "", hdr...)
 			}
 			classify := func(w *httptest.ResponseRecorder) string { return st.Classify(w.Code, w.Body.Bytes()) }
+			// styled makes a login, refresh or verify call as the style's template says.
+			styled := func(rq *style.Request, value string) *httptest.ResponseRecorder {
+				r, err := st.NewRequest(context.Background(), "http://backend.test", rq, value)
+				require.NoError(t, err)
+				w := httptest.NewRecorder()
+				e.s.ServeHTTP(w, r)
+				return w
+			}
+			code := func() string { return fmt.Sprintf("alice.%d", nonce.Add(1)) }
 
 			// login
-			w := e.do("POST", st.Routes.Login, fmt.Sprintf(`{%q:"alice.%d"}`, st.Fields.Code, nonce.Add(1)))
+			w := styled(&st.Requests.Login, code())
 			require.Equal(t, style.SignalSuccess, classify(w), w.Body.String())
-			var m map[string]any
-			require.NoError(t, json.Unmarshal(w.Body.Bytes(), &m))
-			tok, _ := m[st.Fields.AccessToken].(string)
-			require.NotEmpty(t, tok, "login answer %s has no %s", w.Body.String(), st.Fields.AccessToken)
-			refresh, _ := m[st.Fields.RefreshToken].(string)
+			tokens := st.ReadTokens(w.Header(), w.Body.Bytes())
+			tok := tokens.AccessToken
+			require.NotEmpty(t, tok, "login answer %s has no %s", w.Body.String(), st.Answers.AccessToken)
+			refresh := tokens.RefreshToken
 			assert.Equal(t, st.Routes.Refresh != "", refresh != "", "a refresh token exactly when there is a refresh route")
 
 			// success
@@ -80,9 +90,9 @@ func TestBuiltinStylesServedEndToEnd(t *testing.T) {
 
 			// verify
 			if st.Routes.Verify != "" {
-				w = call("GET", st.Routes.Verify, tok)
+				w = styled(&st.Requests.Verify, tok)
 				assert.Equal(t, style.SignalSuccess, classify(w), w.Body.String())
-				assert.Contains(t, w.Body.String(), fmt.Sprintf("%q:true", st.Fields.Valid))
+				assert.Contains(t, w.Body.String(), fmt.Sprintf("%q:true", st.Answers.Valid.Name))
 			}
 
 			// expired
@@ -95,24 +105,23 @@ func TestBuiltinStylesServedEndToEnd(t *testing.T) {
 			noted, _ := style.NotedSignal(ev.Detail)
 			assert.Equal(t, style.SignalExpired, noted, ev.Detail)
 			if st.Routes.Verify != "" {
-				assert.Equal(t, style.SignalExpired, classify(call("GET", st.Routes.Verify, tok)))
+				assert.Equal(t, style.SignalExpired, classify(styled(&st.Requests.Verify, tok)))
 			}
 
 			// recovery: refresh, or a new login
 			if st.Routes.Refresh != "" {
-				w = e.do("POST", st.Routes.Refresh, fmt.Sprintf(`{%q:%q}`, st.Fields.RefreshToken, refresh))
+				w = styled(&st.Requests.Refresh, refresh)
 			} else {
-				w = e.do("POST", st.Routes.Login, fmt.Sprintf(`{%q:"alice.%d"}`, st.Fields.Code, nonce.Add(1)))
+				w = styled(&st.Requests.Login, code())
 			}
 			require.Equal(t, style.SignalSuccess, classify(w), w.Body.String())
-			require.NoError(t, json.Unmarshal(w.Body.Bytes(), &m))
-			w = call("GET", st.Routes.Resource+"orders", m[st.Fields.AccessToken].(string))
+			w = call("GET", st.Routes.Resource+"orders", st.ReadTokens(w.Header(), w.Body.Bytes()).AccessToken)
 			assert.Equal(t, style.SignalSuccess, classify(w), w.Body.String())
 
 			// a rejected wx.login code
-			w = e.do("POST", st.Routes.Login, fmt.Sprintf(`{%q:"err.40029"}`, st.Fields.Code))
+			w = styled(&st.Requests.Login, "err.40029")
 			assert.Equal(t, style.SignalInvalidCode, classify(w), w.Body.String())
-			w = e.do("POST", st.Routes.Login, fmt.Sprintf(`{%q:"err.-1"}`, st.Fields.Code))
+			w = styled(&st.Requests.Login, "err.-1")
 			assert.Equal(t, style.SignalUnavailable, classify(w), w.Body.String())
 		})
 	}

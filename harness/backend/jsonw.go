@@ -3,16 +3,40 @@ package backend
 import (
 	"encoding/json"
 	"strconv"
+	"strings"
 
 	"github.com/tokenstorm/tokenstorm/harness/jsonw"
 )
 
-// obj builds a flat JSON object with members in the order written. Answers
+// obj builds a JSON object with members in the order written. Answers
 // are assembled from style-defined member names, so a struct with json tags
 // cannot describe them; a map would lose the order and cost allocations on
-// the hot path.
+// the hot path. A dotted name ("data.token") writes into a nested object,
+// which is placed after the flat members.
 type obj struct {
-	b []byte
+	b    []byte
+	subs []*subObj
+}
+
+type subObj struct {
+	name string
+	o    *obj
+}
+
+// at returns the object that holds member k, and its name there.
+func (o *obj) at(k string) (*obj, string) {
+	head, rest, nested := strings.Cut(k, ".")
+	if !nested {
+		return o, k
+	}
+	for _, s := range o.subs {
+		if s.name == head {
+			return s.o.at(rest)
+		}
+	}
+	s := &subObj{name: head, o: &obj{b: append(make([]byte, 0, 64), '{')}}
+	o.subs = append(o.subs, s)
+	return s.o.at(rest)
 }
 
 func newObj() *obj {
@@ -31,8 +55,9 @@ func (o *obj) key(k string) {
 
 func (o *obj) str(k, v string) *obj {
 	if k != "" {
-		o.key(k)
-		o.b = jsonw.AppendString(o.b, v)
+		t, k := o.at(k)
+		t.key(k)
+		t.b = jsonw.AppendString(t.b, v)
 	}
 	return o
 }
@@ -47,16 +72,18 @@ func (o *obj) opt(k, v string) *obj {
 
 func (o *obj) num(k string, v int64) *obj {
 	if k != "" {
-		o.key(k)
-		o.b = strconv.AppendInt(o.b, v, 10)
+		t, k := o.at(k)
+		t.key(k)
+		t.b = strconv.AppendInt(t.b, v, 10)
 	}
 	return o
 }
 
 func (o *obj) boolean(k string, v bool) *obj {
 	if k != "" {
-		o.key(k)
-		o.b = strconv.AppendBool(o.b, v)
+		t, k := o.at(k)
+		t.key(k)
+		t.b = strconv.AppendBool(t.b, v)
 	}
 	return o
 }
@@ -64,8 +91,9 @@ func (o *obj) boolean(k string, v bool) *obj {
 // raw writes an already encoded JSON value.
 func (o *obj) raw(k string, v []byte) *obj {
 	if k != "" && len(v) > 0 {
-		o.key(k)
-		o.b = append(o.b, v...)
+		t, k := o.at(k)
+		t.key(k)
+		t.b = append(t.b, v...)
 	}
 	return o
 }
@@ -80,5 +108,14 @@ func (o *obj) any(k string, v any) *obj {
 }
 
 func (o *obj) bytes() []byte {
-	return append(o.b, '}', '\n')
+	return append(o.close(), '\n')
+}
+
+func (o *obj) close() []byte {
+	for _, s := range o.subs {
+		o.key(s.name)
+		o.b = append(o.b, s.o.close()...)
+	}
+	o.subs = nil
+	return append(o.b, '}')
 }

@@ -2,10 +2,12 @@ package backend
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 
 	"github.com/tokenstorm/tokenstorm/harness/ledger"
+	"github.com/tokenstorm/tokenstorm/harness/style"
 )
 
 // handleLogin exchanges a wx.login code with WeChat and starts a token family.
@@ -19,17 +21,9 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request, set *settin
 		writeReqError(w, e, "")
 		return e.code
 	}
-	body, rerr := readBody(w, r)
-	if rerr != nil {
-		return refuse(rerr)
-	}
-	m, rerr := decodeObject(body)
-	if rerr != nil {
-		return refuse(rerr)
-	}
 	// A missing code is refused here rather than forwarded: WeChat would
 	// only answer 41008, and a correct backend does not spend its quota on it.
-	code, rerr := stringMember(m, st.Fields.Code)
+	code, rerr := callValue(w, r, st, &st.Requests.Login)
 	if rerr != nil {
 		return refuse(rerr)
 	}
@@ -74,25 +68,104 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request, set *settin
 	ev.Subject, ev.Token, ev.Family, ev.Expires = res.openid, acc.jti, f.id, acc.exp
 	ev.Outcome, ev.Status = ledger.OutcomeOK, st.Signals.Success.Status
 	s.record(ev)
+	s.noteUndelivered(r, ev)
 	s.stats.logins.inc(ledger.OutcomeOK)
 	s.writeTokens(w, set, acc, secret)
 	return ledger.OutcomeOK
 }
 
-// writeTokens answers login and refresh with the style's member names.
+// writeTokens answers login and refresh where the style says: body members
+// (by path), response headers or Set-Cookie.
 func (s *Server) writeTokens(w http.ResponseWriter, set *settings, acc access, refresh string) {
 	st := set.style
-	f := st.Fields
-	o := signalObj(&st.Signals.Success).str(f.AccessToken, acc.token)
+	a := &st.Answers
+	o := signalObj(&st.Signals.Success)
+	putToken(w, o, a.AccessToken, acc.token)
 	if refresh != "" {
-		o.str(f.RefreshToken, refresh)
+		putToken(w, o, a.RefreshToken, refresh)
 	}
-	o.str(f.TokenType, st.Token.Type)
-	o.num(f.ExpiresIn, seconds(set.accessTTL))
+	o.str(jsonName(a.TokenType), st.Token.Type)
+	o.num(jsonName(a.ExpiresIn), seconds(set.accessTTL))
 	if refresh != "" {
-		o.num(f.RefreshExpiresIn, seconds(set.refreshTTL))
+		o.num(jsonName(a.RefreshExpiresIn), seconds(set.refreshTTL))
 	}
 	sendSignal(w, &st.Signals.Success, o)
 }
 
+// putToken hands a token over at p.
+func putToken(w http.ResponseWriter, o *obj, p style.Place, token string) {
+	switch p.In {
+	case style.InJSON:
+		o.str(p.Name, token)
+	case style.InHeader:
+		w.Header().Set(p.Name, token)
+	case style.InCookie:
+		// A session cookie: the backend, not the browser, decides expiry
+		// and says so with the style's signal.
+		http.SetCookie(w, &http.Cookie{Name: p.Name, Value: token, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	}
+}
+
+// jsonName is the member path of a body place ("" for another place, which
+// obj skips).
+func jsonName(p style.Place) string {
+	if p.In == style.InJSON {
+		return p.Name
+	}
+	return ""
+}
+
+// callValue reads the one value a login, refresh or verify call carries,
+// where the style's template puts it. A JSON body must be an object without
+// duplicate members.
+func callValue(w http.ResponseWriter, r *http.Request, st *style.Style, rq *style.Request) (string, *reqError) {
+	body, rerr := readBody(w, r)
+	if rerr != nil {
+		return "", rerr
+	}
+	if usesJSON(rq) {
+		if _, rerr := decodeObject(body); rerr != nil {
+			return "", rerr
+		}
+	}
+	v, err := st.ReadValue(rq, r, body)
+	if err != nil {
+		field := ""
+		var re *style.RequestError
+		if errors.As(err, &re) {
+			field = re.Name
+		}
+		return "", &reqError{status: http.StatusBadRequest, code: "invalid_request", desc: err.Error(), field: field}
+	}
+	return v, nil
+}
+
+func usesJSON(rq *style.Request) bool {
+	if rq.Value.In == style.InJSON {
+		return true
+	}
+	for _, e := range rq.Extra {
+		if e.In == style.InJSON {
+			return true
+		}
+	}
+	return false
+}
+
 func seconds(d time.Duration) int64 { return int64(d / time.Second) }
+
+// noteUndelivered records that the client had gone (its deadline passed, its
+// connection closed) before the new tokens of a successful login or refresh
+// could be sent: as the client saw it the call failed, so the checker counts
+// its next call as a retry, not a storm (docs/invariants.md).
+func (s *Server) noteUndelivered(r *http.Request, ok ledger.Event) {
+	if r.Context().Err() == nil {
+		return
+	}
+	jti := ok.Token
+	if ok.Kind == ledger.KindRefresh {
+		jti = ok.Detail
+	}
+	s.record(ledger.Event{Kind: ledger.KindUndelivered, Time: ok.Time, Method: r.Method, Route: r.URL.Path, Subject: ok.Subject, Family: ok.Family,
+		Token: jti, Detail: "the client had gone before the " + ok.Kind + " was answered: it never got these tokens"})
+}

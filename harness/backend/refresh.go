@@ -2,7 +2,6 @@ package backend
 
 import (
 	"crypto/sha256"
-	"encoding/json"
 	"net/http"
 
 	"github.com/tokenstorm/tokenstorm/harness/ledger"
@@ -34,14 +33,7 @@ type rotation struct {
 // handleRefresh rotates a refresh token under the current reuse policy.
 func (s *Server) handleRefresh(w http.ResponseWriter, r *http.Request, set *settings) string {
 	st := set.style
-	body, rerr := readBody(w, r)
-	var secret string
-	if rerr == nil {
-		var m map[string]json.RawMessage
-		if m, rerr = decodeObject(body); rerr == nil {
-			secret, rerr = stringMember(m, st.Fields.RefreshToken)
-		}
-	}
+	secret, rerr := callValue(w, r, st, &st.Requests.Refresh)
 	if rerr != nil {
 		s.record(ledger.Event{Kind: ledger.KindRefresh, Method: r.Method, Route: r.URL.Path, Token: unknownToken,
 			Outcome: ledger.OutcomeInvalid, Status: rerr.status, Detail: rerr.desc})
@@ -115,6 +107,9 @@ func (s *Server) rotate(secret string, set *settings, r *http.Request) rotation 
 	}
 	ev.Outcome = rot.outcome
 	s.record(ev)
+	if rot.outcome == ledger.OutcomeOK {
+		s.noteUndelivered(r, ev)
+	}
 	if revokedNow {
 		s.record(ledger.Event{Kind: ledger.KindRevoke, Time: now, Family: f.id, Subject: f.subject, Token: rec.id, Detail: reasonReuse})
 	}

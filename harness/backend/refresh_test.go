@@ -1,7 +1,9 @@
 package backend
 
 import (
+	"context"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -186,4 +188,25 @@ func TestParallelRefreshStrict(t *testing.T) {
 		}
 		assert.Equal(t, []string{"ok", "reused", "REVOKE:reuse of rotated refresh token", "revoked", "revoked", "revoked", "revoked"}, outcomes)
 	}
+}
+
+// A rotation answered after its client had gone is noted undelivered, so the
+// checker counts the client's next call as a retry; one answered to a client
+// still waiting is not.
+func TestRefreshForAGoneClientIsNotedUndelivered(t *testing.T) {
+	e := newEnv(t, Config{})
+	p1 := e.login("alice")
+	p2 := decodePair(t, e.refresh(p1.Refresh))
+	assert.Empty(t, e.events(ledger.KindUndelivered), "the client was there")
+
+	r := httptest.NewRequest("POST", "/auth/refresh", strings.NewReader(`{"refresh_token":"`+p2.Refresh+`"}`))
+	ctx, cancel := context.WithCancel(r.Context())
+	cancel() // the client timed out while the request waited
+	w := httptest.NewRecorder()
+	e.s.ServeHTTP(w, r.WithContext(ctx))
+	require.Equal(t, 200, w.Code, w.Body.String())
+	got := e.events(ledger.KindUndelivered)
+	require.Len(t, got, 1)
+	assert.Equal(t, e.lastEvent(ledger.KindRefresh).Detail, got[0].Token, "names the access token the client never got")
+	assert.Equal(t, openid("alice"), got[0].Subject)
 }

@@ -81,25 +81,6 @@ func decodeObject(body []byte) (map[string]json.RawMessage, *reqError) {
 	return m, nil
 }
 
-// stringMember reads a required non-empty string member.
-func stringMember(m map[string]json.RawMessage, name string) (string, *reqError) {
-	raw, ok := m[name]
-	if !ok || string(raw) == "null" {
-		return "", &reqError{status: http.StatusBadRequest, code: "invalid_request", desc: "missing " + name, field: name}
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", &reqError{status: http.StatusBadRequest, code: "invalid_request", desc: name + " must be a string", field: name}
-	}
-	if strings.TrimSpace(s) == "" {
-		return "", &reqError{status: http.StatusBadRequest, code: "invalid_request", desc: "empty " + name, field: name}
-	}
-	if len(s) > 4096 {
-		return "", &reqError{status: http.StatusBadRequest, code: "invalid_request", desc: name + " is too long", field: name}
-	}
-	return s, nil
-}
-
 // queryParam finds key in a raw query without building a url.Values map (it
 // runs on every protected request). A key given twice with different values
 // is refused: which one the server honours would otherwise be a guess.

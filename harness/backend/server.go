@@ -119,9 +119,6 @@ var apiMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http
 var (
 	postOnly      = []string{http.MethodPost}
 	getOnly       = []string{http.MethodGet, http.MethodHead}
-	routeLogin    = route{"login", postOnly, (*Server).handleLogin}
-	routeRefresh  = route{"refresh", postOnly, (*Server).handleRefresh}
-	routeVerify   = route{"verify", getOnly, (*Server).handleVerify}
 	routeAPI      = route{"api", apiMethods, (*Server).handleAPI}
 	routeNotFound = route{name: "not_found", h: func(_ *Server, w http.ResponseWriter, r *http.Request, _ *settings) string {
 		writeReqError(w, &reqError{status: http.StatusNotFound, code: "not_found", desc: "no route " + r.URL.Path}, "")
@@ -138,15 +135,17 @@ var (
 	}
 )
 
-// routeFor maps a path to its route using the current style.
+// routeFor maps a path to its route using the current style. The style's
+// own routes win over its resource prefix; their methods are the style's.
 func routeFor(st *style.Style, path string) route {
+	rq := &st.Requests
 	switch {
-	case path == st.Routes.Login:
-		return routeLogin
-	case st.Routes.Refresh != "" && path == st.Routes.Refresh:
-		return routeRefresh
-	case st.Routes.Verify != "" && path == st.Routes.Verify:
-		return routeVerify
+	case path == rq.Login.Path:
+		return route{"login", rq.Login.Methods(), (*Server).handleLogin}
+	case rq.Refresh.Path != "" && path == rq.Refresh.Path:
+		return route{"refresh", rq.Refresh.Methods(), (*Server).handleRefresh}
+	case rq.Verify.Path != "" && path == rq.Verify.Path:
+		return route{"verify", rq.Verify.Methods(), (*Server).handleVerify}
 	case strings.HasPrefix(path, st.Routes.Resource):
 		return routeAPI
 	}
@@ -216,17 +215,23 @@ func writeReqError(w http.ResponseWriter, e *reqError, rid string) {
 	writeJSON(w, e.status, o.bytes())
 }
 
-// signalObj starts an answer carrying sig: its body member comes first.
+// signalObj starts an answer carrying sig: its body members come first.
 func signalObj(sig *style.Signal) *obj {
-	return newObj().raw(sig.Field, sig.ValueJSON())
+	o := newObj()
+	_, members, _ := sig.Written()
+	for _, m := range members {
+		o.raw(m.Path, m.JSON)
+	}
+	return o
 }
 
 // sendSignal writes an answer of kind sig with the members already in o.
 func sendSignal(w http.ResponseWriter, sig *style.Signal, o *obj) {
-	if sig.Challenge != "" {
-		w.Header().Set("WWW-Authenticate", sig.Challenge)
+	status, _, challenge := sig.Written()
+	if challenge != "" {
+		w.Header().Set("WWW-Authenticate", challenge)
 	}
-	writeJSON(w, sig.Status, o.bytes())
+	writeJSON(w, status, o.bytes())
 }
 
 // tokenSignal picks the expired or invalid signal for a refused access token.

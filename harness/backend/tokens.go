@@ -96,6 +96,12 @@ type tokenCheck struct {
 // save it.
 func (s *Server) checkAccess(h http.Header, st *style.Style) tokenCheck {
 	raw, err := st.TokenFrom(h)
+	return s.checkToken(raw, err)
+}
+
+// checkToken validates a raw access token; err is the error of reading it
+// from the request.
+func (s *Server) checkToken(raw string, err error) tokenCheck {
 	if err != nil {
 		if errors.Is(err, style.ErrNoToken) {
 			return tokenCheck{outcome: ledger.OutcomeMissing, detail: "no access token"}

@@ -115,3 +115,29 @@ func TestTamperChangesOneCharacter(t *testing.T) {
 	}
 	assert.True(t, bytes.Equal([]byte(tamper("")), []byte("x")))
 }
+
+// A login answer without expires_in: the check says so (never "lives 0s"),
+// and waits out the lifetime the user declares instead.
+func TestNoExpiresInNeedsADeclaredTTL(t *testing.T) {
+	const file = "testdata/no-expires-in.yaml"
+	led := ledger.New(ledger.Options{Memory: true})
+	st, err := stack.Start(context.Background(), stack.Options{Style: file, Ledger: led, AccessTTL: time.Second})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	sty, err := style.Load(file)
+	require.NoError(t, err)
+	cfg := Config{BackendURL: st.BackendURL, WechatURL: st.WechatURL, AppID: st.AppID, Style: sty, Device: "checker", Ledger: led, MaxWait: 2 * time.Second}
+
+	rep, err := Run(context.Background(), cfg)
+	require.NoError(t, err)
+	last := rep.Checks[len(rep.Checks)-1]
+	assert.Equal(t, "expired token", last.Name)
+	assert.Contains(t, last.Skipped, "the login answer does not say how long the access token lives (no expires_in: the style names none), no access TTL was given (--access-ttl)")
+	assert.NotContains(t, last.Skipped, "0s")
+
+	cfg.AccessTTL = time.Second
+	rep, err = Run(context.Background(), cfg)
+	require.NoError(t, err)
+	assert.Empty(t, rep.Failed(), rep.Summary())
+	assert.Contains(t, rep.Summary(), "expired token (waited out its 1s TTL): HTTP 401, expired signal (want expired) ok")
+}

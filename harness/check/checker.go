@@ -6,14 +6,11 @@ package check
 
 import (
 	"fmt"
-	"slices"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/tokenstorm/tokenstorm/harness/latency"
 	"github.com/tokenstorm/tokenstorm/harness/ledger"
-	"github.com/tokenstorm/tokenstorm/harness/style"
 	"github.com/tokenstorm/tokenstorm/harness/summary"
 )
 
@@ -35,6 +32,18 @@ type Options struct {
 	MaxExamples int
 	// Scenario names the probe/scenario the violations belong to.
 	Scenario string
+	// ExternalBackend: the backend is a backend under test, whose answers
+	// the ledger does not hold (genuine-answers judges only the status).
+	ExternalBackend bool
+	// Wall is the clock of the run's time axis (series and timeline):
+	// real time when the event is observed, which is when it happened since
+	// the ledger delivers synchronously. Event times come from the stack's
+	// clock, which a probe shifts by hours; they stay the basis of every
+	// verdict but never of the charts. Default time.Now.
+	Wall func() time.Time
+	// Start is the origin of the time axis (the run's start); default the
+	// wall time of the first event.
+	Start time.Time
 	// SettledWindow is how many settled requests are kept to catch attempts
 	// that reach the backend after their caller was answered. Default 65536.
 	SettledWindow int
@@ -56,9 +65,10 @@ func (o *Options) defaults() {
 	if o.SettledWindow <= 0 {
 		o.SettledWindow = 65536
 	}
+	if o.Wall == nil {
+		o.Wall = time.Now
+	}
 }
-
-const recentPerDevice = 24
 
 // Checker is not safe for concurrent use; feed it from one goroutine (or a
 // ledger subscription, which is serialised).
@@ -82,115 +92,22 @@ type Checker struct {
 	freeEvidence [][]ledger.Event
 
 	inv      map[string]*summary.Invariant
+	kept     map[exampleKey]int // examples kept per invariant and scenario
 	requests summary.Requests
 	protocol map[string]int // protocol errors of the client under test, by kind
 	lat      latency.Histogram
 	routes   map[string]*latency.Histogram
 	series   map[int64]*bucket
-	start    time.Time
-	marks    []summary.Mark
-	marksCut int
-	events   uint64
-}
-
-type devState struct {
-	name       string
-	hasToken   bool
-	current    string // access token id the device should be using
-	currentExp time.Time
-	// clockOffset is how far the device's clock is from the stack's (a
-	// storm's clock_skew with devices); expOffset what it was when the
-	// device got its current token. The device judges expiry by its clock.
-	clockOffset, expOffset  time.Duration
-	lastSuccess             time.Time
-	lastFailure             time.Time
-	episodeOpen             bool
-	episodeCalls            int
-	episodeRetryFlagged     bool
-	episodes, refreshes     int
-	logins                  int
-	recent                  [recentPerDevice]ledger.Event
-	recentN                 int
-	singleRefreshViolations int
-}
-
-func (d *devState) remember(e ledger.Event) {
-	d.recent[d.recentN%recentPerDevice] = e
-	d.recentN++
-}
-
-func (d *devState) history() []ledger.Event {
-	n := d.recentN
-	if n > recentPerDevice {
-		n = recentPerDevice
-	}
-	out := make([]ledger.Event, 0, n)
-	for i := d.recentN - n; i < d.recentN; i++ {
-		out = append(out, d.recent[i%recentPerDevice])
-	}
-	return out
-}
-
-type ridState struct {
-	rid, device, method, route, body string
-	scenario                         string
-	issuedAt                         time.Time
-	episodeBase                      time.Time // the device's last token success when this request met expiry
-	attempts                         int
-	expired                          int // attempts answered expired/invalid
-	expiredTokens                    []string
-	resends                          int // attempts after the first expired one
-	resendsOK                        int
-	replayProblem                    string
-	lastOutcome                      string
-	lastStatus                       int
-	nonToken401                      int
-	effects                          int
-	settled                          bool
-	settleOutcome                    string
-	settleStatus                     int
-	settleDetail                     string
-	// evidence is the request's own events (issue, attempts, effects,
-	// settle), from the checker's pool; a request that settled cleanly gives
-	// it back at once (see onSettle).
-	evidence  []ledger.Event
-	evaluated bool
-}
-
-// keep adds e to the request's evidence (up to 16 events).
-func (r *ridState) keep(e *ledger.Event) {
-	if len(r.evidence) < 16 {
-		r.evidence = append(r.evidence, *e)
-	}
-}
-
-// newRID returns a zeroed ridState, reusing one that left the settled window.
-func (c *Checker) newRID() *ridState {
-	var r *ridState
-	if n := len(c.free); n > 0 {
-		r = c.free[n-1]
-		c.free[n-1] = nil
-		c.free = c.free[:n-1]
-		*r = ridState{}
-	} else {
-		r = new(ridState)
-	}
-	if n := len(c.freeEvidence); n > 0 {
-		r.evidence = c.freeEvidence[n-1]
-		c.freeEvidence = c.freeEvidence[:n-1]
-	} else {
-		r.evidence = make([]ledger.Event, 0, 4)
-	}
-	return r
-}
-
-// dropEvidence gives r's evidence back to the pool.
-func (c *Checker) dropEvidence(r *ridState) {
-	if r.evidence != nil {
-		clear(r.evidence) // let go of the events' strings
-		c.freeEvidence = append(c.freeEvidence, r.evidence[:0])
-		r.evidence = nil
-	}
+	width    time.Duration // of a series bucket: grows with the run (seriesWidth)
+	start    time.Time     // wall time origin of series and marks
+	now      time.Time     // wall time of the event being observed
+	// evOrigin/wallOrigin are the first event's own and wall times: how
+	// far the stack's clock has moved beyond wall time since is the drift
+	// a mark notes (a probe jumping two hours).
+	evOrigin, wallOrigin time.Time
+	marks                []summary.Mark
+	marksCut             int
+	events               uint64
 }
 
 type bucket struct {
@@ -214,7 +131,10 @@ func New(opts Options) *Checker {
 		settled:  make([]*ridState, opts.SettledWindow),
 		inv:      map[string]*summary.Invariant{},
 		routes:   map[string]*latency.Histogram{},
+		kept:     map[exampleKey]int{},
 		series:   map[int64]*bucket{},
+		width:    seriesMinWidth,
+		start:    opts.Start,
 	}
 	for _, n := range summary.InvariantNames {
 		c.inv[n] = &summary.Invariant{}
@@ -224,43 +144,77 @@ func New(opts Options) *Checker {
 
 // Check streams a whole ledger through a new Checker and fills s.
 func Check(l *ledger.Ledger, opts Options, s *summary.Summary) error {
+	// After the fact, the events' own times are the only axis there is.
+	var at time.Time
+	opts.Wall = func() time.Time { return at }
 	c := New(opts)
-	if err := l.Scan(func(e ledger.Event) error { c.Observe(e); return nil }); err != nil {
+	if err := l.Scan(func(e ledger.Event) error { at = e.Time; c.Observe(e); return nil }); err != nil {
 		return err
 	}
 	c.Finish(s)
 	return nil
 }
 
+// Series buckets start at seriesMinWidth and double (merging pairs, exact
+// with mergeable histograms) whenever there would be more than
+// seriesMaxBuckets: a 6 s storm gets 60 points, an hour-long one about 140,
+// and memory stays bounded whatever the duration.
+const (
+	seriesMinWidth   = 100 * time.Millisecond
+	seriesMaxBuckets = 240
+)
+
 func (c *Checker) dev(name string) *devState {
 	if name == "" {
-		name = "(unknown)"
+		name = unknownDevice
 	}
 	d := c.devices[name]
 	if d == nil {
-		d = &devState{name: name}
+		d = &devState{name: name, scenario: c.opts.Scenario}
 		c.devices[name] = d
 	}
 	return d
 }
 
 func (c *Checker) violate(name string, v summary.Violation) {
+	v.Scenario = c.opts.Scenario
+	c.record(name, v)
+}
+
+// record counts a violation of invariant name, per scenario too, and keeps
+// it as an example while its scenario has fewer than MaxExamples and the
+// invariant fewer than 5×MaxExamples: a run of many scenarios shows
+// examples from each failing one, not only from the first.
+func (c *Checker) record(name string, v summary.Violation) {
 	inv := c.inv[name]
 	inv.Violations++
-	if len(inv.Examples) < c.opts.MaxExamples {
+	if v.Scenario != "" {
+		if inv.ByScenario == nil {
+			inv.ByScenario = map[string]int{}
+		}
+		inv.ByScenario[v.Scenario]++
+	}
+	if c.keeps(name, v.Scenario) {
 		v.Invariant = name
-		v.Scenario = c.opts.Scenario
 		inv.Examples = append(inv.Examples, v)
+		c.kept[exampleKey{name, v.Scenario}]++
 	}
 }
 
-func (c *Checker) bucketAt(t time.Time) *bucket {
-	if c.start.IsZero() {
-		c.start = t
-	}
-	k := int64(t.Sub(c.start) / time.Second)
-	if k < 0 {
-		k = 0
+type exampleKey struct{ invariant, scenario string }
+
+// keeps says whether the next violation of name in scenario would be kept
+// as an example.
+func (c *Checker) keeps(name, scenario string) bool {
+	return c.kept[exampleKey{name, scenario}] < c.opts.MaxExamples && len(c.inv[name].Examples) < 5*c.opts.MaxExamples
+}
+
+// bucketAt is the series bucket of the event being observed (wall time).
+func (c *Checker) bucketAt() *bucket {
+	k := max(int64(c.now.Sub(c.start)/c.width), 0)
+	for k >= seriesMaxBuckets {
+		c.coarsen()
+		k = max(int64(c.now.Sub(c.start)/c.width), 0)
 	}
 	b := c.series[k]
 	if b == nil {
@@ -270,22 +224,47 @@ func (c *Checker) bucketAt(t time.Time) *bucket {
 	return b
 }
 
-func (c *Checker) mark(e ledger.Event, kind, detail string) {
-	if c.start.IsZero() {
-		c.start = e.Time
+// coarsen doubles the bucket width, merging each pair of buckets.
+func (c *Checker) coarsen() {
+	c.width *= 2
+	old := c.series
+	c.series = make(map[int64]*bucket, len(old)/2+1)
+	for k, b := range old {
+		into := c.series[k/2]
+		if into == nil {
+			c.series[k/2] = b
+			continue
+		}
+		into.h.Merge(b.h)
+		into.requests += b.requests
+		into.errors += b.errors
+		into.refreshes += b.refreshes
 	}
+}
+
+func (c *Checker) mark(e ledger.Event, kind, detail string) {
 	if len(c.marks) >= 2000 {
 		c.marksCut++
 		return
 	}
-	c.marks = append(c.marks, summary.Mark{AtMS: ms(e.Time.Sub(c.start)), Kind: kind, Device: e.Device, Detail: detail})
+	m := summary.Mark{AtMS: ms(c.now.Sub(c.start)), Kind: kind, Device: e.Device, Detail: detail, Scenario: c.opts.Scenario}
+	// A probe's simulated clock (shifted by hours to expire tokens) is a
+	// note on the event, never its place on the axis.
+	if off := e.Time.Sub(c.evOrigin) - c.now.Sub(c.wallOrigin); off > time.Second || off < -time.Second {
+		m.ClockOffsetMS = ms(off)
+	}
+	c.marks = append(c.marks, m)
 }
 
 // Observe feeds one event. Events must arrive in ledger order.
 func (c *Checker) Observe(e ledger.Event) {
 	c.events++
+	c.now = c.opts.Wall()
 	if c.start.IsZero() {
-		c.start = e.Time
+		c.start = c.now
+	}
+	if c.evOrigin.IsZero() {
+		c.evOrigin, c.wallOrigin = e.Time, c.now
 	}
 	// One switch per field: the same cases as matching e.Source+"/"+e.Kind
 	// against "source/kind" (no source or kind constant contains a '/'),
@@ -310,6 +289,10 @@ func (c *Checker) Observe(e ledger.Event) {
 			c.onTokenCall(e, false)
 		case ledger.KindAPI:
 			c.onAPI(e)
+		case ledger.KindVerify:
+			c.onVerify(e)
+		case ledger.KindUndelivered:
+			c.onUndelivered(e)
 		case ledger.KindEffect:
 			if r := c.byRID[e.RID]; r != nil {
 				r.effects++
@@ -326,6 +309,9 @@ func (c *Checker) Observe(e ledger.Event) {
 			// The harness's own look at a backend under test (harness/backendcheck):
 			// judged for expiry-signalled only, it is no client's request.
 			c.judgeSignal(e, e.Device)
+			if e.Device != "" {
+				c.dev(e.Device).harness = true
+			}
 		case ledger.KindEpisodeMarker:
 			c.mark(e, "marker", e.Detail)
 		case ledger.KindDeviceClock:
@@ -355,432 +341,6 @@ func (c *Checker) Observe(e ledger.Event) {
 	}
 }
 
-func (c *Checker) onJSCode2Session(e ledger.Event) {
-	dev := e.Device
-	if dev == "" {
-		dev = c.codeDev[e.Code]
-	}
-	if e.Subject != "" && dev != "" {
-		c.subjDev[e.Subject] = dev
-	}
-	inv := c.inv[summary.CodeSingleUse]
-	inv.Checked++
-	// An injected fault (reset, hang, errcode) answers before WeChat looks at
-	// the code, so the code is not used up and a retry with it is legitimate.
-	if e.Code != "" && e.Outcome != ledger.OutcomeFault {
-		c.codeUses[e.Code]++
-	}
-	if e.Errcode == 40163 || (e.Code != "" && c.codeUses[e.Code] > 1) {
-		d := c.dev(dev)
-		d.remember(e)
-		c.violate(summary.CodeSingleUse, summary.Violation{
-			Device: dev, At: e.Time,
-			Explanation: fmt.Sprintf("wx.login code %s was sent to jscode2session %d times (WeChat answered errcode %d): codes are single-use, each login needs a fresh wx.login()",
-				short(e.Code), c.codeUses[e.Code], e.Errcode),
-			Evidence: d.history(),
-		})
-	}
-}
-
-// deviceOf attributes a backend token event to a device.
-func (c *Checker) deviceOf(e ledger.Event) string {
-	if e.Device != "" {
-		return e.Device
-	}
-	if d, ok := c.codeDev[e.Code]; ok && e.Code != "" {
-		return d
-	}
-	if d, ok := c.famDev[e.Family]; ok && e.Family != "" {
-		return d
-	}
-	if d, ok := c.subjDev[e.Subject]; ok && e.Subject != "" {
-		return d
-	}
-	return ""
-}
-
-func (c *Checker) nearExpiry(d *devState, t time.Time) bool {
-	// What the device's clock says now, measured from when it got the token.
-	t = t.Add(d.clockOffset - d.expOffset)
-	if !d.currentExp.IsZero() {
-		return !t.Before(d.currentExp.Add(-c.opts.ProactiveWindow))
-	}
-	if c.opts.AccessTTL > 0 && !d.lastSuccess.IsZero() {
-		return !t.Before(d.lastSuccess.Add(c.opts.AccessTTL - c.opts.ProactiveWindow))
-	}
-	return false
-}
-
-// onTokenCall judges a login or refresh that reached the backend.
-func (c *Checker) onTokenCall(e ledger.Event, login bool) {
-	name := c.deviceOf(e)
-	d := c.dev(name)
-	d.remember(e)
-	if login {
-		d.logins++
-	} else {
-		d.refreshes++
-	}
-	c.bucketAt(e.Time).refreshes++
-	kind := "refresh"
-	if login {
-		kind = "login"
-	}
-	ok := e.Outcome == ledger.OutcomeOK
-	if ok {
-		c.mark(e, kind, "")
-	}
-
-	justified := !d.hasToken || d.episodeOpen || c.nearExpiry(d, e.Time)
-	if justified {
-		if !d.episodeOpen {
-			d.episodeOpen = true
-			d.episodeCalls = 0
-			d.episodeRetryFlagged = false
-			d.episodes++
-		}
-		d.episodeCalls++
-		if d.episodeCalls > c.opts.MaxCallsPerEpisode && !d.episodeRetryFlagged {
-			d.episodeRetryFlagged = true
-			c.violate(summary.BoundedRetry, summary.Violation{
-				Device: name, At: e.Time,
-				Explanation: fmt.Sprintf("device %s made more than %d refresh/login calls in one expiry episode without getting a token: retries are not bounded", name, c.opts.MaxCallsPerEpisode),
-				Evidence:    d.history(),
-			})
-		}
-	} else {
-		d.singleRefreshViolations++
-		c.violate(summary.SingleRefresh, summary.Violation{
-			Device: name, At: e.Time, Tokens: nonEmpty(e.Token, e.Family),
-			Explanation: fmt.Sprintf("device %s sent a %s at %s although it already had a fresh token %s since %s and had met no expiry since: %s",
-				name, kind, e.Time.Format("15:04:05.000"), short(d.current), d.lastSuccess.Format("15:04:05.000"), describeCall(e)),
-			Evidence: d.history(),
-		})
-	}
-	if ok {
-		d.hasToken = true
-		d.episodeOpen = false
-		d.lastSuccess = e.Time
-		d.currentExp = e.Expires
-		d.expOffset = d.clockOffset
-		if login {
-			d.current = e.Token
-		} else {
-			d.current = e.Detail
-		}
-		if e.Family != "" && name != "" {
-			c.famDev[e.Family] = name
-		}
-	} else {
-		d.lastFailure = e.Time
-	}
-	if e.Subject != "" && name != "" {
-		c.subjDev[e.Subject] = name
-	}
-}
-
-func describeCall(e ledger.Event) string {
-	s := e.Kind + " → " + e.Outcome
-	if e.Status != 0 {
-		s += fmt.Sprintf(" (HTTP %d)", e.Status)
-	}
-	if e.Errcode != 0 {
-		s += fmt.Sprintf(" errcode %d", e.Errcode)
-	}
-	return s
-}
-
-func tokenProblem(outcome string) bool {
-	switch outcome {
-	case ledger.OutcomeExpired, ledger.OutcomeInvalid, ledger.OutcomeRevoked, ledger.OutcomeMissing:
-		return true
-	}
-	return false
-}
-
-func (c *Checker) onAPI(e ledger.Event) {
-	r := c.byRID[e.RID]
-	name := ""
-	if r != nil {
-		name = r.device
-	}
-	if name == "" {
-		name = c.subjDev[e.Subject]
-	}
-	d := c.dev(name)
-	d.remember(e)
-
-	if tokenProblem(e.Outcome) {
-		c.judgeSignal(e, name)
-		// An expiry of the token the device is using starts an episode; one
-		// about an already-replaced token (a late 401) does not.
-		if e.Token == "" || e.Token == d.current || d.current == "" {
-			if !d.episodeOpen && (d.hasToken || e.Outcome != ledger.OutcomeMissing) {
-				d.episodeOpen = true
-				d.episodeCalls = 0
-				d.episodeRetryFlagged = false
-				d.episodes++
-			}
-		}
-	}
-	// Rotating styles hand over the next access token with an answer
-	// (Detail "next <jti>"): the device uses that one from now on.
-	if next := nextToken(e.Detail); next != "" && (e.Token == d.current || d.current == "") {
-		d.current = next
-	}
-	if r == nil {
-		return
-	}
-	r.keep(&e)
-	r.attempts++
-	if r.expired > 0 {
-		r.resends++
-		if r.replayProblem == "" {
-			switch {
-			case e.Method != r.method:
-				r.replayProblem = fmt.Sprintf("replayed with method %s instead of %s", e.Method, r.method)
-			case e.Route != r.route:
-				r.replayProblem = fmt.Sprintf("replayed to %s instead of %s", e.Route, r.route)
-			case e.BodyHash != r.body:
-				r.replayProblem = fmt.Sprintf("replayed with a different body (hash %q, original %q)", e.BodyHash, r.body)
-			case e.Token != "" && contains(r.expiredTokens, e.Token):
-				r.replayProblem = fmt.Sprintf("replayed with the token %s that had already been refused, not the new one", short(e.Token))
-			}
-		}
-		if !tokenProblem(e.Outcome) {
-			r.resendsOK++
-		}
-	}
-	if tokenProblem(e.Outcome) {
-		if r.expired == 0 {
-			r.episodeBase = d.lastSuccess
-		}
-		r.expired++
-		if len(r.expiredTokens) < 8 {
-			r.expiredTokens = append(r.expiredTokens, e.Token)
-		}
-	} else if e.Status == 401 || e.Status == 403 || notTokenRefusal(e.Detail) {
-		r.nonToken401++
-	}
-	r.lastOutcome = e.Outcome
-	r.lastStatus = e.Status
-}
-
-// judgeSignal judges expiry-signalled on one answer to an expired, invalid,
-// revoked or missing token: it must carry the style's expired or invalid
-// signal. Whoever recorded the answer notes the signal it carried in Detail
-// (style.SignalNote): the reference backend the one it sent, the harness the
-// one it saw from a backend under test. That, not the status, is judged — in
-// a body-code style HTTP 200 {"code":10006} is the expiry signal. An event
-// without a note is judged by its status: a 2xx is taken for a success.
-func (c *Checker) judgeSignal(e ledger.Event, device string) {
-	if !tokenProblem(e.Outcome) {
-		return
-	}
-	inv := c.inv[summary.ExpirySignalled]
-	inv.Checked++
-	var what string
-	if noted, ok := style.NotedSignal(e.Detail); ok {
-		if noted == style.SignalExpired || noted == style.SignalInvalid {
-			return
-		}
-		what = fmt.Sprintf("HTTP %d carrying the style's %s signal", e.Status, noted)
-		if noted == style.SignalNone {
-			what = fmt.Sprintf("HTTP %d matching no signal of the style", e.Status)
-		}
-	} else {
-		if e.Status < 200 || e.Status >= 300 {
-			return
-		}
-		what = fmt.Sprintf("HTTP %d (a success)", e.Status)
-	}
-	c.violate(summary.ExpirySignalled, summary.Violation{
-		Device: device, At: e.Time, RIDs: nonEmpty(e.RID), Tokens: nonEmpty(e.Token),
-		Explanation: fmt.Sprintf("the backend answered a request with %s %s token with %s instead of the expiry/invalid signal: the client cannot know it must refresh", article(e.Outcome), e.Outcome, what),
-		Evidence:    []ledger.Event{e},
-	})
-}
-
-// article is "an" before a vowel ("an expired token"), "a" otherwise.
-func article(word string) string {
-	if word != "" && strings.ContainsRune("aeiou", rune(word[0])) {
-		return "an"
-	}
-	return "a"
-}
-
-// notTokenRefusal reports whether an api event's Detail says the backend
-// answered with its style's not_token signal (a "not_token" part, as the
-// reference backend records it): a refusal that is not about the token,
-// whatever its status — HTTP 200 {"code":10010} in body-code.
-func notTokenRefusal(detail string) bool {
-	for detail != "" {
-		var part string
-		part, detail, _ = strings.Cut(detail, ";")
-		if strings.TrimSpace(part) == style.SignalNotToken {
-			return true
-		}
-	}
-	return false
-}
-
-// nextToken is the access token an answer handed over ("next <jti>" part of
-// the Detail of an api event in a rotating style), or "".
-func nextToken(detail string) string {
-	for detail != "" {
-		var part string
-		part, detail, _ = strings.Cut(detail, ";")
-		if jti, ok := strings.CutPrefix(strings.TrimSpace(part), "next "); ok {
-			return jti
-		}
-	}
-	return ""
-}
-
-func (c *Checker) onSettle(e ledger.Event) {
-	r := c.active[e.RID]
-	if r == nil {
-		return
-	}
-	delete(c.active, e.RID)
-	r.keep(&e)
-	r.settled = true
-	r.settleOutcome = e.Outcome
-	r.settleStatus = e.Status
-	r.settleDetail = e.Detail
-	lat := time.Duration(e.LatencyNS)
-	if lat == 0 {
-		lat = e.Time.Sub(r.issuedAt)
-	}
-	b := c.bucketAt(e.Time)
-	switch e.Outcome {
-	case ledger.OutcomeLost:
-		c.requests.Lost++
-		b.errors++
-	case ledger.OutcomeOK:
-		if e.Status >= 200 && e.Status < 400 {
-			c.requests.Succeeded++
-		} else {
-			c.requests.Failed++
-			b.errors++
-		}
-	default:
-		c.requests.Failed++
-		b.errors++
-	}
-	if e.Outcome != ledger.OutcomeLost {
-		c.lat.Record(lat)
-		b.h.Record(lat)
-		rh := c.routes[r.route]
-		if rh == nil && len(c.routes) < 50 {
-			rh = latency.New()
-			c.routes[r.route] = rh
-		}
-		if rh != nil {
-			rh.Record(lat)
-		}
-	}
-	b.requests++
-	if r.expired == 0 && r.nonToken401 == 0 && r.attempts <= 1 && r.effects <= 1 && e.Outcome == ledger.OutcomeOK {
-		// Settled cleanly: only attempts arriving from now on could make it a
-		// violation, and those are evidence enough then.
-		c.dropEvidence(r)
-	}
-	// Keep it a while: attempts may still reach the backend after the caller
-	// got its answer (a detached replay), and those count too.
-	if old := c.settled[c.settledI]; old != nil {
-		c.evaluate(old)
-		c.dropEvidence(old)
-		delete(c.byRID, old.rid)
-		// Nothing refers to old any more (a request settles once, and
-		// evaluate copied what a violation keeps): reuse it.
-		c.free = append(c.free, old)
-	}
-	c.settled[c.settledI] = r
-	c.settledI = (c.settledI + 1) % len(c.settled)
-}
-
-// evaluate judges one logical request once it is settled and out of the window.
-func (c *Checker) evaluate(r *ridState) {
-	if r.evaluated {
-		return
-	}
-	r.evaluated = true
-	d := c.dev(r.device)
-	v := func(name, expl string) {
-		inv := c.inv[name]
-		inv.Violations++
-		if len(inv.Examples) < c.opts.MaxExamples {
-			inv.Examples = append(inv.Examples, summary.Violation{Invariant: name, Scenario: r.scenario, Device: r.device,
-				RIDs: []string{r.rid}, Tokens: slices.Clone(r.expiredTokens), At: r.issuedAt,
-				Explanation: fmt.Sprintf("request %s (%s %s) %s", r.rid, r.method, r.route, expl),
-				// Copies: r is reused once it leaves the settled window.
-				Evidence: slices.Clone(r.evidence)})
-		}
-	}
-
-	nl := c.inv[summary.NoLostRequests]
-	nl.Checked++
-	if !r.settled || r.settleOutcome == ledger.OutcomeLost {
-		detail := "never settled before the run ended"
-		if r.settled {
-			detail = "was lost: no answer before its deadline"
-			if r.settleDetail != "" {
-				detail = "was lost: " + r.settleDetail
-			}
-		}
-		v(summary.NoLostRequests, detail+" (the caller's promise/callback never completed)")
-	}
-
-	if r.expired > 0 && r.settled && r.settleOutcome != ledger.OutcomeLost {
-		cr := c.inv[summary.CorrectReplay]
-		cr.Checked++
-		// A refresh that failed in the episode this request met — even one the
-		// backend answered before the request was issued, when the client had
-		// not yet learnt of it — excuses settling the request with an error.
-		failedRefresh := !d.lastFailure.IsZero() && d.lastFailure.After(r.episodeBase)
-		switch {
-		case r.replayProblem != "":
-			v(summary.CorrectReplay, r.replayProblem)
-		case r.resends > r.expired || r.resendsOK > 1:
-			v(summary.CorrectReplay, fmt.Sprintf("met expiry %d time(s) but was re-sent %d times (%d accepted): a replay must happen once", r.expired, r.resends, r.resendsOK))
-		case tokenProblem(r.lastOutcome) && r.settleOutcome == ledger.OutcomeOK:
-			v(summary.CorrectReplay, fmt.Sprintf("met expiry and was not replayed: its caller got the expiry answer (HTTP %d) instead of the real one", r.settleStatus))
-		case tokenProblem(r.lastOutcome) && !failedRefresh:
-			v(summary.CorrectReplay, fmt.Sprintf("met expiry and was not replayed, although no refresh failed: the caller got an error (%s)", r.settleDetail))
-		case r.settleOutcome == ledger.OutcomeOK && r.lastStatus != 0 && r.settleStatus != r.lastStatus:
-			v(summary.CorrectReplay, fmt.Sprintf("the backend's final answer was HTTP %d but the caller got HTTP %d", r.lastStatus, r.settleStatus))
-		}
-	}
-
-	if isNonIdempotent(r.method) {
-		de := c.inv[summary.NoDuplicateEffects]
-		de.Checked++
-		if r.effects > 1 {
-			v(summary.NoDuplicateEffects, fmt.Sprintf("was executed %d times by the backend (a non-idempotent request must run at most once)", r.effects))
-		}
-	}
-
-	if r.expired > 0 || r.nonToken401 > 0 {
-		br := c.inv[summary.BoundedRetry]
-		br.Checked++
-		switch {
-		case r.attempts > c.opts.MaxAttemptsPerRequest:
-			v(summary.BoundedRetry, fmt.Sprintf("reached the backend %d times (bound %d): the client keeps retrying instead of surfacing the error", r.attempts, c.opts.MaxAttemptsPerRequest))
-		case r.nonToken401 > 1:
-			v(summary.BoundedRetry, fmt.Sprintf("got a refusal that was not about the token (the style's not_token answer, or a 401/403) %d times: the client retried it instead of returning it to the caller", r.nonToken401))
-		}
-	}
-}
-
-func isNonIdempotent(m string) bool {
-	switch strings.ToUpper(m) {
-	case "POST", "PATCH":
-		return true
-	}
-	return false
-}
-
 // Finish evaluates what is left and writes the invariants and numbers into s.
 // Invariants s already failed stay failed (a run can feed several checkers).
 func (c *Checker) Finish(s *summary.Summary) {
@@ -802,7 +362,7 @@ func (c *Checker) Finish(s *summary.Summary) {
 	}
 	c.active = map[string]*ridState{}
 
-	var episodes, refreshes, logins int
+	var episodes, refreshes, logins, firstLogins, retries int
 	names := make([]string, 0, len(c.devices))
 	for n := range c.devices {
 		names = append(names, n)
@@ -811,15 +371,20 @@ func (c *Checker) Finish(s *summary.Summary) {
 	var per []summary.DeviceStat
 	for _, n := range names {
 		d := c.devices[n]
+		if d.harness {
+			continue // the harness's own look at a backend is no client's refreshing
+		}
 		episodes += d.episodes
 		refreshes += d.refreshes
 		logins += d.logins
+		firstLogins += d.firstLogins
+		retries += d.retries
 		if d.episodes+d.refreshes+d.logins > 0 {
-			per = append(per, summary.DeviceStat{Device: n, Episodes: d.episodes, Refreshes: d.refreshes, Logins: d.logins})
+			per = append(per, summary.DeviceStat{Device: n, Scenario: d.scenario, Episodes: d.episodes, Refreshes: d.refreshes, Logins: d.logins})
 		}
 	}
 	sr := c.inv[summary.SingleRefresh]
-	sr.Checked = episodes
+	sr.Checked = episodes + firstLogins
 
 	for _, n := range summary.InvariantNames {
 		mine := c.inv[n]
@@ -834,6 +399,12 @@ func (c *Checker) Finish(s *summary.Summary) {
 		dst.Checked += mine.Checked
 		dst.Violations += mine.Violations
 		dst.Examples = append(dst.Examples, mine.Examples...)
+		for sc, k := range mine.ByScenario {
+			if dst.ByScenario == nil {
+				dst.ByScenario = map[string]int{}
+			}
+			dst.ByScenario[sc] += k
+		}
 		switch {
 		case dst.Violations > 0:
 			dst.Verdict = summary.Fail
@@ -851,12 +422,13 @@ func (c *Checker) Finish(s *summary.Summary) {
 	s.Requests.Succeeded += c.requests.Succeeded
 	s.Requests.Failed += c.requests.Failed
 	s.Requests.Lost += c.requests.Lost
+	s.Requests.Late += c.requests.Late
 	s.Refresh.ExpiryEpisodes += episodes
 	s.Refresh.Refreshes += refreshes
 	s.Refresh.Logins += logins
-	if s.Refresh.ExpiryEpisodes > 0 {
-		s.Refresh.Amplification = round2(float64(s.Refresh.Refreshes+s.Refresh.Logins) / float64(s.Refresh.ExpiryEpisodes))
-	}
+	s.Refresh.FirstLogins += firstLogins
+	s.Refresh.Retries += retries
+	s.Refresh.Amplification = Amplification(s.Refresh)
 	if c.lat.Count() > 0 {
 		s.Latency = summary.LatencyOf(&c.lat)
 		s.LatencyHDR = c.lat.Clone()
@@ -871,11 +443,29 @@ func (c *Checker) Finish(s *summary.Summary) {
 		}
 	}
 	s.PerDevice = append(s.PerDevice, capDevices(per, 500)...)
-	s.Series = append(s.Series, c.seriesPoints()...)
+	if pts := c.seriesPoints(); len(pts) > 0 {
+		// One checker's series per summary: the run's global one wins.
+		s.Series, s.SeriesBucketMS = pts, ms(c.width)
+	}
 	s.Timeline = append(s.Timeline, c.marks...)
 	if c.marksCut > 0 {
 		s.Notes = append(s.Notes, fmt.Sprintf("timeline: %d further events not drawn", c.marksCut))
 	}
+}
+
+// Amplification is SPEC §5's refresh.amplification: (refreshes + logins,
+// less first logins and retries) ÷ expiry episodes. Calls with no episode
+// at all (a client that refreshes with nothing expiring) count as if they
+// were one episode's, so they still show above 1.
+func Amplification(r summary.Refresh) float64 {
+	calls := r.Refreshes + r.Logins - r.FirstLogins - r.Retries
+	if calls <= 0 {
+		return 0
+	}
+	if r.ExpiryEpisodes == 0 {
+		return float64(calls)
+	}
+	return round2(float64(calls) / float64(r.ExpiryEpisodes))
 }
 
 // Lost reports how many requests are lost so far (for live progress).
@@ -892,16 +482,23 @@ func (c *Checker) histogram() []summary.Bucket {
 func ms(d time.Duration) float64 { return summary.MS(d) }
 
 func (c *Checker) seriesPoints() []summary.Point {
-	keys := make([]int64, 0, len(c.series))
-	for k := range c.series {
-		keys = append(keys, k)
+	if len(c.series) == 0 {
+		return nil
 	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
-	out := make([]summary.Point, 0, len(keys))
-	for _, k := range keys {
-		b := c.series[k]
-		out = append(out, summary.Point{AtMS: float64(k * 1000), Requests: b.requests, Errors: b.errors,
-			P50MS: ms(b.h.Quantile(0.5)), P99MS: ms(b.h.Quantile(0.99)), MaxMS: ms(b.h.Max()), Refreshes: b.refreshes})
+	last := int64(0)
+	for k := range c.series {
+		last = max(last, k)
+	}
+	// Every bucket up to the last, empty ones too: a gap in the traffic is a
+	// fact the throughput chart must show, not skip.
+	out := make([]summary.Point, 0, last+1)
+	for k := int64(0); k <= last; k++ {
+		p := summary.Point{AtMS: ms(time.Duration(k) * c.width)}
+		if b := c.series[k]; b != nil {
+			p.Requests, p.Errors, p.Refreshes = b.requests, b.errors, b.refreshes
+			p.P50MS, p.P99MS, p.MaxMS = ms(b.h.Quantile(0.5)), ms(b.h.Quantile(0.99)), ms(b.h.Max())
+		}
+		out = append(out, p)
 	}
 	return out
 }

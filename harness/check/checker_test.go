@@ -91,7 +91,8 @@ func TestGoodEpisodeHoldsEveryInvariant(t *testing.T) {
 	goodEpisode(s)
 	sum := s.check(t)
 	assert.Equal(t, summary.Pass, sum.Verdict, "%+v", sum.FailedInvariants())
-	assert.Equal(t, 2, sum.Refresh.ExpiryEpisodes) // first login + expiry
+	assert.Equal(t, 1, sum.Refresh.ExpiryEpisodes) // the first login is no episode
+	assert.Equal(t, 1, sum.Refresh.FirstLogins)
 	assert.Equal(t, 1.0, sum.Refresh.Amplification)
 	assert.Equal(t, summary.Pass, sum.Invariants[summary.CorrectReplay].Verdict)
 	assert.Equal(t, 3, sum.Invariants[summary.CorrectReplay].Checked)
@@ -116,7 +117,7 @@ func TestStormViolatesSingleRefresh(t *testing.T) {
 	assert.Equal(t, "d1", inv.Examples[0].Device)
 	assert.Contains(t, inv.Examples[0].Explanation, "already had a fresh token")
 	assert.NotEmpty(t, inv.Examples[0].Evidence)
-	assert.Equal(t, 1.5, sum.Refresh.Amplification)
+	assert.Equal(t, 2.0, sum.Refresh.Amplification) // two refreshes, one episode
 }
 
 func TestRetryAfterFailedRefreshIsNotAStorm(t *testing.T) {
@@ -398,7 +399,7 @@ func TestRotatedTokenExpiryStartsAnEpisode(t *testing.T) {
 	s.settle("d1", "r2", 200, ledger.OutcomeOK)
 	sum := s.check(t)
 	assert.Equal(t, summary.Pass, sum.Invariants[summary.SingleRefresh].Verdict, "%v", sum.Invariants[summary.SingleRefresh].Examples)
-	assert.Equal(t, 2, sum.Refresh.ExpiryEpisodes)
+	assert.Equal(t, 1, sum.Refresh.ExpiryEpisodes)
 	assert.Equal(t, summary.Pass, sum.Verdict)
 }
 

@@ -96,3 +96,19 @@ type Prompt interface {
 
 // ErrLost marks a call that did not settle before its deadline.
 var ErrLost = errors.New("request did not settle before its deadline (lost)")
+
+// Relauncher is a client whose devices can be relaunched (SPEC §6): a
+// device's runtime restarted with its storage kept and its launch code
+// (App({onLaunch, onShow})) run again, as when a user reopens the app.
+// Client kinds without an app runtime (ref, exec) do not implement it, and
+// the probe that needs it is skipped for them with the reason.
+type Relauncher interface {
+	Relaunch(ctx context.Context, devices ...string) error
+}
+
+// Explainer is a client that can say why a device has not settled a request
+// (the JS client: a runtime stuck in a busy loop). The device driver adds it
+// to the evidence of a lost request.
+type Explainer interface {
+	WhyUnsettled(device string) string
+}

@@ -97,6 +97,7 @@ func (r *Result) OK() bool { return r.Failed == 0 }
 
 // runner is one Run's shared state.
 type runner struct {
+	ctx    context.Context // the run's: once it is done, failures are the interrupt's
 	opts   Options
 	parsed *parsed
 	sty    *style.Style // the backend style the scenarios speak
@@ -139,9 +140,15 @@ func prepare(opts Options) ([]featureFile, *parsed, *style.Style, error) {
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	var lineProblems []Problem
+	for i := range files {
+		var probs []Problem
+		files[i], probs = selectLines(files[i])
+		lineProblems = append(lineProblems, probs...)
+	}
 	p := parseFeatures(files, opts.Tags, exclusions(opts, sty))
-	if len(p.problems) > 0 {
-		return nil, nil, nil, &FeatureError{Problems: p.problems}
+	if probs := append(lineProblems, p.problems...); len(probs) > 0 {
+		return nil, nil, nil, &FeatureError{Problems: probs}
 	}
 	return files, p, sty, nil
 }
@@ -164,7 +171,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &runner{opts: opts, parsed: p, sty: sty, results: map[string]*summary.Scenario{}, names: map[string]int{}}
+	r := &runner{ctx: ctx, opts: opts, parsed: p, sty: sty, results: map[string]*summary.Scenario{}, names: map[string]int{}}
 	res := &Result{}
 
 	running := 0
@@ -227,9 +234,12 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 			continue
 		}
 		res.Scenarios = append(res.Scenarios, *sc)
-		if sc.Verdict == summary.Fail {
+		switch sc.Verdict {
+		case summary.Fail:
 			res.Failed++
-		} else {
+		case summary.Skip: // interrupted while it ran
+			res.Skipped++
+		default:
 			res.Passed++
 		}
 	}
@@ -293,6 +303,12 @@ func (r *runner) end(w *world, p *godog.Scenario, err error) {
 		loc = fmt.Sprintf("%s:%d", info.file, info.line)
 	}
 	sc := summary.Scenario{Name: w.name, Kind: "feature", Verdict: summary.Pass, DurationMS: float64(time.Since(w.start).Milliseconds()), Detail: loc}
+	if errors.Is(err, godog.ErrSkip) {
+		// A step that cannot reach this client kind says so: skip, never a
+		// silent pass (SPEC §6).
+		sc.Verdict = summary.Skip
+		sc.Detail = strings.TrimSpace(loc + ": " + err.Error())
+	}
 	if err != nil && !errors.Is(err, godog.ErrSkip) {
 		sc.Verdict = summary.Fail
 		sc.Failed = w.failed
@@ -304,18 +320,21 @@ func (r *runner) end(w *world, p *godog.Scenario, err error) {
 			first = first[:300] + "…"
 		}
 		sc.Detail = strings.TrimSpace(loc + ": " + first)
+		if r.ctx != nil && r.ctx.Err() != nil {
+			sc = summary.InterruptedScenario(sc)
+		}
 	}
 	r.mu.Lock()
 	r.results[p.Id] = &sc
 	r.mu.Unlock()
 	if r.opts.Progress != nil {
 		mark := "ok  "
-		if sc.Verdict == summary.Fail {
-			mark = "FAIL"
-		}
 		detail := loc
-		if sc.Verdict == summary.Fail {
-			detail = sc.Detail
+		switch sc.Verdict {
+		case summary.Fail:
+			mark, detail = "FAIL", sc.Detail
+		case summary.Skip:
+			mark, detail = "skip", sc.Detail
 		}
 		fmt.Fprintf(r.opts.Progress, "  feature %-58s %s %6.0f ms  %s\n", clipName(w.name, 58), mark, sc.DurationMS, detail)
 	}

@@ -8,12 +8,36 @@ import (
 
 // WriteText prints the step library for a terminal: per group, each step's
 // syntax, one line of help and its example.
-func WriteText(w io.Writer) error {
+func WriteText(w io.Writer) error { return WriteTextFiltered(w, nil) }
+
+// WriteTextFiltered prints the steps whose syntax, help or example contains
+// every word (any case): `tokenstorm steps background body`. No words: all.
+func WriteTextFiltered(w io.Writer, words []string) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "tokenstorm steps: %d steps for .feature files (keywords Given/When/Then/And are interchangeable).\n", len(library))
-	b.WriteString("Placeholders are in <angle brackets>; durations read like \"2 hours\", \"90 seconds\", \"1h30m\".\n")
-	group := ""
+	var steps []Step
 	for _, s := range Steps() {
+		text := strings.ToLower(s.Syntax + " " + s.Help + " " + s.Example)
+		all := true
+		for _, word := range words {
+			all = all && strings.Contains(text, strings.ToLower(word))
+		}
+		if all {
+			steps = append(steps, s)
+		}
+	}
+	if len(words) > 0 {
+		if len(steps) == 0 {
+			return fmt.Errorf("no step mentions %q (tokenstorm steps lists all %d)", strings.Join(words, " "), len(library))
+		}
+		fmt.Fprintf(&b, "tokenstorm steps: %d of %d steps mention %q.\n", len(steps), len(library), strings.Join(words, " "))
+	} else {
+		fmt.Fprintf(&b, "tokenstorm steps: %d steps for .feature files (keywords Given/When/Then/And are interchangeable).\n", len(library))
+	}
+	b.WriteString("Placeholders are in <angle brackets>; durations read like \"2 hours\", \"90 seconds\", \"1h30m\".\n")
+	b.WriteString(countingNote + "\n")
+	b.WriteString("Check a file without running it: tokenstorm conform --check my.feature; run one scenario: tokenstorm conform my.feature:12.\n")
+	group := ""
+	for _, s := range steps {
 		if s.Group != group {
 			group = s.Group
 			fmt.Fprintf(&b, "\n%s\n%s\n", group, strings.Repeat("=", len([]rune(group))))
@@ -44,7 +68,9 @@ func WriteMarkdown(w io.Writer) error {
 	b.WriteString("(exit code 2). See [conform.md](conform.md) for how scenarios run and how to write your own.\n\n")
 	b.WriteString("Conventions: devices are named `d1`, `d2`, … (`Given 5 devices`) or by `a device named …`; each device is also the ")
 	b.WriteString("WeChat user of that name. Requests through the client are named `r1`, `r2`, … in the order the steps send them, ")
-	b.WriteString("unless a step names them (`as request order1`). Durations read like `2 hours`, `90 seconds`, `1 hour 59 minutes`, `1h30m`, `50ms`.\n\n")
+	b.WriteString("unless a step names them (`as request order1`); the warm-up requests of `Given N devices logged in` are `warmup-d1`, `warmup-d2`, …. ")
+	b.WriteString("Durations read like `2 hours`, `90 seconds`, `1 hour 59 minutes`, `1h30m`, `50 ms`; in the patterns below `{span}` stands for such a duration.\n\n")
+	b.WriteString(countingNote + " Proactive refresh has two windows, the reference client's and the checker's: see [conform.md](conform.md#two-windows).\n\n")
 	b.WriteString("## Contents\n\n")
 	for _, g := range groupOrder {
 		fmt.Fprintf(&b, "- [%s](#%s)\n", g, anchor(g))
@@ -62,6 +88,11 @@ func WriteMarkdown(w io.Writer) error {
 	_, err := io.WriteString(w, b.String())
 	return err
 }
+
+// countingNote is said once at the top of both listings, and in each count step's help.
+const countingNote = "Counts (refreshes, logins, WeChat calls and answers) start with the scenario and include the warm-up of " +
+	"\"Given N devices logged in\" (1 login, 1 wx.login, 1 jscode2session per device); a count step ending in " +
+	"\"since counting started\" counts from the last \"When counting starts\" instead."
 
 // anchor is GitHub's heading anchor for a heading text.
 func anchor(h string) string {

@@ -55,6 +55,7 @@ func (e *FeatureError) Error() string {
 type featureFile struct {
 	name    string
 	content []byte
+	lines   []int // FILE:LINE selection: run only the scenarios at these lines
 }
 
 // loadFeatures reads the embedded suite (shown as features/NAME.feature)
@@ -77,9 +78,23 @@ func loadFeatures(paths []string, builtin bool) ([]featureFile, error) {
 			return nil, fmt.Errorf("embedded features: %w", err)
 		}
 	}
-	for _, p := range paths {
+	for _, arg := range paths {
+		p, lines := arg, []int(nil)
 		st, err := os.Stat(p)
 		if err != nil {
+			// FILE:LINE[:LINE…] runs the scenarios at those lines.
+			if q, ls := splitLines(arg); ls != nil {
+				if qst, qerr := os.Stat(q); qerr == nil || embedded(q) != nil {
+					p, lines, st, err = q, ls, qst, qerr
+				}
+			}
+		}
+		if err != nil {
+			// features/NAME.feature names a file of the built-in suite from any directory.
+			if b := embedded(p); b != nil {
+				out = append(out, featureFile{name: p, content: b, lines: lines})
+				continue
+			}
 			return nil, fmt.Errorf("feature path %s: %w", p, unwrapPathErr(err))
 		}
 		if !st.IsDir() {
@@ -87,8 +102,11 @@ func loadFeatures(paths []string, builtin bool) ([]featureFile, error) {
 			if err != nil {
 				return nil, fmt.Errorf("feature path %s: %w", p, unwrapPathErr(err))
 			}
-			out = append(out, featureFile{name: p, content: b})
+			out = append(out, featureFile{name: p, content: b, lines: lines})
 			continue
+		}
+		if lines != nil {
+			return nil, fmt.Errorf("feature path %s: a line number needs a .feature file, %s is a directory", arg, p)
 		}
 		var found []string
 		err = filepath.WalkDir(p, func(q string, d fs.DirEntry, err error) error {
@@ -112,13 +130,21 @@ func loadFeatures(paths []string, builtin bool) ([]featureFile, error) {
 			out = append(out, featureFile{name: q, content: b})
 		}
 	}
-	// The same file named twice runs once (godog keeps the first too).
-	seen := map[string]bool{}
+	// The same file named twice runs once (godog keeps the first too); its
+	// line selections add up, and a mention without lines selects it all.
+	at := map[string]int{}
 	uniq := out[:0]
 	for _, f := range out {
-		if !seen[f.name] {
-			seen[f.name] = true
+		i, ok := at[f.name]
+		if !ok {
+			at[f.name] = len(uniq)
 			uniq = append(uniq, f)
+			continue
+		}
+		if uniq[i].lines == nil || f.lines == nil {
+			uniq[i].lines = nil
+		} else {
+			uniq[i].lines = append(uniq[i].lines, f.lines...)
 		}
 	}
 	return uniq, nil
@@ -177,6 +203,19 @@ func parseGherkin(f featureFile, newID func() string) (doc *messages.GherkinDocu
 		return nil, nil, []Problem{{File: f.name, Line: 1, Msg: "no Feature in this file"}}
 	}
 	return doc, gherkin.Pickles(*doc, f.name, newID), nil
+}
+
+// embedded returns a built-in feature named features/NAME.feature, or nil.
+func embedded(p string) []byte {
+	name, ok := strings.CutPrefix(filepath.ToSlash(p), "features/")
+	if !ok || !strings.HasSuffix(name, ".feature") {
+		return nil
+	}
+	b, err := fs.ReadFile(features.FS(), name)
+	if err != nil {
+		return nil
+	}
+	return b
 }
 
 func unwrapPathErr(err error) error {
@@ -244,16 +283,23 @@ func parseFeatures(files []featureFile, tags string, excl []exclusion) *parsed {
 			if len(pk.Steps) == 0 {
 				p.problems = append(p.problems, Problem{File: f.name, Line: info.line, Msg: fmt.Sprintf("scenario %q has no steps", pk.Name)})
 			}
+			vs := newVetScenario()
 			for _, st := range pk.Steps {
 				id := st.AstNodeIds[0]
 				where := Problem{File: f.name, Line: ast.line[id]}
 				kw := strings.TrimSpace(ast.keyword[id])
 				switch m := match(st.Text); len(m) {
 				case 1:
+					if err := vetStepOf(vs, m[0], st.Text, tableOf(st)); err != nil {
+						where.Msg = fmt.Sprintf("%s %s: %v", kw, st.Text, err)
+						p.problems = append(p.problems, where)
+					}
 				case 0:
-					where.Msg = fmt.Sprintf("undefined step: %s %s%s", kw, st.Text, suggest(st.Text))
+					vs.exact = false // what the step meant to send is unknown
+					where.Msg = fmt.Sprintf("undefined step: %s %s%s", kw, st.Text, suggest(kw, st.Text))
 					p.problems = append(p.problems, where)
 				default:
+					vs.exact = false
 					var pats []string
 					for _, s := range m {
 						pats = append(pats, s.Pattern)
@@ -267,6 +313,22 @@ func parseFeatures(files []featureFile, tags string, excl []exclusion) *parsed {
 	// An outline's steps are reported once per example row; keep one.
 	p.problems = dedupProblems(p.problems)
 	return p
+}
+
+// tableOf is a pickle step's data table as cells, nil without one.
+func tableOf(st *messages.PickleStep) [][]string {
+	if st.Argument == nil || st.Argument.DataTable == nil {
+		return nil
+	}
+	var out [][]string
+	for _, r := range st.Argument.DataTable.Rows {
+		var row []string
+		for _, c := range r.Cells {
+			row = append(row, c.Value)
+		}
+		out = append(out, row)
+	}
+	return out
 }
 
 func dedupProblems(ps []Problem) []Problem {
@@ -436,25 +498,6 @@ func anyRunningHas(p *parsed, tag string) bool {
 		}
 	}
 	return false
-}
-
-// suggest finds the library step closest to an undefined step's text.
-func suggest(text string) string {
-	best, bestScore := "", 0.0
-	tw := strings.Fields(strings.ToLower(text))
-	for _, s := range library {
-		ex := exampleText(s.Example)
-		ew := strings.Fields(strings.ToLower(ex))
-		d := wordDistance(tw, ew)
-		score := 1 - float64(d)/float64(max(len(tw), len(ew)))
-		if score > bestScore {
-			best, bestScore = strings.SplitN(s.Example, "\n", 2)[0], score
-		}
-	}
-	if bestScore < 0.4 {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
 }
 
 // wordDistance is the Levenshtein distance over words.

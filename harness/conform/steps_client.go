@@ -97,34 +97,61 @@ func (w *world) sendEachBody(ctx context.Context, k, m, path string, doc *godog.
 }
 
 func (w *world) sendConcurrent(ctx context.Context, dev, k, m, path string) error {
+	return w.sendConcurrentBody(ctx, dev, k, m, path, nil)
+}
+
+func (w *world) sendConcurrentBody(ctx context.Context, dev, k, m, path string, doc *godog.DocString) error {
 	n, err := count("concurrency", k, 1, 10000)
 	if err != nil {
 		return err
 	}
+	body, ctype := docBody(doc)
 	specs := make([]reqSpec, n)
 	for i := range specs {
-		specs[i] = reqSpec{dev: dev, method: m, path: path}
+		specs[i] = reqSpec{dev: dev, method: m, path: path, body: body, ctype: ctype}
 	}
 	_, err = w.sendAll(ctx, specs, false)
 	return err
 }
 
 func (w *world) sendBackground(ctx context.Context, dev, m, path, name string) error {
-	_, err := w.sendAll(ctx, []reqSpec{{dev: dev, method: m, path: path, name: name}}, true)
+	return w.sendBackgroundBody(ctx, dev, m, path, name, nil)
+}
+
+func (w *world) sendBackgroundBody(ctx context.Context, dev, m, path, name string, doc *godog.DocString) error {
+	body, ctype := docBody(doc)
+	_, err := w.sendAll(ctx, []reqSpec{{dev: dev, method: m, path: path, name: name, body: body, ctype: ctype}}, true)
 	return err
 }
 
 func (w *world) sendTable(ctx context.Context, dev string, t *godog.Table) error {
+	return w.sendRows(ctx, dev, t)
+}
+
+// sendDevicesTable: the table names each row's device.
+func (w *world) sendDevicesTable(ctx context.Context, t *godog.Table) error {
+	return w.sendRows(ctx, "", t)
+}
+
+// sendRows sends a request table at once; with dev "" every row names its
+// device in a "device" column.
+func (w *world) sendRows(ctx context.Context, dev string, t *godog.Table) error {
+	cols := "method, path, body, as"
+	need := []string{"method", "path"}
+	if dev == "" {
+		cols = "device, " + cols
+		need = append([]string{"device"}, need...)
+	}
 	if t == nil || len(t.Rows) < 2 {
-		return fmt.Errorf("the request table needs a header row (method, path, body, as) and at least one request")
+		return fmt.Errorf("the request table needs a header row (%s) and at least one request", cols)
 	}
 	col := map[string]int{}
 	for i, c := range t.Rows[0].Cells {
 		col[strings.TrimSpace(c.Value)] = i
 	}
-	for _, need := range []string{"method", "path"} {
-		if _, ok := col[need]; !ok {
-			return fmt.Errorf("the request table has no %q column (columns: method, path, body, as)", need)
+	for _, n := range need {
+		if _, ok := col[n]; !ok {
+			return fmt.Errorf("the request table has no %q column (columns: %s)", n, cols)
 		}
 	}
 	cell := func(r *godog.Table, row int, name string) string {
@@ -142,7 +169,13 @@ func (w *world) sendTable(ctx context.Context, dev string, t *godog.Table) error
 		default:
 			return fmt.Errorf("request row %d: method %q (want GET, POST, PUT, PATCH, DELETE or HEAD)", row, m)
 		}
-		s := reqSpec{dev: dev, method: m, path: cell(t, row, "path"), name: cell(t, row, "as")}
+		d := dev
+		if d == "" {
+			if d = cell(t, row, "device"); d == "" {
+				return fmt.Errorf("request row %d: no device", row)
+			}
+		}
+		s := reqSpec{dev: d, method: m, path: cell(t, row, "path"), name: cell(t, row, "as")}
 		if b := cell(t, row, "body"); b != "" {
 			s.body = []byte(b)
 		}

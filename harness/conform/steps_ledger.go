@@ -10,7 +10,6 @@ import (
 
 	"github.com/tokenstorm/tokenstorm/harness/check"
 	"github.com/tokenstorm/tokenstorm/harness/ledger"
-	"github.com/tokenstorm/tokenstorm/harness/style"
 	"github.com/tokenstorm/tokenstorm/harness/summary"
 	"github.com/tokenstorm/tokenstorm/mockwechat"
 )
@@ -239,27 +238,13 @@ func (w *world) requestNotToken(_ context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	sig := &w.r.sty.Signals.NotToken
-	want := describeSignal(sig)
 	what := "request " + name + " got the not-about-the-token answer"
-	if r.out.Lost || r.out.Err != nil || !r.done {
-		return w.fail(what, fmt.Sprintf("request %s: the caller should get the backend's refusal that is not about the token (%s in style %s), but got %s", name, want, w.r.sty.Name, outcomeText(r.out)), w.eventsOfRIDs(r.out.RID))
-	}
-	if got := w.r.sty.Classify(r.out.Status, r.out.Body); got != style.SignalNotToken {
-		if got == "" {
-			got = style.SignalNone
-		}
-		return w.fail(what, fmt.Sprintf("request %s: the caller should get the backend's refusal that is not about the token (%s in style %s), but got %s, which is the style's %s signal", name, want, w.r.sty.Name, outcomeText(r.out), got), w.eventsOfRIDs(r.out.RID))
+	// One rule, one wording, with the non-token-401 probe (check.NotTokenRefusal).
+	why := check.NotTokenRefusal(w.r.sty, check.Answer{Status: r.out.Status, Body: r.out.Body, Err: r.out.Err, Lost: r.out.Lost || !r.done})
+	if why != "" {
+		return w.fail(what, "request "+name+": "+why, w.eventsOfRIDs(r.out.RID))
 	}
 	return nil
-}
-
-// describeSignal renders a signal for messages: HTTP 403 {"error":"forbidden"}.
-func describeSignal(sig *style.Signal) string {
-	if sig.Field == "" {
-		return fmt.Sprintf("HTTP %d", sig.Status)
-	}
-	return fmt.Sprintf("HTTP %d {%q:%s}", sig.Status, sig.Field, sig.ValueJSON())
 }
 
 // attempts returns the backend's api events of a request.
@@ -283,7 +268,7 @@ func (w *world) settledRequest(name, purpose string) (reqRec, error) {
 	return w.request(name)
 }
 
-func (w *world) requestAttempts(_ context.Context, name, times string) error {
+func (w *world) requestAttempts(_ context.Context, name, cmp, times string) error {
 	want, err := parseTimes(times)
 	if err != nil {
 		return err
@@ -292,10 +277,18 @@ func (w *world) requestAttempts(_ context.Context, name, times string) error {
 	if err != nil {
 		return err
 	}
-	if got := len(w.attempts(r.out.RID)); got != want {
-		return w.fail("request "+name+" reached the backend "+times, fmt.Sprintf("request %s reached the backend %d time(s), want %d", name, got, want), w.eventsOfRIDs(r.out.RID))
+	if got := len(w.attempts(r.out.RID)); !compare(cmp, got, want) {
+		return w.fail("request "+name+" reached the backend "+cmpText(cmp)+times, fmt.Sprintf("request %s reached the backend %d time(s), want %s%d", name, got, cmpText(cmp), want), w.eventsOfRIDs(r.out.RID))
 	}
 	return nil
+}
+
+// cmpText is a comparator as the step wrote it, with a trailing space ("" for exactly).
+func cmpText(cmp string) string {
+	if cmp == "" || cmp == "exactly" {
+		return ""
+	}
+	return cmp + " "
 }
 
 func tokenProblem(o string) bool {
@@ -307,22 +300,31 @@ func tokenProblem(o string) bool {
 }
 
 func (w *world) requestReplayed(_ context.Context, name string) error {
+	return w.replayed(name, false)
+}
+
+// requestReplayedIfExpired is requestReplayed for a request that may not
+// have met an expiry at all: a client that avoided it (verify-first,
+// proactive refresh) is not at fault.
+func (w *world) requestReplayedIfExpired(_ context.Context, name string) error {
+	return w.replayed(name, true)
+}
+
+// replayed judges the replay of request name as correct-replay does: against
+// the attempt that met the expiry (a wrapper may reshape every request).
+func (w *world) replayed(name string, onlyIfExpired bool) error {
 	r, err := w.settledRequest(name, "checking a replay")
 	if err != nil {
 		return err
 	}
 	what := "request " + name + " replayed once with the same body"
 	ev := w.eventsOfRIDs(r.out.RID)
-	var issue ledger.Event
-	for _, e := range ev {
-		if e.Kind == ledger.KindIssue {
-			issue = e
-		}
-	}
 	at := w.attempts(r.out.RID)
 	first := slices.IndexFunc(at, func(e ledger.Event) bool { return tokenProblem(e.Outcome) })
 	problem := ""
 	switch {
+	case first < 0 && onlyIfExpired:
+		return nil
 	case first < 0:
 		problem = fmt.Sprintf("it never met an expired token (%d attempt(s)), so there was nothing to replay", len(at))
 	case len(at)-first-1 == 0:
@@ -330,14 +332,14 @@ func (w *world) requestReplayed(_ context.Context, name string) error {
 	case len(at)-first-1 > 1:
 		problem = fmt.Sprintf("it met an expired token and was re-sent %d times, want once", len(at)-first-1)
 	default:
-		re := at[first+1]
+		re, met := at[first+1], at[first]
 		switch {
-		case re.Method != issue.Method:
-			problem = fmt.Sprintf("the replay used method %s, the caller asked for %s", re.Method, issue.Method)
-		case re.Route != issue.Route:
-			problem = fmt.Sprintf("the replay went to %s, the caller asked for %s", re.Route, issue.Route)
-		case re.BodyHash != issue.BodyHash:
-			problem = fmt.Sprintf("the replay carried a different body (hash %q, the caller's %q)", re.BodyHash, issue.BodyHash)
+		case re.Method != met.Method:
+			problem = fmt.Sprintf("the replay used method %s, the attempt that met the expiry %s", re.Method, met.Method)
+		case re.Route != met.Route:
+			problem = fmt.Sprintf("the replay went to %s, the attempt that met the expiry to %s", re.Route, met.Route)
+		case re.BodyHash != met.BodyHash:
+			problem = fmt.Sprintf("the replay carried a different body than the attempt that met the expiry (hash %q, that attempt's %q)", re.BodyHash, met.BodyHash)
 		case re.Token != "" && re.Token == at[first].Token:
 			problem = fmt.Sprintf("the replay carried the refused token %s again", short(re.Token))
 		case tokenProblem(re.Outcome):
@@ -352,7 +354,7 @@ func (w *world) requestReplayed(_ context.Context, name string) error {
 	return nil
 }
 
-func (w *world) requestEffects(_ context.Context, name, times string) error {
+func (w *world) requestEffects(_ context.Context, name, cmp, times string) error {
 	want, err := parseTimes(times)
 	if err != nil {
 		return err
@@ -368,8 +370,8 @@ func (w *world) requestEffects(_ context.Context, name, times string) error {
 			got++
 		}
 	}
-	if got != want {
-		return w.fail("request "+name+" executed "+times, fmt.Sprintf("the backend executed request %s %d time(s), want %d", name, got, want), ev)
+	if !compare(cmp, got, want) {
+		return w.fail("request "+name+" executed "+cmpText(cmp)+times, fmt.Sprintf("the backend executed request %s %d time(s), want %s%d", name, got, cmpText(cmp), want), ev)
 	}
 	return nil
 }
@@ -401,7 +403,7 @@ func compare(cmp string, got, want int) bool {
 // expired token by logging in again, so there a "refresh" is a login by a
 // device that already held a token: features count refreshes the same way in
 // every style.
-func (w *world) tokenCalls(v *ledgerView, dev, kind string) (int, []ledger.Event) {
+func (w *world) tokenCalls(v *ledgerView, dev, kind string, from uint64) (int, []ledger.Event) {
 	kinds := kindsOf(kind)
 	relogin := w.r.sty.Routes.Refresh == "" && strings.HasPrefix(kind, "refresh")
 	n := 0
@@ -414,6 +416,8 @@ func (w *world) tokenCalls(v *ledgerView, dev, kind string) (int, []ledger.Event
 		}
 		tokenCall := e.Source == ledger.SourceBackend && (e.Kind == ledger.KindBackendLogin || e.Kind == ledger.KindRefresh)
 		switch {
+		case e.Seq <= from:
+			// before "counting starts"; it still tells whether the device held a token
 		case relogin:
 			if tokenCall && had {
 				n++
@@ -436,7 +440,7 @@ func (w *world) tokenCalls(v *ledgerView, dev, kind string) (int, []ledger.Event
 	return n, ev
 }
 
-func (w *world) tokenCallsFor(_ context.Context, cmp, n, kind, dev string) error {
+func (w *world) tokenCallsFor(_ context.Context, cmp, n, kind, dev, since string) error {
 	want, err := count("count", n, 0, 1000000)
 	if err != nil {
 		return err
@@ -444,16 +448,20 @@ func (w *world) tokenCallsFor(_ context.Context, cmp, n, kind, dev string) error
 	if err := w.needReference("counting refreshes and logins"); err != nil {
 		return err
 	}
+	from, err := w.countFrom(since)
+	if err != nil {
+		return err
+	}
 	w.settle()
-	got, ev := w.tokenCalls(w.view(), dev, kind)
+	got, ev := w.tokenCalls(w.view(), dev, kind, from.seq)
 	if !compare(cmp, got, want) {
-		what := fmt.Sprintf("%s %d %s for device %s", cmp, want, kind, dev)
-		return w.fail(what, fmt.Sprintf("%s: the backend saw %d", what, got), ev)
+		what := fmt.Sprintf("%s %d %s for device %s%s", cmp, want, kind, dev, since)
+		return w.fail(what, fmt.Sprintf("%s: the backend saw %d %s", what, got, from.what()), ev)
 	}
 	return nil
 }
 
-func (w *world) tokenCallsEach(_ context.Context, cmp, n, kind string) error {
+func (w *world) tokenCallsEach(_ context.Context, cmp, n, kind, since string) error {
 	want, err := count("count", n, 0, 1000000)
 	if err != nil {
 		return err
@@ -462,6 +470,10 @@ func (w *world) tokenCallsEach(_ context.Context, cmp, n, kind string) error {
 		return err
 	}
 	w.settle()
+	from, err := w.countFrom(since)
+	if err != nil {
+		return err
+	}
 	devs := w.declaredDevices()
 	if len(devs) == 0 {
 		return fmt.Errorf("no devices declared in this scenario")
@@ -470,7 +482,7 @@ func (w *world) tokenCallsEach(_ context.Context, cmp, n, kind string) error {
 	var bad []string
 	var ev []ledger.Event
 	for _, d := range devs {
-		got, dev := w.tokenCalls(v, d, kind)
+		got, dev := w.tokenCalls(v, d, kind, from.seq)
 		if !compare(cmp, got, want) {
 			bad = append(bad, fmt.Sprintf("%s: %d", d, got))
 			if len(bad) <= 3 {
@@ -479,9 +491,9 @@ func (w *world) tokenCallsEach(_ context.Context, cmp, n, kind string) error {
 		}
 	}
 	if len(bad) > 0 {
-		what := fmt.Sprintf("%s %d %s per device", cmp, want, kind)
+		what := fmt.Sprintf("%s %d %s per device%s", cmp, want, kind, since)
 		slices.SortFunc(ev, func(a, b ledger.Event) int { return int(a.Seq) - int(b.Seq) })
-		return w.fail(what, fmt.Sprintf("%s: %d of %d devices differ (%s)", what, len(bad), len(devs), strings.Join(bad, ", ")), ev)
+		return w.fail(what, fmt.Sprintf("%s: %d of %d devices differ (%s) %s", what, len(bad), len(devs), strings.Join(bad, ", "), from.what()), ev)
 	}
 	return nil
 }
@@ -509,7 +521,7 @@ func wechatKind(api string) string {
 	return ledger.KindWxLogin
 }
 
-func (w *world) wechatAnswered(_ context.Context, api, errcode, n string) error {
+func (w *world) wechatAnswered(_ context.Context, api, errcode, cmp, n, since string) error {
 	code, err := strconv.Atoi(errcode)
 	if err != nil {
 		return fmt.Errorf("errcode %q is not a number", errcode)
@@ -518,27 +530,42 @@ func (w *world) wechatAnswered(_ context.Context, api, errcode, n string) error 
 	if err != nil {
 		return err
 	}
+	from, err := w.countFrom(since)
+	if err != nil {
+		return err
+	}
 	w.settle()
 	st, err := w.wechatStats()
 	if err != nil {
 		return err
 	}
-	got := int(st.Errcodes[api][code])
-	if got != want {
-		what := fmt.Sprintf("%s answered %d %d times", api, code, want)
-		var ev []ledger.Event
-		for _, e := range w.eventsOfKind(wechatKind(api)) {
-			if e.Source == ledger.SourceWechat {
-				ev = append(ev, e)
-			}
-		}
-		return w.fail(what, fmt.Sprintf("%s: mock WeChat answered errcode %d (%s) %d time(s)", what, code, mockwechat.Errmsg(code), got), ev)
+	got := int(st.Errcodes[api][code] - from.stats.Errcodes[api][code])
+	if !compare(cmp, got, want) {
+		what := fmt.Sprintf("%s answered %d %s%d times%s", api, code, cmpText(cmp), want, since)
+		return w.fail(what, fmt.Sprintf("%s: mock WeChat answered errcode %d (%s) %d time(s) %s", what, code, mockwechat.Errmsg(code), got, from.what()),
+			w.wechatEvents(api, "", from.seq))
 	}
 	return nil
 }
 
-func (w *world) wechatCalls(_ context.Context, n, api string) error {
+// wechatEvents are mock WeChat's ledger events of an API (of one device's
+// user when dev is set) after seq: the evidence of a WeChat count.
+func (w *world) wechatEvents(api, dev string, after uint64) []ledger.Event {
+	var ev []ledger.Event
+	for _, e := range w.eventsOfKind(wechatKind(api)) {
+		if e.Source == ledger.SourceWechat && e.Seq > after && (dev == "" || e.Device == w.user(dev)) {
+			ev = append(ev, e)
+		}
+	}
+	return ev
+}
+
+func (w *world) wechatCalls(_ context.Context, cmp, n, api, dev, since string) error {
 	want, err := count("count", n, 0, 1000000)
+	if err != nil {
+		return err
+	}
+	from, err := w.countFrom(since)
 	if err != nil {
 		return err
 	}
@@ -547,9 +574,15 @@ func (w *world) wechatCalls(_ context.Context, n, api string) error {
 	if err != nil {
 		return err
 	}
-	if got := int(st.Calls[api]); got != want {
-		what := fmt.Sprintf("WeChat saw %d %s calls", want, api)
-		return w.fail(what, fmt.Sprintf("%s: it saw %d", what, got), w.eventsOfKind(wechatKind(api)))
+	got := int(st.Calls[api] - from.stats.Calls[api])
+	of := ""
+	if dev != "" {
+		got = int(st.Users[w.user(dev)][api] - from.stats.Users[w.user(dev)][api])
+		of = " for device " + dev
+	}
+	if !compare(cmp, got, want) {
+		what := fmt.Sprintf("WeChat saw %s%d %s calls%s%s", cmpText(cmp), want, api, of, since)
+		return w.fail(what, fmt.Sprintf("%s: it saw %d %s", what, got, from.what()), w.wechatEvents(api, dev, from.seq))
 	}
 	return nil
 }
@@ -581,7 +614,7 @@ func (w *world) judge() (*summary.Summary, error) {
 	s := summary.New(w.r.opts.ClientName, "")
 	// The configured lifetime lets the checker judge proactive refreshes even
 	// when the backend's ledger events carry no expiry time.
-	if err := check.Check(w.led, check.Options{Scenario: w.name, AccessTTL: w.accessTTL()}, s); err != nil {
+	if err := check.Check(w.led, check.Options{Scenario: w.name, AccessTTL: w.accessTTL(), ExternalBackend: w.external()}, s); err != nil {
 		return nil, err
 	}
 	return s, nil

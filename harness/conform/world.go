@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -87,6 +88,8 @@ type world struct {
 	pairs    map[string]*pair
 	wxTokens map[string]string
 	parallel []*answer
+
+	counting countMark // the last "counting starts" (count steps "since counting started")
 
 	failed []string           // assertions and invariants that failed (summary)
 	attach []godog.Attachment // evidence of the failing step, attached after it
@@ -226,7 +229,7 @@ func (w *world) driver(ctx context.Context) (*device.Driver, error) {
 		return nil, fmt.Errorf("starting the client %s: %w", w.r.opts.ClientName, err)
 	}
 	w.cl = cl
-	w.drv = &device.Driver{Client: cl, Ledger: w.led, Deadline: w.deadline, Prefix: w.id + "-"}
+	w.drv = &device.Driver{Client: cl, Ledger: w.led, Deadline: w.deadline, Prefix: w.id + "-", Busy: st.Busy}
 	return w.drv, nil
 }
 
@@ -485,6 +488,16 @@ func (w *world) settled(name string, o device.Outcome) {
 	r.out, r.done = o, true
 	w.mu.Unlock()
 }
+
+// Warm-up requests (Given N devices logged in) are named warmup-<device>, so
+// that r1, r2, … are the scenario's own requests and "as request r1" never
+// collides with one the author did not write.
+const warmupPrefix = "warmup-"
+
+func warmupName(dev string) string { return warmupPrefix + dev }
+
+// autoName is the form of automatic request names.
+var autoName = regexp.MustCompile(`^r\d+$`)
 
 // reserve records a request in issue order before it is sent, so that names
 // follow the order the steps asked for them. An empty name gets the next

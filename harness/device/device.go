@@ -6,8 +6,8 @@
 package device
 
 import (
+	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -41,12 +41,26 @@ type Outcome struct {
 }
 
 // Driver issues logical requests through a client.
+//
+// A request not settled by its Deadline is lost only when the client had
+// everything it needed (SPEC §5): Busy says whether the servers still owe
+// the client an answer. While they do, the driver keeps waiting, up to
+// LostAfter, and a request that settles meanwhile is late (ledger.NoteLate),
+// not lost: slowness of the backend or the machine is not the client's
+// fault. A request still unsettled once the servers have been idle for
+// Deadline/5 (the client's time to act on its last answer), or at
+// LostAfter, is lost.
 type Driver struct {
 	Client   client.Client
 	Ledger   *ledger.Ledger
 	Deadline time.Duration // per logical request; default 10s
 	Prefix   string        // request id prefix, e.g. "probe3-"
-	seq      atomic.Uint64
+	// Busy reports whether the servers the client talks to are handling a
+	// request (stack.Stack.Busy). Nil: a request is lost at its Deadline.
+	Busy func() bool
+	// LostAfter bounds the wait past Deadline; default 5 × Deadline.
+	LostAfter time.Duration
+	seq       atomic.Uint64
 }
 
 // NextID returns a fresh request id: Prefix, "r" and a sequence number.
@@ -163,6 +177,33 @@ func watch(ctx context.Context, cl client.Client, call client.Call) (res client.
 	return res, false
 }
 
+// giveUpWhenIdle runs once deadline has passed: it cancels the client's
+// context as soon as the servers have been idle for deadline/5 (the client
+// had every answer it waited for), and returns when ctx ends (the request
+// settled, or LostAfter passed). why receives the reason it gave up.
+func (d *Driver) giveUpWhenIdle(ctx context.Context, cancel context.CancelFunc, deadline time.Duration, why *atomic.Value) {
+	quiet := max(deadline/5, 50*time.Millisecond)
+	tick := time.NewTicker(max(quiet/10, 5*time.Millisecond))
+	defer tick.Stop()
+	var idleSince time.Time
+	for {
+		if d.Busy() {
+			idleSince = time.Time{}
+		} else if idleSince.IsZero() {
+			idleSince = time.Now()
+		} else if time.Since(idleSince) >= quiet {
+			why.Store(fmt.Sprintf("although the backend had answered every call the client sent (the servers idle for %s)", quiet))
+			cancel()
+			return
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
 // Do issues one logical request for dev and waits until it settles or its
 // deadline passes (then it is lost; the client's Do keeps running detached and
 // its late answer is ignored).
@@ -191,7 +232,21 @@ func (d *Driver) DoID(ctx context.Context, dev, rid string, r Request) Outcome {
 		Method: method, Route: route, BodyHash: ledger.HashBody(r.Body)})
 
 	start := time.Now()
-	cctx, cancel := context.WithTimeout(ctx, deadline)
+	limit := deadline
+	if d.Busy != nil {
+		limit = d.LostAfter
+		if limit <= 0 {
+			limit = 5 * deadline
+		}
+		limit = max(limit, deadline)
+	}
+	cctx, cancel := context.WithTimeout(ctx, limit)
+	var why atomic.Value // string: why the driver gave up before limit
+	if limit > deadline {
+		// A timer, not a goroutine per request: most requests settle in time.
+		t := time.AfterFunc(deadline, func() { d.giveUpWhenIdle(cctx, cancel, deadline, &why) })
+		defer t.Stop()
+	}
 	var res client.Result
 	lost := false
 	if p, ok := d.Client.(client.Prompt); ok && p.ReturnsOnCancel() {
@@ -199,8 +254,8 @@ func (d *Driver) DoID(ctx context.Context, dev, rid string, r Request) Outcome {
 	} else {
 		res, lost = watch(cctx, d.Client, call)
 	}
-	if !lost && res.Err != nil && errors.Is(cctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
-		// The client gave up only because the harness deadline passed.
+	if !lost && res.Err != nil && cctx.Err() != nil && ctx.Err() == nil {
+		// The client gave up only because the harness gave up on it.
 		lost = true
 	}
 	cancel()
@@ -212,11 +267,29 @@ func (d *Driver) DoID(ctx context.Context, dev, rid string, r Request) Outcome {
 		out.Err = client.ErrLost
 		ev.Outcome = ledger.OutcomeLost
 		ev.Detail = fmt.Sprintf("no answer within %s", deadline)
+		if w, _ := why.Load().(string); w != "" {
+			ev.Detail += " " + w
+		} else if limit > deadline {
+			ev.Detail = fmt.Sprintf("no answer within %s: the servers were still busy at the %s deadline, and the client did not settle by the %s limit", limit, deadline, limit)
+		}
+		if ex, ok := d.Client.(client.Explainer); ok {
+			if w := ex.WhyUnsettled(dev); w != "" {
+				ev.Detail += "; " + w
+			}
+		}
 	case res.Err != nil:
 		ev.Outcome = ledger.OutcomeRejected
 		ev.Detail = res.Err.Error()
 	default:
 		ev.Outcome = ledger.OutcomeOK
+		// The reference backend echoes the request id in every answer: one
+		// without it is not the backend's (genuine-answers).
+		if method != http.MethodHead && !bytes.Contains(res.Body, []byte(rid)) {
+			ev.Detail = ledger.NoteNoRID
+		}
+	}
+	if !lost && out.Latency > deadline {
+		ev.Detail = ledger.AddNote(ev.Detail, ledger.NoteLate)
 	}
 	d.Ledger.Append(ev)
 	return out

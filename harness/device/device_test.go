@@ -174,3 +174,81 @@ func TestCallHeaderIsCloneAndSet(t *testing.T) {
 		}
 	}
 }
+
+// slowClient answers after its delay, while busy says the servers still work.
+type slowClient struct {
+	delay time.Duration
+}
+
+func (c slowClient) Do(ctx context.Context, call client.Call) client.Result {
+	select {
+	case <-time.After(c.delay):
+		return client.Result{Status: 200, Body: []byte(`{"rid":"` + call.ID + `"}`)}
+	case <-ctx.Done():
+		return client.Result{Err: ctx.Err()}
+	}
+}
+
+func settleOf(t *testing.T, l *ledger.Ledger) ledger.Event {
+	t.Helper()
+	for _, e := range l.Events() {
+		if e.Kind == ledger.KindSettle {
+			return e
+		}
+	}
+	t.Fatal("no settle event")
+	return ledger.Event{}
+}
+
+// A slow answer while the servers are still busy is late, not lost; a client
+// that sits on an answer it got (servers idle) is lost soon after its
+// deadline.
+func TestLostOnlyWhenTheClientHadEverythingItNeeded(t *testing.T) {
+	t.Run("servers busy: late", func(t *testing.T) {
+		l := ledger.New(ledger.Options{Memory: true})
+		d := &Driver{Client: slowClient{delay: 300 * time.Millisecond}, Ledger: l, Deadline: 100 * time.Millisecond, Busy: func() bool { return true }}
+		o := d.Do(context.Background(), "d1", Request{Path: "/api/x"})
+		require.NoError(t, o.Err)
+		assert.False(t, o.Lost)
+		e := settleOf(t, l)
+		assert.Equal(t, ledger.OutcomeOK, e.Outcome)
+		assert.True(t, ledger.HasNote(e.Detail, ledger.NoteLate), e.Detail)
+		assert.False(t, ledger.HasNote(e.Detail, ledger.NoteNoRID), e.Detail)
+	})
+	t.Run("servers idle: lost", func(t *testing.T) {
+		l := ledger.New(ledger.Options{Memory: true})
+		d := &Driver{Client: slowClient{delay: time.Hour}, Ledger: l, Deadline: 100 * time.Millisecond, Busy: func() bool { return false }}
+		start := time.Now()
+		o := d.Do(context.Background(), "d1", Request{Path: "/api/x"})
+		assert.True(t, o.Lost)
+		assert.Less(t, time.Since(start), 400*time.Millisecond, "lost soon after the deadline, not at LostAfter")
+		e := settleOf(t, l)
+		assert.Equal(t, ledger.OutcomeLost, e.Outcome)
+		assert.Contains(t, e.Detail, "had answered every call")
+	})
+	t.Run("servers busy past LostAfter: lost", func(t *testing.T) {
+		l := ledger.New(ledger.Options{Memory: true})
+		d := &Driver{Client: slowClient{delay: time.Hour}, Ledger: l, Deadline: 50 * time.Millisecond, LostAfter: 150 * time.Millisecond, Busy: func() bool { return true }}
+		o := d.Do(context.Background(), "d1", Request{Path: "/api/x"})
+		assert.True(t, o.Lost)
+		assert.Contains(t, settleOf(t, l).Detail, "still busy")
+	})
+}
+
+// An answer without the request id is noted: the reference backend echoes it
+// in every answer, so it is not the backend's.
+func TestAnswerWithoutTheRequestIDIsNoted(t *testing.T) {
+	l := ledger.New(ledger.Options{Memory: true})
+	d := &Driver{Client: fixedClient{}, Ledger: l, Deadline: time.Second}
+	d.Do(context.Background(), "d1", Request{Path: "/api/x"})
+	assert.True(t, ledger.HasNote(settleOf(t, l).Detail, ledger.NoteNoRID))
+}
+
+type fixedClient struct{}
+
+func (fixedClient) Do(context.Context, client.Call) client.Result {
+	return client.Result{Status: 200, Body: []byte(`{}`)}
+}
+
+func (slowClient) Close() error  { return nil }
+func (fixedClient) Close() error { return nil }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tokenstorm/tokenstorm/harness/client"
 	"github.com/tokenstorm/tokenstorm/harness/ledger"
+	"github.com/tokenstorm/tokenstorm/harness/style"
 )
 
 // Options tune an exec client. The zero value is ready to use.
@@ -107,7 +108,8 @@ type Client struct {
 	abandoned *idSet // ids given up at their deadline → device
 	seq       uint64
 	helloOK   bool
-	helloSent bool // the reader has delivered a verdict on the handshake
+	helloSent bool         // the reader has delivered a verdict on the handshake
+	spec      *style.Style // the backend style sent in the hello
 	name      string
 	closing   bool
 	stdinErr  error // the process stopped reading its stdin and was killed
@@ -161,7 +163,8 @@ func New(ctx context.Context, cmd string, env client.Env, opts Options) (*Client
 		abandoned:  newIDSet(idMemory),
 	}
 	c.tail = newTailBuffer(c.opts.StderrLines, c.opts.Stderr)
-	hello, err := encodeHello(env)
+	hello, spec, err := encodeHello(env)
+	c.spec = spec
 	if err != nil {
 		return nil, fmt.Errorf("exec client: encode hello: %w", err)
 	}
@@ -179,7 +182,7 @@ func New(ctx context.Context, cmd string, env client.Env, opts Options) (*Client
 		<-c.finished
 		return nil, c.Err()
 	case <-timer.C:
-		failure = helloTimeout(c.opts.HelloTimeout)
+		failure = helloTimeout(c.opts.HelloTimeout, helloProtocol(c.spec))
 	case <-ctx.Done():
 		failure = fmt.Sprintf("did not answer hello before the harness gave up (%v)", ctx.Err())
 	}

@@ -42,8 +42,8 @@ func (e *HelloError) Error() string {
 	return fmt.Sprintf("exec client %q %s%s", e.Cmd, e.Msg, stderrTail(e.Stderr))
 }
 
-func helloTimeout(d time.Duration) string {
-	return fmt.Sprintf("did not answer hello within %s (it must write {\"type\":\"hello\",\"protocol\":%d,\"name\":\"…\"} on stdout after reading the harness's hello on stdin)", d, ProtocolVersion)
+func helloTimeout(d time.Duration, protocol int) string {
+	return fmt.Sprintf("did not answer hello within %s (it must write {\"type\":\"hello\",\"protocol\":%d,\"name\":\"…\"} on stdout after reading the harness's hello on stdin)", d, protocol)
 }
 
 // ProtocolError is a protocol violation that is not fatal: the line is

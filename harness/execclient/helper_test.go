@@ -82,11 +82,15 @@ func (h *helper) next() (wireCall, bool) {
 
 func (h *helper) hello(name string) {
 	c, ok := h.next()
-	if !ok || c.Type != "hello" || c.Protocol != 1 {
+	if !ok || c.Type != "hello" || c.Protocol < MinProtocolVersion || c.Protocol > ProtocolVersion {
 		fmt.Fprintf(os.Stderr, "helper: expected hello, got %+v\n", c)
 		os.Exit(8)
 	}
-	h.send(map[string]any{"type": "hello", "protocol": 1, "name": name})
+	answer := c.Protocol // the hello's version, unless TS_PROTOCOL says otherwise
+	if v, err := strconv.Atoi(os.Getenv("TS_PROTOCOL")); err == nil {
+		answer = v
+	}
+	h.send(map[string]any{"type": "hello", "protocol": answer, "name": name})
 }
 
 // echo is the answer a well-behaved fake gives: the call itself as the body.
@@ -225,7 +229,7 @@ func runHelper(behaviour string) int {
 		}
 	case "bad-protocol":
 		h.next()
-		h.send(`{"type":"hello","protocol":2,"name":"future"}`)
+		h.send(`{"type":"hello","protocol":99,"name":"future"}`)
 		for {
 			if _, ok := h.next(); !ok {
 				return 0

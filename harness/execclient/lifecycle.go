@@ -22,7 +22,7 @@ func (c *Client) start() error {
 		"TOKENSTORM_BACKEND_URL="+c.env.BackendURL,
 		"TOKENSTORM_WECHAT_URL="+c.env.WechatURL,
 		"TOKENSTORM_APPID="+c.env.AppID,
-		"TOKENSTORM_PROTOCOL="+strconv.Itoa(ProtocolVersion),
+		"TOKENSTORM_PROTOCOL="+strconv.Itoa(helloProtocol(c.spec)),
 	)
 	if c.env.Style != "" {
 		cmd.Env = append(cmd.Env, "TOKENSTORM_STYLE="+c.env.Style)

@@ -16,10 +16,20 @@ import (
 )
 
 // ProtocolVersion is the version of the JSON Lines protocol this harness
-// speaks. A client must answer the hello with the same number; a future
-// incompatible change bumps it so that an old client fails loudly at start-up
-// instead of misreading calls.
-const ProtocolVersion = 1
+// speaks. A client answers the hello with the version it speaks, from
+// MinProtocolVersion to ProtocolVersion; an incompatible change bumps it so
+// that an old client fails loudly at start-up instead of misreading calls.
+//
+// Version 2: the style_spec carries style format v2 (requests, answers,
+// token.cookie, members/any_of/same_as signals). The hello says protocol 1
+// when the style's v1 members describe it fully (style.NeedsV2 is ""), so
+// a client written for version 1 keeps working with every style it can
+// speak, and protocol 2 otherwise; a client answers 1 or 2, and 1 only for
+// such a style.
+const ProtocolVersion = 2
+
+// MinProtocolVersion is the oldest version a client may answer with.
+const MinProtocolVersion = 1
 
 // Message types on the wire.
 const (
@@ -93,14 +103,23 @@ func encodeLine(v any) ([]byte, error) {
 // encodeHello writes the hello, with the backend style resolved from
 // env.Style ("" is bearer): an unknown style or a broken style file is an
 // error, since the client could not speak to the backend anyway.
-func encodeHello(env client.Env) ([]byte, error) {
+func encodeHello(env client.Env) ([]byte, *style.Style, error) {
 	spec, err := style.Load(env.Style)
 	if err != nil {
-		return nil, fmt.Errorf("backend style: %w", err)
+		return nil, nil, fmt.Errorf("backend style: %w", err)
 	}
-	return encodeLine(helloOut{Type: typeHello, Protocol: ProtocolVersion,
+	b, err := encodeLine(helloOut{Type: typeHello, Protocol: helloProtocol(spec),
 		BackendURL: env.BackendURL, WechatURL: env.WechatURL, AppID: env.AppID, Style: env.Style,
 		StyleSpec: spec})
+	return b, spec, err
+}
+
+// helloProtocol is the version the hello announces for spec.
+func helloProtocol(spec *style.Style) int {
+	if spec.NeedsV2() == "" {
+		return MinProtocolVersion
+	}
+	return ProtocolVersion
 }
 
 func encodeCall(id string, c client.Call) ([]byte, error) {

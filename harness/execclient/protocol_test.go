@@ -77,7 +77,7 @@ func TestHelloCarriesTheStyleSpec(t *testing.T) {
 	for _, name := range append([]string{""}, style.Names()...) {
 		env := testEnv
 		env.Style = name
-		line, err := encodeHello(env)
+		line, _, err := encodeHello(env)
 		require.NoError(t, err, name)
 		var got struct {
 			Style     *string         `json:"style"`
@@ -97,7 +97,7 @@ func TestHelloCarriesTheStyleSpec(t *testing.T) {
 
 	env := testEnv
 	env.Style = "body-code"
-	line, err := encodeHello(env)
+	line, _, err := encodeHello(env)
 	require.NoError(t, err)
 	var spec struct {
 		Routes  map[string]string `json:"routes"`
@@ -361,7 +361,39 @@ func TestNoHelloTimesOut(t *testing.T) {
 func TestHelloWithAnotherProtocol(t *testing.T) {
 	cmd := helperCmd(t, "bad-protocol")
 	_, err := New(context.Background(), cmd, testEnv, Options{})
-	require.EqualError(t, err, fmt.Sprintf("exec client %q answered hello with protocol 2; this harness speaks protocol 1; its stderr was empty", cmd))
+	require.EqualError(t, err, fmt.Sprintf("exec client %q answered hello with protocol 99; this harness speaks protocol 2 (and 1); its stderr was empty", cmd))
+}
+
+// A protocol 1 client reads only the v1 members of style_spec: it is
+// accepted for a style those describe, refused with the reason for one that
+// needs format v2; a protocol 2 client is accepted for both.
+func TestProtocol1ClientAndV2Styles(t *testing.T) {
+	for _, c := range []struct {
+		style, protocol string
+		refused         string
+	}{
+		{"body-code", "1", ""},
+		{"oauth2", "1", "answered hello with protocol 1, but style oauth2 uses a refresh request template, which only a protocol 2 client can read from style_spec"},
+		{"cookie-session", "1", "answered hello with protocol 1, but style cookie-session uses a cookie token"},
+		{"cookie-session", "2", ""},
+		{"cookie-session", "", ""}, // answers with the hello's version: 2
+	} {
+		env := testEnv
+		env.Style = c.style
+		hello, _, err := encodeHello(env)
+		require.NoError(t, err)
+		var h struct{ Protocol int }
+		require.NoError(t, json.Unmarshal(hello, &h))
+		assert.Equal(t, map[bool]int{true: 1, false: 2}[style.MustLoad(c.style).NeedsV2() == ""], h.Protocol, "the hello says 1 for a style v1 describes")
+		cl, err := New(context.Background(), helperCmd(t, "echo", "TS_PROTOCOL="+c.protocol), env, Options{})
+		if c.refused == "" {
+			require.NoError(t, err, c)
+			require.NoError(t, cl.Close(), c)
+			continue
+		}
+		require.Error(t, err, c)
+		assert.Contains(t, err.Error(), c.refused)
+	}
 }
 
 func TestAnswerBeforeHello(t *testing.T) {

@@ -76,7 +76,12 @@ func (c *Client) onHello(lineNo int, m *inMsg) {
 	c.mu.Lock()
 	already := c.helloSent
 	c.helloSent = true
-	if !already && m.Protocol == ProtocolVersion {
+	supported := m.Protocol >= MinProtocolVersion && m.Protocol <= ProtocolVersion
+	v2 := ""
+	if supported && m.Protocol < 2 {
+		v2 = c.spec.NeedsV2()
+	}
+	if !already && supported && v2 == "" {
 		c.helloOK = true
 		c.name = m.Name
 	}
@@ -84,12 +89,14 @@ func (c *Client) onHello(lineNo int, m *inMsg) {
 	switch {
 	case already:
 		c.violation(&ProtocolError{Line: lineNo, Msg: "second hello (ignored)"})
-	case m.Protocol != ProtocolVersion:
+	case !supported:
 		got := fmt.Sprintf("protocol %d", m.Protocol)
 		if m.Protocol == 0 {
 			got = "no \"protocol\" number"
 		}
-		c.helloVerdict(fmt.Sprintf("answered hello with %s; this harness speaks protocol %d", got, ProtocolVersion))
+		c.helloVerdict(fmt.Sprintf("answered hello with %s; this harness speaks protocol %d (and %d)", got, ProtocolVersion, MinProtocolVersion))
+	case v2 != "":
+		c.helloVerdict(fmt.Sprintf("answered hello with protocol %d, but style %s uses %s, which only a protocol %d client can read from style_spec", m.Protocol, c.spec.Name, v2, ProtocolVersion))
 	default:
 		c.helloVerdict("")
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"strings"
 	"sync"
@@ -287,6 +288,73 @@ func (c *Client) Close() error {
 		c.http.CloseIdleConnections()
 	}
 	return nil
+}
+
+// Relaunch restarts the JavaScript runtime of each named device with its
+// storage kept, as when a user closes the mini-program and opens it again:
+// the adapter (and the App({onLaunch, onShow}) it registers) runs again in a
+// fresh runtime, and calls still in flight on the old one end with
+// ErrClosed. A device not started yet is simply started.
+func (c *Client) Relaunch(ctx context.Context, devices ...string) error {
+	for _, name := range devices {
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return ErrClosed
+		}
+		old := c.devices[name]
+		delete(c.devices, name)
+		c.mu.Unlock()
+		var kept map[string]string
+		if old != nil {
+			old.cancel()
+			if vm := old.vmp.Load(); vm != nil {
+				vm.Interrupt(ErrClosed)
+			}
+			old.loop.stop()
+			select {
+			case <-old.gone:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			old.mu.Lock()
+			kept = maps.Clone(old.storage)
+			old.mu.Unlock()
+		}
+		c.mu.Lock()
+		d := newDevice(c, name)
+		if kept != nil {
+			d.storage = kept
+		}
+		c.devices[name] = d
+		c.wg.Add(1)
+		go d.main()
+		c.mu.Unlock()
+		select {
+		case <-d.ready:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if d.initErr != nil {
+			return d.initErr
+		}
+	}
+	return nil
+}
+
+// WhyUnsettled explains, for the evidence of a lost request, why device may
+// not have settled: its runtime stuck in one task (a busy loop never yields
+// to the event loop, so no callback or promise can run). "" when nothing
+// stands out.
+func (c *Client) WhyUnsettled(device string) string {
+	d := c.lookup(device)
+	if d == nil {
+		return ""
+	}
+	if busy := d.loop.busyFor(); busy >= 200*time.Millisecond {
+		return fmt.Sprintf("the device's JavaScript runtime has been running one task for %s without yielding (a busy loop): no callback or promise could run", busy.Round(time.Millisecond))
+	}
+	return ""
 }
 
 // Stats returns the client's counters.

@@ -31,6 +31,7 @@ type device struct {
 	loop  *loop
 
 	ready   chan struct{} // closed once init has finished
+	gone    chan struct{} // closed once the device has shut down
 	initErr error         // written before ready is closed
 
 	ctx    context.Context // cancelled by Close: aborts in-flight HTTP
@@ -80,7 +81,7 @@ type bodyRef struct {
 func newDevice(c *Client, name string) *device {
 	ctx, cancel := context.WithCancel(context.Background())
 	l := newLoop()
-	return &device{c: c, name: name, loop: l, turn: l.turn, ready: make(chan struct{}), ctx: ctx, cancel: cancel,
+	return &device{c: c, name: name, loop: l, turn: l.turn, ready: make(chan struct{}), gone: make(chan struct{}), ctx: ctx, cancel: cancel,
 		calls: map[uint64]*pendingCall{}, tasks: map[int64]*task{}, bodies: map[string]*bodyRef{},
 		storage: map[string]string{}}
 }
@@ -88,6 +89,7 @@ func newDevice(c *Client, name string) *device {
 // main is the device goroutine: it owns the runtime from creation to end.
 func (d *device) main() {
 	defer d.c.wg.Done()
+	defer close(d.gone)
 	d.init()
 	close(d.ready)
 	d.loop.run(d.idle)

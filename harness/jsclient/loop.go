@@ -1,6 +1,9 @@
 package jsclient
 
-import "sync"
+import (
+	"sync"
+	"time"
+)
 
 // loop is one device's event loop. Its goroutine owns the device's goja
 // runtime; every other goroutine reaches JavaScript only by posting a job.
@@ -24,6 +27,15 @@ type loop struct {
 
 	// turn is watched by the client's watchdog (MaxTurn, MemoryLimit).
 	turn *turnState
+}
+
+// busyFor is how long the job running now has run (0 when none runs): a
+// job that never returns is a busy loop in the JavaScript.
+func (l *loop) busyFor() time.Duration {
+	if s := l.turn.start.Load(); s != 0 {
+		return time.Duration(time.Now().UnixNano() - s)
+	}
+	return 0
 }
 
 func newLoop() *loop {

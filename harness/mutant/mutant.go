@@ -39,6 +39,8 @@ var mutants = map[string]mutant{
 		func(b *refclient.Behaviour) { b.HangOnFailure = true }},
 	"late-401": {"single-refresh", "a late 401 from a request sent with an already-replaced token starts a second refresh",
 		func(b *refclient.Behaviour) { b.RefreshOnLate401 = true }},
+	"fabricate": {"genuine-answers", "answers a request that meets the expiry with an invented empty success (HTTP 200 {\"items\":[]}) instead of refreshing and replaying",
+		func(b *refclient.Behaviour) { b.Fabricate = true }},
 	"code-reuse": {"code-single-use", "a new login sends the previous wx.login code again, so jscode2session answers 40163",
 		func(b *refclient.Behaviour) { b.ReuseCode = true }},
 }

@@ -85,7 +85,7 @@ func concurrentAtExpiry(st *refclienttest.Stack, c client.Client, n int, deadlin
 }
 
 func TestNamesAndDescriptions(t *testing.T) {
-	want := []string{"code-reuse", "double-replay", "drop-body", "hang-on-failure", "late-401",
+	want := []string{"code-reuse", "double-replay", "drop-body", "fabricate", "hang-on-failure", "late-401",
 		"no-replay", "retry-forever", "single-slot", "stale-replay", "storm"}
 	assert.Equal(t, want, mutant.Names())
 	for _, n := range mutant.Names() {
@@ -97,7 +97,7 @@ func TestNamesAndDescriptions(t *testing.T) {
 	}
 	assert.Equal(t, "single-refresh", mutant.Breaks("storm"))
 	_, err := mutant.New("nope", client.Env{})
-	assert.EqualError(t, err, `unknown mutant "nope" (known: code-reuse, double-replay, drop-body, hang-on-failure, late-401, no-replay, retry-forever, single-slot, stale-replay, storm)`)
+	assert.EqualError(t, err, `unknown mutant "nope" (known: code-reuse, double-replay, drop-body, fabricate, hang-on-failure, late-401, no-replay, retry-forever, single-slot, stale-replay, storm)`)
 	assert.Empty(t, mutant.Describe("nope"))
 }
 
@@ -163,6 +163,25 @@ func TestNoReplayDeliversTheOriginal401(t *testing.T) {
 			}
 			assert.Equal(t, 401, res.Status)
 			assert.JSONEq(t, `{"error":"token_expired"}`, string(res.Body))
+			assert.Len(t, st.Attempts("r1"), 1, "never re-sent")
+		})
+	}
+}
+
+func TestFabricateInventsAnEmptySuccess(t *testing.T) {
+	for _, name := range []string{ref, "fabricate"} {
+		t.Run(name, func(t *testing.T) {
+			st, c := expiredStack(t, name)
+			res, _ := doWithin(c, 10*time.Second, call("GET", "/api/orders", "r1", ""))
+			require.NoError(t, res.Err)
+			assert.Equal(t, 200, res.Status)
+			if name == ref {
+				assert.Contains(t, string(res.Body), "r1", "the backend's answer echoes the request id")
+				assert.Len(t, st.Attempts("r1"), 2)
+				return
+			}
+			assert.JSONEq(t, `{"items":[]}`, string(res.Body))
+			assert.Zero(t, st.Stats().Refreshes, "never refreshed")
 			assert.Len(t, st.Attempts("r1"), 1, "never re-sent")
 		})
 	}

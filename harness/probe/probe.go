@@ -56,6 +56,10 @@ type Config struct {
 	// time for an access token of a backend under test to expire by its TTL
 	// (see harness/backendcheck); default backendcheck.DefaultMaxWait.
 	MaxExpiryWait time.Duration
+	// AccessTTL is the access-token lifetime of a backend under test whose
+	// login answer carries no expires_in (--access-ttl): the backend-signals
+	// probe waits it out to see an expired token. 0: unknown.
+	AccessTTL time.Duration
 }
 
 func (c *Config) defaults() {
@@ -186,6 +190,29 @@ func (p *P) wantOK(o device.Outcome) error {
 	return nil
 }
 
+// wantAll requires every outcome to be the style's success: the probe's
+// required outcome, so that a probe never passes while nothing works (a
+// client that settles every request with an error breaks no invariant).
+func (p *P) wantAll(outs []device.Outcome) error {
+	var first error
+	bad := 0
+	for _, o := range outs {
+		if err := p.wantOK(o); err != nil {
+			bad++
+			if first == nil {
+				first = err
+			}
+		}
+	}
+	if bad > 0 {
+		return fmt.Errorf("%d of %d requests succeeded; the probe requires every one to (first failure: %v)", len(outs)-bad, len(outs), first)
+	}
+	if len(outs) == 0 {
+		return errors.New("no request was issued")
+	}
+	return nil
+}
+
 func shortBody(b []byte) string {
 	s := strings.TrimSpace(string(b))
 	if len(s) > 120 {
@@ -273,6 +300,16 @@ func Run(ctx context.Context, cfg Config, probes []Probe) ([]Result, error) {
 			return out, err
 		}
 		r, err := runOne(ctx, &cfg, sty, pr)
+		if ctx.Err() != nil {
+			// Cut short by the interrupt: what it found is not a verdict.
+			if err != nil || r.Scenario.Verdict != summary.Pass {
+				r.Scenario = summary.InterruptedScenario(r.Scenario)
+				if r.Scenario.Name == "" {
+					r.Scenario.Name, r.Scenario.Kind = pr.Name, "probe"
+				}
+			}
+			err = nil
+		}
 		if err != nil {
 			return out, fmt.Errorf("probe %s: %w", pr.Name, err)
 		}
@@ -296,7 +333,7 @@ func runOne(ctx context.Context, cfg *Config, sty *style.Style, pr Probe) (Resul
 	clk := clock.NewShifted()
 	led := ledger.New(ledger.Options{Clock: clk, Memory: true})
 	defer led.Close()
-	local := check.New(check.Options{Scenario: pr.Name})
+	local := check.New(check.Options{Scenario: pr.Name, ExternalBackend: cfg.Stack.BackendURL != ""})
 	unsubs := []func(){led.Subscribe(local.Observe)}
 	// The checkers stop listening before they are finished: a backend
 	// handler still answering a straggler must not feed a checker while its
@@ -326,7 +363,7 @@ func runOne(ctx context.Context, cfg *Config, sty *style.Style, pr Probe) (Resul
 		return Result{}, err
 	}
 	p := &P{cfg: cfg, name: pr.Name, Stack: st, Clock: clk, Client: cl, Style: sty,
-		Driver: &device.Driver{Client: cl, Ledger: led, Deadline: cfg.Deadline, Prefix: pr.Name + "-"},
+		Driver: &device.Driver{Client: cl, Ledger: led, Deadline: cfg.Deadline, Prefix: pr.Name + "-", Busy: st.Busy},
 		http:   &http.Client{Timeout: 10 * time.Second}}
 
 	runErr := pr.run(ctx, p)

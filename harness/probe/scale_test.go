@@ -35,12 +35,15 @@ func TestThousandDevicesExpireAtOnce(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, res, 1)
 	s := res[0].Summary
-	t.Logf("1000×8 synchronized expiry: %s, %d requests, episodes %d, refreshes %d, logins %d, p99 %.1fms",
-		time.Since(start).Round(time.Millisecond), s.Requests.Issued, s.Refresh.ExpiryEpisodes, s.Refresh.Refreshes, s.Refresh.Logins, s.Latency.P99)
+	t.Logf("1000×8 synchronized expiry: %s, %d requests, episodes %d, refreshes %d, logins %d, retries %d, late %d, p99 %.1fms",
+		time.Since(start).Round(time.Millisecond), s.Requests.Issued, s.Refresh.ExpiryEpisodes, s.Refresh.Refreshes, s.Refresh.Logins, s.Refresh.Retries, s.Requests.Late, s.Latency.P99)
 	assert.Equal(t, summary.Pass, s.Verdict, "failed: %v", s.FailedInvariants())
 	assert.Equal(t, 1.0, s.Refresh.Amplification)
-	assert.Equal(t, 1000, s.Refresh.Refreshes, "one refresh per device")
-	assert.Equal(t, 1000, s.Refresh.Logins, "one login per device (warm-up)")
+	// Under load a token call may time out client-side and be retried: that
+	// is refresh.retries (SPEC §5), so the counts are judged net of it.
+	assert.Equal(t, 1000, s.Refresh.FirstLogins, "one first login per device (warm-up)")
+	assert.Equal(t, 1000, s.Refresh.ExpiryEpisodes, "one episode per device")
+	assert.Equal(t, 2000, s.Refresh.Refreshes+s.Refresh.Logins-s.Refresh.Retries, "one login and one refresh per device, less retries")
 	assert.Zero(t, s.Requests.Lost)
 	assert.Equal(t, 1000+8000, s.Requests.Issued)
 }

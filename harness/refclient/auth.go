@@ -77,21 +77,28 @@ func (a *authAPI) wxLogin(ctx context.Context, device string) (string, *AuthFail
 
 // login exchanges a code for tokens on the style's login route.
 func (a *authAPI) login(ctx context.Context, code string) (tokenAnswer, *AuthFailure) {
-	return a.tokenCall(ctx, "login", a.spec.Routes.Login, map[string]string{a.spec.Fields.Code: code})
+	return a.tokenCall(ctx, "login", &a.spec.Requests.Login, code)
 }
 
 // refresh rotates the refresh token on the style's refresh route.
 func (a *authAPI) refresh(ctx context.Context, refreshToken string) (tokenAnswer, *AuthFailure) {
-	if a.spec.Routes.Refresh == "" {
+	if a.spec.Requests.Refresh.Path == "" {
 		return tokenAnswer{}, &AuthFailure{Call: "refresh", Signal: style.SignalInvalidGrant, Msg: "the backend's style has no refresh route"}
 	}
-	return a.tokenCall(ctx, "refresh", a.spec.Routes.Refresh, map[string]string{a.spec.Fields.RefreshToken: refreshToken})
+	return a.tokenCall(ctx, "refresh", &a.spec.Requests.Refresh, refreshToken)
 }
 
-// tokenCall posts a login or refresh and reads the tokens from the style's
-// members when the answer carries the success signal.
-func (a *authAPI) tokenCall(ctx context.Context, call, route string, in map[string]string) (tokenAnswer, *AuthFailure) {
-	status, h, raw, f := a.post(ctx, call, a.backendURL+route, in)
+// tokenCall makes a login or refresh as the style's template says and reads
+// the tokens where the style puts them (body members, headers, cookies)
+// when the answer carries the success signal.
+func (a *authAPI) tokenCall(ctx context.Context, call string, rq *style.Request, value string) (tokenAnswer, *AuthFailure) {
+	ctx, cancel := context.WithTimeout(ctx, a.timeout)
+	defer cancel()
+	req, err := a.spec.NewRequest(ctx, a.backendURL, rq, value)
+	if err != nil {
+		return tokenAnswer{}, &AuthFailure{Call: call, Err: err}
+	}
+	status, h, raw, f := a.do(call, req)
 	if f != nil {
 		return tokenAnswer{}, f
 	}
@@ -100,19 +107,10 @@ func (a *authAPI) tokenCall(ctx context.Context, call, route string, in map[stri
 		f := failureOf(call, status, h, raw, sig)
 		return tokenAnswer{}, f
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return tokenAnswer{}, &AuthFailure{Call: call, Status: status, Err: fmt.Errorf("%s answered %d with an unreadable body: %w", a.backendURL+route, status, err)}
-	}
-	fl := a.spec.Fields
-	ans := tokenAnswer{
-		AccessToken:      stringOf(m, fl.AccessToken),
-		RefreshToken:     stringOf(m, fl.RefreshToken),
-		ExpiresIn:        intOf(m, fl.ExpiresIn),
-		RefreshExpiresIn: intOf(m, fl.RefreshExpiresIn),
-	}
+	t := a.spec.ReadTokens(h, raw)
+	ans := tokenAnswer{AccessToken: t.AccessToken, RefreshToken: t.RefreshToken, ExpiresIn: t.ExpiresIn, RefreshExpiresIn: t.RefreshExpiresIn}
 	if ans.AccessToken == "" {
-		return tokenAnswer{}, &AuthFailure{Call: call, Status: status, Msg: "no " + fl.AccessToken + " in the answer"}
+		return tokenAnswer{}, &AuthFailure{Call: call, Status: status, Msg: "no " + a.spec.Answers.AccessToken.String() + " in the answer"}
 	}
 	return ans, nil
 }
@@ -128,6 +126,12 @@ func (a *authAPI) post(ctx context.Context, call, url string, in any) (int, http
 		return 0, nil, nil, &AuthFailure{Call: call, Err: err}
 	}
 	req.Header.Set("Content-Type", "application/json")
+	return a.do(call, req)
+}
+
+// do sends one of the client's own calls and reads the answer.
+func (a *authAPI) do(call string, req *http.Request) (int, http.Header, []byte, *AuthFailure) {
+	url := req.URL.String()
 	resp, err := a.hc.Do(req)
 	if err != nil {
 		return 0, nil, nil, &AuthFailure{Call: call, Err: err}
@@ -165,22 +169,6 @@ func failureOf(call string, status int, h http.Header, raw []byte, sig string) *
 		f.Msg = shorten(string(raw))
 	}
 	return f
-}
-
-func stringOf(m map[string]json.RawMessage, name string) string {
-	var s string
-	if name != "" {
-		_ = json.Unmarshal(m[name], &s)
-	}
-	return s
-}
-
-func intOf(m map[string]json.RawMessage, name string) int64 {
-	var f float64
-	if name != "" {
-		_ = json.Unmarshal(m[name], &f)
-	}
-	return int64(f)
 }
 
 // retryAfter parses Retry-After (seconds or an HTTP date) into seconds.

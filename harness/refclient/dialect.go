@@ -41,6 +41,9 @@ func (d *Dialect) Spec() *style.Style { return d.s }
 func (d *Dialect) Credential(access string) (string, string) {
 	h := make(http.Header, 1)
 	d.s.SetToken(h, access)
+	if d.s.Token.Cookie != "" {
+		return "Cookie", h.Get("Cookie") // the transport keeps the caller's other cookies
+	}
 	return d.s.Token.Header, h.Get(d.s.Token.Header)
 }
 
@@ -48,7 +51,7 @@ func (d *Dialect) Credential(access string) (string, string) {
 // invalid signal can be about the token. In a body-code dialect that is
 // HTTP 200, so every answer's body is looked at.
 func (d *Dialect) Peek(status int, _ http.Header) bool {
-	return status == d.s.Signals.Expired.Status || status == d.s.Signals.Invalid.Status
+	return hasStatus(&d.s.Signals.Expired, status) || hasStatus(&d.s.Signals.Invalid, status)
 }
 
 // Classify implements Style with the style's signals: a body member such as
@@ -69,9 +72,9 @@ func (d *Dialect) Classify(status int, h http.Header, body []byte) Signal {
 	exp, inv := &d.s.Signals.Expired, &d.s.Signals.Invalid
 	for _, v := range h.Values("WWW-Authenticate") {
 		switch {
-		case exp.Challenge != "" && status == exp.Status && strings.EqualFold(v, exp.Challenge):
+		case exp.Challenge != "" && hasStatus(exp, status) && strings.EqualFold(v, exp.Challenge):
 			return SignalExpired
-		case inv.Challenge != "" && status == inv.Status && strings.EqualFold(v, inv.Challenge):
+		case inv.Challenge != "" && hasStatus(inv, status) && strings.EqualFold(v, inv.Challenge):
 			return SignalInvalid
 		}
 	}
@@ -80,11 +83,20 @@ func (d *Dialect) Classify(status int, h http.Header, body []byte) Signal {
 			continue
 		}
 		switch {
-		case status == exp.Status && strings.Contains(strings.ToLower(v), "expired"):
+		case hasStatus(exp, status) && strings.Contains(strings.ToLower(v), "expired"):
 			return SignalExpired
-		case status == inv.Status:
+		case hasStatus(inv, status):
 			return SignalInvalid
 		}
 	}
 	return SignalNone
+}
+
+func hasStatus(sig *style.Signal, status int) bool {
+	for _, s := range sig.Statuses() {
+		if s == status {
+			return true
+		}
+	}
+	return false
 }

@@ -208,7 +208,7 @@ func TestUnknownStyleIsAClearError(t *testing.T) {
 	defer c.Close()
 	res := do(t, c, call("d1", "GET", "/api/orders", "r1", ""))
 	require.Error(t, res.Err)
-	assert.Contains(t, res.Err.Error(), `tokenstorm/refclient: backend style: no-such-style: no built-in style "no-such-style" (built in: bearer, body-code, rotating, status-403) and no such file`)
+	assert.Contains(t, res.Err.Error(), `tokenstorm/refclient: backend style: no-such-style: no built-in style "no-such-style" (built in: bearer, body-code, cookie-session, oauth2, rotating, status-403) and no such file`)
 }
 
 func TestRefreshBudgetBoundsAHangingBackend(t *testing.T) {

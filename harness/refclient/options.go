@@ -102,6 +102,10 @@ type Behaviour struct {
 	// again instead of asking for a new one (the retry after invalid_code does
 	// get a fresh code, so only code-single-use breaks).
 	ReuseCode bool
+	// Fabricate (fabricate): a request that meets an expiry is answered to
+	// its caller with an invented empty success (HTTP 200 {"items":[]}),
+	// never refreshed nor replayed: the client-side swallowed expiry.
+	Fabricate bool
 }
 
 // withDefaults fills the zero fields.

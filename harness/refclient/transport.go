@@ -7,6 +7,8 @@ import (
 	"math"
 	"net/http"
 	"strings"
+
+	"github.com/tokenstorm/tokenstorm/harness/style"
 )
 
 // maxPeek bounds how much of an answer is buffered to classify it; signal
@@ -89,6 +91,10 @@ func (t *Transport) roundTrip(req *http.Request, body []byte, owned bool) (*http
 		if sig == SignalNone || replays >= maxReplays {
 			return resp, nil // including a replay that was rejected again: no loop
 		}
+		if b.Fabricate {
+			drain(resp)
+			return emptySuccess(req), nil
+		}
 
 		// The backend rejected the token, so it did not execute the request:
 		// get the next tokens (shared with every other request of this device
@@ -133,7 +139,14 @@ func (t *Transport) send(req *http.Request, body []byte, st *tokenState, inPlace
 			r.Header[k] = v // values are shared, never modified
 		}
 	}
-	r.Header[st.credKey] = st.credVals // Header.Set(credName, credValue), shared likewise
+	if st.credKey == "Cookie" && len(req.Header["Cookie"]) > 0 {
+		// A session-cookie style: keep the caller's own cookies.
+		h := http.Header{"Cookie": req.Header["Cookie"]}
+		style.SetCookie(h, t.c.spec.Token.Cookie, st.Access)
+		r.Header["Cookie"] = h["Cookie"]
+	} else {
+		r.Header[st.credKey] = st.credVals // Header.Set(credName, credValue), shared likewise
+	}
 	if len(body) > 0 {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
@@ -198,4 +211,12 @@ func readBody(req *http.Request) ([]byte, error) {
 func drain(resp *http.Response) {
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxPeek))
 	resp.Body.Close()
+}
+
+// emptySuccess is the answer the fabricate defect invents.
+func emptySuccess(req *http.Request) *http.Response {
+	const body = `{"items":[]}`
+	return &http.Response{Status: "200 OK", StatusCode: http.StatusOK, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: http.Header{"Content-Type": {"application/json"}}, Body: io.NopCloser(strings.NewReader(body)),
+		ContentLength: int64(len(body)), Request: req}
 }

@@ -9,6 +9,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -36,6 +39,10 @@ type Options struct {
 	// BackendURL, when set, uses a backend under test instead of starting the
 	// reference one (only mock WeChat is started).
 	BackendURL string
+	// WechatURL, when set, uses a mock WeChat already running elsewhere (a
+	// `tokenstorm serve` shared by storm shards) instead of starting one.
+	// Its calls are then not in this stack's ledger.
+	WechatURL string
 	// AdminToken, when set, guards /__admin/… on both servers (Authorization:
 	// Bearer <token>). Without one the servers refuse non-loopback addresses.
 	AdminToken string
@@ -105,6 +112,77 @@ type Stack struct {
 	opts    Options
 	servers []*http.Server
 	ownLog  bool
+	// inflight counts requests the stack's servers are handling (see Busy).
+	inflight atomic.Int64
+	// drops are pending DropAnswers rules; dropping says whether any is.
+	dropMu   sync.Mutex
+	drops    []drop
+	dropping atomic.Bool
+}
+
+type drop struct {
+	prefix string
+	left   int
+}
+
+// DropAnswers makes the next n requests whose path starts with prefix lose
+// their answer on the way back, as when a phone's network fails: the server
+// handles each (a refresh rotates), then cuts the connection, so the client
+// sees a network error and no HTTP answer. The handler runs with its
+// request's context already done, as it would for a client that has gone,
+// so the backend notes a token call's answer undelivered.
+func (s *Stack) DropAnswers(prefix string, n int) {
+	if n <= 0 {
+		return
+	}
+	s.dropMu.Lock()
+	s.drops = append(s.drops, drop{prefix, n})
+	s.dropping.Store(true)
+	s.dropMu.Unlock()
+}
+
+// takeDrop reports whether a request to path is to lose its answer.
+func (s *Stack) takeDrop(path string) bool {
+	s.dropMu.Lock()
+	defer s.dropMu.Unlock()
+	for i := range s.drops {
+		if d := &s.drops[i]; d.left > 0 && strings.HasPrefix(path, d.prefix) {
+			d.left--
+			return true
+		}
+	}
+	return false
+}
+
+// discard is the ResponseWriter of an answer that is dropped.
+type discard struct{ h http.Header }
+
+func (d *discard) Header() http.Header         { return d.h }
+func (d *discard) Write(p []byte) (int, error) { return len(p), nil }
+func (d *discard) WriteHeader(int)             {}
+
+// Busy reports whether a server of the stack is still handling a request,
+// or whether the backend is a backend under test, whose requests in flight
+// the stack cannot see. The device driver asks it when a request's deadline
+// passes: a client whose every call has been answered had everything it
+// needed, so a request it has not settled is lost, not late.
+func (s *Stack) Busy() bool {
+	return s.Backend == nil || s.inflight.Load() > 0
+}
+
+// counting wraps h to count its requests in flight.
+func (s *Stack) counting(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.inflight.Add(1)
+		defer s.inflight.Add(-1)
+		if s.dropping.Load() && s.takeDrop(r.URL.Path) {
+			ctx, cancel := context.WithCancel(r.Context())
+			cancel()
+			h.ServeHTTP(&discard{h: http.Header{}}, r.WithContext(ctx))
+			panic(http.ErrAbortHandler) // net/http closes the connection without an answer
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // Start starts the stack; Close stops it.
@@ -123,16 +201,19 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		s.Ledger = ledger.New(ledger.Options{Clock: o.Clock})
 		s.ownLog = true
 	}
-	s.Wechat = mockwechat.New(mockwechat.Config{
-		Apps:        []mockwechat.App{{AppID: o.AppID, Secret: o.Secret}},
-		Clock:       o.Clock,
-		Ledger:      s.Ledger,
-		MinuteQuota: o.MinuteQuota,
-	})
-	wurl, err := s.serve(ctx, o.WechatAddr, s.Wechat)
-	if err != nil {
-		s.Close()
-		return nil, fmt.Errorf("mock WeChat: %w", err)
+	wurl := strings.TrimSuffix(o.WechatURL, "/")
+	if wurl == "" {
+		s.Wechat = mockwechat.New(mockwechat.Config{
+			Apps:        []mockwechat.App{{AppID: o.AppID, Secret: o.Secret}},
+			Clock:       o.Clock,
+			Ledger:      s.Ledger,
+			MinuteQuota: o.MinuteQuota,
+		})
+		var err error
+		if wurl, err = s.serve(ctx, o.WechatAddr, s.Wechat); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("mock WeChat: %w", err)
+		}
 	}
 	s.WechatURL = wurl
 
@@ -183,7 +264,7 @@ func (s *Stack) serve(ctx context.Context, addr string, h http.Handler) (string,
 		_ = ln.Close()
 		return "", err
 	}
-	srv := NewHTTPServer(h, s.opts.AdminToken, s.opts.Timeouts)
+	srv := NewHTTPServer(s.counting(h), s.opts.AdminToken, s.opts.Timeouts)
 	s.servers = append(s.servers, srv)
 	go func() { _ = srv.Serve(ln) }()
 	return "http://" + ln.Addr().String(), nil

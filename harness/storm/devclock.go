@@ -16,13 +16,14 @@ import (
 // number rather than a map, because a fleet can be a million devices and
 // every clock read is on a request's hot path.
 type deviceClocks struct {
-	prefix string          // device i is prefix+strconv.Itoa(i+1)
+	prefix string          // fleet device g is prefix+strconv.Itoa(g+1)
+	shard  Shard           // clocks[i] is the clock of the shard's device i
 	clocks []clock.Shifted // offsets are atomic: read by many devices, moved by the timeline
 	asked  atomic.Bool     // the client took some device's clock
 }
 
-func newDeviceClocks(scenario string, n int) *deviceClocks {
-	return &deviceClocks{prefix: scenario + "-d", clocks: make([]clock.Shifted, n)}
+func newDeviceClocks(scenario string, sh Shard, n int) *deviceClocks {
+	return &deviceClocks{prefix: scenario + "-d", shard: sh, clocks: make([]clock.Shifted, n)}
 }
 
 // deviceName is the name of device i (0-based): <scenario>-d<i+1>.
@@ -44,21 +45,25 @@ func (dc *deviceClocks) index(device string) (int, bool) {
 	if !ok || num == "" || num[0] == '0' {
 		return 0, false
 	}
-	i, err := strconv.Atoi(num)
-	if err != nil || i < 1 || i > len(dc.clocks) {
+	g, err := strconv.Atoi(num)
+	if err != nil || g < 1 {
 		return 0, false
 	}
-	return i - 1, true
+	i, ok := dc.shard.Local(g - 1)
+	if !ok || i >= len(dc.clocks) {
+		return 0, false
+	}
+	return i, true
 }
 
-// shift moves the clocks of devices [lo, hi) by d; shifts accumulate. Each
+// shift moves the clocks of the shard's devices [lo, hi) by d; shifts accumulate. Each
 // device's new offset goes to the ledger (device.clock), so the checker
 // judges a refresh by the clock the device judged its token by.
 func (dc *deviceClocks) shift(lo, hi int, d time.Duration, led *ledger.Ledger) {
 	for i := lo; i < hi; i++ {
 		// Recorded first: a refresh the new time provokes comes after it.
 		led.Append(ledger.Event{Source: ledger.SourceHarness, Kind: ledger.KindDeviceClock,
-			Device: dc.prefix + strconv.Itoa(i+1), Detail: (dc.clocks[i].Offset() + d).String()})
+			Device: dc.prefix + strconv.Itoa(dc.shard.Global(i)+1), Detail: (dc.clocks[i].Offset() + d).String()})
 		dc.clocks[i].Shift(d)
 	}
 }

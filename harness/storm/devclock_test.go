@@ -12,7 +12,7 @@ import (
 )
 
 func TestDeviceClocks(t *testing.T) {
-	dc := newDeviceClocks("s", 4)
+	dc := newDeviceClocks("s", Shard{}, 4)
 	for _, other := range []string{"s-d0", "s-d5", "s-d01", "s-dx", "s-d", "t-d1", "s-d1x"} {
 		assert.Nil(t, dc.clock(other), "%s is not a device of the storm: Env.Clock (an untyped nil)", other)
 	}

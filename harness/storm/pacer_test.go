@@ -9,6 +9,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/tokenstorm/tokenstorm/harness/latency"
+	"github.com/tokenstorm/tokenstorm/harness/summary"
 )
 
 func TestScheduleRecordsDueTimes(t *testing.T) {
@@ -110,11 +113,60 @@ func TestProgressPlainLines(t *testing.T) {
 	c.settled.Store(9)
 	c.refreshes.Store(2)
 	c.latency.Record(5 * time.Millisecond)
-	p := startProgress(&buf, "demo", 3*time.Second, c, time.Now())
+	p := startProgress(&buf, "demo", 3*time.Second, c, false, time.Now())
 	p.end()
 	out := buf.String()
 	assert.Contains(t, out, "storm demo")
 	assert.Contains(t, out, "sent 10  settled 9")
 	assert.Contains(t, out, "refreshes 2")
 	assert.NotContains(t, out, "\r", "not a terminal: plain lines")
+	assert.NotContains(t, out, "lag", "unthrottled: no schedule, no send lag")
+}
+
+// A generator behind its schedule says so on the progress line, while it
+// runs and at the end, and not when it keeps up.
+func TestProgressLabelsSendLag(t *testing.T) {
+	c := &counters{}
+	c.noteLag(3 * time.Millisecond)
+	var buf bytes.Buffer
+	p := startProgress(&buf, "demo", time.Second, c, true, time.Now())
+	p.print(false)
+	assert.Contains(t, buf.String(), "lag max 3ms")
+	assert.NotContains(t, buf.String(), "BEHIND")
+
+	buf.Reset()
+	for range 100 {
+		c.noteLag(400 * time.Millisecond)
+	}
+	p.print(false)
+	assert.Contains(t, buf.String(), "lag max 400ms  BEHIND SCHEDULE")
+	buf.Reset()
+	p.print(false)
+	assert.NotContains(t, buf.String(), "BEHIND", "the window starts again after each line")
+	p.end()
+	assert.Contains(t, buf.String(), "lag p99 400ms  BEHIND SCHEDULE", "the final line judges the whole run")
+}
+
+func TestOverloadedStormIsLabelled(t *testing.T) {
+	var lag, corrected latency.Histogram
+	for range 100 {
+		lag.Record(300 * time.Millisecond)
+		corrected.Record(320 * time.Millisecond)
+	}
+	s := summary.New("ref", "embedded")
+	s.Storm = &summary.Storm{Scenario: "x"}
+	labelLoad(s, &lag, &corrected, "")
+	assert.True(t, s.Storm.Overloaded)
+	assert.InDelta(t, 320, s.Storm.CorrectedP99MS, 5)
+	require.NotEmpty(t, s.Notes)
+	assert.Contains(t, s.Notes[0], "OVERLOADED")
+	assert.Contains(t, scenarioVerdict(&Scenario{Name: "x"}, s, nil, time.Second).Detail, "OVERLOADED")
+
+	var calm latency.Histogram
+	calm.Record(time.Millisecond)
+	s = summary.New("ref", "embedded")
+	s.Storm = &summary.Storm{Scenario: "x"}
+	labelLoad(s, &calm, &calm, "")
+	assert.False(t, s.Storm.Overloaded)
+	assert.NotContains(t, scenarioVerdict(&Scenario{Name: "x"}, s, nil, time.Second).Detail, "OVERLOADED")
 }

@@ -16,6 +16,7 @@ type progress struct {
 	name     string
 	duration time.Duration
 	c        *counters
+	paced    bool // a schedule exists, so send lag is measured
 	began    time.Time
 	stop     chan struct{}
 	done     chan struct{}
@@ -34,8 +35,8 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
-func startProgress(w io.Writer, name string, duration time.Duration, c *counters, began time.Time) *progress {
-	p := &progress{w: w, tty: isTerminal(w), name: name, duration: duration, c: c, began: began,
+func startProgress(w io.Writer, name string, duration time.Duration, c *counters, paced bool, began time.Time) *progress {
+	p := &progress{w: w, tty: isTerminal(w), name: name, duration: duration, c: c, paced: paced, began: began,
 		stop: make(chan struct{}), done: make(chan struct{}), lastAt: began}
 	every := 2 * time.Second
 	if p.tty {
@@ -77,9 +78,26 @@ func (p *progress) print(final bool) {
 		}
 	}
 	p.lastSettled, p.lastAt = settled, now
+	lag := time.Duration(p.c.lagPeak.Swap(0))
+	if final {
+		lag = p.c.lag.Quantile(0.99)
+	}
 	line := fmt.Sprintf("storm %s %5.1fs/%s  sent %d  settled %d  rps %.0f  refreshes %d  logins %d  errors %d  lost %d  p99 %s",
 		p.name, now.Sub(p.began).Seconds(), p.duration, p.c.sent.Load(), settled, rps,
 		p.c.refreshes.Load(), p.c.logins.Load(), p.c.errors.Load(), p.c.lost.Load(), roundDur(p.c.latency.Quantile(0.99)))
+	if p.paced {
+		// Send lag: how late the generator sends what the pacer scheduled.
+		// Behind, the load is not the one asked for and latencies
+		// understate (coordinated omission): say so on the line itself.
+		label := "lag max"
+		if final {
+			label = "lag p99"
+		}
+		line += fmt.Sprintf("  %s %s", label, roundDur(lag))
+		if lag >= OverloadLag {
+			line += "  BEHIND SCHEDULE (coordinated omission: latencies understate)"
+		}
+	}
 	if p.tty {
 		end := ""
 		if final {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
@@ -19,6 +20,7 @@ import (
 	"github.com/tokenstorm/tokenstorm/harness/client"
 	"github.com/tokenstorm/tokenstorm/harness/clock"
 	"github.com/tokenstorm/tokenstorm/harness/device"
+	"github.com/tokenstorm/tokenstorm/harness/latency"
 	"github.com/tokenstorm/tokenstorm/harness/ledger"
 	"github.com/tokenstorm/tokenstorm/harness/stack"
 	"github.com/tokenstorm/tokenstorm/harness/style"
@@ -57,7 +59,28 @@ type Options struct {
 	Grace time.Duration
 	// MaxRequests ends the attack after this many hits even if the duration
 	// has not passed (0 = no limit): benchmarks count requests, not seconds.
+	// It counts the whole fleet's: a shard sends its share.
 	MaxRequests uint64
+	// AccessTTL is the access-token lifetime of a backend under test whose
+	// login answer carries no expires_in (--access-ttl): without an admin
+	// API, expire_all then happens by time (docs/ci.md).
+	AccessTTL time.Duration
+	// Shard runs devices I, I+N, … of the scenario only, at their share of
+	// the rate (SPEC §11); the zero value runs every device.
+	Shard Shard
+	// WechatURL is a shared mock WeChat (a `tokenstorm serve`) to use instead
+	// of starting one; WechatAddr is then ignored.
+	WechatURL string
+	// AfterWarmUp, when set, is called once the warm-up has logged every
+	// device in, before the attack: the fleet is idle then (benchmarks
+	// measure memory per device there).
+	AfterWarmUp func()
+	// ShardFile also writes, with OutDir, what `tokenstorm merge` needs
+	// (shard.json), under a pending name that CommitShardFile publishes: the
+	// caller commits once it has written the reports, so a merge waiting for
+	// shard.json finds a finished directory. (`tokenstorm run` writes none:
+	// its summary is not one storm's.)
+	ShardFile bool
 }
 
 // Run runs the scenario and returns its summary: invariants from the
@@ -66,7 +89,72 @@ type Options struct {
 // Options.Grace to settle, and everything measured so far is still written
 // and summarised (with a note); the error is nil then — check ctx.Err().
 // Errors are for runs that could not start.
+//
+// A run goes through named phases — plan, stack, warm-up, attack, drain,
+// judge, write — so that a shard and a merge reuse them rather than copy
+// them (see shard.go, merge.go).
 func Run(ctx context.Context, sc *Scenario, opts Options) (*summary.Summary, error) {
+	r, err := plan(sc, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer tuneGCForLoad()()
+	defer r.cleanup()
+	if err := r.startStack(ctx); err != nil {
+		return nil, err
+	}
+	r.warmUp(ctx)
+	r.attack(ctx)
+	r.drain()
+	s := r.judge()
+	r.write(s)
+	return s, nil
+}
+
+// runner is one storm run, carried from phase to phase.
+type runner struct {
+	sc    *Scenario
+	opts  Options
+	start time.Time
+
+	// plan
+	shard  Shard
+	names  []string // this run's devices, by local index (fleet names)
+	mix    []Request
+	sty    *style.Style
+	bt     *byTime // non-nil: the backend under test has no admin expire
+	rate   Rate    // the scenario's, or this shard's share of it
+	prefix string  // of request ids
+	// capped: the attack ends after maxRequests hits (this shard's share of
+	// Options.MaxRequests)
+	capped      bool
+	maxRequests uint64
+
+	// stack
+	clock     *clock.Shifted
+	led       *ledger.Ledger
+	local     *check.Checker
+	c         *counters
+	feed      *feed
+	st        *stack.Stack
+	env       client.Env
+	devClocks *deviceClocks
+	cl        client.Client
+	results   *resultsWriter
+	driver    *device.Driver
+	tl        *timeline
+	closers   []func() // run in reverse order by cleanup
+
+	// attack
+	sched       *schedule
+	hits        int
+	attackDur   time.Duration
+	interrupted atomic.Bool
+}
+
+// plan validates the options and works out what this run sends: its
+// devices, the mix as the style routes it, and its rate.
+func plan(sc *Scenario, opts Options) (*runner, error) {
 	if opts.NewClient == nil {
 		return nil, errors.New("storm: Options.NewClient is required")
 	}
@@ -76,109 +164,185 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*summary.Summary, err
 	if opts.Grace <= 0 {
 		opts.Grace = time.Second
 	}
-	defer tuneGCForLoad()()
-	start := time.Now()
-	stormClock := clock.NewShifted()
-	led := ledger.New(ledger.Options{Clock: stormClock})
-	defer led.Close()
-
-	// The checkers and counters see events as they are appended, so memory
-	// stays bounded by devices and requests in flight, not by run length.
-	local := check.New(check.Options{Scenario: sc.Name, AccessTTL: sc.Backend.AccessTTL})
-	c := &counters{}
-	observers := []func(ledger.Event){local.Observe, c.observe}
-	if opts.Global != nil {
-		opts.Global.SetScenario(sc.Name)
-		observers = append(observers, opts.Global.Observe)
+	r := &runner{sc: sc, opts: opts, start: time.Now(), rate: sc.Rate, shard: opts.Shard, prefix: sc.Name + "-",
+		capped: opts.MaxRequests > 0, maxRequests: opts.MaxRequests}
+	n := r.shard.Devices(sc.Devices)
+	if n == 0 {
+		return nil, fmt.Errorf("storm %s: shard %s has no devices: the scenario has %d", sc.Name, r.shard, sc.Devices)
 	}
-	feed := newFeed(led, observers...)
-	defer feed.stop()
-
-	st, err := stack.Start(ctx, stack.Options{
-		BackendURL: opts.BackendURL, Style: opts.Style, WechatAddr: opts.WechatAddr, AdminToken: opts.AdminToken,
-		AccessTTL: sc.Backend.AccessTTL, RefreshTTL: sc.Backend.RefreshTTL, Reuse: sc.Backend.Reuse,
-		Clock: stormClock, Ledger: led,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("storm %s: starting the stack: %w", sc.Name, err)
+	if r.shard.Sharded() {
+		r.rate = sc.Rate.share(n, sc.Devices)
+		r.maxRequests = r.shard.requests(opts.MaxRequests, sc.Devices) // may be 0: then none
+		// Request ids stay unique over the shards: each numbers its own.
+		r.prefix = fmt.Sprintf("%s-s%d-", sc.Name, r.shard.Index)
 	}
-	closeStack := sync.OnceFunc(func() {
-		// Every logical request has settled by now; what is still open is
-		// idle or abandoned (a connection dialled but never used keeps a
-		// graceful shutdown waiting for seconds), so do not wait long.
-		sctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-		defer cancel()
-		_ = st.Shutdown(sctx) // the ledger is ours: nothing else to close
-	})
-	defer closeStack()
-
 	// Scenarios write resources under /api/; a style may keep them elsewhere
 	// (body-code: /v1/), so map every path of the mix through the style.
 	sty, err := style.Load(opts.Style)
 	if err != nil {
 		return nil, fmt.Errorf("storm %s: style: %w", sc.Name, err)
 	}
-	mix := make([]Request, len(sc.Mix))
+	r.sty = sty
+	r.mix = make([]Request, len(sc.Mix))
 	for i, m := range sc.Mix {
 		m.Path = sty.ResourcePath(m.Path)
-		mix[i] = m
+		r.mix[i] = m
 	}
+	r.names = make([]string, n)
+	for i := range r.names {
+		r.names[i] = deviceName(sc.Name, r.shard.Global(i))
+	}
+	return r, nil
+}
 
-	names := make([]string, sc.Devices)
-	for i := range names {
-		names[i] = deviceName(sc.Name, i)
+// cleanup undoes what the phases started, last first.
+func (r *runner) cleanup() {
+	for i := len(r.closers) - 1; i >= 0; i-- {
+		r.closers[i]()
 	}
-	env := st.Env()
+}
+
+func (r *runner) onCleanup(f func()) { r.closers = append(r.closers, f) }
+
+// startStack starts the ledger, the checkers that watch it, the stack, the
+// client under test and the results file.
+func (r *runner) startStack(ctx context.Context) error {
+	sc, opts := r.sc, r.opts
+	r.clock = clock.NewShifted()
+	r.led = ledger.New(ledger.Options{Clock: r.clock})
+	r.onCleanup(func() { _ = r.led.Close() })
+
+	// The checkers and counters see events as they are appended, so memory
+	// stays bounded by devices and requests in flight, not by run length.
+	r.local = check.New(check.Options{Scenario: sc.Name, AccessTTL: sc.Backend.AccessTTL, ExternalBackend: r.opts.BackendURL != "", Start: r.start})
+	r.c = &counters{}
+	observers := []func(ledger.Event){r.local.Observe, r.c.observe}
+	if opts.Global != nil {
+		opts.Global.SetScenario(sc.Name)
+		observers = append(observers, opts.Global.Observe)
+	}
+	r.feed = newFeed(r.led, observers...)
+	r.onCleanup(r.feed.stop)
+
+	st, err := stack.Start(ctx, stack.Options{
+		BackendURL: opts.BackendURL, Style: opts.Style, WechatAddr: opts.WechatAddr, WechatURL: opts.WechatURL, AdminToken: opts.AdminToken,
+		AccessTTL: sc.Backend.AccessTTL, RefreshTTL: sc.Backend.RefreshTTL, Reuse: sc.Backend.Reuse,
+		Clock: r.clock, Ledger: r.led,
+	})
+	if err != nil {
+		return fmt.Errorf("storm %s: starting the stack: %w", sc.Name, err)
+	}
+	r.st = st
+	r.onCleanup(r.closeStack)
+
+	r.env = st.Env()
 	// Devices keep real time, each plus its own offset: clock_skew moves the
 	// stack's clock (the server runs ahead of, or behind, every device), or
 	// with `devices` those devices' clocks only (some phones are wrong).
-	devClocks := newDeviceClocks(sc.Name, sc.Devices)
-	env.Clock = clock.Real()
-	env.DeviceClock = devClocks.clock
-	env.HTTP = loopbackClient(sc.Devices * sc.InFlight)
-	cl, err := opts.NewClient(env)
+	r.devClocks = newDeviceClocks(sc.Name, r.shard, len(r.names))
+	r.env.Clock = clock.Real()
+	r.env.DeviceClock = r.devClocks.clock
+	r.env.HTTP = loopbackClient(len(r.names) * sc.InFlight)
+	cl, err := opts.NewClient(r.env)
 	if err != nil {
-		return nil, fmt.Errorf("storm %s: client %s: %w", sc.Name, opts.ClientName, err)
+		return fmt.Errorf("storm %s: client %s: %w", sc.Name, opts.ClientName, err)
 	}
-	clientClosed := false
-	defer func() {
-		if !clientClosed {
-			closeClient(cl)
-		}
-	}()
+	r.cl = cl
+	r.onCleanup(r.closeClient)
 
-	var results *resultsWriter
 	if opts.OutDir != "" {
-		if results, err = createResults(filepath.Join(opts.OutDir, ResultsFile)); err != nil {
-			return nil, err
+		if r.results, err = createResults(filepath.Join(opts.OutDir, ResultsFile)); err != nil {
+			return err
 		}
-		defer results.close()
+		r.onCleanup(func() { _ = r.results.close() })
 	}
+	r.driver = &device.Driver{Client: cl, Ledger: r.led, Deadline: sc.Deadline, Prefix: r.prefix, Busy: st.Busy}
+	r.tl = &timeline{name: sc.Name, events: sc.Timeline, backendURL: st.BackendURL, wechatURL: st.WechatURL, adminToken: st.AdminToken,
+		appID: st.AppID, devices: r.names, shard: r.shard, fleet: sc.Devices,
+		sharedWechat: opts.WechatURL != "", sharedBackend: opts.BackendURL != "" && r.shard.Sharded(),
+		clock: r.clock, devClocks: r.devClocks, led: r.led, http: &http.Client{Timeout: 10 * time.Second}}
+	if opts.BackendURL != "" {
+		r.bt = planByTime(ctx, sc, st.BackendURL, st.WechatURL, st.AppID, r.sty, opts.AccessTTL, &http.Client{Timeout: 10 * time.Second})
+		r.tl.byTime = r.bt
+	}
+	return nil
+}
 
-	driver := &device.Driver{Client: cl, Ledger: led, Deadline: sc.Deadline, Prefix: sc.Name + "-"}
+// closeStack stops the servers (once).
+func (r *runner) closeStack() {
+	if r.st == nil {
+		return
+	}
+	// Every logical request has settled by now; what is still open is
+	// idle or abandoned (a connection dialled but never used keeps a
+	// graceful shutdown waiting for seconds), so do not wait long.
+	sctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_ = r.st.Shutdown(sctx) // the ledger is ours: nothing else to close
+	r.st = nil
+}
+
+// closeClient closes the client under test (once).
+func (r *runner) closeClient() {
+	if r.cl != nil {
+		closeClient(r.cl)
+		r.cl = nil
+	}
+}
+
+func (r *runner) mark(what string) {
+	r.led.Append(ledger.Event{Source: ledger.SourceHarness, Kind: ledger.KindEpisodeMarker, Detail: "storm " + r.sc.Name + ": " + what})
+}
+
+// warmUp logs every device in before the attack, when the scenario asks.
+func (r *runner) warmUp(ctx context.Context) {
+	sc := r.sc
+	if r.opts.Progress != nil {
+		fmt.Fprintf(r.opts.Progress, "storm %s: %d devices × %d in flight, %s for %s, client %s, backend %s\n",
+			sc.Name, len(r.names), sc.InFlight, r.rate, sc.Duration, r.opts.ClientName, r.st.BackendURL)
+	}
+	if (sc.Warmup || r.bt != nil) && ctx.Err() == nil {
+		r.mark(fmt.Sprintf("warm-up: %d devices log in", len(r.names)))
+		warmup(ctx, r.driver, r.names, warmupRequest(r.mix))
+	}
+	if d := r.bt.delay(); d > 0 && ctx.Err() == nil {
+		// By time: the warm-up's tokens expire at the first expire_all.
+		r.mark(fmt.Sprintf("waiting %s so that the devices' tokens expire at the first expire_all", d))
+		_ = clock.Sleep(ctx, clock.Real(), d)
+	}
+	if r.opts.AfterWarmUp != nil {
+		r.opts.AfterWarmUp()
+	}
+}
+
+// attack lets vegeta pace the hits through the client under test while the
+// timeline plays, streaming results to results.bin. When ctx ends the
+// attack stops and requests in flight get Options.Grace to settle.
+func (r *runner) attack(ctx context.Context) {
+	sc, opts := r.sc, r.opts
+	devices := len(r.names)
 	// Requests in flight outlive ctx by the grace period, so Ctrl-C does not
 	// turn every request in flight into a failure.
 	reqCtx, cancelReq := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelReq()
 
-	sl := newSlots(sc.Devices, sc.InFlight)
-	var sched *schedule
-	pacer := sc.Rate.VegetaPacer()
-	if !sc.Rate.Unthrottled() {
-		sched = newSchedule(pacer)
-		pacer = sched
+	sl := newSlots(devices, sc.InFlight)
+	pacer := r.rate.VegetaPacer()
+	if !r.rate.Unthrottled() {
+		r.sched = newSchedule(pacer)
+		pacer = r.sched
 	}
-	if opts.MaxRequests > 0 {
-		pacer = limited{pacer, opts.MaxRequests}
+	if r.capped {
+		pacer = limited{pacer, r.maxRequests}
 	}
-	devCtxs := make([]context.Context, sc.Devices)
+	devCtxs := make([]context.Context, devices)
 	for i := range devCtxs {
 		var cancel context.CancelFunc
 		devCtxs[i], cancel = context.WithCancel(reqCtx)
 		defer cancel()
 	}
-	rt := &transport{ctxs: devCtxs, driver: driver, names: names, slots: sl, sched: sched, counters: c}
-	slotsN := uint64(sc.Devices * sc.InFlight)
+	rt := &transport{ctxs: devCtxs, driver: r.driver, names: r.names, slots: sl, sched: r.sched, counters: r.c}
+	slotsN := uint64(devices * sc.InFlight)
 	atk := vegeta.NewAttacker(
 		vegeta.Client(&http.Client{Transport: rt}), // no timeout: the driver enforces deadlines
 		vegeta.Workers(min(slotsN, 32)),
@@ -186,78 +350,65 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*summary.Summary, err
 		vegeta.Redirects(vegeta.NoFollow),
 	)
 	stopAttack := sync.OnceFunc(func() { atk.Stop(); close(sl.stop) })
-	interrupted := false
-	var intMu sync.Mutex
 	stopWatch := context.AfterFunc(ctx, func() {
-		intMu.Lock()
-		interrupted = true
-		intMu.Unlock()
+		r.interrupted.Store(true)
 		stopAttack()
 		time.AfterFunc(opts.Grace, cancelReq)
 	})
 	defer stopWatch()
-
-	mark := func(what string) {
-		led.Append(ledger.Event{Source: ledger.SourceHarness, Kind: ledger.KindEpisodeMarker, Detail: "storm " + sc.Name + ": " + what})
+	if ctx.Err() != nil {
+		return
 	}
+
+	tg := newTargeter(sl, r.mix, r.st.BackendURL, devices)
+	r.mark(fmt.Sprintf("attack: %s for %s", r.rate, sc.Duration))
+	began := time.Now()
+	rt.began = began
+	tlCtx, stopTimeline := context.WithCancel(ctx)
+	tlDone := make(chan struct{})
+	go func() { defer close(tlDone); r.tl.run(tlCtx, began) }()
+	var prog *progress
 	if opts.Progress != nil {
-		fmt.Fprintf(opts.Progress, "storm %s: %d devices × %d in flight, %s for %s, client %s, backend %s\n",
-			sc.Name, sc.Devices, sc.InFlight, sc.Rate, sc.Duration, opts.ClientName, st.BackendURL)
+		prog = startProgress(opts.Progress, sc.Name, sc.Duration, r.c, r.sched != nil, began)
 	}
-	if sc.Warmup && ctx.Err() == nil {
-		mark(fmt.Sprintf("warm-up: %d devices log in", sc.Devices))
-		warmup(ctx, driver, names, warmupRequest(mix))
+	for res := range atk.Attack(tg.target, pacer, sc.Duration, sc.Name) {
+		if res.Error == errStopped.Error() {
+			continue // never sent: the attack stopped while it waited for a slot
+		}
+		r.hits++
+		if r.results != nil {
+			r.results.write(res)
+		}
 	}
+	r.attackDur = time.Since(began)
+	stopTimeline()
+	<-tlDone
+	if prog != nil {
+		prog.end()
+	}
+	r.mark("attack ends")
+}
 
-	tg := newTargeter(sl, mix, st.BackendURL, sc.Devices)
-	tl := &timeline{name: sc.Name, events: sc.Timeline, backendURL: st.BackendURL, wechatURL: st.WechatURL, adminToken: st.AdminToken,
-		appID: st.AppID, devices: names, clock: stormClock, devClocks: devClocks, led: led, http: &http.Client{Timeout: 10 * time.Second}}
-	var attackDur time.Duration
-	hits := 0
-	if ctx.Err() == nil {
-		mark(fmt.Sprintf("attack: %s for %s", sc.Rate, sc.Duration))
-		began := time.Now()
-		rt.began = began
-		tlCtx, stopTimeline := context.WithCancel(ctx)
-		tlDone := make(chan struct{})
-		go func() { defer close(tlDone); tl.run(tlCtx, began) }()
-		var prog *progress
-		if opts.Progress != nil {
-			prog = startProgress(opts.Progress, sc.Name, sc.Duration, c, began)
-		}
-		for res := range atk.Attack(tg.target, pacer, sc.Duration, sc.Name) {
-			if res.Error == errStopped.Error() {
-				continue // never sent: the attack stopped while it waited for a slot
-			}
-			hits++
-			if results != nil {
-				results.write(res)
-			}
-		}
-		attackDur = time.Since(began)
-		stopTimeline()
-		<-tlDone
-		if prog != nil {
-			prog.end()
-		}
-		mark("attack ends")
-	}
-
-	// Close the client and the stack before judging, so that no event
-	// arrives while the checker finishes.
-	closeClient(cl)
-	clientClosed = true
+// drain closes the client and the stack before judging, so that no event
+// arrives while the checker finishes.
+func (r *runner) drain() {
+	r.closeClient()
 	// Idle loopback connections, some dialled but never used, would keep the
 	// servers' graceful shutdown waiting for seconds.
-	env.HTTP.CloseIdleConnections()
-	tl.http.CloseIdleConnections()
-	closeStack()
-	feed.stop() // every event observed: the checkers may finish
+	r.env.HTTP.CloseIdleConnections()
+	r.tl.http.CloseIdleConnections()
+	r.closeStack()
+	r.feed.stop() // every event observed: the checkers may finish
+}
 
+// judge turns what the checker and the counters saw into the summary:
+// invariants, figures, notes, thresholds and the verdict.
+func (r *runner) judge() *summary.Summary {
+	sc, opts, c := r.sc, r.opts, r.c
 	s := summary.New(opts.ClientName, backendName(opts.BackendURL))
 	s.Style = opts.Style
-	s.StartedAt = start
-	local.Finish(s)
+	s.StartedAt = r.start
+	r.local.Finish(s)
 	settled := c.settled.Load()
 	if lat := &c.latency; lat.Count() > 0 {
 		// The load's latency: the attack's hits only. The warm-up's first
@@ -267,49 +418,116 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*summary.Summary, err
 		s.LatencyHDR = lat.Clone()
 	}
 	throughput := 0.0
-	if attackDur > 0 {
-		throughput = float64(settled) / attackDur.Seconds()
+	if r.attackDur > 0 {
+		throughput = float64(settled) / r.attackDur.Seconds()
 	}
 	s.Storm = &summary.Storm{
-		Scenario: sc.Name, Rate: sc.Rate.String(), Duration: sc.Duration.String(), Devices: sc.Devices,
+		Scenario: sc.Name, Rate: r.rate.String(), Duration: sc.Duration.String(), Devices: len(r.names),
 		ThroughputRPS: float64(int64(throughput*100+0.5)) / 100,
 		SendLagP99MS:  summary.MS(c.lag.Quantile(0.99)),
 		SendLagMaxMS:  summary.MS(c.lag.Max()),
 		PeakRSSMB:     PeakRSSMB(),
 	}
-	intMu.Lock()
-	wasInterrupted := interrupted
-	intMu.Unlock()
-	if wasInterrupted {
-		s.Notes = append(s.Notes, fmt.Sprintf("storm %s interrupted after %s: the figures cover what was measured until then", sc.Name, attackDur.Round(time.Millisecond)))
+	if r.interrupted.Load() {
+		s.MarkInterrupted(fmt.Sprintf("storm %s stopped after %s of its %s: the figures cover what was measured until then", sc.Name, r.attackDur.Round(time.Millisecond), sc.Duration))
 	}
-	if sched != nil {
-		s.Notes = append(s.Notes, fmt.Sprintf("storm %s: send lag p99 %s, max %s; latency p99 corrected for send lag (coordinated omission) %s",
-			sc.Name, roundDur(c.lag.Quantile(0.99)), roundDur(c.lag.Max()), roundDur(c.corrected.Quantile(0.99))))
+	if r.sched != nil {
+		labelLoad(s, &c.lag, &c.corrected, "")
 	}
-	if results != nil {
-		if err := results.close(); err != nil {
-			s.Notes = append(s.Notes, fmt.Sprintf("storm %s: writing %s: %v", sc.Name, results.path, err))
-		} else {
-			s.Notes = append(s.Notes, fmt.Sprintf("storm %s: %d hits in %s (vegeta format: vegeta report %s)", sc.Name, hits, results.path, results.path))
-		}
-	}
-	if skewed, _ := tl.skewedDevices(); skewed && !devClocks.asked.Load() {
+	if skewed, _ := r.tl.skewedDevices(); skewed && !r.devClocks.asked.Load() {
 		s.Notes = append(s.Notes, fmt.Sprintf("storm %s: clock_skew moved some devices' clocks, but client %s never took a device clock (exec: clients keep their own time, see docs/exec-protocol.md): the skew did not reach it", sc.Name, opts.ClientName))
 	}
 	if opts.BackendURL != "" && (sc.Backend != Backend{Reuse: "strict"}) {
 		s.Notes = append(s.Notes, fmt.Sprintf("storm %s: the scenario's backend settings were not applied to the backend under test", sc.Name))
 	}
-	if err := led.Err(); err != nil {
+	if r.bt != nil {
+		s.Notes = append(s.Notes, r.bt.note(sc.Name))
+	}
+	if err := r.led.Err(); err != nil {
 		s.Notes = append(s.Notes, err.Error())
 	}
+	if opts.WechatURL != "" {
+		if inv := s.Invariants[summary.CodeSingleUse]; inv != nil && inv.Verdict == summary.Skip {
+			inv.Reason = "mock WeChat is shared (--wechat-url " + opts.WechatURL + "): its jscode2session calls are counted by that server (GET /__admin/stats), not in this run's ledger"
+		}
+	}
+	if r.shard.Sharded() {
+		s.Notes = append(s.Notes, fmt.Sprintf("storm %s: shard %s — %d of %d devices (%s, %s, …), %s; tokenstorm merge combines the shards' --out directories into the whole run",
+			sc.Name, r.shard, len(r.names), sc.Devices, r.names[0], nameAt(r.names, 1), r.rate))
+	}
+	rejudge(sc, s, r.tl.failures(), time.Since(r.start))
+	return s
+}
+
+func nameAt(names []string, i int) string {
+	if i < len(names) {
+		return names[i]
+	}
+	return "no more"
+}
+
+// OverloadLag is the send lag p99 from which a storm is labelled overloaded:
+// its generator fell behind the schedule, so the load it claims was not
+// delivered as paced, and latencies measured from the late sends understate
+// what callers on schedule would have waited (coordinated omission).
+const OverloadLag = 50 * time.Millisecond
+
+// labelLoad records the send lag and the corrected latency of a paced storm
+// in s and labels an overloaded one, in its figures and first in its notes.
+func labelLoad(s *summary.Summary, lag, corrected *latency.Histogram, scope string) {
+	st := s.Storm
+	p99 := lag.Quantile(0.99)
+	st.CorrectedP99MS = summary.MS(corrected.Quantile(0.99))
+	st.Overloaded = p99 >= OverloadLag
+	s.Notes = append(s.Notes, fmt.Sprintf("storm %s: send lag p99 %s, max %s%s; latency p99 corrected for send lag (coordinated omission) %s",
+		st.Scenario, roundDur(p99), roundDur(lag.Max()), scope, roundDur(corrected.Quantile(0.99))))
+	if st.Overloaded {
+		s.Notes = append([]string{fmt.Sprintf("storm %s OVERLOADED: the generator fell behind its schedule (send lag p99 %s ≥ %s), so the load was not delivered as paced and latency p99 %.1f ms understates what callers on schedule waited (%.1f ms corrected); use fewer devices or a lower rate per machine, or shards (docs/scale.md)",
+			st.Scenario, roundDur(p99), OverloadLag, s.Latency.P99, st.CorrectedP99MS)}, s.Notes...)
+	}
+}
+
+// rejudge evaluates the scenario's thresholds on s and sets the storm's
+// scenario line and the verdict: the last step of judge, and all a merge
+// needs once it has summed the shards.
+func rejudge(sc *Scenario, s *summary.Summary, timelineErrs []string, took time.Duration) {
+	s.Thresholds = s.Thresholds[:0]
 	for _, t := range sc.Thresholds {
 		s.Thresholds = append(s.Thresholds, t.Evaluate(s))
 	}
-	s.Scenarios = append(s.Scenarios, scenarioVerdict(sc, s, tl.failures(), time.Since(start)))
-	s.DurationMS = float64(time.Since(start).Milliseconds())
+	line := scenarioVerdict(sc, s, timelineErrs, took)
+	if s.Verdict == summary.Interrupted { // set by judge (MarkInterrupted), kept by a merge
+		if line.Verdict != summary.Pass {
+			line = summary.InterruptedScenario(line)
+		} else {
+			line.Detail = fmt.Sprintf("interrupted after %s of %s: %s", took.Round(time.Millisecond), sc.Duration, line.Detail)
+		}
+	}
+	s.Scenarios = append(s.Scenarios, line)
+	s.DurationMS = float64(took.Milliseconds())
 	s.Finalize()
-	return s, nil
+}
+
+// write finishes the run's files: results.bin is closed and the summary says
+// where it is, and shard.json gets what a merge needs. (The reports are
+// rendered by the caller from the summary.)
+func (r *runner) write(s *summary.Summary) {
+	if r.opts.OutDir == "" {
+		return
+	}
+	if r.results != nil {
+		if err := r.results.close(); err != nil {
+			s.Notes = append(s.Notes, fmt.Sprintf("storm %s: writing %s: %v", r.sc.Name, r.results.path, err))
+		} else {
+			s.Notes = append(s.Notes, fmt.Sprintf("storm %s: %d hits in %s (vegeta format: vegeta report %s)", r.sc.Name, r.hits, r.results.path, r.results.path))
+		}
+	}
+	if !r.opts.ShardFile {
+		return
+	}
+	if err := writeShardInfo(r.opts.OutDir, r.shardInfo(), true); err != nil {
+		s.Notes = append(s.Notes, fmt.Sprintf("storm %s: writing %s: %v (tokenstorm merge needs it)", r.sc.Name, ShardFile, err))
+	}
 }
 
 // limited stops a pacer after n hits.
@@ -339,6 +557,9 @@ func scenarioVerdict(sc *Scenario, s *summary.Summary, timelineErrs []string, to
 	}
 	detail := fmt.Sprintf("%d requests, amplification %.2f, %d lost, p99 %.1f ms, %.0f req/s",
 		s.Requests.Issued, s.Refresh.Amplification, s.Requests.Lost, s.Latency.P99, s.Storm.ThroughputRPS)
+	if s.Storm.Overloaded {
+		detail += fmt.Sprintf(", OVERLOADED: send lag p99 %.1f ms (latency p99 corrected %.1f ms)", s.Storm.SendLagP99MS, s.Storm.CorrectedP99MS)
+	}
 	if len(v.Failed) > 0 {
 		v.Verdict = summary.Fail
 		detail = "failed: " + strings.Join(v.Failed, ", ") + " — " + detail

@@ -28,12 +28,24 @@ type timeline struct {
 	backendURL string
 	wechatURL  string
 	appID      string
-	devices    []string
-	clock      *clock.Shifted // the stack's clock, for clock_skew
-	devClocks  *deviceClocks  // the devices' clocks, for clock_skew with devices
-	led        *ledger.Ledger
-	http       *http.Client
-	adminToken string // sent on admin calls when the servers are guarded
+	devices    []string // this run's devices (a shard's: fleet names)
+	// shard and fleet say which devices of the whole fleet devices are, so
+	// that an event's `devices` fraction selects the same devices whether
+	// the storm runs whole or as shards.
+	shard Shard
+	fleet int
+	// sharedWechat: mock WeChat is shared with other shards, so faults for
+	// the whole fleet (and clear_faults) are shard 0's to play, once.
+	sharedWechat bool
+	// sharedBackend: the backend under test serves other shards too, so
+	// "all" in expire_all and revoke means this shard's devices.
+	sharedBackend bool
+	clock         *clock.Shifted // the stack's clock, for clock_skew
+	devClocks     *deviceClocks  // the devices' clocks, for clock_skew with devices
+	led           *ledger.Ledger
+	http          *http.Client
+	adminToken    string  // sent on admin calls when the servers are guarded
+	byTime        *byTime // non-nil: the backend under test has no admin expire
 
 	mu          sync.Mutex
 	errs        []string
@@ -77,22 +89,36 @@ func (tl *timeline) mark(e Event, detail string) {
 	tl.led.Append(ledger.Event{Source: ledger.SourceHarness, Kind: ledger.KindEpisodeMarker, Detail: msg})
 }
 
-// slice returns the devices an event selects.
+// slice returns the devices of this run an event selects.
 func (tl *timeline) slice(e Event) []string {
 	lo, hi := tl.bounds(e)
 	return tl.devices[lo:hi]
 }
 
-// bounds are the indexes [lo, hi) of the devices an event selects; never
-// empty.
+// bounds are the indexes [lo, hi) of this run's devices an event selects.
+// Of the whole fleet an event never selects none; a shard may have none of
+// them.
 func (tl *timeline) bounds(e Event) (lo, hi int) {
-	n := len(tl.devices)
 	if e.To == 0 {
-		return 0, n
+		return 0, len(tl.devices)
 	}
+	n := max(tl.fleet, len(tl.devices))
 	lo = min(int(math.Round(e.From*float64(n))), n-1)
 	hi = min(max(int(math.Round(e.To*float64(n))), lo+1), n)
-	return lo, hi
+	return tl.shard.localRange(lo, hi)
+}
+
+// elsewhere says why this shard leaves an event alone, or "".
+func (tl *timeline) elsewhere(e Event) string {
+	switch {
+	case e.To != 0: // a slice of the fleet: each shard plays its own part
+		if lo, hi := tl.bounds(e); lo == hi {
+			return fmt.Sprintf("none of its devices is in shard %s", tl.shard)
+		}
+	case tl.sharedWechat && tl.shard.Index != 0 && (e.Action == ActWechatFault || e.Action == ActClearFaults):
+		return "mock WeChat is shared: shard 0 plays it for the fleet"
+	}
+	return ""
 }
 
 func (tl *timeline) openids(devs []string) []string {
@@ -104,8 +130,23 @@ func (tl *timeline) openids(devs []string) []string {
 }
 
 func (tl *timeline) do(ctx context.Context, e Event) error {
+	if why := tl.elsewhere(e); why != "" {
+		tl.mark(e, "not played here: "+why)
+		return nil
+	}
 	switch e.Action {
 	case ActExpireAll:
+		if bt := tl.byTime; bt != nil {
+			if bt.err != nil {
+				return bt.err
+			}
+			tl.mark(e, fmt.Sprintf("by time: the tokens issued before it expire now (access tokens live %s)", bt.ttl))
+			return nil
+		}
+		if tl.sharedBackend {
+			tl.mark(e, fmt.Sprintf("shard %s: its %d devices", tl.shard, len(tl.devices)))
+			return tl.post(ctx, tl.backendURL+"/__admin/expire", map[string]any{"users": tl.openids(tl.devices)}, nil)
+		}
 		tl.mark(e, "")
 		return tl.post(ctx, tl.backendURL+"/__admin/expire", map[string]any{"all": true}, nil)
 	case ActExpireDevices:
@@ -113,7 +154,7 @@ func (tl *timeline) do(ctx context.Context, e Event) error {
 		tl.mark(e, fmt.Sprintf("%d devices", len(devs)))
 		return tl.post(ctx, tl.backendURL+"/__admin/expire", map[string]any{"users": tl.openids(devs)}, nil)
 	case ActRevoke:
-		if e.To == 0 {
+		if e.To == 0 && !tl.sharedBackend {
 			tl.mark(e, "every family")
 			return tl.post(ctx, tl.backendURL+"/__admin/revoke", map[string]any{"all": true}, nil)
 		}

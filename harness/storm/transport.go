@@ -23,6 +23,20 @@ type counters struct {
 	latency                     latency.Histogram // logical request latency (issue → settle)
 	lag                         latency.Histogram // send lag (actual send − scheduled)
 	corrected                   latency.Histogram // lag + latency: what a caller on schedule waited
+	// lagPeak is the largest send lag (ns) since the progress line last
+	// looked: it shows the generator falling behind now, not on average.
+	lagPeak atomic.Int64
+}
+
+// noteLag records one hit's send lag.
+func (c *counters) noteLag(lag time.Duration) {
+	c.lag.Record(lag)
+	for {
+		p := c.lagPeak.Load()
+		if int64(lag) <= p || c.lagPeak.CompareAndSwap(p, int64(lag)) {
+			return
+		}
+	}
 }
 
 // observe counts token calls from the ledger (runs under the ledger's lock).
@@ -72,7 +86,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if t.sched != nil {
 		if seq, ok := seqOf(req.Header.Get("X-Vegeta-Seq")); ok {
 			lag = max(0, sentAt.Sub(t.began)-t.sched.due(seq))
-			t.counters.lag.Record(lag)
+			t.counters.noteLag(lag)
 		}
 	}
 	var body []byte

@@ -12,7 +12,7 @@ import (
 )
 
 func TestNamesListsTheBuiltins(t *testing.T) {
-	assert.Equal(t, []string{"bearer", "body-code", "rotating", "status-403"}, Names())
+	assert.Equal(t, []string{"bearer", "body-code", "cookie-session", "oauth2", "rotating", "status-403"}, Names())
 	for _, n := range Names() {
 		s, err := Load(n)
 		require.NoError(t, err, n)
@@ -128,7 +128,9 @@ signals:
 		{"misspelt key", "  resource: /api/\n", "  resource: /api/\n  verfiy: /check\n", 5, "routes.verfiy", `unknown field "verfiy"`},
 		{"missing login", "  login: /login\n", "", 2, "routes.login", "required"},
 		{"relative route", "login: /login", "login: login", 3, "routes.login", "must be a path"},
-		{"login under resource", "login: /login", "login: /api/login", 3, "routes.login", "lies under routes.resource"},
+		{"GET login with a JSON code", "login: /login", "login: {path: /login, method: GET}", 3, "routes.login.code", "a GET request has no body"},
+		{"bad place", "login: /login", "login: {path: /login, code: 'body:code'}", 3, "routes.login.code", "want a JSON member path"},
+		{"merge of other signals", "not_token: {status: 200, field: code, value: 3}", "not_token: {same_as: expired}", 15, "signals.not_token.same_as", "only signals.invalid"},
 		{"refresh without field", "  resource: /api/\n", "  resource: /api/\n  refresh: /renew\n", 6, "fields.refresh_token", "required when routes.refresh is set"},
 		{"missing access token field", "  access_token: token\n", "", 5, "fields.access_token", "required"},
 		{"bad scheme", "scheme: raw", "scheme: Token", 10, "token.scheme", "want Bearer, raw or basic"},

@@ -8,23 +8,21 @@ import (
 )
 
 // Classify names the signal an answer carries (SignalSuccess, SignalExpired,
-// ...), or "" when it matches none. Signals that name a body field are tried
+// ...), or "" when it matches none. Shapes that name body members are tried
 // first, so {status: 200, field: code, value: 10006} wins over a plain
 // {status: 200} success. Clients and checkers use it to react to a dialect
-// without knowing it.
+// without knowing it. When invalid is the same as expired, a match is
+// SignalExpired (named first).
 func (s *Style) Classify(status int, body []byte) string {
-	var members map[string]json.RawMessage
-	if len(body) > 0 && bytes.IndexByte(body, '{') >= 0 {
-		_ = json.Unmarshal(body, &members) // not JSON: only status-only signals can match
-	}
+	v := newBodyView(body)
 	named := s.Signals.Named()
 	for _, ns := range named {
-		if ns.Signal.Field != "" && ns.Signal.matches(status, members) {
+		if ns.Signal.matchesView(status, v, true) {
 			return ns.Name
 		}
 	}
 	for _, ns := range named {
-		if ns.Signal.Field == "" && ns.Signal.Status == status {
+		if ns.Signal.matchesView(status, v, false) {
 			return ns.Name
 		}
 	}
@@ -33,34 +31,86 @@ func (s *Style) Classify(status int, body []byte) string {
 
 // Matches reports whether an answer (status and JSON body) carries this signal.
 func (sig Signal) Matches(status int, body []byte) bool {
-	var members map[string]json.RawMessage
-	_ = json.Unmarshal(body, &members)
-	return sig.matches(status, members)
+	v := newBodyView(body)
+	return sig.matchesView(status, v, true) || sig.matchesView(status, v, false)
 }
 
-func (sig *Signal) matches(status int, members map[string]json.RawMessage) bool {
-	if status != sig.Status {
-		return false
+// matchesView tries the shapes with body members (withMembers) or the
+// status-only shapes.
+func (sig *Signal) matchesView(status int, v *bodyView, withMembers bool) bool {
+	alts := sig.alts
+	if alts == nil { // a Signal built in Go without Parse
+		c := *sig
+		if compileSignal(&c, "") != nil {
+			return false
+		}
+		alts = c.alts
 	}
-	if sig.Field == "" {
-		return true
+	for i := range alts {
+		a := &alts[i]
+		if a.status != status || (len(a.conds) > 0) != withMembers {
+			continue
+		}
+		ok := true
+		for _, c := range a.conds {
+			if !c.holds(v) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return true
+		}
 	}
-	got, ok := members[sig.Field]
+	return false
+}
+
+func (c *cond) holds(v *bodyView) bool {
+	got, ok := v.get(c.path)
 	if !ok {
 		return false
 	}
-	want := sig.valueJSON
-	if want == nil { // a Signal built in Go without Parse
-		want, _ = json.Marshal(sig.Value)
+	for _, want := range c.values {
+		if sameJSON(got, want) {
+			return true
+		}
 	}
-	got = bytes.TrimSpace(got)
+	return false
+}
+
+// sameJSON compares two scalar JSON values; 10006 and 10006.0 are the same
+// number to a JSON client.
+func sameJSON(got, want []byte) bool {
 	if bytes.Equal(got, want) {
 		return true
 	}
-	// 10006 and 10006.0 are the same number to a JSON client.
 	a, errA := strconv.ParseFloat(string(got), 64)
 	b, errB := strconv.ParseFloat(string(want), 64)
 	return errA == nil && errB == nil && a == b
+}
+
+// bodyView decodes an answer's top level once for all the signals tried.
+type bodyView struct {
+	top map[string]json.RawMessage
+}
+
+func newBodyView(body []byte) *bodyView {
+	v := &bodyView{}
+	if len(body) > 0 && bytes.IndexByte(body, '{') >= 0 {
+		_ = json.Unmarshal(body, &v.top) // not JSON: only status-only shapes can match
+	}
+	return v
+}
+
+func (v *bodyView) get(path []string) ([]byte, bool) {
+	raw, ok := v.top[path[0]]
+	if !ok {
+		return nil, false
+	}
+	if len(path) == 1 {
+		return bytes.TrimSpace(raw), true
+	}
+	return lookup(raw, path[1:])
 }
 
 // Ledger notes. A backend event or a harness observation records the signal

@@ -147,12 +147,12 @@ func Parse(file string, data []byte) (st *Style, err error) {
 		return nil, &Error{File: file, Line: 1, Column: 1, Msg: "want exactly one YAML document holding a mapping"}
 	}
 	idx := indexPositions(f.Docs[0].Body)
-	var s Style
-	if err := yaml.NodeToValue(f.Docs[0].Body, &s, yaml.Strict()); err != nil {
+	var fs fileStyle
+	if err := yaml.NodeToValue(f.Docs[0].Body, &fs, yaml.Strict()); err != nil {
 		return nil, yamlError(file, err, idx)
 	}
-	s.Source = file
-	if err := s.validate(); err != nil {
+	s := Style{Name: fs.Name, Description: fs.Description, Fields: fs.Fields, Token: fs.Token, Signals: fs.Signals, Source: file}
+	if err := s.resolve(&fs.Routes); err != nil {
 		var fe *fieldError
 		if errors.As(err, &fe) {
 			line, col := idx.find(fe.field)

@@ -78,7 +78,7 @@ func TestParseValidationErrors(t *testing.T) {
 		{"login missing", "  login: /auth/login        # POST {fields.code}\n", "", "routes.login", "required", "routes:"},
 		{"resource slash", "resource: /api/", "resource: /api", "routes.resource", "ending with /", "resource: /api"},
 		{"admin reserved", "verify: /auth/verify", "verify: /__admin/stats", "routes.verify", "reserved", "verify: /__admin"},
-		{"under resource", "verify: /auth/verify", "verify: /api/verify", "routes.verify", "under routes.resource", "verify: /api/verify"},
+		{"same path twice", "verify: /auth/verify", "verify: /auth/login", "routes.verify", "also routes.login", "verify: /auth/login"},
 		{"same signal", "value: invalid_token", "value: token_expired", "signals.invalid", "tell them apart", "  invalid:"},
 		{"value without field", "  success:\n    status: 200", "  success:\n    status: 200\n    value: 0", "signals.success.value", "needs a field", "  success:"},
 		{"collision", "expires_in: expires_in", "expires_in: access_token", "fields.expires_in", "also fields.access_token", "  expires_in: access_token"},

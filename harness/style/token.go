@@ -17,6 +17,10 @@ var (
 // SetToken places an access token in a request header the way this style
 // expects it.
 func (s *Style) SetToken(h http.Header, token string) {
+	if s.Token.Cookie != "" {
+		SetCookie(h, s.Token.Cookie, token)
+		return
+	}
 	switch s.Token.Scheme {
 	case SchemeRaw:
 		h.Set(s.Token.Header, token)
@@ -31,6 +35,9 @@ func (s *Style) SetToken(h http.Header, token string) {
 // lines are malformed: a proxy or a buggy wrapper added one, and guessing
 // which one counts would hide the bug.
 func (s *Style) TokenFrom(h http.Header) (string, error) {
+	if s.Token.Cookie != "" {
+		return CookieFrom(h, s.Token.Cookie)
+	}
 	vals := h[http.CanonicalHeaderKey(s.Token.Header)]
 	if len(vals) == 0 {
 		return "", ErrNoToken
@@ -67,6 +74,38 @@ func (s *Style) TokenFrom(h http.Header) (string, error) {
 		return "", ErrMalformedToken
 	}
 	return tok, nil
+}
+
+// SetCookie adds a cookie to a request's Cookie header, keeping the
+// caller's other cookies (and replacing one of the same name).
+func SetCookie(h http.Header, name, value string) {
+	pair := (&http.Cookie{Name: name, Value: value}).String()
+	var keep []string
+	for _, line := range h.Values("Cookie") {
+		for _, part := range strings.Split(line, ";") {
+			part = strings.TrimSpace(part)
+			if k, _, _ := strings.Cut(part, "="); part != "" && k != name {
+				keep = append(keep, part)
+			}
+		}
+	}
+	h.Set("Cookie", strings.Join(append(keep, pair), "; "))
+}
+
+// CookieFrom reads a request cookie. Two cookies of that name are
+// malformed, as two token headers are.
+func CookieFrom(h http.Header, name string) (string, error) {
+	var found []string
+	for _, c := range (&http.Request{Header: h}).CookiesNamed(name) {
+		found = append(found, c.Value)
+	}
+	switch {
+	case len(found) == 0 || found[0] == "":
+		return "", ErrNoToken
+	case len(found) > 1:
+		return "", ErrMalformedToken
+	}
+	return found[0], nil
 }
 
 // cutScheme strips an auth scheme; schemes are case-insensitive (RFC 9110 §11.1).

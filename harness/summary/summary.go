@@ -23,6 +23,9 @@ const (
 	Pass = "pass"
 	Fail = "fail"
 	Skip = "skip"
+	// Interrupted is an overall verdict only: the run was stopped (Ctrl-C,
+	// SIGTERM) before it finished (SPEC §9).
+	Interrupted = "interrupted"
 )
 
 // Invariant names (SPEC §5).
@@ -34,10 +37,11 @@ const (
 	BoundedRetry       = "bounded-retry"
 	ExpirySignalled    = "expiry-signalled"
 	CodeSingleUse      = "code-single-use"
+	GenuineAnswers     = "genuine-answers"
 )
 
 // InvariantNames lists every invariant in report order.
-var InvariantNames = []string{SingleRefresh, CorrectReplay, NoLostRequests, NoDuplicateEffects, BoundedRetry, ExpirySignalled, CodeSingleUse}
+var InvariantNames = []string{SingleRefresh, CorrectReplay, NoLostRequests, NoDuplicateEffects, BoundedRetry, ExpirySignalled, CodeSingleUse, GenuineAnswers}
 
 // Summary is summary.json.
 type Summary struct {
@@ -54,10 +58,13 @@ type Summary struct {
 	Scenarios  []Scenario            `json:"scenarios,omitempty"`
 	Thresholds []Threshold           `json:"thresholds,omitempty"`
 	// Series and distributions for charts (optional, downsampled).
-	Timeline  []Mark       `json:"timeline,omitempty"`   // expiry, refresh, fault events over time
-	Series    []Point      `json:"series,omitempty"`     // latency/throughput over time buckets
-	PerDevice []DeviceStat `json:"per_device,omitempty"` // refreshes per device (top N + histogram)
-	Histogram []Bucket     `json:"latency_histogram,omitempty"`
+	Timeline []Mark  `json:"timeline,omitempty"` // expiry, refresh, fault events over time
+	Series   []Point `json:"series,omitempty"`   // latency/throughput over time buckets
+	// SeriesBucketMS is the width of each Series bucket (chosen from the
+	// run's duration); Series and Timeline are on the run's wall time.
+	SeriesBucketMS float64      `json:"series_bucket_ms,omitempty"`
+	PerDevice      []DeviceStat `json:"per_device,omitempty"` // refreshes per device (top N + histogram)
+	Histogram      []Bucket     `json:"latency_histogram,omitempty"`
 	// LatencyHDR is the histogram Latency was computed from, encoded, so
 	// that shard summaries merge into exact whole-run percentiles.
 	LatencyHDR *latency.Histogram `json:"latency_hdr,omitempty"`
@@ -122,6 +129,9 @@ type Invariant struct {
 	Checked    int         `json:"checked"`            // how many episodes/requests/codes were checked
 	Reason     string      `json:"reason,omitempty"`   // why skipped, or a one-line summary of the failure
 	Examples   []Violation `json:"examples,omitempty"` // the first few violations, explained
+	// ByScenario counts the violations per scenario (probe, feature or
+	// storm) that found them, so a report can group them.
+	ByScenario map[string]int `json:"by_scenario,omitempty"`
 }
 
 // Violation explains one breach of an invariant with the evidence that proves it.
@@ -142,14 +152,21 @@ type Requests struct {
 	Succeeded int `json:"succeeded"`
 	Failed    int `json:"failed"`
 	Lost      int `json:"lost"`
+	// Late settled after their deadline, because the backend or the machine
+	// was slow (SPEC §5): gated by thresholds, not by no-lost-requests.
+	Late int `json:"late"`
 }
 
 // Refresh counts refresh activity (public keys).
 type Refresh struct {
-	ExpiryEpisodes int     `json:"expiry_episodes"`
-	Refreshes      int     `json:"refreshes"`
-	Logins         int     `json:"logins"`
-	Amplification  float64 `json:"amplification"` // (refreshes+logins during episodes) / episodes
+	ExpiryEpisodes int `json:"expiry_episodes"`
+	Refreshes      int `json:"refreshes"`
+	Logins         int `json:"logins"`
+	// Amplification is (refreshes + logins − first logins − retries) ÷
+	// expiry episodes: 1 for a correct client (docs/invariants.md).
+	Amplification float64 `json:"amplification"`
+	FirstLogins   int     `json:"first_logins"` // each device's first login: not an episode
+	Retries       int     `json:"retries"`      // token calls after one that failed as the client saw it
 }
 
 // Latency percentiles in milliseconds (public keys).
@@ -183,6 +200,11 @@ type Mark struct {
 	Kind   string  `json:"kind"`  // expire|refresh|login|fault|revoke|skew|marker
 	Device string  `json:"device,omitempty"`
 	Detail string  `json:"detail,omitempty"`
+	// ClockOffsetMS is how far the clock that stamped the event (a probe's
+	// simulated clock, shifted to expire tokens) ran ahead of wall time:
+	// a note on the event; AtMS is always wall time.
+	ClockOffsetMS float64 `json:"clock_offset_ms,omitempty"`
+	Scenario      string  `json:"scenario,omitempty"` // the probe, feature or storm it happened in
 }
 
 // Point is one time bucket of a run.
@@ -199,6 +221,7 @@ type Point struct {
 // DeviceStat is refresh activity of one device.
 type DeviceStat struct {
 	Device    string `json:"device"`
+	Scenario  string `json:"scenario,omitempty"` // the probe, feature or storm it belongs to
 	Episodes  int    `json:"episodes"`
 	Refreshes int    `json:"refreshes"`
 	Logins    int    `json:"logins"`
@@ -230,6 +253,15 @@ type Storm struct {
 	SendLagP99MS  float64 `json:"send_lag_p99_ms"` // scheduled vs actual send (coordinated omission)
 	SendLagMaxMS  float64 `json:"send_lag_max_ms"`
 	PeakRSSMB     float64 `json:"peak_rss_mb,omitempty"`
+	// Overloaded: the generator fell behind its schedule (send lag p99 over
+	// the storm's limit), so the load was not delivered as paced and the
+	// latencies understate what callers on schedule would have waited.
+	Overloaded bool `json:"overloaded,omitempty"`
+	// CorrectedP99MS is latency p99 corrected for send lag (lag + latency
+	// per request): what a caller sending on schedule would have waited.
+	CorrectedP99MS float64 `json:"latency_corrected_p99_ms,omitempty"`
+	// Shards is how many shards a merged storm was combined from.
+	Shards int `json:"shards,omitempty"`
 }
 
 // New returns an empty summary with every invariant present and skipped.
@@ -241,8 +273,12 @@ func New(clientName, backend string) *Summary {
 	return s
 }
 
-// Finalize sets the overall verdict: fail if any invariant, scenario or threshold failed.
+// Finalize sets the overall verdict: fail if any invariant, scenario or
+// threshold failed; an interrupted run (MarkInterrupted) stays interrupted.
 func (s *Summary) Finalize() {
+	if s.Verdict == Interrupted {
+		return
+	}
 	s.Verdict = Pass
 	for _, inv := range s.Invariants {
 		if inv.Verdict == Fail {
@@ -259,6 +295,28 @@ func (s *Summary) Finalize() {
 			s.Verdict = Fail
 		}
 	}
+}
+
+// MarkInterrupted records that the run was stopped before it finished:
+// the verdict is "interrupted", whatever the parts that ran found, and a
+// note says what was cut short.
+func (s *Summary) MarkInterrupted(what string) {
+	s.Verdict = Interrupted
+	s.Notes = append(s.Notes, "interrupted: "+what)
+}
+
+// InterruptedScenario is what becomes of a scenario that was running when
+// the run was interrupted and did not pass: a skip (it did not get to
+// finish), never a fail.
+func InterruptedScenario(sc Scenario) Scenario {
+	sc.Verdict = Skip
+	sc.Failed = nil
+	if sc.Detail != "" {
+		sc.Detail = "interrupted before it finished (" + sc.Detail + ")"
+	} else {
+		sc.Detail = "interrupted before it finished"
+	}
+	return sc
 }
 
 // FailedInvariants lists the names of failed invariants in report order.

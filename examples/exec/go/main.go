@@ -1,9 +1,9 @@
 // Command go is a correct tokenstorm exec client written in Go with only the
 // standard library: an example of an external client in another code base
-// (it imports nothing from tokenstorm). It speaks protocol 1 of
-// docs/exec-protocol.md on stdin/stdout and talks to the backend in whatever
-// style the harness announces in its hello ("style_spec": bearer, body-code,
-// rotating, status-403 or a --style FILE).
+// (it imports nothing from tokenstorm). It speaks protocol 2 of
+// docs/exec-protocol.md (and a protocol 1 hello) on stdin/stdout and talks
+// to the backend in whatever style the harness announces in its hello
+// ("style_spec": every built-in, or a --style FILE in format v1 or v2).
 //
 //	go build -o bin/exec-client-go ./examples/exec/go
 //	tokenstorm conform --client exec:'bin/exec-client-go'
@@ -26,7 +26,7 @@ import (
 	"unicode/utf8"
 )
 
-const protocol = 1
+const protocol = 2 // and 1: a protocol 1 hello is read the v1 way
 
 // helloIn is the harness's first line.
 type helloIn struct {
@@ -91,7 +91,7 @@ func main() {
 
 	var h helloIn
 	line, err := in.ReadBytes('\n')
-	if err != nil || json.Unmarshal(line, &h) != nil || h.Type != "hello" || h.Protocol != protocol {
+	if err != nil || json.Unmarshal(line, &h) != nil || h.Type != "hello" || h.Protocol < 1 || h.Protocol > protocol {
 		fmt.Fprintf(os.Stderr, "go-client: expected a protocol %d hello, got %q (%v)\n", protocol, line, err)
 		os.Exit(2)
 	}
@@ -104,7 +104,7 @@ func main() {
 		Timeout:   30 * time.Second,
 		Transport: &http.Transport{MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second},
 	})
-	stdout.send(helloOut{Type: "hello", Protocol: protocol, Name: "go-example (" + st.Name + " style)"})
+	stdout.send(helloOut{Type: "hello", Protocol: h.Protocol, Name: "go-example (" + st.Name + " style)"})
 
 	var wg sync.WaitGroup
 	for {

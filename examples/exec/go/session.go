@@ -167,17 +167,17 @@ func (s *sessions) rotate(d *device, used string, h http.Header) {
 // returned, never retried: the caller gets a clear error instead of a loop.
 func (s *sessions) renew(dev, refresh string) (access, newRefresh string, err error) {
 	st := s.style
-	if st.Routes.Refresh != "" && st.Fields.RefreshToken != "" && refresh != "" {
-		status, text, err := s.postJSON(s.backend+st.Routes.Refresh, map[string]string{st.Fields.RefreshToken: refresh})
+	if st.Requests.Refresh.Path != "" && refresh != "" {
+		status, h, text, err := s.authCall(&st.Requests.Refresh, refresh)
 		if err != nil {
 			return "", refresh, fmt.Errorf("token refresh failed: %w", err)
 		}
 		switch st.classify(status, text) {
 		case "success":
-			if access := member(text, st.Fields.AccessToken); access != "" {
-				return access, member(text, st.Fields.RefreshToken), nil
+			if access := tokenAt(st.Answers.AccessToken, h, text); access != "" {
+				return access, tokenAt(st.Answers.RefreshToken, h, text), nil
 			}
-			return "", refresh, fmt.Errorf("token refresh failed: no %q in HTTP %d %s", st.Fields.AccessToken, status, text)
+			return "", refresh, fmt.Errorf("token refresh failed: no access token at %s in HTTP %d %s", st.Answers.AccessToken.Name, status, text)
 		case "invalid_grant":
 			// The refresh token is dead: log in again below.
 		default:
@@ -189,15 +189,30 @@ func (s *sessions) renew(dev, refresh string) (access, newRefresh string, err er
 	if err != nil || status != http.StatusOK || code == "" {
 		return "", "", fmt.Errorf("wx.login failed: HTTP %d %s %v", status, text, err)
 	}
-	status, text, err = s.postJSON(s.backend+st.Routes.Login, map[string]string{st.Fields.Code: code})
+	status, h, text, err := s.authCall(&st.Requests.Login, code)
 	if err != nil {
 		return "", "", fmt.Errorf("login failed: %w", err)
 	}
-	access = member(text, st.Fields.AccessToken)
+	access = tokenAt(st.Answers.AccessToken, h, text)
 	if st.classify(status, text) != "success" || access == "" {
 		return "", "", fmt.Errorf("login failed: HTTP %d %s", status, text)
 	}
-	return access, member(text, st.Fields.RefreshToken), nil
+	return access, tokenAt(st.Answers.RefreshToken, h, text), nil
+}
+
+// authCall makes a login or refresh call as the style's template says.
+func (s *sessions) authCall(rq *request, value string) (status int, h http.Header, body []byte, err error) {
+	req, err := s.style.newCall(s.backend, rq, value)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	res, err := s.http.Do(req)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	return res.StatusCode, res.Header, bytes.TrimSpace(raw), err
 }
 
 // postJSON posts payload and returns the answer's status and body (trimmed).
@@ -223,6 +238,11 @@ func (s *sessions) attempt(d *device, method, path string, headers map[string]st
 		switch strings.ToLower(k) {
 		case "host", "content-length", "connection", "transfer-encoding", strings.ToLower(s.style.Token.Header):
 			continue // computed by the HTTP stack, or ours to set
+		case "cookie":
+			if s.style.Token.Cookie != "" {
+				req.Header.Add("Cookie", v) // the caller's cookies, next to ours
+				continue
+			}
 		}
 		req.Header.Set(k, v)
 	}

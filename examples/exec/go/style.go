@@ -1,46 +1,80 @@
 package main
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"reflect"
 	"strings"
 )
 
 // styleSpec is the part of the hello's "style_spec" (the backend's dialect:
 // docs/exec-protocol.md, docs/styles.md) this client needs. Every built-in
-// style (bearer, body-code, rotating, status-403) and any --style FILE
-// arrives in this shape, so the client needs no YAML parser and no code per
-// style.
+// style and any --style FILE arrives in this shape, so the client needs no
+// YAML parser and no code per style. Protocol 2's members (requests,
+// answers, token.cookie, members/any_of signals) say how each call is made
+// and where each token is; a protocol 1 hello has only routes and fields,
+// from which the same is derived.
 type styleSpec struct {
 	Name   string `json:"name"`
 	Routes struct {
-		Login   string `json:"login"`   // POST {fields.code: <wx.login code>}
-		Refresh string `json:"refresh"` // POST {fields.refresh_token: …}; "" = log in again instead
+		Login   string `json:"login"`
+		Refresh string `json:"refresh"` // "" = log in again instead
 	} `json:"routes"`
 	Fields struct {
-		Code         string `json:"code"`          // login request member
-		AccessToken  string `json:"access_token"`  // login/refresh answer member
-		RefreshToken string `json:"refresh_token"` // "" = the style has no refresh token
+		Code         string `json:"code"`
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token"`
 	} `json:"fields"`
+	Requests struct {
+		Login   request `json:"login"`
+		Refresh request `json:"refresh"`
+	} `json:"requests"`
+	Answers struct {
+		AccessToken  place `json:"access_token"`
+		RefreshToken place `json:"refresh_token"`
+	} `json:"answers"`
 	Token struct {
 		Header     string `json:"header"`      // request header carrying the access token
 		Scheme     string `json:"scheme"`      // "Bearer", "raw" or "basic"
+		Cookie     string `json:"cookie"`      // or: the cookie carrying it
 		NextHeader string `json:"next_header"` // response header handing over the next access token
 		SingleUse  bool   `json:"single_use"`  // each access token works once
 	} `json:"token"`
 	Signals map[string]signal `json:"signals"` // by name: success, expired, invalid, not_token, …
 }
 
-// signal is how one kind of answer looks: an HTTP status and, optionally, a
-// JSON body member field whose value is value ({"code":10006}).
+// request is a route template: method, path, where the value goes, fixed
+// extra members.
+type request struct {
+	Method string `json:"method"`
+	Path   string `json:"path"`
+	Value  place  `json:"value"`
+	Extra  []struct {
+		place
+		Value json.RawMessage `json:"value"`
+	} `json:"extra"`
+}
+
+// place is where a value travels: in "json" (a dotted member path), "form",
+// "query", "header", "cookie", or "token" (the access token's placement).
+type place struct {
+	In   string `json:"in"`
+	Name string `json:"name"`
+}
+
+// signal is how one kind of answer looks: an HTTP status and members that
+// must hold one of their values; or any of several such shapes.
 type signal struct {
-	Status    int             `json:"status"`
-	Field     string          `json:"field"`
-	Value     json.RawMessage `json:"value"`
-	Challenge string          `json:"www_authenticate"`
+	Status    int                        `json:"status"`
+	Field     string                     `json:"field"`
+	Value     json.RawMessage            `json:"value"` // a value or a list of values
+	Members   map[string]json.RawMessage `json:"members"`
+	AnyOf     []signal                   `json:"any_of"`
+	Challenge string                     `json:"www_authenticate"`
 }
 
 // bearerSpec is the default style, for a harness that sends no style_spec.
@@ -63,17 +97,32 @@ func parseStyle(raw json.RawMessage) (*styleSpec, error) {
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return nil, err
 	}
+	// A protocol 1 spec: the v1 meaning of routes and fields.
+	if s.Requests.Login.Path == "" {
+		s.Requests.Login = request{Method: "POST", Path: s.Routes.Login, Value: place{"json", s.Fields.Code}}
+		if s.Routes.Refresh != "" {
+			s.Requests.Refresh = request{Method: "POST", Path: s.Routes.Refresh, Value: place{"json", s.Fields.RefreshToken}}
+		}
+		s.Answers.AccessToken = place{"json", s.Fields.AccessToken}
+		if s.Fields.RefreshToken != "" {
+			s.Answers.RefreshToken = place{"json", s.Fields.RefreshToken}
+		}
+	}
 	switch {
-	case s.Routes.Login == "" || s.Fields.Code == "" || s.Fields.AccessToken == "" || s.Token.Header == "":
-		return nil, errors.New("style_spec lacks routes.login, fields.code, fields.access_token or token.header")
-	case s.Signals["success"].Status == 0 || s.Signals["expired"].Status == 0 || s.Signals["invalid"].Status == 0:
-		return nil, errors.New("style_spec lacks the success, expired or invalid signal")
+	case s.Requests.Login.Path == "" || s.Answers.AccessToken.In == "" || (s.Token.Header == "" && s.Token.Cookie == ""):
+		return nil, errors.New("style_spec lacks the login route, the access token's place or the token placement")
+	case s.Signals["success"].Status == 0 && len(s.Signals["success"].AnyOf) == 0:
+		return nil, errors.New("style_spec lacks the success signal")
 	}
 	return &s, nil
 }
 
 // setToken puts the access token where the style wants it.
 func (s *styleSpec) setToken(h http.Header, token string) {
+	if s.Token.Cookie != "" {
+		h.Add("Cookie", (&http.Cookie{Name: s.Token.Cookie, Value: token}).String())
+		return
+	}
 	switch strings.ToLower(s.Token.Scheme) {
 	case "raw":
 		h.Set(s.Token.Header, token)
@@ -84,20 +133,159 @@ func (s *styleSpec) setToken(h http.Header, token string) {
 	}
 }
 
-// classify names the signal an answer carries, or "" for none. Signals with
-// a body member are tried first, so {status 200, code 10006} (expired) wins
-// over a plain {status 200} success.
-func (s *styleSpec) classify(status int, body []byte) string {
-	var members map[string]json.RawMessage
-	_ = json.Unmarshal(body, &members) // not a JSON object: only status-only signals match
-	for name, sig := range s.Signals {
-		if sig.Field != "" && sig.Status == status && sameJSON(members[sig.Field], sig.Value) {
-			return name
+// newCall builds a login or refresh call carrying value, as its template says.
+func (s *styleSpec) newCall(base string, rq *request, value string) (*http.Request, error) {
+	jsonBody, form, query, h := map[string]any{}, url.Values{}, url.Values{}, http.Header{}
+	put := func(p place, raw json.RawMessage) {
+		var text string
+		if json.Unmarshal(raw, &text) != nil {
+			text = string(raw) // a number or a boolean
+		}
+		switch p.In {
+		case "json":
+			m, path := jsonBody, strings.Split(p.Name, ".")
+			for _, seg := range path[:len(path)-1] {
+				sub, ok := m[seg].(map[string]any)
+				if !ok {
+					sub = map[string]any{}
+					m[seg] = sub
+				}
+				m = sub
+			}
+			m[path[len(path)-1]] = raw
+		case "form":
+			form.Set(p.Name, text)
+		case "query":
+			query.Set(p.Name, text)
+		case "header":
+			h.Set(p.Name, text)
+		case "cookie":
+			h.Add("Cookie", (&http.Cookie{Name: p.Name, Value: text}).String())
+		case "token":
+			s.setToken(h, text)
 		}
 	}
-	for _, name := range []string{"success", "expired", "invalid", "not_token", "invalid_grant"} {
-		if sig, ok := s.Signals[name]; ok && sig.Field == "" && sig.Status == status {
-			return name
+	v, _ := json.Marshal(value)
+	put(rq.Value, v)
+	for _, e := range rq.Extra {
+		put(e.place, e.Value)
+	}
+	u := base + rq.Path
+	if len(query) > 0 {
+		u += "?" + query.Encode()
+	}
+	var body []byte
+	switch {
+	case len(jsonBody) > 0:
+		body, _ = json.Marshal(jsonBody)
+		h.Set("Content-Type", "application/json")
+	case len(form) > 0:
+		body = []byte(form.Encode())
+		h.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	req, err := http.NewRequest(rq.Method, u, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	for k, vals := range h {
+		if k == "Cookie" {
+			req.Header.Set(k, strings.Join(vals, "; "))
+			continue
+		}
+		req.Header[k] = vals
+	}
+	return req, nil
+}
+
+// tokenAt reads a token from a login or refresh answer: a body member by
+// path, a response header or a Set-Cookie.
+func tokenAt(p place, h http.Header, body []byte) string {
+	switch p.In {
+	case "json":
+		var v string
+		_ = json.Unmarshal(memberAt(body, p.Name), &v)
+		return v
+	case "header":
+		return strings.TrimSpace(h.Get(p.Name))
+	case "cookie":
+		for _, c := range (&http.Response{Header: h}).Cookies() {
+			if c.Name == p.Name {
+				return c.Value
+			}
+		}
+	}
+	return ""
+}
+
+// memberAt is the JSON value at a dotted member path, or nil.
+func memberAt(body []byte, path string) json.RawMessage {
+	cur := json.RawMessage(body)
+	for _, seg := range strings.Split(path, ".") {
+		var m map[string]json.RawMessage
+		if json.Unmarshal(cur, &m) != nil {
+			return nil
+		}
+		if cur = m[seg]; cur == nil {
+			return nil
+		}
+	}
+	return cur
+}
+
+// matches: the answer has this shape (or one of its any_of shapes).
+// withMembers selects the shapes that name members (tried first) or the
+// status-only ones.
+func (sig signal) matches(status int, body []byte, withMembers bool) bool {
+	if len(sig.AnyOf) > 0 {
+		for _, alt := range sig.AnyOf {
+			if alt.matches(status, body, withMembers) {
+				return true
+			}
+		}
+		return false
+	}
+	conds := map[string]json.RawMessage{}
+	for k, v := range sig.Members {
+		conds[k] = v
+	}
+	if sig.Field != "" {
+		conds[sig.Field] = sig.Value
+	}
+	if sig.Status != status || (len(conds) > 0) != withMembers {
+		return false
+	}
+	for path, want := range conds {
+		if !oneOf(memberAt(body, path), want) {
+			return false
+		}
+	}
+	return true
+}
+
+// oneOf: got equals want, or one of want's values when want is a list.
+func oneOf(got, want json.RawMessage) bool {
+	var list []json.RawMessage
+	if json.Unmarshal(want, &list) != nil {
+		list = []json.RawMessage{want}
+	}
+	for _, w := range list {
+		if sameJSON(got, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// classify names the signal an answer carries, or "" for none. Shapes with
+// body members are tried first, so {status 200, code 10006} (expired) wins
+// over a plain {status 200} success.
+func (s *styleSpec) classify(status int, body []byte) string {
+	order := []string{"success", "expired", "invalid", "not_token", "invalid_grant", "invalid_code", "upstream_unavailable", "upstream_misconfigured"}
+	for _, withMembers := range []bool{true, false} {
+		for _, name := range order {
+			if sig, ok := s.Signals[name]; ok && sig.matches(status, body, withMembers) {
+				return name
+			}
 		}
 	}
 	return ""
@@ -135,17 +323,9 @@ func sameJSON(a, b json.RawMessage) bool {
 	return reflect.DeepEqual(x, y)
 }
 
-// member returns a string member of a JSON object ("" when absent or when
-// the style has no such field).
+// member returns a string member of a JSON object ("" when absent).
 func member(body []byte, name string) string {
-	if name == "" {
-		return ""
-	}
-	var members map[string]json.RawMessage
-	if json.Unmarshal(body, &members) != nil {
-		return ""
-	}
 	var v string
-	_ = json.Unmarshal(members[name], &v)
+	_ = json.Unmarshal(memberAt(body, name), &v)
 	return v
 }

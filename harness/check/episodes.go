@@ -1,0 +1,371 @@
+// Episodes and refresh counting: single-refresh, and bounded-retry per episode.
+//
+// SPEC §5 "How the invariants count": an expiry episode starts when a device
+// meets an expiry or invalid signal on any route it calls (a resource, the
+// verify route, a rotation), or when a proactive refresh is justified; a
+// device's first login is not an episode (refresh.first_logins). A retry
+// after an attempt that failed as the client saw it (an error answer, a
+// network error, a timeout, even if the backend did rotate) is a bounded
+// retry (refresh.retries), not a storm. A proactive refresh is justified at
+// most once per token, in a window that scales with the token's life.
+// refresh.amplification = (refreshes + logins − first logins − retries) ÷
+// episodes. docs/invariants.md#single-refresh explains it with examples.
+package check
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/tokenstorm/tokenstorm/harness/ledger"
+	"github.com/tokenstorm/tokenstorm/harness/summary"
+)
+
+const recentPerDevice = 24
+
+// unknownDevice names events no device can be attributed to.
+const unknownDevice = "(unknown)"
+
+type devState struct {
+	name     string
+	scenario string // where the device was first seen
+	// harness: the harness itself acted as this device (backendcheck).
+	harness bool
+	// everToken: the device has held a token (its first login is behind it).
+	everToken bool
+	hasToken  bool
+	current   string // access token id the device should be using
+	// currentExp is when current expires; currentFrom when the device got
+	// it (both by the stack's clock): the token's life scales the
+	// proactive window.
+	currentExp, currentFrom time.Time
+	// proactiveUsed: a proactive refresh of current was already justified;
+	// a second one is a storm.
+	proactiveUsed bool
+	// clockOffset is how far the device's clock is from the stack's (a
+	// storm's clock_skew with devices); expOffset what it was when the
+	// device got its current token. The device judges expiry by its clock.
+	clockOffset, expOffset time.Duration
+	lastSuccess            time.Time
+	lastFailure            time.Time
+	// lastCallFailed: the device's last login/refresh failed as the client
+	// saw it, so the next one is a retry.
+	lastCallFailed bool
+	// inFirstLogin: the device is getting its first token (calls so far
+	// all failed); firstCalls counts them for bounded-retry.
+	inFirstLogin        bool
+	firstCalls          int
+	episodeOpen         bool
+	episodeCalls        int
+	episodeRetryFlagged bool
+	episodes, refreshes int
+	logins              int
+	firstLogins         int
+	retries             int
+	// before is the token state a successful call replaced, restored when
+	// the backend reports that answer undelivered.
+	before     tokenState
+	beforeJTI  string // the access token whose delivery before describes
+	beforeRole callRole
+	// recent is a ring of the device's last recentPerDevice events, grown
+	// as they come: most devices of a big fleet stay idle after a few, and
+	// a full ring per device was most of a storm's memory per device.
+	recent                  []ledger.Event
+	recentN                 int
+	singleRefreshViolations int
+}
+
+// callRole is how a login/refresh was counted.
+type callRole int
+
+const (
+	roleFirst     callRole = iota // part of the device's first login
+	roleEpisode                   // in an expiry episode
+	roleViolation                 // a storm: no episode justified it
+)
+
+// tokenState is what a successful login/refresh changes on a device.
+type tokenState struct {
+	everToken, hasToken, proactiveUsed bool
+	current                            string
+	currentExp, currentFrom            time.Time
+	expOffset                          time.Duration
+	lastSuccess                        time.Time
+	episodeOpen, inFirstLogin          bool
+	episodeCalls, firstCalls           int
+}
+
+func (d *devState) tokens() tokenState {
+	return tokenState{d.everToken, d.hasToken, d.proactiveUsed, d.current, d.currentExp, d.currentFrom, d.expOffset, d.lastSuccess, d.episodeOpen, d.inFirstLogin, d.episodeCalls, d.firstCalls}
+}
+
+func (d *devState) restore(t tokenState) {
+	d.everToken, d.hasToken, d.proactiveUsed, d.current, d.currentExp, d.currentFrom, d.expOffset, d.lastSuccess = t.everToken, t.hasToken, t.proactiveUsed, t.current, t.currentExp, t.currentFrom, t.expOffset, t.lastSuccess
+	d.episodeOpen, d.inFirstLogin, d.episodeCalls, d.firstCalls = t.episodeOpen, t.inFirstLogin, t.episodeCalls, t.firstCalls
+}
+
+func (d *devState) remember(e ledger.Event) {
+	if len(d.recent) < recentPerDevice {
+		d.recent = append(d.recent, e)
+	} else {
+		d.recent[d.recentN%recentPerDevice] = e
+	}
+	d.recentN++
+}
+
+func (d *devState) history() []ledger.Event {
+	n := d.recentN
+	if n > recentPerDevice {
+		n = recentPerDevice
+	}
+	out := make([]ledger.Event, 0, n)
+	for i := d.recentN - n; i < d.recentN; i++ {
+		out = append(out, d.recent[i%recentPerDevice])
+	}
+	return out
+}
+
+// openEpisode starts an expiry episode on d (no-op when one is open).
+func (d *devState) openEpisode() {
+	if d.episodeOpen {
+		return
+	}
+	d.episodeOpen = true
+	d.episodeCalls = 0
+	d.episodeRetryFlagged = false
+	d.lastCallFailed = false
+	d.episodes++
+}
+
+// deviceOf attributes a backend token event to a device.
+func (c *Checker) deviceOf(e ledger.Event) string {
+	if e.Device != "" {
+		return e.Device
+	}
+	if d, ok := c.codeDev[e.Code]; ok && e.Code != "" {
+		return d
+	}
+	if d, ok := c.famDev[e.Family]; ok && e.Family != "" {
+		return d
+	}
+	if d, ok := c.subjDev[e.Subject]; ok && e.Subject != "" {
+		return d
+	}
+	return ""
+}
+
+// proactiveWindow is how long before its expiry a token may be refreshed
+// without an expiry signal: Options.ProactiveWindow, but never more than
+// half the token's life, so that with short tokens a client refreshing
+// before every request is seen storming.
+func (c *Checker) proactiveWindow(life time.Duration) time.Duration {
+	w := c.opts.ProactiveWindow
+	if life > 0 && life/2 < w {
+		w = life / 2
+	}
+	return w
+}
+
+// nearExpiry reports whether, by d's clock at t, its current token is inside
+// the proactive window (or already expired).
+func (c *Checker) nearExpiry(d *devState, t time.Time) bool {
+	// What the device's clock says now, measured from when it got the token.
+	t = t.Add(d.clockOffset - d.expOffset)
+	exp, life := d.currentExp, time.Duration(0)
+	if exp.IsZero() && c.opts.AccessTTL > 0 && !d.lastSuccess.IsZero() {
+		exp = d.lastSuccess.Add(c.opts.AccessTTL)
+	}
+	if exp.IsZero() {
+		return false
+	}
+	if !d.currentFrom.IsZero() {
+		life = exp.Sub(d.currentFrom)
+	}
+	return !t.Before(exp.Add(-c.proactiveWindow(life)))
+}
+
+// onTokenCall judges a login or refresh that reached the backend.
+func (c *Checker) onTokenCall(e ledger.Event, login bool) {
+	name := c.deviceOf(e)
+	d := c.dev(name)
+	d.remember(e)
+	if login {
+		d.logins++
+	} else {
+		d.refreshes++
+	}
+	c.bucketAt().refreshes++
+	kind := "refresh"
+	if login {
+		kind = "login"
+	}
+	ok := e.Outcome == ledger.OutcomeOK
+	// Every call is marked, failed ones too, so the chart's count is the
+	// key numbers' count.
+	if ok {
+		c.mark(e, kind, "")
+	} else {
+		c.mark(e, kind, "failed: "+e.Outcome)
+	}
+	prior := d.tokens()
+
+	calls := 0 // calls so far in this episode or first login, this one included
+	role := roleEpisode
+	switch {
+	case !d.everToken && !d.episodeOpen:
+		// The device's first token. A call after a failed one is a retry; a
+		// call while an earlier one is still unanswered cannot be told from
+		// a retry (the ledger sees a call when the backend answers it).
+		if !d.inFirstLogin {
+			d.inFirstLogin = true
+			d.firstLogins++
+		} else {
+			d.retries++
+		}
+		d.firstCalls++
+		calls = d.firstCalls
+		role = roleFirst
+	case d.episodeOpen:
+		if d.episodeCalls > 0 {
+			// An open episode means every earlier call in it failed.
+			d.retries++
+		}
+		d.episodeCalls++
+		calls = d.episodeCalls
+	case !d.hasToken || (!d.proactiveUsed && c.nearExpiry(d, e.Time)):
+		// A proactive refresh (or a device that lost its token): justified
+		// once per token.
+		d.openEpisode()
+		d.proactiveUsed = true
+		d.episodeCalls++
+		calls = d.episodeCalls
+	default:
+		role = roleViolation
+		d.singleRefreshViolations++
+		why := "had met no expiry since"
+		if d.proactiveUsed {
+			why = "had already refreshed it once before its expiry"
+		}
+		c.violate(summary.SingleRefresh, summary.Violation{
+			Device: name, At: e.Time, Tokens: nonEmpty(e.Token, e.Family),
+			Explanation: fmt.Sprintf("device %s sent a %s at %s although it already had a fresh token %s since %s (expiring %s) and %s: %s",
+				name, kind, e.Time.Format("15:04:05.000"), short(d.current), d.lastSuccess.Format("15:04:05.000"), fmtTime(d.currentExp), why, describeCall(e)),
+			Evidence: d.history(),
+		})
+	}
+	if calls > c.opts.MaxCallsPerEpisode && !d.episodeRetryFlagged {
+		d.episodeRetryFlagged = true
+		c.violate(summary.BoundedRetry, summary.Violation{
+			Device: name, At: e.Time,
+			Explanation: fmt.Sprintf("device %s made more than %d refresh/login calls in one expiry episode without getting a token: retries are not bounded", name, c.opts.MaxCallsPerEpisode),
+			Evidence:    d.history(),
+		})
+	}
+	if ok {
+		d.before, d.beforeRole = prior, role
+		d.everToken = true
+		d.hasToken = true
+		d.inFirstLogin = false
+		d.firstCalls = 0
+		d.episodeOpen = false
+		d.proactiveUsed = false
+		d.lastCallFailed = false
+		d.lastSuccess = e.Time
+		d.currentFrom = e.Time
+		d.currentExp = e.Expires
+		d.expOffset = d.clockOffset
+		if login {
+			d.current = e.Token
+		} else {
+			d.current = e.Detail
+		}
+		d.beforeJTI = d.current
+		if e.Family != "" && name != "" {
+			c.famDev[e.Family] = name
+		}
+	} else {
+		d.lastFailure = e.Time
+		d.lastCallFailed = true
+	}
+	if e.Subject != "" && name != "" {
+		c.subjDev[e.Subject] = name
+	}
+}
+
+// onUndelivered handles the backend's note that the client had gone (its
+// deadline passed, its connection closed) before a successful login or
+// refresh was answered: the device never got those tokens, so as the client
+// saw it the call failed, and the next one is a retry, not a storm.
+func (c *Checker) onUndelivered(e ledger.Event) {
+	name := c.deviceOf(e)
+	d := c.dev(name)
+	d.remember(e)
+	if e.Token == "" || e.Token != d.current || d.beforeJTI != d.current {
+		return
+	}
+	b := d.before
+	d.restore(b)
+	d.beforeJTI = ""
+	d.lastFailure = e.Time
+	d.lastCallFailed = true
+	switch d.beforeRole {
+	case roleFirst:
+		d.inFirstLogin = true
+		d.firstCalls = b.firstCalls + 1
+	case roleEpisode:
+		// The episode the call's success closed is open again (not counted
+		// again): the next call is a retry in it.
+		d.episodeOpen = true
+		d.episodeCalls = b.episodeCalls + 1
+		if !b.episodeOpen {
+			d.proactiveUsed = true // the call was the proactive refresh
+		}
+	}
+}
+
+// onVerify: an expired/invalid answer of the verify route about the token
+// the device uses opens an episode, as one on a resource does.
+func (c *Checker) onVerify(e ledger.Event) {
+	name := c.subjDev[e.Subject]
+	if name == "" {
+		name = e.Device
+	}
+	d := c.dev(name)
+	d.remember(e)
+	if !tokenProblem(e.Outcome) {
+		return
+	}
+	c.judgeSignal(e, name)
+	c.metExpiry(d, e)
+}
+
+// metExpiry opens an episode when e (an answer to a token the device carried)
+// is about the token the device is using; one about an already-replaced token
+// (a late 401) does not.
+func (c *Checker) metExpiry(d *devState, e ledger.Event) {
+	if d.name == unknownDevice {
+		return // no device's: a token nobody was given (the harness probing a backend)
+	}
+	if e.Token == "" || e.Token == d.current || d.current == "" {
+		if d.hasToken || e.Outcome != ledger.OutcomeMissing {
+			d.openEpisode()
+		}
+	}
+}
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "at an unknown time"
+	}
+	return t.Format("15:04:05.000")
+}
+
+func describeCall(e ledger.Event) string {
+	s := e.Kind + " → " + e.Outcome
+	if e.Status != 0 {
+		s += fmt.Sprintf(" (HTTP %d)", e.Status)
+	}
+	if e.Errcode != 0 {
+		s += fmt.Sprintf(" errcode %d", e.Errcode)
+	}
+	return s
+}

@@ -1,0 +1,154 @@
+package check
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tokenstorm/tokenstorm/harness/ledger"
+	"github.com/tokenstorm/tokenstorm/harness/summary"
+)
+
+func (s *script) verify(dev, jti, outcome string) {
+	st := 200
+	if outcome != ledger.OutcomeOK {
+		st = 401
+	}
+	s.add(ledger.Event{Source: ledger.SourceBackend, Kind: ledger.KindVerify, Subject: "o-" + dev, Token: jti, Outcome: outcome, Status: st, Route: "/auth/verify", Method: "GET"})
+}
+
+// loginFor is a login whose access token lives for life.
+func (s *script) loginFor(dev, code, jti, fam string, life time.Duration) {
+	s.login(dev, code, jti, fam)
+	s.evs[len(s.evs)-1].Expires = s.t.Add(life)
+}
+
+func (s *script) refreshFor(dev, presented, newJTI, fam string, life time.Duration) {
+	s.refresh(dev, presented, newJTI, fam, ledger.OutcomeOK)
+	s.evs[len(s.evs)-1].Expires = s.t.Add(life)
+}
+
+func (s *script) undelivered(dev, jti string) {
+	s.add(ledger.Event{Source: ledger.SourceBackend, Kind: ledger.KindUndelivered, Subject: "o-" + dev, Token: jti})
+}
+
+func (s *script) get(dev, rid, jti string) {
+	s.issue(dev, rid, "GET", "")
+	s.api(dev, rid, "GET", "", jti, ledger.OutcomeOK)
+	s.settle(dev, rid, 200, ledger.OutcomeOK)
+}
+
+// A verify-first client: it asks the verify route, and logs in again once
+// when verify answers expired. That verify answer opens the episode.
+func TestVerifyFirstClientHasOneLoginPerEpisode(t *testing.T) {
+	s := newScript()
+	s.login("d1", "c1", "A1", "F1")
+	s.verify("d1", "A1", ledger.OutcomeOK)
+	s.get("d1", "r1", "A1")
+	s.verify("d1", "A1", ledger.OutcomeExpired)
+	s.login("d1", "c2", "A2", "F2")
+	s.get("d1", "r2", "A2")
+	sum := s.check(t)
+	assert.Equal(t, summary.Pass, sum.Invariants[summary.SingleRefresh].Verdict, "%+v", sum.Invariants[summary.SingleRefresh].Examples)
+	assert.Equal(t, 1, sum.Refresh.ExpiryEpisodes)
+	assert.Equal(t, 1, sum.Refresh.FirstLogins)
+	assert.Equal(t, 1.0, sum.Refresh.Amplification)
+
+	// Broken the same way a verify-before-every-call wrapper is: two
+	// concurrent callers each log in after the one expired verify.
+	s.verify("d1", "A2", ledger.OutcomeExpired)
+	s.login("d1", "c3", "A3", "F3")
+	s.login("d1", "c4", "A4", "F4")
+	sum = s.check(t)
+	assert.Equal(t, summary.Fail, sum.Invariants[summary.SingleRefresh].Verdict)
+	assert.Equal(t, 1.5, sum.Refresh.Amplification) // 3 logins in 2 episodes
+}
+
+// The backend rotated, but the client had timed out: it never got the new
+// pair, so its retry with the old refresh token (refused: strict reuse) and
+// its fallback login are bounded retries, not a storm.
+func TestRetryAfterAnUndeliveredRotationIsNotAStorm(t *testing.T) {
+	build := func(gone bool) *summary.Summary {
+		s := newScript()
+		s.login("d1", "c1", "A1", "F1")
+		s.issue("d1", "r1", "GET", "")
+		s.api("d1", "r1", "GET", "", "A1", ledger.OutcomeExpired)
+		s.refresh("d1", "R1", "A2", "F1", ledger.OutcomeOK)
+		if gone {
+			s.undelivered("d1", "A2")
+		}
+		s.refresh("d1", "R1", "", "F1", ledger.OutcomeReused)
+		s.login("d1", "c2", "A3", "F2")
+		s.api("d1", "r1", "GET", "", "A3", ledger.OutcomeOK)
+		s.settle("d1", "r1", 200, ledger.OutcomeOK)
+		return s.check(t)
+	}
+	sum := build(true)
+	assert.Equal(t, summary.Pass, sum.Invariants[summary.SingleRefresh].Verdict, "%+v", sum.Invariants[summary.SingleRefresh].Examples)
+	assert.Equal(t, 2, sum.Refresh.Retries)
+	assert.Equal(t, 1, sum.Refresh.ExpiryEpisodes)
+	assert.Equal(t, 1.0, sum.Refresh.Amplification)
+
+	// The same calls after a rotation the client did get: a storm.
+	sum = build(false)
+	inv := sum.Invariants[summary.SingleRefresh]
+	require.Equal(t, summary.Fail, inv.Verdict)
+	assert.Contains(t, inv.Examples[0].Explanation, "already had a fresh token")
+}
+
+func TestRetryAfterAFailedFirstLoginIsCounted(t *testing.T) {
+	s := newScript()
+	s.add(ledger.Event{Source: ledger.SourceBackend, Kind: ledger.KindBackendLogin, Device: "d1", Code: "c0", Outcome: ledger.OutcomeWechat, Errcode: -1, Status: 503})
+	s.login("d1", "c1", "A1", "F1")
+	s.get("d1", "r1", "A1")
+	sum := s.check(t)
+	assert.Equal(t, summary.Pass, sum.Verdict, "%v", sum.FailedInvariants())
+	assert.Equal(t, 1, sum.Refresh.FirstLogins)
+	assert.Equal(t, 1, sum.Refresh.Retries)
+	assert.Equal(t, 0, sum.Refresh.ExpiryEpisodes)
+	assert.Equal(t, 0.0, sum.Refresh.Amplification)
+	assert.Equal(t, 1, sum.Invariants[summary.SingleRefresh].Checked)
+}
+
+// A proactive refresh is justified once per token, in a window no longer than
+// half the token's life.
+func TestProactiveRefreshWindowScalesWithTheTokenLife(t *testing.T) {
+	t.Run("correct: 2h token refreshed 4 minutes early, once", func(t *testing.T) {
+		s := newScript()
+		s.loginFor("d1", "c1", "A1", "F1", 2*time.Hour)
+		s.t = s.t.Add(2*time.Hour - 4*time.Minute)
+		s.refreshFor("d1", "R1", "A2", "F1", 2*time.Hour)
+		s.get("d1", "r1", "A2")
+		sum := s.check(t)
+		assert.Equal(t, summary.Pass, sum.Invariants[summary.SingleRefresh].Verdict, "%+v", sum.Invariants[summary.SingleRefresh].Examples)
+		assert.Equal(t, 1, sum.Refresh.ExpiryEpisodes)
+		assert.Equal(t, 1.0, sum.Refresh.Amplification)
+	})
+	t.Run("broken: 2-minute tokens, a 5-minute margin refreshes before every request", func(t *testing.T) {
+		s := newScript()
+		s.loginFor("d1", "c1", "A1", "F1", 2*time.Minute)
+		prev := "A1"
+		for i, next := range []string{"A2", "A3", "A4"} {
+			s.t = s.t.Add(time.Second)
+			s.refreshFor("d1", "R"+prev, next, "F1", 2*time.Minute)
+			s.get("d1", "r"+string(rune('1'+i)), next)
+			prev = next
+		}
+		sum := s.check(t)
+		inv := sum.Invariants[summary.SingleRefresh]
+		require.Equal(t, summary.Fail, inv.Verdict)
+		assert.Equal(t, 3, inv.Violations)
+		assert.Greater(t, sum.Refresh.Amplification, 1.0)
+	})
+	t.Run("broken: two proactive refreshes of one token", func(t *testing.T) {
+		s := newScript()
+		s.loginFor("d1", "c1", "A1", "F1", 2*time.Hour)
+		s.t = s.t.Add(2*time.Hour - time.Minute)
+		s.refreshFor("d1", "R1", "A2", "F1", 2*time.Hour)
+		s.refreshFor("d1", "R2", "A3", "F1", 2*time.Hour) // A2 is brand new
+		sum := s.check(t)
+		assert.Equal(t, summary.Fail, sum.Invariants[summary.SingleRefresh].Verdict)
+	})
+}

@@ -1,0 +1,366 @@
+// Requests, replays and answers: correct-replay, no-lost-requests,
+// no-duplicate-effects, genuine-answers, and bounded-retry per request.
+//
+// SPEC §5 "How the invariants count": correct-replay compares a replay with
+// the attempt that met the expiry (method, URL, body bytes), so a wrapper
+// that reshapes every request the same way is judged fairly; a request is
+// lost when the client had everything it needed (the backend had answered
+// its last attempt, or the client never sent one) and still did not settle
+// within the deadline, while one that settles late because the backend or
+// the machine was slow is requests.late (the device driver tells them apart,
+// harness/device); genuine-answers: every answer a caller receives is the
+// backend's answer to one of that request's attempts, and a success reached
+// the backend. docs/invariants.md explains each with examples.
+package check
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tokenstorm/tokenstorm/harness/latency"
+	"github.com/tokenstorm/tokenstorm/harness/ledger"
+	"github.com/tokenstorm/tokenstorm/harness/summary"
+)
+
+type ridState struct {
+	rid, device, method, route, body string
+	scenario                         string
+	issuedAt                         time.Time
+	episodeBase                      time.Time // the device's last token success when this request met expiry
+	// The attempt that met the (first) expiry: what a replay must equal.
+	expMethod, expRoute, expBody string
+	// statuses the backend answered this request's attempts with (the
+	// first few), and how many attempts it answered as a success.
+	statuses      [6]int
+	nStatuses     int
+	attempts      int
+	expired       int // attempts answered expired/invalid
+	expiredTokens []string
+	resends       int // attempts after the first expired one
+	resendsOK     int
+	replayProblem string
+	lastOutcome   string
+	lastStatus    int
+	nonToken401   int
+	effects       int
+	settled       bool
+	settleOutcome string
+	settleStatus  int
+	settleDetail  string
+	settleNoRID   bool // the answer the caller got did not carry the request id
+	// evidence is the request's own events (issue, attempts, effects,
+	// settle), from the checker's pool; a request that settled cleanly gives
+	// it back at once (see onSettle).
+	evidence  []ledger.Event
+	evaluated bool
+}
+
+// keep adds e to the request's evidence (up to 16 events).
+func (r *ridState) keep(e *ledger.Event) {
+	if len(r.evidence) < 16 {
+		r.evidence = append(r.evidence, *e)
+	}
+}
+
+// newRID returns a zeroed ridState, reusing one that left the settled window.
+func (c *Checker) newRID() *ridState {
+	var r *ridState
+	if n := len(c.free); n > 0 {
+		r = c.free[n-1]
+		c.free[n-1] = nil
+		c.free = c.free[:n-1]
+		*r = ridState{}
+	} else {
+		r = new(ridState)
+	}
+	if n := len(c.freeEvidence); n > 0 {
+		r.evidence = c.freeEvidence[n-1]
+		c.freeEvidence = c.freeEvidence[:n-1]
+	} else {
+		r.evidence = make([]ledger.Event, 0, 4)
+	}
+	return r
+}
+
+// dropEvidence gives r's evidence back to the pool.
+func (c *Checker) dropEvidence(r *ridState) {
+	if r.evidence != nil {
+		clear(r.evidence) // let go of the events' strings
+		c.freeEvidence = append(c.freeEvidence, r.evidence[:0])
+		r.evidence = nil
+	}
+}
+
+func tokenProblem(outcome string) bool {
+	switch outcome {
+	case ledger.OutcomeExpired, ledger.OutcomeInvalid, ledger.OutcomeRevoked, ledger.OutcomeMissing:
+		return true
+	}
+	return false
+}
+
+func (c *Checker) onAPI(e ledger.Event) {
+	r := c.byRID[e.RID]
+	name := ""
+	if r != nil {
+		name = r.device
+	}
+	if name == "" {
+		name = c.subjDev[e.Subject]
+	}
+	d := c.dev(name)
+	d.remember(e)
+
+	if tokenProblem(e.Outcome) {
+		c.judgeSignal(e, name)
+		c.metExpiry(d, e)
+	}
+	// Rotating styles hand over the next access token with an answer
+	// (Detail "next <jti>"): the device uses that one from now on.
+	if next := nextToken(e.Detail); next != "" && (e.Token == d.current || d.current == "") {
+		d.current = next
+	}
+	if r == nil {
+		return
+	}
+	r.keep(&e)
+	r.attempts++
+	if r.expired > 0 {
+		r.resends++
+		if r.replayProblem == "" {
+			// Compared with the attempt that met the expiry, not with the
+			// caller's request: a wrapper may reshape every request.
+			switch {
+			case e.Method != r.expMethod:
+				r.replayProblem = fmt.Sprintf("replayed with method %s instead of %s (the attempt that met the expiry)", e.Method, r.expMethod)
+			case e.Route != r.expRoute:
+				r.replayProblem = fmt.Sprintf("replayed to %s instead of %s (the attempt that met the expiry)", e.Route, r.expRoute)
+			case e.BodyHash != r.expBody:
+				r.replayProblem = fmt.Sprintf("replayed with a different body than the attempt that met the expiry (hash %q, that attempt %q)", e.BodyHash, r.expBody)
+			case e.Token != "" && contains(r.expiredTokens, e.Token):
+				r.replayProblem = fmt.Sprintf("replayed with the token %s that had already been refused, not the new one", short(e.Token))
+			}
+		}
+		if !tokenProblem(e.Outcome) {
+			r.resendsOK++
+		}
+	}
+	if tokenProblem(e.Outcome) {
+		if r.expired == 0 {
+			r.episodeBase = d.lastSuccess
+			r.expMethod, r.expRoute, r.expBody = e.Method, e.Route, e.BodyHash
+		}
+		r.expired++
+		if len(r.expiredTokens) < 8 {
+			r.expiredTokens = append(r.expiredTokens, e.Token)
+		}
+	} else if e.Status == 401 || e.Status == 403 || notTokenRefusal(e.Detail) {
+		r.nonToken401++
+	}
+	if r.nStatuses < len(r.statuses) && !slices.Contains(r.statuses[:r.nStatuses], e.Status) {
+		r.statuses[r.nStatuses] = e.Status
+		r.nStatuses++
+	}
+	r.lastOutcome = e.Outcome
+	r.lastStatus = e.Status
+}
+
+// judgeSignal judges expiry-signalled on one answer to an expired, invalid,
+// revoked or missing token: it must carry the style's expired or invalid
+// signal. Whoever recorded the answer notes the signal it carried in Detail
+// (style.SignalNote): the reference backend the one it sent, the harness the
+// one it saw from a backend under test. That, not the status, is judged — in
+// a body-code style HTTP 200 {"code":10006} is the expiry signal. An event
+// without a note is judged by its status: a 2xx is taken for a success.
+func (c *Checker) onSettle(e ledger.Event) {
+	r := c.active[e.RID]
+	if r == nil {
+		return
+	}
+	delete(c.active, e.RID)
+	r.keep(&e)
+	r.settled = true
+	r.settleOutcome = e.Outcome
+	r.settleStatus = e.Status
+	r.settleDetail = e.Detail
+	r.settleNoRID = ledger.HasNote(e.Detail, ledger.NoteNoRID)
+	if ledger.HasNote(e.Detail, ledger.NoteLate) {
+		c.requests.Late++
+	}
+	lat := time.Duration(e.LatencyNS)
+	if lat == 0 {
+		lat = e.Time.Sub(r.issuedAt)
+	}
+	b := c.bucketAt()
+	switch e.Outcome {
+	case ledger.OutcomeLost:
+		c.requests.Lost++
+		b.errors++
+	case ledger.OutcomeOK:
+		if e.Status >= 200 && e.Status < 400 {
+			c.requests.Succeeded++
+		} else {
+			c.requests.Failed++
+			b.errors++
+		}
+	default:
+		c.requests.Failed++
+		b.errors++
+	}
+	if e.Outcome != ledger.OutcomeLost {
+		c.lat.Record(lat)
+		b.h.Record(lat)
+		rh := c.routes[r.route]
+		if rh == nil && len(c.routes) < 50 {
+			rh = latency.New()
+			c.routes[r.route] = rh
+		}
+		if rh != nil {
+			rh.Record(lat)
+		}
+	}
+	b.requests++
+	if r.expired == 0 && r.nonToken401 == 0 && r.attempts == 1 && r.effects <= 1 && e.Outcome == ledger.OutcomeOK &&
+		r.statuses[0] == e.Status && !r.settleNoRID {
+		// Settled cleanly: only attempts arriving from now on could make it a
+		// violation, and those are evidence enough then.
+		c.dropEvidence(r)
+	}
+	// Keep it a while: attempts may still reach the backend after the caller
+	// got its answer (a detached replay), and those count too.
+	if old := c.settled[c.settledI]; old != nil {
+		c.evaluate(old)
+		c.dropEvidence(old)
+		delete(c.byRID, old.rid)
+		// Nothing refers to old any more (a request settles once, and
+		// evaluate copied what a violation keeps): reuse it.
+		c.free = append(c.free, old)
+	}
+	c.settled[c.settledI] = r
+	c.settledI = (c.settledI + 1) % len(c.settled)
+}
+
+// evaluate judges one logical request once it is settled and out of the window.
+func (c *Checker) evaluate(r *ridState) {
+	if r.evaluated {
+		return
+	}
+	r.evaluated = true
+	d := c.dev(r.device)
+	v := func(name, expl string) {
+		if !c.keeps(name, r.scenario) {
+			c.record(name, summary.Violation{Scenario: r.scenario}) // counted only: no copies
+			return
+		}
+		c.record(name, summary.Violation{Scenario: r.scenario, Device: r.device,
+			RIDs: []string{r.rid}, Tokens: slices.Clone(r.expiredTokens), At: r.issuedAt,
+			Explanation: fmt.Sprintf("request %s (%s %s) %s", r.rid, r.method, r.route, expl),
+			// Copies: r is reused once it leaves the settled window.
+			Evidence: slices.Clone(r.evidence)})
+	}
+
+	nl := c.inv[summary.NoLostRequests]
+	nl.Checked++
+	if !r.settled || r.settleOutcome == ledger.OutcomeLost {
+		detail := "never settled before the run ended"
+		if r.settled {
+			detail = "was lost: no answer before its deadline"
+			if r.settleDetail != "" {
+				detail = "was lost: " + r.settleDetail
+			}
+		}
+		v(summary.NoLostRequests, detail+" (the caller's promise/callback never completed)")
+	}
+
+	if r.expired > 0 && r.settled && r.settleOutcome != ledger.OutcomeLost {
+		cr := c.inv[summary.CorrectReplay]
+		cr.Checked++
+		// A refresh that failed in the episode this request met — even one the
+		// backend answered before the request was issued, when the client had
+		// not yet learnt of it — excuses settling the request with an error.
+		failedRefresh := !d.lastFailure.IsZero() && d.lastFailure.After(r.episodeBase)
+		switch {
+		case r.replayProblem != "":
+			v(summary.CorrectReplay, r.replayProblem)
+		case r.resends > r.expired || r.resendsOK > 1:
+			v(summary.CorrectReplay, fmt.Sprintf("met expiry %d time(s) but was re-sent %d times (%d accepted): a replay must happen once", r.expired, r.resends, r.resendsOK))
+		case tokenProblem(r.lastOutcome) && r.settleOutcome == ledger.OutcomeOK:
+			v(summary.CorrectReplay, fmt.Sprintf("met expiry and was not replayed: its caller got the expiry answer (HTTP %d) instead of the real one", r.settleStatus))
+		case tokenProblem(r.lastOutcome) && !failedRefresh:
+			v(summary.CorrectReplay, fmt.Sprintf("met expiry and was not replayed, although no refresh failed: the caller got an error (%s)", r.settleDetail))
+		case r.settleOutcome == ledger.OutcomeOK && r.lastStatus != 0 && r.settleStatus != r.lastStatus:
+			v(summary.CorrectReplay, fmt.Sprintf("the backend's final answer was HTTP %d but the caller got HTTP %d", r.lastStatus, r.settleStatus))
+		}
+	}
+
+	if r.settled && r.settleOutcome == ledger.OutcomeOK {
+		c.judgeGenuine(r, v)
+	}
+
+	if isNonIdempotent(r.method) {
+		de := c.inv[summary.NoDuplicateEffects]
+		de.Checked++
+		if r.effects > 1 {
+			v(summary.NoDuplicateEffects, fmt.Sprintf("was executed %d times by the backend (a non-idempotent request must run at most once)", r.effects))
+		}
+	}
+
+	if r.expired > 0 || r.nonToken401 > 0 {
+		br := c.inv[summary.BoundedRetry]
+		br.Checked++
+		switch {
+		case r.attempts > c.opts.MaxAttemptsPerRequest:
+			v(summary.BoundedRetry, fmt.Sprintf("reached the backend %d times (bound %d): the client keeps retrying instead of surfacing the error", r.attempts, c.opts.MaxAttemptsPerRequest))
+		case r.nonToken401 > 1:
+			v(summary.BoundedRetry, fmt.Sprintf("got a refusal that was not about the token (the style's not_token answer, or a 401/403) %d times: the client retried it instead of returning it to the caller", r.nonToken401))
+		}
+	}
+}
+
+// judgeGenuine judges genuine-answers on a request whose caller got an
+// answer: it must be an HTTP status, one the backend answered one of the
+// request's attempts with, carrying the request id the reference backend
+// echoes in every answer. Without the reference backend's ledger (a backend
+// under test) only the status range can be judged.
+func (c *Checker) judgeGenuine(r *ridState, v func(name, expl string)) {
+	ga := c.inv[summary.GenuineAnswers]
+	ga.Checked++
+	if r.settleStatus < 100 || r.settleStatus > 599 {
+		v(summary.GenuineAnswers, fmt.Sprintf("was answered to its caller with status %d, which is no HTTP status (100–599): not an answer, let alone a success", r.settleStatus))
+		return
+	}
+	if c.opts.ExternalBackend {
+		return
+	}
+	seen := r.statuses[:r.nStatuses]
+	switch {
+	case r.attempts == 0:
+		v(summary.GenuineAnswers, fmt.Sprintf("was answered HTTP %d although it never reached the backend: the client invented the answer", r.settleStatus))
+	case !slices.Contains(seen, r.settleStatus) && r.nStatuses < len(r.statuses):
+		v(summary.GenuineAnswers, fmt.Sprintf("was answered HTTP %d to its caller, but the backend answered its %d attempt(s) with %s: the client made the answer up (an expiry turned into a success is the client-side swallowed expiry)",
+			r.settleStatus, r.attempts, statusList(seen)))
+	case r.settleNoRID && !strings.EqualFold(r.method, "HEAD"):
+		v(summary.GenuineAnswers, fmt.Sprintf("was answered HTTP %d to its caller with a body that does not carry its request id, which the backend echoes in every answer: the caller did not get the backend's answer", r.settleStatus))
+	}
+}
+
+func statusList(xs []int) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = fmt.Sprintf("HTTP %d", x)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func isNonIdempotent(m string) bool {
+	switch strings.ToUpper(m) {
+	case "POST", "PATCH":
+		return true
+	}
+	return false
+}
+
+// Finish evaluates what is left and writes the invariants and numbers into s.
+// Invariants s already failed stay failed (a run can feed several checkers).

@@ -1,0 +1,99 @@
+package check
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tokenstorm/tokenstorm/harness/ledger"
+	"github.com/tokenstorm/tokenstorm/harness/summary"
+)
+
+// A wrapper that reshapes every request (a different body than the caller's)
+// replays the attempt that met the expiry: correct. Replaying anything else
+// is not.
+func TestReplayIsComparedWithTheAttemptThatMetTheExpiry(t *testing.T) {
+	run := func(replayBody string) *summary.Summary {
+		s := newScript()
+		s.login("d1", "c1", "A1", "F1")
+		s.issue("d1", "r1", "POST", "caller")
+		s.api("d1", "r1", "POST", "wrapped", "A1", ledger.OutcomeExpired)
+		s.refresh("d1", "R1", "A2", "F1", ledger.OutcomeOK)
+		s.api("d1", "r1", "POST", replayBody, "A2", ledger.OutcomeOK)
+		s.settle("d1", "r1", 200, ledger.OutcomeOK)
+		return s.check(t)
+	}
+	sum := run("wrapped")
+	assert.Equal(t, summary.Pass, sum.Invariants[summary.CorrectReplay].Verdict, "%+v", sum.Invariants[summary.CorrectReplay].Examples)
+	sum = run("caller")
+	inv := sum.Invariants[summary.CorrectReplay]
+	require.Equal(t, summary.Fail, inv.Verdict)
+	assert.Contains(t, inv.Examples[0].Explanation, "the attempt that met the expiry")
+}
+
+func TestGenuineAnswers(t *testing.T) {
+	cases := map[string]struct {
+		build func(s *script)
+		want  string // "" = pass
+	}{
+		"backend's answer": {func(s *script) { s.get("d1", "r1", "A1") }, ""},
+		"invented success": {func(s *script) {
+			s.issue("d1", "r1", "GET", "")
+			s.settle("d1", "r1", 200, ledger.OutcomeOK)
+		}, "never reached the backend"},
+		"expiry turned into an empty success": {func(s *script) {
+			s.issue("d1", "r1", "GET", "")
+			s.api("d1", "r1", "GET", "", "A1", ledger.OutcomeExpired)
+			s.settle("d1", "r1", 200, ledger.OutcomeOK)
+		}, "made the answer up"},
+		"no HTTP status": {func(s *script) {
+			s.issue("d1", "r1", "GET", "")
+			s.api("d1", "r1", "GET", "", "A1", ledger.OutcomeOK)
+			s.settle("d1", "r1", 0, ledger.OutcomeOK)
+		}, "no HTTP status"},
+		"status 700": {func(s *script) {
+			s.issue("d1", "r1", "GET", "")
+			s.api("d1", "r1", "GET", "", "A1", ledger.OutcomeOK)
+			s.settle("d1", "r1", 700, ledger.OutcomeOK)
+		}, "no HTTP status"},
+		"a body that is not the backend's": {func(s *script) {
+			s.issue("d1", "r1", "GET", "")
+			s.api("d1", "r1", "GET", "", "A1", ledger.OutcomeOK)
+			s.settle("d1", "r1", 200, ledger.OutcomeOK)
+			s.evs[len(s.evs)-1].Detail = ledger.NoteNoRID
+		}, "does not carry its request id"},
+		"an error surfaced is no answer to judge": {func(s *script) {
+			s.issue("d1", "r1", "GET", "")
+			s.api("d1", "r1", "GET", "", "A1", ledger.OutcomeOK)
+			s.settle("d1", "r1", 0, ledger.OutcomeRejected)
+		}, ""},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			s := newScript()
+			s.login("d1", "c1", "A1", "F1")
+			tc.build(s)
+			inv := s.check(t).Invariants[summary.GenuineAnswers]
+			if tc.want == "" {
+				assert.NotEqual(t, summary.Fail, inv.Verdict, "%+v", inv.Examples)
+				return
+			}
+			require.Equal(t, summary.Fail, inv.Verdict)
+			assert.Contains(t, inv.Examples[0].Explanation, tc.want)
+		})
+	}
+}
+
+func TestLateIsCountedNotLost(t *testing.T) {
+	s := newScript()
+	s.login("d1", "c1", "A1", "F1")
+	s.issue("d1", "r1", "GET", "")
+	s.api("d1", "r1", "GET", "", "A1", ledger.OutcomeOK)
+	s.settle("d1", "r1", 200, ledger.OutcomeOK)
+	s.evs[len(s.evs)-1].Detail = ledger.NoteLate
+	sum := s.check(t)
+	assert.Equal(t, 1, sum.Requests.Late)
+	assert.Equal(t, 0, sum.Requests.Lost)
+	assert.Equal(t, summary.Pass, sum.Invariants[summary.NoLostRequests].Verdict)
+}

@@ -1,0 +1,109 @@
+package storm
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tokenstorm/tokenstorm/harness/latency"
+	"github.com/tokenstorm/tokenstorm/harness/summary"
+)
+
+// writeShard writes a synthetic shard directory: shard i of n, with the
+// given latencies and counts.
+func writeShard(t *testing.T, dir string, i, n int, lats []time.Duration, violations int) {
+	t.Helper()
+	s := summary.New("ref", "embedded")
+	h := latency.New()
+	for _, d := range lats {
+		h.Record(d)
+	}
+	s.LatencyHDR = h
+	s.Latency = summary.LatencyOf(h)
+	s.Requests = summary.Requests{Issued: len(lats), Succeeded: len(lats) - violations, Failed: violations}
+	s.Refresh = summary.Refresh{ExpiryEpisodes: 10, Refreshes: 5 + violations, Logins: 5}
+	inv := s.Invariants[summary.SingleRefresh]
+	inv.Checked, inv.Violations, inv.Verdict = 10, violations, summary.Pass
+	if violations > 0 {
+		inv.Verdict = summary.Fail
+	}
+	s.Thresholds = []summary.Threshold{{Expr: "refresh.amplification <= 1"}, {Expr: "latency.p99 < 250ms"}}
+	require.NoError(t, s.WriteFile(dir))
+	require.NoError(t, writeShardInfo(dir, &shardInfo{Version: shardVersion, Scenario: "x", Shard: Shard{Index: i, Count: n},
+		Devices: 10, Fleet: 10 * n, FleetRate: "constant 100/1s", Duration: "5s", SendLag: latency.New(), Corrected: latency.New()}, false))
+}
+
+func TestMergeSumsAndRejudges(t *testing.T) {
+	root := t.TempDir()
+	all := latency.New()
+	var dirs []string
+	for i := range 3 {
+		var lats []time.Duration
+		for k := range 100 {
+			d := time.Duration(1+k*(i+1)) * time.Millisecond // shard 2 is slow
+			lats = append(lats, d)
+			all.Record(d)
+		}
+		dir := filepath.Join(root, "s", string(rune('a'+i)))
+		violations := 0
+		if i == 1 {
+			violations = 2 // one shard's devices storm
+		}
+		writeShard(t, dir, i, 3, lats, violations)
+		dirs = append(dirs, dir)
+	}
+	s, err := Merge(dirs, "")
+	require.NoError(t, err)
+	assert.Equal(t, 300, s.Requests.Issued)
+	assert.Equal(t, 2, s.Requests.Failed)
+	assert.Equal(t, 30, s.Refresh.ExpiryEpisodes)
+	assert.Equal(t, 1.07, s.Refresh.Amplification) // (17+15)/30, not an average of the shards'
+	inv := s.Invariants[summary.SingleRefresh]
+	assert.Equal(t, summary.Fail, inv.Verdict)
+	assert.Equal(t, 2, inv.Violations)
+	assert.Equal(t, 30, inv.Checked)
+	// Latency from the merged histogram, the same as one histogram of everything.
+	assert.Equal(t, summary.LatencyOf(all), s.Latency)
+	assert.Equal(t, 30, s.Storm.Devices)
+	// Thresholds judged on the whole: p99 is shard 2's slow tail.
+	require.Len(t, s.Thresholds, 2)
+	assert.Equal(t, summary.Fail, s.Thresholds[0].Verdict)
+	assert.Equal(t, summary.Fail, s.Thresholds[1].Verdict, "p99 %v", s.Latency.P99)
+	assert.Equal(t, summary.Fail, s.Verdict)
+}
+
+func TestMergeOfOneShardIsThatRun(t *testing.T) {
+	dir := t.TempDir()
+	writeShard(t, dir, 0, 1, []time.Duration{time.Millisecond, 3 * time.Millisecond}, 0)
+	one, err := summary.ReadFile(dir)
+	require.NoError(t, err)
+	s, err := Merge([]string{dir}, "")
+	require.NoError(t, err)
+	assert.Equal(t, one.Requests, s.Requests)
+	assert.Equal(t, one.Latency, s.Latency)
+	assert.Equal(t, 1.0, s.Refresh.Amplification)
+	assert.Equal(t, summary.Pass, s.Verdict)
+}
+
+func TestMergeRefusesAnIncompleteOrMixedSet(t *testing.T) {
+	root := t.TempDir()
+	d := func(name string) string { return filepath.Join(root, name) }
+	writeShard(t, d("a0"), 0, 3, []time.Duration{time.Millisecond}, 0)
+	writeShard(t, d("a1"), 1, 3, []time.Duration{time.Millisecond}, 0)
+	writeShard(t, d("b1"), 1, 3, []time.Duration{time.Millisecond}, 0)
+	writeShard(t, d("c2"), 2, 4, []time.Duration{time.Millisecond}, 0)
+
+	_, err := Merge([]string{d("a0"), d("a1")}, "")
+	assert.ErrorContains(t, err, "shard(s) 2/3 missing")
+	_, err = Merge([]string{d("a0"), d("a1"), d("b1")}, "")
+	assert.ErrorContains(t, err, "are both shard 1/3")
+	_, err = Merge([]string{d("a0"), d("c2")}, "")
+	assert.ErrorContains(t, err, "share N")
+	_, err = Merge([]string{root}, "")
+	assert.ErrorContains(t, err, "no shard.json")
+	_, err = Merge(nil, "")
+	assert.Error(t, err)
+}
