@@ -256,6 +256,16 @@ func (c *Checker) mark(e ledger.Event, kind, detail string) {
 	c.marks = append(c.marks, m)
 }
 
+// wxLoginFailed notes wx.login failing on the phone (its fail callback,
+// WeChat -1): a failed re-login as the client saw it, though nothing reached
+// the backend. A style without a refresh route has no other way back, so it
+// excuses requests that settle with an error, as a refused refresh does.
+func (c *Checker) wxLoginFailed(e ledger.Event) {
+	if e.Device != "" {
+		c.dev(e.Device).lastFailure = e.Time
+	}
+}
+
 // Observe feeds one event. Events must arrive in ledger order.
 func (c *Checker) Observe(e ledger.Event) {
 	c.events++
@@ -276,10 +286,16 @@ func (c *Checker) Observe(e ledger.Event) {
 			if e.Code != "" && e.Device != "" {
 				c.codeDev[e.Code] = e.Device
 			}
+			if e.Outcome != "" && e.Outcome != ledger.OutcomeOK {
+				c.wxLoginFailed(e)
+			}
 		case ledger.KindJSCode2Sess:
 			c.onJSCode2Session(e)
 		case ledger.KindFault:
 			c.mark(e, "fault", e.Route+" "+e.Detail)
+			if e.Route == ledger.KindWxLogin { // mock WeChat names the device API by its event kind
+				c.wxLoginFailed(e)
+			}
 		}
 	case ledger.SourceBackend:
 		switch e.Kind {

@@ -97,3 +97,26 @@ func TestLateIsCountedNotLost(t *testing.T) {
 	assert.Equal(t, 0, sum.Requests.Lost)
 	assert.Equal(t, summary.Pass, sum.Invariants[summary.NoLostRequests].Verdict)
 }
+
+// A style without a refresh route re-logs in through wx.login; when
+// wx.login itself fails on the phone nothing reaches the backend, and a
+// request that met the expiry rightly settles with an error. Without that
+// failure the same unreplayed request is a correct-replay violation.
+func TestFailedWxLoginExcusesAnUnreplayedRequest(t *testing.T) {
+	run := func(wxLoginFails bool) *summary.Summary {
+		s := newScript()
+		s.login("d1", "c1", "A1", "F1")
+		s.issue("d1", "r1", "GET", "")
+		s.api("d1", "r1", "GET", "", "A1", ledger.OutcomeExpired)
+		if wxLoginFails {
+			// As mock WeChat records an injected wx.login fault.
+			s.add(ledger.Event{Source: ledger.SourceWechat, Kind: ledger.KindFault, Route: "wx.login", Device: "d1", Outcome: ledger.OutcomeFault, Detail: "f1 errcode=-1"})
+		}
+		s.settle("d1", "r1", 0, ledger.OutcomeRejected)
+		return s.check(t)
+	}
+	assert.Equal(t, summary.Pass, run(true).Invariants[summary.CorrectReplay].Verdict)
+	inv := run(false).Invariants[summary.CorrectReplay]
+	require.Equal(t, summary.Fail, inv.Verdict)
+	assert.Contains(t, inv.Examples[0].Explanation, "although no refresh failed")
+}
