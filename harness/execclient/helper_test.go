@@ -275,6 +275,11 @@ func runHelper(behaviour string) int {
 		}
 		time.Sleep(time.Hour)
 		return 0
+	case "close-stdout-later": // serves a while, then closes its stdout
+		h.hello("quitter")
+		time.Sleep(400 * time.Millisecond)
+		os.Stdout.Close()
+		time.Sleep(time.Hour)
 	case "close-stdout":
 		h.hello("quitter")
 		os.Stdout.Close()

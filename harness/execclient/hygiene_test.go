@@ -16,7 +16,7 @@ import (
 // Under sh (no leading exec), a client that closes its stdout used to be
 // seen only at each call's deadline: it now fails the pending call at once.
 func TestClosedStdoutUnderShellIsSeenAtOnce(t *testing.T) {
-	cmd := helperCmdViaShell(t, "close-stdout")
+	cmd := helperCmdViaShell(t, "close-stdout-later")
 	c, _ := start(t, cmd, Options{})
 	start := time.Now()
 	res := do(t, c, call("r1", "d1"))

@@ -5,6 +5,7 @@ package execclient
 import (
 	"bytes"
 	"os"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -107,11 +108,24 @@ func (c *Client) stdoutGoneWatch(gone chan<- struct{}) {
 
 func (c *Client) watchPipe(ino uint64, gone chan<- struct{}) {
 	leader := c.proc.Process.Pid
+	exe := "/proc/" + strconv.Itoa(leader) + "/exe"
+	// The leader must still be the shell: once sh has exec'd the client
+	// (`exec ./client`, or sh's own last-command exec) the client is the
+	// leader, EOF works, and this watch would only see a childless leader.
+	shell, err := filepath.EvalSymlinks(c.proc.Path)
+	if err != nil {
+		return
+	}
+	if now, err := os.Readlink(exe); err != nil || now != shell {
+		return
+	}
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
-	// Between two commands of a script (`setup && client`) nobody else
-	// holds the pipe for an instant: only after the hello (the client is
-	// running) and on two ticks in a row does it count.
+	// Once a child of the shell was seen holding the pipe and the hello
+	// came, nobody but the shell holding it on two ticks in a row (not the
+	// instant between two commands of a script) means the client let go of
+	// its stdout. A client the shell runs inline (a `while read` loop in sh
+	// itself) never has a child holding it and is left to EOF.
 	held, empty := false, 0
 	for {
 		select {
@@ -121,6 +135,9 @@ func (c *Client) watchPipe(ino uint64, gone chan<- struct{}) {
 			return
 		case <-tick.C:
 		}
+		if now, err := os.Readlink(exe); err != nil || now != shell {
+			return // the shell exec'd the client (or is gone): EOF tells
+		}
 		c.mu.Lock()
 		hello := c.helloSent
 		c.mu.Unlock()
@@ -129,8 +146,10 @@ func (c *Client) watchPipe(ino uint64, gone chan<- struct{}) {
 			return // no /proc children support: EOF is all we have
 		case n > 0:
 			held, empty = true, 0
-		case held && hello:
-			if empty++; empty >= 2 { // someone held it, nobody does now
+		case !hello || !held:
+			empty = 0
+		default:
+			if empty++; empty >= 2 {
 				close(gone)
 				return
 			}
