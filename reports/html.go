@@ -377,7 +377,9 @@ func events(s *summary.Summary, limit int) ([]eventRow, int) {
 		if finite(m.AtMS) {
 			at = relTime(time.Unix(0, 0), time.Unix(0, 0).Add(time.Duration(m.AtMS*float64(time.Millisecond))))
 		}
-		row := eventRow{At: at, Kind: m.Kind, Scenario: m.Scenario, Device: m.Device, Detail: m.Detail}
+		// Markers repeat their scenario's name; the column already says it.
+		detail := strings.TrimPrefix(m.Detail, m.Scenario+": ")
+		row := eventRow{At: at, Kind: m.Kind, Scenario: m.Scenario, Device: m.Device, Detail: detail}
 		if m.ClockOffsetMS != 0 && finite(m.ClockOffsetMS) {
 			row.Clock = "stack clock " + signedDuration(m.ClockOffsetMS) + " (simulated)"
 		}
