@@ -45,6 +45,7 @@ type htmlData struct {
 	Started      string
 	Duration     string
 	Storm        *summary.Storm
+	Profile      [][2]string // backend_profile, a backend under test's measured policy
 
 	Invariants    []namedInvariant
 	Scenarios     []summary.Scenario
@@ -135,6 +136,7 @@ func buildHTMLData(s *summary.Summary) htmlData {
 		Style:        s.Style,
 		Duration:     fmtDuration(s.DurationMS),
 		Storm:        s.Storm,
+		Profile:      profileRows(s.BackendProfile),
 		Invariants:   orderedInvariants(s),
 	}
 	if !s.StartedAt.IsZero() {

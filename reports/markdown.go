@@ -47,6 +47,13 @@ func writeMarkdown(buf *bytes.Buffer, s *summary.Summary) error {
 	fmt.Fprintf(buf, "| **lost %d** | **amplification %s** | max %s |\n\n", r.Lost, fmtFloat(rf.Amplification), fmtMS(l.Max))
 
 	writeMarkdownScenarios(buf, s)
+	if rows := profileRows(s.BackendProfile); rows != nil {
+		buf.WriteString("| backend profile | |\n|---|---|\n")
+		for _, r := range rows {
+			fmt.Fprintf(buf, "| %s | %s |\n", mdCell(r[0]), mdCell(r[1]))
+		}
+		buf.WriteString("\n")
+	}
 	if len(s.Thresholds) > 0 {
 		buf.WriteString("| threshold | actual | verdict |\n|---|---:|---|\n")
 		for _, t := range s.Thresholds {

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tokenstorm/tokenstorm/harness/backendcheck"
 	"github.com/tokenstorm/tokenstorm/harness/check"
 	"github.com/tokenstorm/tokenstorm/harness/client"
 	"github.com/tokenstorm/tokenstorm/harness/conform"
@@ -23,6 +24,7 @@ import (
 	"github.com/tokenstorm/tokenstorm/harness/refclient"
 	"github.com/tokenstorm/tokenstorm/harness/stack"
 	"github.com/tokenstorm/tokenstorm/harness/storm"
+	"github.com/tokenstorm/tokenstorm/harness/style"
 	"github.com/tokenstorm/tokenstorm/harness/summary"
 )
 
@@ -309,4 +311,19 @@ func TestPythonExampleBackend(t *testing.T) {
 	assert.Equal(t, summary.Pass, ss.Verdict, "failed %v; scenarios %+v", ss.FailedInvariants(), ss.Scenarios)
 	assert.Zero(t, ss.Requests.Lost)
 	assert.Contains(t, strings.Join(ss.Notes, "\n"), "tokens expire by time — its access tokens live 2s (the login answer's data.expires_in)")
+
+	// Its profile, measured through its public routes, is its real policy.
+	st, err := stack.Start(ctx, stack.Options{BackendURL: url, Style: "python/style.yaml", WechatAddr: wechat})
+	require.NoError(t, err)
+	defer st.Close()
+	sty, err := style.Load("python/style.yaml")
+	require.NoError(t, err)
+	p, err := backendcheck.Profile(ctx, backendcheck.Config{BackendURL: url, WechatURL: st.WechatURL, AppID: st.AppID, Style: sty})
+	require.NoError(t, err)
+	assert.Equal(t, int64(2), p.AccessTTLSeconds)
+	assert.Equal(t, "rotates", p.Rotation)
+	assert.Equal(t, "strict", p.Reuse)
+	require.NotNil(t, p.FamilyRevokedOnReuse)
+	assert.True(t, *p.FamilyRevokedOnReuse, "backend.py revokes the family on reuse")
+	assert.Equal(t, 1, p.ParallelSucceeded, "strict: one of the parallel refreshes wins")
 }

@@ -60,7 +60,9 @@ type Summary struct {
 	LatencyHDR *latency.Histogram `json:"latency_hdr,omitempty"`
 	PerRoute   map[string]Latency `json:"per_route,omitempty"`
 	Storm      *Storm             `json:"storm,omitempty"`
-	Notes      []string           `json:"notes,omitempty"`
+	// BackendProfile is set in runs against a backend under test.
+	BackendProfile *BackendProfile `json:"backend_profile,omitempty"`
+	Notes          []string        `json:"notes,omitempty"`
 }
 
 // Invariant is the verdict of one invariant.
