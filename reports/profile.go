@@ -52,6 +52,20 @@ func profileRows(p *summary.BackendProfile) [][2]string {
 	rows = append(rows, [2]string{"signals seen", orDash(strings.Join(seen, ", "))},
 		[2]string{"login latency", fmt.Sprintf("p50 %s, p99 %s", fmtMS(p.LoginMS.P50), fmtMS(p.LoginMS.P99))},
 		[2]string{"refresh latency", fmt.Sprintf("p50 %s, p99 %s", fmtMS(p.RefreshMS.P50), fmtMS(p.RefreshMS.P99))})
+	for _, c := range p.Logins {
+		verdict := "ok"
+		if !c.OK {
+			verdict = "WRONG: want " + c.Want
+		}
+		rows = append(rows, [2]string{"login: " + c.Name, fmt.Sprintf("%s (HTTP %d) %s", c.Seen, c.Status, verdict)})
+	}
+	if p.RetryAfter != nil {
+		ra := "sent with upstream_unavailable"
+		if !*p.RetryAfter {
+			ra = "missing from an upstream_unavailable answer"
+		}
+		rows = append(rows, [2]string{"Retry-After", ra})
+	}
 	for _, n := range p.Notes {
 		rows = append(rows, [2]string{"note", n})
 	}

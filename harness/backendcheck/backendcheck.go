@@ -276,20 +276,12 @@ func (r *runner) login(ctx context.Context) (string, time.Duration, error) {
 // loginTokens does wx.login on mock WeChat and the style's login call, and
 // returns what the login answer handed over.
 func (r *runner) loginTokens(ctx context.Context) (style.TokenAnswer, error) {
-	var wx struct {
-		Code    string `json:"code"`
-		Errcode int    `json:"errcode"`
-		Errmsg  string `json:"errmsg"`
-	}
-	a, err := r.post(ctx, r.cfg.WechatURL+"/__mock/wx/login", map[string]string{"appid": r.cfg.AppID, "user": r.cfg.Device})
+	code, err := r.wxCode(ctx)
 	if err != nil {
-		return style.TokenAnswer{}, fmt.Errorf("backendcheck: wx.login on mock WeChat: %w", err)
-	}
-	if json.Unmarshal(a.body, &wx) != nil || wx.Code == "" {
-		return style.TokenAnswer{}, fmt.Errorf("backendcheck: wx.login on mock WeChat answered HTTP %d %s", a.status, shorten(a.body))
+		return style.TokenAnswer{}, err
 	}
 	route := r.st.Routes.Login
-	a, err = r.styled(ctx, &r.st.Requests.Login, wx.Code)
+	a, err := r.styled(ctx, &r.st.Requests.Login, code)
 	if err != nil {
 		return style.TokenAnswer{}, fmt.Errorf("backendcheck: login at %s: %w", route, err)
 	}
@@ -302,6 +294,30 @@ func (r *runner) loginTokens(ctx context.Context) (style.TokenAnswer, error) {
 		return style.TokenAnswer{}, fmt.Errorf("backendcheck: login at %s answered %s without the access token at %q", route, shorten(a.body), r.st.Answers.AccessToken.String())
 	}
 	return t, nil
+}
+
+// wxCode is what wx.login() gives the device: a fresh code from mock WeChat.
+func (r *runner) wxCode(ctx context.Context) (string, error) {
+	var wx struct {
+		Code string `json:"code"`
+	}
+	a, err := r.post(ctx, r.cfg.WechatURL+"/__mock/wx/login", map[string]string{"appid": r.cfg.AppID, "user": r.cfg.Device})
+	if err != nil {
+		return "", fmt.Errorf("backendcheck: wx.login on mock WeChat: %w", err)
+	}
+	if json.Unmarshal(a.body, &wx) != nil || wx.Code == "" {
+		return "", fmt.Errorf("backendcheck: wx.login on mock WeChat answered HTTP %d %s", a.status, shorten(a.body))
+	}
+	return wx.Code, nil
+}
+
+// send makes a body-less admin call.
+func (r *runner) send(ctx context.Context, method, url string) (answer, error) {
+	req, err := http.NewRequestWithContext(ctx, method, url, nil)
+	if err != nil {
+		return answer{}, err
+	}
+	return r.do(req)
 }
 
 // styled makes a login, refresh or verify call as the style's template says.

@@ -179,5 +179,13 @@ func TestProfileMeasuresTheReusePolicy(t *testing.T) {
 		assert.Equal(t, ParallelRefreshes, p.ParallelRefreshes)
 		assert.Positive(t, p.LoginMS.Max, c.reuse)
 		assert.Positive(t, p.RefreshMS.P50, c.reuse)
+		require.Len(t, p.Logins, 5, "%+v %v", p.Logins, p.Notes)
+		for _, l := range p.Logins {
+			assert.True(t, l.OK, "%+v", l)
+		}
+		assert.Equal(t, "code used twice (WeChat 40163)", p.Logins[0].Name)
+		assert.Equal(t, style.SignalUnavailable, p.Logins[4].Seen, "unreachable WeChat is the upstream signal, not a 500")
+		require.NotNil(t, p.RetryAfter)
+		assert.True(t, *p.RetryAfter)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"sync"
 	"time"
@@ -73,6 +74,7 @@ func Profile(ctx context.Context, cfg Config) (*summary.BackendProfile, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.loginChecks(ctx, p)
 	p.AccessTTLSeconds, p.RefreshTTLSeconds = first.ExpiresIn, first.RefreshExpiresIn
 	if !first.HasExpiresIn {
 		p.Notes = append(p.Notes, "the login answer does not say how long the access token lives (no expires_in)")
@@ -161,4 +163,58 @@ func percentiles(v []float64) summary.Latency {
 	slices.Sort(s)
 	at := func(q float64) float64 { return s[min(len(s)-1, int(q*float64(len(s))))] }
 	return summary.Latency{P50: at(0.5), P90: at(0.9), P99: at(0.99), Max: s[len(s)-1]}
+}
+
+// loginChecks tries the login route the ways it fails in the wild: a code
+// used twice (WeChat 40163), an unknown code (40029), and WeChat busy (-1),
+// rate limited (45011) and unreachable, injected through mock WeChat's
+// faults for this device only.
+func (r *runner) loginChecks(ctx context.Context, p *summary.BackendProfile) {
+	check := func(name, want, code string) {
+		a, err := r.styled(ctx, &r.st.Requests.Login, code)
+		c := summary.ProfileCheck{Name: name, Want: want, Seen: "no answer"}
+		if err == nil {
+			c.Seen, c.Status = orNone(r.st.Classify(a.status, a.body)), a.status
+			c.OK = c.Seen == want
+			p.Signals[c.Seen]++
+			if want == style.SignalUnavailable && c.OK {
+				has := a.header.Get("Retry-After") != ""
+				if p.RetryAfter == nil || !has {
+					p.RetryAfter = &has
+				}
+			}
+		}
+		p.Logins = append(p.Logins, c)
+	}
+	code, err := r.wxCode(ctx)
+	if err != nil {
+		p.Notes = append(p.Notes, "login checks not made: "+err.Error())
+		return
+	}
+	if a, err := r.styled(ctx, &r.st.Requests.Login, code); err == nil && r.st.Classify(a.status, a.body) == style.SignalSuccess {
+		check("code used twice (WeChat 40163)", style.SignalInvalidCode, code)
+	}
+	check("unknown code (WeChat 40029)", style.SignalInvalidCode, "tokenstorm-unknown-"+randomHex(8))
+	for _, f := range []struct {
+		name  string
+		fault map[string]any
+	}{
+		{"WeChat busy (-1)", map[string]any{"errcode": -1}},
+		{"WeChat rate limit (45011)", map[string]any{"errcode": 45011}},
+		{"WeChat unreachable (connection reset)", map[string]any{"reset": true}},
+	} {
+		// A few firings: a backend (or its HTTP client) may retry once.
+		f.fault["api"], f.fault["count"], f.fault["users"] = "jscode2session", 3, []string{r.cfg.Device}
+		a, err := r.post(ctx, r.cfg.WechatURL+"/__admin/faults", f.fault)
+		if err != nil || a.status/100 != 2 {
+			p.Notes = append(p.Notes, f.name+": mock WeChat refused the fault")
+			continue
+		}
+		code, err := r.wxCode(ctx)
+		if err != nil {
+			continue
+		}
+		check(f.name, style.SignalUnavailable, code)
+		_, _ = r.send(ctx, http.MethodDelete, r.cfg.WechatURL+"/__admin/faults")
+	}
 }

@@ -31,6 +31,21 @@ type BackendProfile struct {
 	// an indication, not a benchmark).
 	LoginMS   Latency `json:"login_ms"`
 	RefreshMS Latency `json:"refresh_ms"`
+	// Logins are the login checks through the public route: a reused and an
+	// unknown code (invalid_code), WeChat busy, rate limited and unreachable
+	// through mock WeChat's faults (upstream_unavailable).
+	Logins []ProfileCheck `json:"logins,omitempty"`
+	// RetryAfter: the upstream_unavailable answers carried Retry-After.
+	RetryAfter *bool `json:"retry_after,omitempty"`
 	// Notes say what could not be measured, and why.
 	Notes []string `json:"notes,omitempty"`
+}
+
+// ProfileCheck is one call of the profile and what it got.
+type ProfileCheck struct {
+	Name   string `json:"name"`
+	Want   string `json:"want"` // the style signal a correct backend answers
+	Seen   string `json:"seen"`
+	Status int    `json:"status"`
+	OK     bool   `json:"ok"`
 }
