@@ -47,6 +47,7 @@ type htmlData struct {
 	Started      string
 	Duration     string
 	Storm        *summary.Storm
+	Profile      [][2]string // backend_profile, a backend under test's measured policy
 
 	Invariants []namedInvariant
 	Scenarios  []summary.Scenario
@@ -141,6 +142,7 @@ func buildHTMLData(s *summary.Summary) htmlData {
 		Style:        s.Style,
 		Duration:     fmtDuration(s.DurationMS),
 		Storm:        s.Storm,
+		Profile:      profileRows(s.BackendProfile),
 		Invariants:   failuresFirst(orderedInvariants(s)),
 	}
 	if !s.StartedAt.IsZero() {
