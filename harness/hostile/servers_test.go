@@ -152,6 +152,10 @@ func TestHostileMockWechat(t *testing.T) {
 		{name: "admin unknown", method: "GET", path: "/__admin/../../etc/passwd"},
 		{name: "mock unknown", method: "GET", path: "/__mock/nope", want: 404},
 		{name: "metrics POST", method: "POST", path: "/metrics"},
+		{name: "stats with query junk", method: "GET", path: "/__admin/stats?x=%00%ff", want: 200},
+		{name: "fault by unknown id", method: "GET", path: "/__admin/faults/f999999", want: 404},
+		{name: "reset GET", method: "GET", path: "/__admin/reset", want: 405},
+		{name: "metrics", method: "GET", path: "/metrics", want: 200},
 	})
 	healthy(t, st, "")
 }
@@ -181,6 +185,11 @@ func TestHostileBackend(t *testing.T) {
 		{name: "revoke empty families", method: "POST", path: "/__admin/revoke", body: `{"families":[]}`, want: 400},
 		{name: "ledger POST", method: "POST", path: "/__admin/ledger", want: 405},
 		{name: "unknown route", method: "GET", path: "/../../etc/passwd"},
+		{name: "stats POST", method: "POST", path: "/__admin/stats", want: 405},
+		{name: "reset with body", method: "POST", path: "/__admin/reset", body: big},
+		{name: "config GET", method: "GET", path: "/__admin/config", want: 200, contains: "access_ttl"},
+		{name: "metrics", method: "GET", path: "/metrics", want: 200},
+		{name: "verify expired-looking garbage", method: "GET", path: "/auth/verify", hdr: map[string]string{"Authorization": "Bearer a.b.c"}, want: 401},
 	})
 	healthy(t, st, "")
 	// The ledger never shows a live code, whatever was minted above.

@@ -67,8 +67,13 @@ func readCapped(path string, max int64) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err == nil && fi.IsDir() {
-		return nil, fmt.Errorf("%s: is a directory, not a file", path)
+	if fi, err := f.Stat(); err == nil {
+		if fi.IsDir() {
+			return nil, fmt.Errorf("%s: is a directory, not a file", path)
+		}
+		if fi.Mode().IsRegular() && fi.Size() > max {
+			return nil, &TooLargeError{Path: path, Max: max} // without reading it
+		}
 	}
 	b, err := io.ReadAll(io.LimitReader(f, max+1))
 	if err != nil {

@@ -346,7 +346,7 @@ func (s *Summary) WriteFile(dir string) error {
 
 // MaxFileSize caps summary.json when it is read back (report, merge): the
 // largest real one is a few MiB of evidence.
-const MaxFileSize = 128 << 20
+const MaxFileSize = 32 << 20
 
 // ReadFile loads dir/summary.json.
 func ReadFile(dir string) (*Summary, error) {
