@@ -116,7 +116,10 @@ func (d *devState) history() []ledger.Event {
 	return out
 }
 
-// openEpisode starts an expiry episode on d (no-op when one is open).
+// openEpisode starts an expiry episode on d (no-op when one is open). It is
+// counted in refresh.expiry_episodes once the device acts on it (callInEpisode):
+// an expiry met but never acted on — wx.login failing on the phone, the run
+// ending — has nothing to amplify.
 func (d *devState) openEpisode() {
 	if d.episodeOpen {
 		return
@@ -125,7 +128,14 @@ func (d *devState) openEpisode() {
 	d.episodeCalls = 0
 	d.episodeRetryFlagged = false
 	d.lastCallFailed = false
-	d.episodes++
+}
+
+// callInEpisode counts a login/refresh in the open episode.
+func (d *devState) callInEpisode() {
+	if d.episodeCalls == 0 {
+		d.episodes++
+	}
+	d.episodeCalls++
 }
 
 // deviceOf attributes a backend token event to a device.
@@ -217,14 +227,14 @@ func (c *Checker) onTokenCall(e ledger.Event, login bool) {
 			// An open episode means every earlier call in it failed.
 			d.retries++
 		}
-		d.episodeCalls++
+		d.callInEpisode()
 		calls = d.episodeCalls
 	case !d.hasToken || (!d.proactiveUsed && c.nearExpiry(d, e.Time)):
 		// A proactive refresh (or a device that lost its token): justified
 		// once per token.
 		d.openEpisode()
 		d.proactiveUsed = true
-		d.episodeCalls++
+		d.callInEpisode()
 		calls = d.episodeCalls
 	default:
 		role = roleViolation

@@ -152,3 +152,26 @@ func TestProactiveRefreshWindowScalesWithTheTokenLife(t *testing.T) {
 		assert.Equal(t, summary.Fail, sum.Invariants[summary.SingleRefresh].Verdict)
 	})
 }
+
+// An expiry the device could not act on (wx.login failed on the phone, so no
+// call reached the backend) has nothing to amplify: it is not counted, and a
+// correct client's amplification stays 1.00.
+func TestAnEpisodeCountsOnceTheDeviceActsOnIt(t *testing.T) {
+	s := newScript()
+	s.login("d1", "c1", "A1", "F1")
+	s.issue("d1", "r1", "GET", "")
+	s.api("d1", "r1", "GET", "", "A1", ledger.OutcomeExpired)
+	s.settle("d1", "r1", 0, ledger.OutcomeRejected) // wx.login:fail — nothing reached the backend
+	sum := s.check(t)
+	assert.Equal(t, 0, sum.Refresh.ExpiryEpisodes)
+
+	s.issue("d1", "r2", "GET", "")
+	s.api("d1", "r2", "GET", "", "A1", ledger.OutcomeExpired)
+	s.login("d1", "c2", "A2", "F2")
+	s.api("d1", "r2", "GET", "", "A2", ledger.OutcomeOK)
+	s.settle("d1", "r2", 200, ledger.OutcomeOK)
+	sum = s.check(t)
+	assert.Equal(t, 1, sum.Refresh.ExpiryEpisodes)
+	assert.Equal(t, 1.0, sum.Refresh.Amplification)
+	assert.Equal(t, summary.Pass, sum.Invariants[summary.SingleRefresh].Verdict)
+}
