@@ -167,13 +167,6 @@ func (c *Checker) onAPI(e ledger.Event) {
 	r.lastStatus = e.Status
 }
 
-// judgeSignal judges expiry-signalled on one answer to an expired, invalid,
-// revoked or missing token: it must carry the style's expired or invalid
-// signal. Whoever recorded the answer notes the signal it carried in Detail
-// (style.SignalNote): the reference backend the one it sent, the harness the
-// one it saw from a backend under test. That, not the status, is judged — in
-// a body-code style HTTP 200 {"code":10006} is the expiry signal. An event
-// without a note is judged by its status: a 2xx is taken for a success.
 func (c *Checker) onSettle(e ledger.Event) {
 	r := c.active[e.RID]
 	if r == nil {
