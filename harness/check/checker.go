@@ -34,6 +34,7 @@ type Options struct {
 	Scenario string
 	// ExternalBackend: the backend is a backend under test, whose answers
 	// the ledger does not hold (genuine-answers judges only the status).
+	// A ledger with no reference backend event at all is taken as such too.
 	ExternalBackend bool
 	// SettledWindow is how many settled requests are kept to catch attempts
 	// that reach the backend after their caller was answered. Default 65536.
@@ -87,6 +88,9 @@ type Checker struct {
 	start    time.Time
 	marks    []summary.Mark
 	marksCut int
+	// sawBackend: the ledger holds the reference backend's events, so the
+	// backend's answers can be compared with what callers got.
+	sawBackend bool
 	events   uint64
 }
 
@@ -200,6 +204,7 @@ func (c *Checker) Observe(e ledger.Event) {
 			c.mark(e, "fault", e.Route+" "+e.Detail)
 		}
 	case ledger.SourceBackend:
+		c.sawBackend = true
 		switch e.Kind {
 		case ledger.KindBackendLogin:
 			c.onTokenCall(e, true)
