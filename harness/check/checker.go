@@ -91,7 +91,7 @@ type Checker struct {
 	// sawBackend: the ledger holds the reference backend's events, so the
 	// backend's answers can be compared with what callers got.
 	sawBackend bool
-	events   uint64
+	events     uint64
 }
 
 type bucket struct {
