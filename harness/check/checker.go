@@ -253,6 +253,8 @@ func (c *Checker) Observe(e ledger.Event) {
 			c.requests.Issued++
 		case ledger.KindSettle:
 			c.onSettle(e)
+		case ledger.KindUndelivered:
+			c.onUndelivered(e)
 		}
 	}
 }

@@ -37,6 +37,8 @@ type devState struct {
 	// it (both by the stack's clock): the token's life scales the
 	// proactive window.
 	currentExp, currentFrom time.Time
+	// currentUsed: the device has carried current to the backend.
+	currentUsed bool
 	// proactiveUsed: a proactive refresh of current was already justified;
 	// a second one is a storm.
 	proactiveUsed bool
@@ -266,6 +268,7 @@ func (c *Checker) onTokenCall(e ledger.Event, login bool) {
 		d.firstCalls = 0
 		d.episodeOpen = false
 		d.proactiveUsed = false
+		d.currentUsed = false
 		d.lastCallFailed = false
 		d.lastSuccess = e.Time
 		d.currentFrom = e.Time
@@ -297,6 +300,14 @@ func (c *Checker) onUndelivered(e ledger.Event) {
 	name := c.deviceOf(e)
 	d := c.dev(name)
 	d.remember(e)
+	if e.Source == ledger.SourceClient && e.Token == "" {
+		// The client's own word that a token call got no answer: it applies
+		// to the device's last success if the device never used its token.
+		if d.currentUsed {
+			return
+		}
+		e.Token = d.current
+	}
 	if e.Token == "" || e.Token != d.current || d.beforeJTI != d.current {
 		return
 	}
@@ -329,6 +340,9 @@ func (c *Checker) onVerify(e ledger.Event) {
 	}
 	d := c.dev(name)
 	d.remember(e)
+	if e.Token != "" && e.Token == d.current {
+		d.currentUsed = true
+	}
 	if !tokenProblem(e.Outcome) {
 		return
 	}

@@ -112,6 +112,9 @@ func (c *Checker) onAPI(e ledger.Event) {
 	}
 	d := c.dev(name)
 	d.remember(e)
+	if e.Token != "" && e.Token == d.current {
+		d.currentUsed = true
+	}
 
 	if tokenProblem(e.Outcome) {
 		c.judgeSignal(e, name)
