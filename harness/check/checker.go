@@ -34,8 +34,13 @@ type Options struct {
 	Scenario string
 	// ExternalBackend: the backend is a backend under test, whose answers
 	// the ledger does not hold (genuine-answers judges only the status).
-	// A ledger with no reference backend event at all is taken as such too.
+	// A ledger with no reference backend event at all is taken as such too,
+	// unless BackendInLedger says the reference backend records to it.
 	ExternalBackend bool
+	// BackendInLedger: the reference backend records to this ledger, so a
+	// request it never saw was never sent (a client that invents every
+	// answer leaves no backend event at all).
+	BackendInLedger bool
 	// SettledWindow is how many settled requests are kept to catch attempts
 	// that reach the backend after their caller was answered. Default 65536.
 	SettledWindow int

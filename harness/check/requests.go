@@ -327,7 +327,7 @@ func (c *Checker) judgeGenuine(r *ridState, v func(name, expl string)) {
 		v(summary.GenuineAnswers, fmt.Sprintf("was answered to its caller with status %d, which is no HTTP status (100–599): not an answer, let alone a success", r.settleStatus))
 		return
 	}
-	if c.opts.ExternalBackend || !c.sawBackend {
+	if c.opts.ExternalBackend || (!c.sawBackend && !c.opts.BackendInLedger) {
 		return // the backend's answers are not in the ledger
 	}
 	seen := r.statuses[:r.nStatuses]

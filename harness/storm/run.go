@@ -82,7 +82,7 @@ func Run(ctx context.Context, sc *Scenario, opts Options) (*summary.Summary, err
 
 	// The checkers and counters see events as they are appended, so memory
 	// stays bounded by devices and requests in flight, not by run length.
-	local := check.New(check.Options{Scenario: sc.Name, AccessTTL: sc.Backend.AccessTTL, ExternalBackend: opts.BackendURL != ""})
+	local := check.New(check.Options{Scenario: sc.Name, AccessTTL: sc.Backend.AccessTTL, ExternalBackend: opts.BackendURL != "", BackendInLedger: opts.BackendURL == ""})
 	c := &counters{}
 	observers := []func(ledger.Event){local.Observe, c.observe}
 	if opts.Global != nil {
