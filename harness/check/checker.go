@@ -22,8 +22,9 @@ type Options struct {
 	// MaxCallsPerEpisode bounds refresh+login calls in one expiry episode
 	// (bounded retry after failure). Default 6.
 	MaxCallsPerEpisode int
-	// ProactiveWindow: a refresh with no expiry signal is justified when the
-	// current token expires within this window. Default 5m.
+	// ProactiveWindow: a refresh with no expiry signal is justified, once per
+	// token, when the current token expires within this window — never more
+	// than half the token's life (episodes.go). Default 5m.
 	ProactiveWindow time.Duration
 	// AccessTTL is used to judge proactive refreshes when events carry no
 	// expiry time. Default 0 (unknown).
