@@ -92,7 +92,7 @@ func cmdRun(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io.W
 	start := time.Now()
 	s := summary.New(c.client, backendName(c.backend))
 	s.Style = c.style
-	global := check.New(check.Options{ExternalBackend: c.backend != "", Start: start}) // the time axis starts with the run
+	global := check.New(check.Options{ExternalBackend: c.backend != "", BackendInLedger: c.backend == "", Start: start}) // the time axis starts with the run
 	fmt.Fprintf(stderr, "tokenstorm run: client %s, %d probes\n", c.client, len(battery))
 	results, err := probe.Run(ctx, probe.Config{
 		NewClient:     factory,

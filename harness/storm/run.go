@@ -220,7 +220,7 @@ func (r *runner) startStack(ctx context.Context) error {
 
 	// The checkers and counters see events as they are appended, so memory
 	// stays bounded by devices and requests in flight, not by run length.
-	r.local = check.New(check.Options{Scenario: sc.Name, AccessTTL: sc.Backend.AccessTTL, ExternalBackend: r.opts.BackendURL != "", Start: r.start})
+	r.local = check.New(check.Options{Scenario: sc.Name, AccessTTL: sc.Backend.AccessTTL, ExternalBackend: r.opts.BackendURL != "", BackendInLedger: r.opts.BackendURL == "", Start: r.start})
 	r.c = &counters{}
 	observers := []func(ledger.Event){r.local.Observe, r.c.observe}
 	if opts.Global != nil {
