@@ -108,7 +108,15 @@ func distributionChart(s *summary.Summary) chart {
 	if err != nil {
 		return chart{Empty: "chart unavailable: " + err.Error()}
 	}
-	return chart{SVG: svg, Caption: fmt.Sprintf("How many of the %d measured requests fell in each latency bucket; dashed lines mark the run's p50, p90 and p99.", total)}
+	c := chart{SVG: svg, Caption: fmt.Sprintf("How many of the %d measured requests fell in each latency bucket; dashed lines mark the run's p50, p90 and p99.", total)}
+	if n := s.Requests.Issued; n > total {
+		if n-total == s.Requests.Lost {
+			c.Caption += fmt.Sprintf(" %d requests were issued: the %d lost ones have no latency.", n, n-total)
+		} else {
+			c.Caption += fmt.Sprintf(" %d requests were issued; %d have no latency recorded.", n, n-total)
+		}
+	}
+	return c
 }
 
 // bucketLowerBounds returns each bucket's lower bound. A bucket starts where

@@ -47,6 +47,7 @@ type htmlData struct {
 	Started      string
 	Duration     string
 	Storm        *summary.Storm
+	Profile      [][2]string // backend_profile, a backend under test's measured policy
 
 	Invariants []namedInvariant
 	Scenarios  []summary.Scenario
@@ -141,6 +142,7 @@ func buildHTMLData(s *summary.Summary) htmlData {
 		Style:        s.Style,
 		Duration:     fmtDuration(s.DurationMS),
 		Storm:        s.Storm,
+		Profile:      profileRows(s.BackendProfile),
 		Invariants:   failuresFirst(orderedInvariants(s)),
 	}
 	if !s.StartedAt.IsZero() {
@@ -377,7 +379,9 @@ func events(s *summary.Summary, limit int) ([]eventRow, int) {
 		if finite(m.AtMS) {
 			at = relTime(time.Unix(0, 0), time.Unix(0, 0).Add(time.Duration(m.AtMS*float64(time.Millisecond))))
 		}
-		row := eventRow{At: at, Kind: m.Kind, Scenario: m.Scenario, Device: m.Device, Detail: m.Detail}
+		// Markers repeat their scenario's name; the column already says it.
+		detail := strings.TrimPrefix(m.Detail, m.Scenario+": ")
+		row := eventRow{At: at, Kind: m.Kind, Scenario: m.Scenario, Device: m.Device, Detail: detail}
 		if m.ClockOffsetMS != 0 && finite(m.ClockOffsetMS) {
 			row.Clock = "stack clock " + signedDuration(m.ClockOffsetMS) + " (simulated)"
 		}

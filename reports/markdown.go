@@ -56,6 +56,13 @@ func writeMarkdown(buf *bytes.Buffer, s *summary.Summary) error {
 		fmt.Fprintf(buf, "**Client protocol errors: %s** (gate with `protocol_errors.total == 0`).\n\n", mdText(s.ProtocolErrors.String()))
 	}
 	writeMarkdownScenarios(buf, s)
+	if rows := profileRows(s.BackendProfile); rows != nil {
+		buf.WriteString("| backend profile | |\n|---|---|\n")
+		for _, r := range rows {
+			fmt.Fprintf(buf, "| %s | %s |\n", mdCell(r[0]), mdCell(r[1]))
+		}
+		buf.WriteString("\n")
+	}
 	if len(s.Thresholds) > 0 {
 		if s.Storm != nil {
 			fmt.Fprintf(buf, "Thresholds of storm `%s` (its figures only):\n\n", mdCode(s.Storm.Scenario))

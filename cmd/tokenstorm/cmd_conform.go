@@ -100,7 +100,7 @@ func cmdConform(ctx context.Context, argv []string, _ io.Reader, stdout, stderr 
 	start := time.Now()
 	s := summary.New(c.client, backendName(c.backend))
 	s.Style = c.style
-	global := check.New(check.Options{ExternalBackend: c.backend != "", Start: start}) // the time axis starts with the run
+	global := check.New(check.Options{ExternalBackend: c.backend != "", BackendInLedger: c.backend == "", Start: start}) // the time axis starts with the run
 	opts.Global = global
 	res, err := conform.Run(ctx, opts)
 	var fe *conform.FeatureError

@@ -92,7 +92,7 @@ func cmdRun(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io.W
 	start := time.Now()
 	s := summary.New(c.client, backendName(c.backend))
 	s.Style = c.style
-	global := check.New(check.Options{ExternalBackend: c.backend != "", Start: start}) // the time axis starts with the run
+	global := check.New(check.Options{ExternalBackend: c.backend != "", BackendInLedger: c.backend == "", Start: start}) // the time axis starts with the run
 	fmt.Fprintf(stderr, "tokenstorm run: client %s, %d probes\n", c.client, len(battery))
 	results, err := probe.Run(ctx, probe.Config{
 		NewClient:     factory,
@@ -148,6 +148,9 @@ func cmdRun(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io.W
 		s.Storm = ss.Storm
 		s.Notes = append(s.Notes, ss.Notes...)
 	}
+	if c.backend != "" && ctx.Err() == nil {
+		s.BackendProfile = profileBackend(ctx, c.backend, c.style, *wechatAddr, *accessTTL, s)
+	}
 	global.Finish(s)
 	s.DurationMS = float64(time.Since(start).Milliseconds())
 	s.StartedAt = start
@@ -190,4 +193,26 @@ func backendName(url string) string {
 		return "embedded"
 	}
 	return url
+}
+
+// profileBackend measures the backend under test through its public routes
+// (summary.json backend_profile); a failure to measure is a note, not a
+// verdict.
+func profileBackend(ctx context.Context, backendURL, styleName, wechatAddr string, accessTTL time.Duration, s *summary.Summary) *summary.BackendProfile {
+	sty, err := style.Load(styleName)
+	if err != nil {
+		return nil
+	}
+	st, err := stack.Start(ctx, stack.Options{BackendURL: backendURL, Style: styleName, WechatAddr: wechatAddr})
+	if err != nil {
+		s.Notes = append(s.Notes, "backend profile not measured: "+err.Error())
+		return nil
+	}
+	defer st.Close()
+	p, err := backendcheck.Profile(ctx, backendcheck.Config{BackendURL: st.BackendURL, WechatURL: st.WechatURL, AppID: st.AppID,
+		Style: sty, AccessTTL: accessTTL})
+	if err != nil {
+		s.Notes = append(s.Notes, "backend profile: "+err.Error())
+	}
+	return p
 }

@@ -54,7 +54,7 @@ func parseStorm(argv []string, stdout io.Writer) (*stormArgs, error) {
 	devices := fs.Int("devices", 0, "override the number of simulated devices")
 	list := fs.Bool("list", false, "list the shipped scenarios and exit")
 	shard := fs.String("shard", "", "run shard I/N of the scenario: devices I, I+N, I+2N, … (from 0) at their share of the rate; merge the shards' --out directories with tokenstorm merge")
-	wechatURL := fs.String("wechat-url", "", "use a shared mock WeChat (the URL a `tokenstorm serve` prints) instead of starting one; what shards of one backend under test share")
+	wechatURL := fs.String("wechat-url", "", "with --backend: use a shared mock WeChat (the URL a `tokenstorm serve` prints) instead of starting one; what shards of one backend under test share")
 	requests := fs.Uint64("requests", 0, "end the attack after this many requests of the whole fleet (a shard sends its share), even before --duration")
 	accessTTL := fs.Duration("access-ttl", 0, "with --backend and no admin API: the backend's access-token lifetime when its login answer has no expires_in (expire_all then happens by time)")
 	wechatAddr := fs.String("wechat-addr", "", "listen address of mock WeChat (default a free port; with --backend 127.0.0.1:9400: configure your backend to call jscode2session there)")
@@ -91,6 +91,9 @@ func parseStorm(argv []string, stdout io.Writer) (*stormArgs, error) {
 		}
 		if *wechatAddr != "" {
 			return nil, usagef("--wechat-url and --wechat-addr exclude each other: a shared mock WeChat is already listening")
+		}
+		if c.backend == "" {
+			return nil, usagef("--wechat-url goes with --backend: shards of one backend under test share one mock WeChat; without --backend each shard runs its own embedded stack")
 		}
 	}
 	if a.wechatAddr == "" && a.wechatURL == "" {

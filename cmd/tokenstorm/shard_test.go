@@ -157,6 +157,7 @@ func TestShardFlagErrors(t *testing.T) {
 		{[]string{"storm", "steady", "--shard", "x"}, "I/N"},
 		{[]string{"storm", "steady", "--wechat-url", "localhost:9400"}, "--wechat-url"},
 		{[]string{"storm", "steady", "--wechat-url", "http://127.0.0.1:9400", "--wechat-addr", "127.0.0.1:9400"}, "exclude"},
+		{[]string{"storm", "steady", "--wechat-url", "http://127.0.0.1:9400"}, "goes with --backend"},
 		{[]string{"merge"}, "shards' directories"},
 		{[]string{"merge", "/nonexistent/shard-0", "--out", "/tmp/x"}, "no shard.json"},
 	} {

@@ -95,6 +95,15 @@ func printVerdict(w io.Writer, s *summary.Summary, outDir string) {
 		}
 		fmt.Fprintf(w, "failed:   %s%s\n", strings.Join(failed, "; "), more)
 	}
+	if s.Verdict == summary.Interrupted {
+		skipped := 0
+		for _, sc := range s.Scenarios {
+			if sc.Verdict == summary.Skip && strings.Contains(sc.Detail, "interrupted") {
+				skipped++
+			}
+		}
+		fmt.Fprintf(w, "stopped:  interrupted before it finished: what ran is reported above; %d %s cut short or not run (skip)\n", skipped, plural("scenario", skipped))
+	}
 	fmt.Fprintf(w, "\nverdict: %s  (client %s, backend %s)\n", strings.ToUpper(s.Verdict), s.Client, s.Backend)
 	if outDir != "" {
 		fmt.Fprintf(w, "reports: %s/\n", strings.TrimSuffix(outDir, "/"))

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tokenstorm/tokenstorm/harness/backendcheck"
 	"github.com/tokenstorm/tokenstorm/harness/check"
 	"github.com/tokenstorm/tokenstorm/harness/client"
 	"github.com/tokenstorm/tokenstorm/harness/conform"
@@ -23,6 +24,7 @@ import (
 	"github.com/tokenstorm/tokenstorm/harness/refclient"
 	"github.com/tokenstorm/tokenstorm/harness/stack"
 	"github.com/tokenstorm/tokenstorm/harness/storm"
+	"github.com/tokenstorm/tokenstorm/harness/style"
 	"github.com/tokenstorm/tokenstorm/harness/summary"
 )
 
@@ -309,4 +311,71 @@ func TestPythonExampleBackend(t *testing.T) {
 	assert.Equal(t, summary.Pass, ss.Verdict, "failed %v; scenarios %+v", ss.FailedInvariants(), ss.Scenarios)
 	assert.Zero(t, ss.Requests.Lost)
 	assert.Contains(t, strings.Join(ss.Notes, "\n"), "tokens expire by time — its access tokens live 2s (the login answer's data.expires_in)")
+
+	// Its profile, measured through its public routes, is its real policy.
+	st, err := stack.Start(ctx, stack.Options{BackendURL: url, Style: "python/style.yaml", WechatAddr: wechat})
+	require.NoError(t, err)
+	defer st.Close()
+	sty, err := style.Load("python/style.yaml")
+	require.NoError(t, err)
+	p, err := backendcheck.Profile(ctx, backendcheck.Config{BackendURL: url, WechatURL: st.WechatURL, AppID: st.AppID, Style: sty})
+	require.NoError(t, err)
+	assert.Equal(t, int64(2), p.AccessTTLSeconds)
+	assert.Equal(t, "rotates", p.Rotation)
+	assert.Equal(t, "strict", p.Reuse)
+	require.NotNil(t, p.FamilyRevokedOnReuse)
+	assert.True(t, *p.FamilyRevokedOnReuse, "backend.py revokes the family on reuse")
+	assert.Equal(t, 1, p.ParallelSucceeded, "strict: one of the parallel refreshes wins")
+}
+
+// The profile of a backend run matches the backend's real policy, whatever
+// it is: strict, never rotating, a 30 s grace window; and a backend that
+// does not announce its lifetime is said to, its expiry check skipped
+// (never passed) until --access-ttl gives the lifetime.
+func TestProfilesOfTheExampleBackendPolicies(t *testing.T) {
+	good := build(t, "good")
+	sty, err := style.Load("good/style.yaml")
+	require.NoError(t, err)
+	profile := func(t *testing.T, args ...string) (*summary.BackendProfile, string, string) {
+		wechat := freeAddr(t)
+		url := startCmd(t, exec.Command(good, append([]string{"-addr", "127.0.0.1:0", "-wechat", "http://" + wechat, "-session-ttl", "2s"}, args...)...))
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		st, err := stack.Start(ctx, stack.Options{BackendURL: url, Style: "good/style.yaml", WechatAddr: wechat})
+		require.NoError(t, err)
+		defer st.Close()
+		p, err := backendcheck.Profile(ctx, backendcheck.Config{BackendURL: url, WechatURL: st.WechatURL, AppID: st.AppID, Style: sty})
+		require.NoError(t, err)
+		return p, url, wechat
+	}
+	t.Run("strict", func(t *testing.T) {
+		p, _, _ := profile(t)
+		assert.Equal(t, "rotates", p.Rotation)
+		assert.Equal(t, "strict", p.Reuse)
+		require.NotNil(t, p.FamilyRevokedOnReuse)
+		assert.True(t, *p.FamilyRevokedOnReuse)
+		assert.Equal(t, 1, p.ParallelSucceeded)
+		assert.Equal(t, int64(2), p.AccessTTLSeconds)
+	})
+	t.Run("never rotates", func(t *testing.T) {
+		p, _, _ := profile(t, "-reuse", "never-rotates")
+		assert.Equal(t, "keeps", p.Rotation)
+		assert.Empty(t, p.Reuse, "no rotation: no reuse to measure")
+		assert.Equal(t, backendcheck.ParallelRefreshes, p.ParallelSucceeded, "every parallel refresh works")
+	})
+	t.Run("grace 30s", func(t *testing.T) {
+		p, _, _ := profile(t, "-reuse", "grace:30s")
+		assert.Equal(t, "rotates", p.Rotation)
+		assert.Equal(t, "tolerated", p.Reuse)
+		assert.Equal(t, 3, p.ReuseAccepted)
+		assert.Equal(t, backendcheck.ParallelRefreshes, p.ParallelSucceeded)
+	})
+	t.Run("no expires_in", func(t *testing.T) {
+		p, url, wechat := profile(t, "-omit-ttl")
+		assert.Zero(t, p.AccessTTLSeconds)
+		assert.Contains(t, strings.Join(p.Notes, "\n"), "does not say how long the access token lives")
+		_, by := runStyled(t, url, wechat, "good/style.yaml")
+		assert.Equal(t, summary.Skip, by["backend-signals"].Verdict, "never a pass: %s", by["backend-signals"].Detail)
+		assert.Contains(t, by["backend-signals"].Detail, "the login answer does not say how long the access token lives")
+	})
 }

@@ -115,7 +115,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, errors.New("backendcheck: Config.Style is required")
 	}
 	if cfg.HTTP == nil {
-		cfg.HTTP = &http.Client{Timeout: 10 * time.Second}
+		cfg.HTTP = defaultHTTP()
 	}
 	if cfg.Resource == "" {
 		cfg.Resource = "orders"
@@ -129,6 +129,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	r := &runner{cfg: cfg, st: cfg.Style, rep: &Report{}}
 	return r.rep, r.run(ctx)
 }
+
+func defaultHTTP() *http.Client { return &http.Client{Timeout: 10 * time.Second} }
 
 type runner struct {
 	cfg Config
@@ -261,39 +263,70 @@ func (r *runner) expire(ctx context.Context, ttl time.Duration) string {
 
 // login does wx.login on mock WeChat and the style's login call.
 func (r *runner) login(ctx context.Context) (string, time.Duration, error) {
-	var wx struct {
-		Code    string `json:"code"`
-		Errcode int    `json:"errcode"`
-		Errmsg  string `json:"errmsg"`
-	}
-	a, err := r.post(ctx, r.cfg.WechatURL+"/__mock/wx/login", map[string]string{"appid": r.cfg.AppID, "user": r.cfg.Device})
+	t, err := r.loginTokens(ctx)
 	if err != nil {
-		return "", 0, fmt.Errorf("backendcheck: wx.login on mock WeChat: %w", err)
-	}
-	if json.Unmarshal(a.body, &wx) != nil || wx.Code == "" {
-		return "", 0, fmt.Errorf("backendcheck: wx.login on mock WeChat answered HTTP %d %s", a.status, shorten(a.body))
-	}
-	route := r.st.Routes.Login
-	req, err := r.st.NewRequest(ctx, r.cfg.BackendURL, &r.st.Requests.Login, wx.Code)
-	if err != nil {
-		return "", 0, fmt.Errorf("backendcheck: login at %s: %w", route, err)
-	}
-	a, err = r.do(req)
-	if err != nil {
-		return "", 0, fmt.Errorf("backendcheck: login at %s: %w", route, err)
-	}
-	if sig := r.st.Classify(a.status, a.body); sig != style.SignalSuccess {
-		return "", 0, fmt.Errorf("backendcheck: login at %s with a fresh wx.login code answered HTTP %d %s, not the style's success signal %s (is the backend configured with mock WeChat's URL %s?)",
-			route, a.status, shorten(a.body), describe(&r.st.Signals.Success), r.cfg.WechatURL)
-	}
-	t := r.st.ReadTokens(a.header, a.body)
-	if t.AccessToken == "" {
-		return "", 0, fmt.Errorf("backendcheck: login at %s answered %s without the access token at %q", route, shorten(a.body), r.st.Answers.AccessToken.String())
+		return "", 0, err
 	}
 	if !t.HasExpiresIn || t.ExpiresIn <= 0 {
 		return t.AccessToken, r.cfg.AccessTTL, nil // what the user says, or unknown
 	}
 	return t.AccessToken, time.Duration(t.ExpiresIn) * time.Second, nil
+}
+
+// loginTokens does wx.login on mock WeChat and the style's login call, and
+// returns what the login answer handed over.
+func (r *runner) loginTokens(ctx context.Context) (style.TokenAnswer, error) {
+	code, err := r.wxCode(ctx)
+	if err != nil {
+		return style.TokenAnswer{}, err
+	}
+	route := r.st.Routes.Login
+	a, err := r.styled(ctx, &r.st.Requests.Login, code)
+	if err != nil {
+		return style.TokenAnswer{}, fmt.Errorf("backendcheck: login at %s: %w", route, err)
+	}
+	if sig := r.st.Classify(a.status, a.body); sig != style.SignalSuccess {
+		return style.TokenAnswer{}, fmt.Errorf("backendcheck: login at %s with a fresh wx.login code answered HTTP %d %s, not the style's success signal %s (is the backend configured with mock WeChat's URL %s?)",
+			route, a.status, shorten(a.body), describe(&r.st.Signals.Success), r.cfg.WechatURL)
+	}
+	t := r.st.ReadTokens(a.header, a.body)
+	if t.AccessToken == "" {
+		return style.TokenAnswer{}, fmt.Errorf("backendcheck: login at %s answered %s without the access token at %q", route, shorten(a.body), r.st.Answers.AccessToken.String())
+	}
+	return t, nil
+}
+
+// wxCode is what wx.login() gives the device: a fresh code from mock WeChat.
+func (r *runner) wxCode(ctx context.Context) (string, error) {
+	var wx struct {
+		Code string `json:"code"`
+	}
+	a, err := r.post(ctx, r.cfg.WechatURL+"/__mock/wx/login", map[string]string{"appid": r.cfg.AppID, "user": r.cfg.Device})
+	if err != nil {
+		return "", fmt.Errorf("backendcheck: wx.login on mock WeChat: %w", err)
+	}
+	if json.Unmarshal(a.body, &wx) != nil || wx.Code == "" {
+		return "", fmt.Errorf("backendcheck: wx.login on mock WeChat answered HTTP %d %s", a.status, shorten(a.body))
+	}
+	return wx.Code, nil
+}
+
+// send makes a body-less admin call.
+func (r *runner) send(ctx context.Context, method, url string) (answer, error) {
+	req, err := http.NewRequestWithContext(ctx, method, url, nil)
+	if err != nil {
+		return answer{}, err
+	}
+	return r.do(req)
+}
+
+// styled makes a login, refresh or verify call as the style's template says.
+func (r *runner) styled(ctx context.Context, rq *style.Request, value string) (answer, error) {
+	req, err := r.st.NewRequest(ctx, r.cfg.BackendURL, rq, value)
+	if err != nil {
+		return answer{}, err
+	}
+	return r.do(req)
 }
 
 type answer struct {

@@ -141,3 +141,51 @@ func TestNoExpiresInNeedsADeclaredTTL(t *testing.T) {
 	assert.Empty(t, rep.Failed(), rep.Summary())
 	assert.Contains(t, rep.Summary(), "expired token (waited out its 1s TTL): HTTP 401, expired signal (want expired) ok")
 }
+
+// The profile measures the reference backend's real policy through its
+// public routes: strict rotation revokes the family, one of the parallel
+// refreshes wins; a grace policy tolerates reuse.
+func TestProfileMeasuresTheReusePolicy(t *testing.T) {
+	for _, c := range []struct {
+		reuse, want string
+		accepted    int
+		revoked     bool
+		parallelMin int
+	}{
+		{"strict", "strict", 0, true, 1},
+		{"grace:30s", "tolerated", 3, false, ParallelRefreshes},
+	} {
+		led := ledger.New(ledger.Options{Memory: true})
+		st, err := stack.Start(context.Background(), stack.Options{Style: "oauth2", Ledger: led, Reuse: c.reuse, AccessTTL: 90 * time.Second})
+		require.NoError(t, err)
+		cfg := Config{BackendURL: st.BackendURL, WechatURL: st.WechatURL, AppID: st.AppID, Style: style.MustLoad("oauth2")}
+		p, err := Profile(context.Background(), cfg)
+		require.NoError(t, err, c.reuse)
+		_ = st.Close()
+		assert.Equal(t, int64(90), p.AccessTTLSeconds, c.reuse)
+		assert.Positive(t, p.RefreshTTLSeconds, c.reuse)
+		assert.Equal(t, "rotates", p.Rotation, c.reuse)
+		assert.Equal(t, c.want, p.Reuse, c.reuse)
+		assert.Equal(t, c.accepted, p.ReuseAccepted, c.reuse)
+		if c.want == "strict" {
+			require.NotNil(t, p.FamilyRevokedOnReuse)
+			assert.Equal(t, c.revoked, *p.FamilyRevokedOnReuse)
+			assert.Equal(t, 1, p.ParallelSucceeded, "strict: exactly one parallel refresh wins")
+			assert.Positive(t, p.Signals[style.SignalInvalidGrant])
+		} else {
+			assert.Nil(t, p.FamilyRevokedOnReuse)
+			assert.Equal(t, c.parallelMin, p.ParallelSucceeded, "grace: every parallel refresh inside the window wins")
+		}
+		assert.Equal(t, ParallelRefreshes, p.ParallelRefreshes)
+		assert.Positive(t, p.LoginMS.Max, c.reuse)
+		assert.Positive(t, p.RefreshMS.P50, c.reuse)
+		require.Len(t, p.Logins, 5, "%+v %v", p.Logins, p.Notes)
+		for _, l := range p.Logins {
+			assert.True(t, l.OK, "%+v", l)
+		}
+		assert.Equal(t, "code used twice (WeChat 40163)", p.Logins[0].Name)
+		assert.Equal(t, style.SignalUnavailable, p.Logins[4].Seen, "unreachable WeChat is the upstream signal, not a 500")
+		require.NotNil(t, p.RetryAfter)
+		assert.True(t, *p.RetryAfter)
+	}
+}

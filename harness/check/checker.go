@@ -22,8 +22,9 @@ type Options struct {
 	// MaxCallsPerEpisode bounds refresh+login calls in one expiry episode
 	// (bounded retry after failure). Default 6.
 	MaxCallsPerEpisode int
-	// ProactiveWindow: a refresh with no expiry signal is justified when the
-	// current token expires within this window. Default 5m.
+	// ProactiveWindow: a refresh with no expiry signal is justified, once per
+	// token, when the current token expires within this window — never more
+	// than half the token's life (episodes.go). Default 5m.
 	ProactiveWindow time.Duration
 	// AccessTTL is used to judge proactive refreshes when events carry no
 	// expiry time. Default 0 (unknown).
@@ -34,6 +35,8 @@ type Options struct {
 	Scenario string
 	// ExternalBackend: the backend is a backend under test, whose answers
 	// the ledger does not hold (genuine-answers judges only the status).
+	// A ledger with no reference backend event at all is taken as such too,
+	// unless BackendInLedger says the reference backend records to it.
 	ExternalBackend bool
 	// Wall is the clock of the run's time axis (series and timeline):
 	// real time when the event is observed, which is when it happened since
@@ -44,6 +47,10 @@ type Options struct {
 	// Start is the origin of the time axis (the run's start); default the
 	// wall time of the first event.
 	Start time.Time
+	// BackendInLedger: the reference backend records to this ledger, so a
+	// request it never saw was never sent (a client that invents every
+	// answer leaves no backend event at all).
+	BackendInLedger bool
 	// SettledWindow is how many settled requests are kept to catch attempts
 	// that reach the backend after their caller was answered. Default 65536.
 	SettledWindow int
@@ -107,7 +114,10 @@ type Checker struct {
 	evOrigin, wallOrigin time.Time
 	marks                []summary.Mark
 	marksCut             int
-	events               uint64
+	// sawBackend: the ledger holds the reference backend's events, so the
+	// backend's answers can be compared with what callers got.
+	sawBackend bool
+	events     uint64
 }
 
 type bucket struct {
@@ -298,6 +308,7 @@ func (c *Checker) Observe(e ledger.Event) {
 			}
 		}
 	case ledger.SourceBackend:
+		c.sawBackend = true
 		switch e.Kind {
 		case ledger.KindBackendLogin:
 			c.onTokenCall(e, true)
@@ -353,6 +364,8 @@ func (c *Checker) Observe(e ledger.Event) {
 				}
 				c.protocol[e.Route]++
 			}
+		case ledger.KindUndelivered:
+			c.onUndelivered(e)
 		}
 	}
 }

@@ -38,6 +38,8 @@ type devState struct {
 	// it (both by the stack's clock): the token's life scales the
 	// proactive window.
 	currentExp, currentFrom time.Time
+	// currentUsed: the device has carried current to the backend.
+	currentUsed bool
 	// proactiveUsed: a proactive refresh of current was already justified;
 	// a second one is a storm.
 	proactiveUsed bool
@@ -124,7 +126,10 @@ func (d *devState) history() []ledger.Event {
 	return out
 }
 
-// openEpisode starts an expiry episode on d (no-op when one is open).
+// openEpisode starts an expiry episode on d (no-op when one is open). It is
+// counted in refresh.expiry_episodes once the device acts on it (callInEpisode):
+// an expiry met but never acted on — wx.login failing on the phone, the run
+// ending — has nothing to amplify.
 func (d *devState) openEpisode() {
 	if d.episodeOpen {
 		return
@@ -133,7 +138,14 @@ func (d *devState) openEpisode() {
 	d.episodeCalls = 0
 	d.episodeRetryFlagged = false
 	d.lastCallFailed = false
-	d.episodes++
+}
+
+// callInEpisode counts a login/refresh in the open episode.
+func (d *devState) callInEpisode() {
+	if d.episodeCalls == 0 {
+		d.episodes++
+	}
+	d.episodeCalls++
 }
 
 // deviceOf attributes a backend token event to a device.
@@ -229,14 +241,14 @@ func (c *Checker) onTokenCall(e ledger.Event, login bool) {
 			// An open episode means every earlier call in it failed.
 			d.retries++
 		}
-		d.episodeCalls++
+		d.callInEpisode()
 		calls = d.episodeCalls
 	case !d.hasToken || (!d.proactiveUsed && c.nearExpiry(d, e.Time)):
 		// A proactive refresh (or a device that lost its token): justified
 		// once per token.
 		d.openEpisode()
 		d.proactiveUsed = true
-		d.episodeCalls++
+		d.callInEpisode()
 		calls = d.episodeCalls
 	default:
 		role = roleViolation
@@ -268,6 +280,7 @@ func (c *Checker) onTokenCall(e ledger.Event, login bool) {
 		d.firstCalls = 0
 		d.episodeOpen = false
 		d.proactiveUsed = false
+		d.currentUsed = false
 		d.lastCallFailed = false
 		d.lastSuccess = e.Time
 		d.currentFrom = e.Time
@@ -299,6 +312,14 @@ func (c *Checker) onUndelivered(e ledger.Event) {
 	name := c.deviceOf(e)
 	d := c.dev(name)
 	d.remember(e)
+	if e.Source == ledger.SourceClient && e.Token == "" {
+		// The client's own word that a token call got no answer: it applies
+		// to the device's last success if the device never used its token.
+		if d.currentUsed {
+			return
+		}
+		e.Token = d.current
+	}
 	if e.Token == "" || e.Token != d.current || d.beforeJTI != d.current {
 		return
 	}
@@ -331,6 +352,9 @@ func (c *Checker) onVerify(e ledger.Event) {
 	}
 	d := c.dev(name)
 	d.remember(e)
+	if e.Token != "" && e.Token == d.current {
+		d.currentUsed = true
+	}
 	if !tokenProblem(e.Outcome) {
 		return
 	}

@@ -152,3 +152,55 @@ func TestProactiveRefreshWindowScalesWithTheTokenLife(t *testing.T) {
 		assert.Equal(t, summary.Fail, sum.Invariants[summary.SingleRefresh].Verdict)
 	})
 }
+
+// An expiry the device could not act on (wx.login failed on the phone, so no
+// call reached the backend) has nothing to amplify: it is not counted, and a
+// correct client's amplification stays 1.00.
+func TestAnEpisodeCountsOnceTheDeviceActsOnIt(t *testing.T) {
+	s := newScript()
+	s.login("d1", "c1", "A1", "F1")
+	s.issue("d1", "r1", "GET", "")
+	s.api("d1", "r1", "GET", "", "A1", ledger.OutcomeExpired)
+	s.settle("d1", "r1", 0, ledger.OutcomeRejected) // wx.login:fail — nothing reached the backend
+	sum := s.check(t)
+	assert.Equal(t, 0, sum.Refresh.ExpiryEpisodes)
+
+	s.issue("d1", "r2", "GET", "")
+	s.api("d1", "r2", "GET", "", "A1", ledger.OutcomeExpired)
+	s.login("d1", "c2", "A2", "F2")
+	s.api("d1", "r2", "GET", "", "A2", ledger.OutcomeOK)
+	s.settle("d1", "r2", 200, ledger.OutcomeOK)
+	sum = s.check(t)
+	assert.Equal(t, 1, sum.Refresh.ExpiryEpisodes)
+	assert.Equal(t, 1.0, sum.Refresh.Amplification)
+	assert.Equal(t, summary.Pass, sum.Invariants[summary.SingleRefresh].Verdict)
+}
+
+// The client's own word that its refresh got no answer undoes the device's
+// last success only while the device has not used that token: the backend
+// answered in time for its own check, the answer was lost on the way.
+func TestClientSideNoAnswerUndoesAnUnusedSuccess(t *testing.T) {
+	build := func(usedFirst bool) *summary.Summary {
+		s := newScript()
+		s.login("d1", "c1", "A1", "F1")
+		s.issue("d1", "r1", "GET", "")
+		s.api("d1", "r1", "GET", "", "A1", ledger.OutcomeExpired)
+		s.refresh("d1", "R1", "A2", "F1", ledger.OutcomeOK)
+		if usedFirst {
+			s.get("d1", "r0", "A2")
+		}
+		s.add(ledger.Event{Source: ledger.SourceClient, Kind: ledger.KindUndelivered, Device: "d1", Route: "refresh", Detail: "timeout"})
+		s.refresh("d1", "R1", "", "F1", ledger.OutcomeReused)
+		s.login("d1", "c2", "A3", "F2")
+		s.api("d1", "r1", "GET", "", "A3", ledger.OutcomeOK)
+		s.settle("d1", "r1", 200, ledger.OutcomeOK)
+		return s.check(t)
+	}
+	sum := build(false)
+	assert.Equal(t, summary.Pass, sum.Invariants[summary.SingleRefresh].Verdict, "%+v", sum.Invariants[summary.SingleRefresh].Examples)
+	assert.Equal(t, 2, sum.Refresh.Retries)
+	assert.Equal(t, 1.0, sum.Refresh.Amplification)
+
+	sum = build(true) // it did get A2: the later refresh is a storm
+	assert.Equal(t, summary.Fail, sum.Invariants[summary.SingleRefresh].Verdict)
+}

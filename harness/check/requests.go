@@ -112,6 +112,9 @@ func (c *Checker) onAPI(e ledger.Event) {
 	}
 	d := c.dev(name)
 	d.remember(e)
+	if e.Token != "" && e.Token == d.current {
+		d.currentUsed = true
+	}
 
 	if tokenProblem(e.Outcome) {
 		c.judgeSignal(e, name)
@@ -167,13 +170,6 @@ func (c *Checker) onAPI(e ledger.Event) {
 	r.lastStatus = e.Status
 }
 
-// judgeSignal judges expiry-signalled on one answer to an expired, invalid,
-// revoked or missing token: it must carry the style's expired or invalid
-// signal. Whoever recorded the answer notes the signal it carried in Detail
-// (style.SignalNote): the reference backend the one it sent, the harness the
-// one it saw from a backend under test. That, not the status, is judged — in
-// a body-code style HTTP 200 {"code":10006} is the expiry signal. An event
-// without a note is judged by its status: a 2xx is taken for a success.
 func (c *Checker) onSettle(e ledger.Event) {
 	r := c.active[e.RID]
 	if r == nil {
@@ -331,8 +327,8 @@ func (c *Checker) judgeGenuine(r *ridState, v func(name, expl string)) {
 		v(summary.GenuineAnswers, fmt.Sprintf("was answered to its caller with status %d, which is no HTTP status (100–599): not an answer, let alone a success", r.settleStatus))
 		return
 	}
-	if c.opts.ExternalBackend {
-		return
+	if c.opts.ExternalBackend || (!c.sawBackend && !c.opts.BackendInLedger) {
+		return // the backend's answers are not in the ledger
 	}
 	seen := r.statuses[:r.nStatuses]
 	switch {

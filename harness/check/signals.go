@@ -16,6 +16,13 @@ import (
 	"github.com/tokenstorm/tokenstorm/harness/summary"
 )
 
+// judgeSignal judges expiry-signalled on one answer to an expired, invalid,
+// revoked or missing token: it must carry the style's expired or invalid
+// signal. Whoever recorded the answer notes the signal it carried in Detail
+// (style.SignalNote): the reference backend the one it sent, the harness the
+// one it saw from a backend under test. That, not the status, is judged — in
+// a body-code style HTTP 200 {"code":10006} is the expiry signal. An event
+// without a note is judged by its status: a 2xx is taken for a success.
 func (c *Checker) judgeSignal(e ledger.Event, device string) {
 	if !tokenProblem(e.Outcome) {
 		return

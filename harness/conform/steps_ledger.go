@@ -614,7 +614,7 @@ func (w *world) judge() (*summary.Summary, error) {
 	s := summary.New(w.r.opts.ClientName, "")
 	// The configured lifetime lets the checker judge proactive refreshes even
 	// when the backend's ledger events carry no expiry time.
-	if err := check.Check(w.led, check.Options{Scenario: w.name, AccessTTL: w.accessTTL(), ExternalBackend: w.external()}, s); err != nil {
+	if err := check.Check(w.led, check.Options{Scenario: w.name, AccessTTL: w.accessTTL(), ExternalBackend: w.external(), BackendInLedger: !w.external()}, s); err != nil {
 		return nil, err
 	}
 	return s, nil

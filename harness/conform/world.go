@@ -321,9 +321,10 @@ func (w *world) disrupted() {
 	w.mu.Unlock()
 }
 
-// mark writes a named moment into the ledger (shown on report timelines).
+// mark writes a named moment into the ledger (shown on report timelines),
+// named by the scenario a reader knows, not its internal id.
 func (w *world) mark(what string) {
-	w.led.Append(ledger.Event{Source: ledger.SourceHarness, Kind: ledger.KindEpisodeMarker, Detail: w.id + ": " + what})
+	w.led.Append(ledger.Event{Source: ledger.SourceHarness, Kind: ledger.KindEpisodeMarker, Detail: w.name + ": " + what})
 }
 
 // --- HTTP helpers ---

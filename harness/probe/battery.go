@@ -151,6 +151,9 @@ func proactiveWindow(ctx context.Context, p *P) error {
 }
 
 func appRelaunch(ctx context.Context, p *P) error {
+	if err := p.needsEmbedded("controllable clock"); err != nil {
+		return err
+	}
 	rl, ok := p.Client.(client.Relauncher)
 	if !ok {
 		return Skip("this client kind has no app runtime to restart (only js: clients can be relaunched); stored-expired-token covers the stored token")

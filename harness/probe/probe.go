@@ -333,7 +333,7 @@ func runOne(ctx context.Context, cfg *Config, sty *style.Style, pr Probe) (Resul
 	clk := clock.NewShifted()
 	led := ledger.New(ledger.Options{Clock: clk, Memory: true})
 	defer led.Close()
-	local := check.New(check.Options{Scenario: pr.Name, ExternalBackend: cfg.Stack.BackendURL != ""})
+	local := check.New(check.Options{Scenario: pr.Name, ExternalBackend: cfg.Stack.BackendURL != "", BackendInLedger: cfg.Stack.BackendURL == ""})
 	unsubs := []func(){led.Subscribe(local.Observe)}
 	// The checkers stop listening before they are finished: a backend
 	// handler still answering a straggler must not feed a checker while its

@@ -58,8 +58,11 @@ func TestEveryStylePassesTheExpiryProbes(t *testing.T) {
 func TestExternalBackendSkipsWhatNeedsTheReferenceBackend(t *testing.T) {
 	wechatAddr := freeAddr(t)
 	// A reference backend that is not ours: its own process as far as the
-	// harness knows, without the admin API.
-	be, err := backend.New(backend.Config{WechatURL: "http://" + wechatAddr, AppID: mockwechat.DefaultAppID, Secret: mockwechat.DefaultSecret, Style: "body-code"})
+	// harness knows, without the admin API, and with a short token
+	// lifetime so that the outside check can wait out an expiry (with a
+	// long one, backend-signals is skip: TestNoExpiresIn… in examples/backends).
+	be, err := backend.New(backend.Config{WechatURL: "http://" + wechatAddr, AppID: mockwechat.DefaultAppID, Secret: mockwechat.DefaultSecret, Style: "body-code",
+		AccessTTL: time.Second})
 	require.NoError(t, err)
 	defer be.Close()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -247,6 +247,14 @@ func (c *Client) ours(req *http.Request) bool {
 	return c.backend != nil && req.URL != nil && req.URL.Host == c.backend.Host && req.URL.Scheme == c.backend.Scheme
 }
 
+// noAnswer records that a login/refresh got no answer (timeout, network
+// error): if the backend did handle it, the device never got those tokens,
+// and the checker counts the next call as a retry (docs/invariants.md).
+func (c *Client) noAnswer(device string, fail *AuthFailure) {
+	c.env.Ledger.Append(ledger.Event{Source: ledger.SourceClient, Kind: ledger.KindUndelivered, Device: device, Route: fail.Call,
+		Detail: "the client's " + fail.Call + " got no answer: " + fail.Err.Error()})
+}
+
 // log records a protocol note in the ledger (a nil ledger ignores it).
 func (c *Client) log(device, detail string) {
 	c.env.Ledger.Append(ledger.Event{Source: ledger.SourceClient, Kind: ledger.KindClientLog, Device: device, Detail: detail})

@@ -126,6 +126,9 @@ func (s *session) obtain(f *flight) (*tokenState, error) {
 			now := s.clk.Now()
 			return newTokenState(ans.tokens(now), now, o), nil
 		}
+		if fail.Status == 0 && fail.Err != nil && (fail.Call == "login" || fail.Call == "refresh") {
+			s.c.noAnswer(s.device, fail)
+		}
 		if s.c.ctx.Err() != nil {
 			return nil, ErrClosed
 		}

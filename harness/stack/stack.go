@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -114,6 +115,9 @@ type Stack struct {
 	ownLog  bool
 	// inflight counts requests the stack's servers are handling (see Busy).
 	inflight atomic.Int64
+	// waitUntil (unix ns): an answer told the client to come back later
+	// (Retry-After); until then the client is waiting on the servers too.
+	waitUntil atomic.Int64
 	// drops are pending DropAnswers rules; dropping says whether any is.
 	dropMu   sync.Mutex
 	drops    []drop
@@ -161,13 +165,29 @@ func (d *discard) Header() http.Header         { return d.h }
 func (d *discard) Write(p []byte) (int, error) { return len(p), nil }
 func (d *discard) WriteHeader(int)             {}
 
-// Busy reports whether a server of the stack is still handling a request,
+// Busy reports whether a server of the stack is still handling a request or
+// has told a client to retry after a while (Retry-After, e.g. WeChat busy),
 // or whether the backend is a backend under test, whose requests in flight
 // the stack cannot see. The device driver asks it when a request's deadline
 // passes: a client whose every call has been answered had everything it
 // needed, so a request it has not settled is lost, not late.
 func (s *Stack) Busy() bool {
-	return s.Backend == nil || s.inflight.Load() > 0
+	return s.Backend == nil || s.inflight.Load() > 0 || time.Now().UnixNano() < s.waitUntil.Load()
+}
+
+// noteRetryAfter extends waitUntil by an answer's Retry-After (seconds).
+func (s *Stack) noteRetryAfter(v string) {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n <= 0 {
+		return
+	}
+	until := time.Now().Add(time.Duration(min(n, 60)) * time.Second).UnixNano()
+	for {
+		cur := s.waitUntil.Load()
+		if cur >= until || s.waitUntil.CompareAndSwap(cur, until) {
+			return
+		}
+	}
 }
 
 // counting wraps h to count its requests in flight.
@@ -182,6 +202,9 @@ func (s *Stack) counting(h http.Handler) http.Handler {
 			panic(http.ErrAbortHandler) // net/http closes the connection without an answer
 		}
 		h.ServeHTTP(w, r)
+		if ra := w.Header().Get("Retry-After"); ra != "" {
+			s.noteRetryAfter(ra)
+		}
 	})
 }
 

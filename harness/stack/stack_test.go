@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -49,4 +50,32 @@ func TestAddressHeldForGoodIsAnError(t *testing.T) {
 	_, err = Start(context.Background(), Options{WechatAddr: ln.Addr().String()})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "mock WeChat: listen on "+ln.Addr().String())
+}
+
+// Busy: a request in flight, or an answer's Retry-After still running, means
+// the client is still waiting on the servers.
+func TestBusyWhileHandlingAndDuringRetryAfter(t *testing.T) {
+	st, err := Start(context.Background(), Options{})
+	require.NoError(t, err)
+	defer st.Close()
+	assert.False(t, st.Busy())
+	release := make(chan struct{})
+	h := st.counting(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			<-release
+		}
+		if r.URL.Path == "/busy" {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	done := make(chan struct{})
+	go func() { h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/slow", nil)); close(done) }()
+	require.Eventually(t, st.Busy, time.Second, time.Millisecond)
+	close(release)
+	<-done
+	assert.False(t, st.Busy())
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/busy", nil))
+	assert.True(t, st.Busy(), "told to retry after 1s")
+	require.Eventually(t, func() bool { return !st.Busy() }, 3*time.Second, 10*time.Millisecond)
 }

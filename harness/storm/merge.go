@@ -134,7 +134,9 @@ func Merge(dirs []string, outDir string) (*summary.Summary, error) {
 		labelLoad(s, lag, corrected, " over all shards")
 	}
 	if interrupted {
-		s.Notes = append(s.Notes, fmt.Sprintf("storm %s: a shard was interrupted: the figures cover what was measured until then", info.Scenario))
+		// SPEC §9: a run stopped before it finished is "interrupted", and so
+		// is a whole one of its shards was (rejudge keeps it).
+		s.MarkInterrupted(fmt.Sprintf("storm %s: a shard was interrupted: the figures cover what was measured until then", info.Scenario))
 	}
 	var thresholds []Threshold
 	for _, src := range thresholdSrc {

@@ -69,7 +69,7 @@ type Options struct {
 	// the rate (SPEC §11); the zero value runs every device.
 	Shard Shard
 	// WechatURL is a shared mock WeChat (a `tokenstorm serve`) to use instead
-	// of starting one; WechatAddr is then ignored.
+	// of starting one, with BackendURL (required); WechatAddr is then ignored.
 	WechatURL string
 	// AfterWarmUp, when set, is called once the warm-up has logged every
 	// device in, before the attack: the fleet is idle then (benchmarks
@@ -164,6 +164,12 @@ func plan(sc *Scenario, opts Options) (*runner, error) {
 	if opts.Grace <= 0 {
 		opts.Grace = time.Second
 	}
+	if opts.WechatURL != "" && opts.BackendURL == "" {
+		// The embedded backend's logins would be in the run's ledger and the
+		// shared mock's half of them (which device a code is from) not: the
+		// checker could not tell whose login is whose.
+		return nil, fmt.Errorf("storm %s: --wechat-url (a shared mock WeChat) goes with --backend (one backend under test); without --backend every shard runs its own embedded stack, mock WeChat included", sc.Name)
+	}
 	r := &runner{sc: sc, opts: opts, start: time.Now(), rate: sc.Rate, shard: opts.Shard, prefix: sc.Name + "-",
 		capped: opts.MaxRequests > 0, maxRequests: opts.MaxRequests}
 	n := r.shard.Devices(sc.Devices)
@@ -214,7 +220,7 @@ func (r *runner) startStack(ctx context.Context) error {
 
 	// The checkers and counters see events as they are appended, so memory
 	// stays bounded by devices and requests in flight, not by run length.
-	r.local = check.New(check.Options{Scenario: sc.Name, AccessTTL: sc.Backend.AccessTTL, ExternalBackend: r.opts.BackendURL != "", Start: r.start})
+	r.local = check.New(check.Options{Scenario: sc.Name, AccessTTL: sc.Backend.AccessTTL, ExternalBackend: r.opts.BackendURL != "", BackendInLedger: r.opts.BackendURL == "", Start: r.start})
 	r.c = &counters{}
 	observers := []func(ledger.Event){r.local.Observe, r.c.observe}
 	if opts.Global != nil {

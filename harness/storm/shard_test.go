@@ -15,6 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tokenstorm/tokenstorm/harness/ledger"
+	"github.com/tokenstorm/tokenstorm/harness/stack"
+	"github.com/tokenstorm/tokenstorm/harness/summary"
 	"github.com/tokenstorm/tokenstorm/mockwechat"
 )
 
@@ -198,4 +200,34 @@ func TestShardWithNoShareOfTheRequestsSendsNone(t *testing.T) {
 	s, err = Run(context.Background(), sc, Options{NewClient: refFactory, MaxRequests: 2, Shard: Shard{Index: 1, Count: 3}})
 	require.NoError(t, err)
 	assert.Equal(t, 1, s.Requests.Issued)
+}
+
+// Shards of one storm can drive one backend under test with one shared mock
+// WeChat (--backend, --wechat-url: here a stack like `tokenstorm serve`'s):
+// each logs its own devices in, and says why code-single-use cannot be
+// judged from its own ledger.
+func TestShardsShareABackendAndMockWechat(t *testing.T) {
+	served, err := stack.Start(context.Background(), stack.Options{})
+	require.NoError(t, err)
+	defer served.Close()
+	sc := steadyMax(6, 1, 300*time.Millisecond)
+	sc.Rate = Rate{Pacer: "constant", Freq: 60, Per: time.Second}
+	issued := 0
+	for i := range 2 {
+		s, err := Run(context.Background(), sc, Options{NewClient: refFactory, Shard: Shard{Index: i, Count: 2},
+			BackendURL: served.BackendURL, WechatURL: served.WechatURL})
+		require.NoError(t, err)
+		assert.Equal(t, summary.Pass, s.Verdict, "%v %v", s.FailedInvariants(), s.Notes)
+		inv := s.Invariants[summary.CodeSingleUse]
+		assert.Equal(t, summary.Skip, inv.Verdict)
+		assert.Contains(t, inv.Reason, "--wechat-url")
+		issued += s.Requests.Issued
+	}
+	assert.Positive(t, issued)
+	assert.EqualValues(t, 6, served.Wechat.Stats().Calls[mockwechat.APIJSCode2Session], "the shared mock saw every device's login, once")
+
+	// The embedded backend writes its logins to the shard's ledger, which
+	// then lacks the shared mock's half: refused rather than misjudged.
+	_, err = Run(context.Background(), sc, Options{NewClient: refFactory, WechatURL: served.WechatURL})
+	assert.ErrorContains(t, err, "--wechat-url")
 }

@@ -74,6 +74,8 @@ type Summary struct {
 	// protocol does not allow (exec clients: garbage lines, oversized lines,
 	// duplicate answers, ...). Absent when there were none.
 	ProtocolErrors *ProtocolErrors `json:"protocol_errors,omitempty"`
+	// BackendProfile is set in runs against a backend under test.
+	BackendProfile *BackendProfile `json:"backend_profile,omitempty"`
 	Notes          []string        `json:"notes,omitempty"`
 }
 

@@ -41,6 +41,14 @@ type Config struct {
 	// expired or unknown session gets an empty success (HTTP 200, no items)
 	// instead of 440/401, so a client never learns it must renew.
 	SwallowBadSessions bool
+	// Reuse is the renew_key policy: "" or "strict" (single use; a reuse
+	// revokes the family), "never-rotates" (renewing hands back the same
+	// renew_key, which keeps working), "grace:D" (a used renew_key still
+	// renews for D after its first use).
+	Reuse string
+	// OmitTTL leaves "ttl" out of login and renew answers (a backend that
+	// does not say how long a session lives).
+	OmitTTL bool
 }
 
 // Server is the session API. It is an http.Handler.
@@ -65,6 +73,7 @@ type renewal struct {
 	openid, family string
 	expires        time.Time
 	used           bool
+	usedAt         time.Time
 }
 
 // New returns a Server.
@@ -123,7 +132,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.issueLocked(w, openid, random())
+	s.issueLocked(w, openid, random(), "")
 }
 
 // renew: POST /v1/session/renew {"renew_key": "…"}. Each renew_key works
@@ -139,29 +148,44 @@ func (s *Server) renew(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rn, ok := s.renewals[in.RenewKey]
+	now := time.Now()
+	grace, _ := strings.CutPrefix(s.cfg.Reuse, "grace:")
+	window, _ := time.ParseDuration(grace)
 	switch {
-	case !ok || s.revoked[rn.family] || time.Now().After(rn.expires):
+	case !ok || s.revoked[rn.family] || now.After(rn.expires):
 		reply(w, http.StatusUnauthorized, "renew_rejected", nil)
 		return
+	case s.cfg.Reuse == "never-rotates":
+		s.issueLocked(w, rn.openid, rn.family, in.RenewKey)
+		return
+	case rn.used && window > 0 && now.Sub(rn.usedAt) <= window:
+		// inside the grace window: renew again, no revocation
 	case rn.used:
 		s.revoked[rn.family] = true
 		reply(w, http.StatusUnauthorized, "renew_rejected", map[string]any{"message": "renew_key reused: session family revoked"})
 		return
+	default:
+		rn.used, rn.usedAt = true, now
+		s.renewals[in.RenewKey] = rn
 	}
-	rn.used = true
-	s.renewals[in.RenewKey] = rn
-	s.issueLocked(w, rn.openid, rn.family)
+	s.issueLocked(w, rn.openid, rn.family, "")
 }
 
-func (s *Server) issueLocked(w http.ResponseWriter, openid, family string) {
-	sid, key := random(), random()
+// issueLocked hands out a new session, and a new renew_key unless key
+// (the presented one, under never-rotates) is given.
+func (s *Server) issueLocked(w http.ResponseWriter, openid, family, key string) {
+	sid := random()
 	now := time.Now()
 	s.sessions[sid] = session{openid: openid, family: family, expires: now.Add(s.cfg.SessionTTL)}
-	s.renewals[key] = renewal{openid: openid, family: family, expires: now.Add(s.cfg.RenewTTL)}
-	reply(w, http.StatusOK, "ok", map[string]any{
-		"sid": sid, "renew_key": key,
-		"ttl": int(s.cfg.SessionTTL / time.Second), "renew_ttl": int(s.cfg.RenewTTL / time.Second),
-	})
+	if key == "" {
+		key = random()
+		s.renewals[key] = renewal{openid: openid, family: family, expires: now.Add(s.cfg.RenewTTL)}
+	}
+	out := map[string]any{"sid": sid, "renew_key": key, "ttl": int(s.cfg.SessionTTL / time.Second), "renew_ttl": int(s.cfg.RenewTTL / time.Second)}
+	if s.cfg.OmitTTL {
+		delete(out, "ttl")
+	}
+	reply(w, http.StatusOK, "ok", out)
 }
 
 // items: /v1/items/… with X-Session: <sid>.

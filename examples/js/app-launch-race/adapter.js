@@ -1,9 +1,11 @@
 // app-launch-race/adapter.js — BROKEN (breaks `single-refresh`): the same
-// wrapper as app-launch, but the launch code renews an expired stored token
-// on its own (a direct refresh, outside the requests' single flight), so
-// the first page's requests, which also find the token expired, start a
-// second renewal while the launch one runs. Invisible until the app is
-// really relaunched with an expired token (probe app-relaunch).
+// request module as app-launch, but the app's launch code was written
+// separately: it renews an expired stored token on its own (a direct
+// refresh, outside the requests' single flight) and keeps the result under
+// its own storage key. The first page's requests still find the old token
+// expired and renew again with the same refresh token: two renewals in one
+// expiry episode, whichever reaches the backend first. Invisible until the
+// app is really relaunched with an expired token (probe app-relaunch).
 import { request } from '../app-launch/request';
 
 const BASE = tokenstorm.backendURL;
@@ -16,10 +18,7 @@ App({
       method: 'POST',
       data: { refresh_token: wx.getStorageSync('refresh_token') },
       success(res) {
-        if (res.statusCode !== 200) return;
-        wx.setStorageSync('token', res.data.access_token);
-        wx.setStorageSync('refresh_token', res.data.refresh_token);
-        wx.setStorageSync('expires_at', Date.now() + res.data.expires_in * 1000);
+        if (res.statusCode === 200) wx.setStorageSync('session', res.data); // not where request.js looks
       },
     });
   },

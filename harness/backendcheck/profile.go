@@ -1,0 +1,220 @@
+package backendcheck
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/tokenstorm/tokenstorm/harness/style"
+	"github.com/tokenstorm/tokenstorm/harness/summary"
+)
+
+// ParallelRefreshes is how many refreshes Profile sends at once with one
+// refresh token (Keycloak's test: exactly one may succeed under strict
+// rotation).
+const ParallelRefreshes = 8
+
+// maxReuse bounds how often Profile presents a rotated refresh token again.
+const maxReuse = 3
+
+// Profile measures a backend through its public routes: the lifetimes its
+// login announces, whether a refresh rotates the refresh token, what a
+// second presentation of a rotated token gets (and whether that revokes
+// the family), and how many of ParallelRefreshes parallel refreshes with
+// one token succeed. Everything is tried, nothing is configured; what
+// cannot be measured is said in Notes.
+func Profile(ctx context.Context, cfg Config) (*summary.BackendProfile, error) {
+	if cfg.Style == nil {
+		return nil, errors.New("backendcheck: Config.Style is required")
+	}
+	if cfg.HTTP == nil {
+		cfg.HTTP = defaultHTTP()
+	}
+	if cfg.Device == "" {
+		cfg.Device = "backend-profile"
+	}
+	r := &runner{cfg: cfg, st: cfg.Style, rep: &Report{}}
+	p := &summary.BackendProfile{Style: cfg.Style.Name, Signals: map[string]int{}}
+	var (
+		mu                sync.Mutex // the parallel refreshes record too
+		logins, refreshes []float64
+	)
+
+	login := func() (style.TokenAnswer, error) {
+		began := time.Now()
+		t, err := r.loginTokens(ctx)
+		logins = append(logins, ms(time.Since(began)))
+		if err == nil {
+			p.Signals[style.SignalSuccess]++
+		}
+		return t, err
+	}
+	refresh := func(token string) (style.TokenAnswer, string, error) {
+		began := time.Now()
+		a, err := r.styled(ctx, &r.st.Requests.Refresh, token)
+		mu.Lock()
+		defer mu.Unlock()
+		refreshes = append(refreshes, ms(time.Since(began)))
+		if err != nil {
+			return style.TokenAnswer{}, "", err
+		}
+		sig := orNone(r.st.Classify(a.status, a.body))
+		p.Signals[sig]++
+		if sig != style.SignalSuccess {
+			return style.TokenAnswer{}, sig, nil
+		}
+		return r.st.ReadTokens(a.header, a.body), sig, nil
+	}
+
+	first, err := login()
+	if err != nil {
+		return nil, err
+	}
+	r.loginChecks(ctx, p)
+	p.AccessTTLSeconds, p.RefreshTTLSeconds = first.ExpiresIn, first.RefreshExpiresIn
+	if !first.HasExpiresIn {
+		p.Notes = append(p.Notes, "the login answer does not say how long the access token lives (no expires_in)")
+	}
+	defer func() {
+		p.LoginMS, p.RefreshMS = percentiles(logins), percentiles(refreshes)
+	}()
+	if r.st.Requests.Refresh.Path == "" {
+		p.Rotation = "none"
+		p.Notes = append(p.Notes, "the style has no refresh route: clients log in again")
+		return p, nil
+	}
+	if first.RefreshToken == "" {
+		p.Notes = append(p.Notes, "the login answer carries no refresh token: rotation and reuse not measured")
+		return p, nil
+	}
+
+	// Rotation, then a second presentation of the rotated token.
+	next, sig, err := refresh(first.RefreshToken)
+	switch {
+	case err != nil:
+		return p, fmt.Errorf("backendcheck: refresh at %s: %w", r.st.Requests.Refresh.Path, err)
+	case sig != style.SignalSuccess:
+		p.Notes = append(p.Notes, fmt.Sprintf("a fresh refresh token was refused (%s signal): rotation not measured", sig))
+		return p, nil
+	case next.RefreshToken == "" || next.RefreshToken == first.RefreshToken:
+		p.Rotation = "keeps"
+	default:
+		p.Rotation = "rotates"
+	}
+	if p.Rotation == "rotates" {
+		for range maxReuse {
+			_, sig, err := refresh(first.RefreshToken)
+			if err != nil || sig != style.SignalSuccess {
+				break
+			}
+			p.ReuseAccepted++
+		}
+		p.Reuse = "tolerated"
+		if p.ReuseAccepted == 0 {
+			p.Reuse = "strict"
+			_, sig, err := refresh(next.RefreshToken)
+			if err == nil {
+				revoked := sig != style.SignalSuccess
+				p.FamilyRevokedOnReuse = &revoked
+			}
+		} else {
+			p.Notes = append(p.Notes, fmt.Sprintf("a rotated refresh token was accepted %d more time(s) (of %d tried) right after its rotation: a grace window or a reuse count", p.ReuseAccepted, maxReuse))
+		}
+	}
+
+	// Parallel refreshes with one token.
+	fresh, err := login()
+	if err != nil {
+		return p, err
+	}
+	var wg sync.WaitGroup
+	succeeded := make(chan bool, ParallelRefreshes)
+	p.ParallelRefreshes = ParallelRefreshes
+	for range ParallelRefreshes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, sig, err := refresh(fresh.RefreshToken)
+			succeeded <- err == nil && sig == style.SignalSuccess
+		}()
+	}
+	wg.Wait()
+	close(succeeded)
+	for s := range succeeded {
+		if s {
+			p.ParallelSucceeded++
+		}
+	}
+	return p, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// percentiles of a few samples (nearest rank).
+func percentiles(v []float64) summary.Latency {
+	if len(v) == 0 {
+		return summary.Latency{}
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	at := func(q float64) float64 { return s[min(len(s)-1, int(q*float64(len(s))))] }
+	return summary.Latency{P50: at(0.5), P90: at(0.9), P99: at(0.99), Max: s[len(s)-1]}
+}
+
+// loginChecks tries the login route the ways it fails in the wild: a code
+// used twice (WeChat 40163), an unknown code (40029), and WeChat busy (-1),
+// rate limited (45011) and unreachable, injected through mock WeChat's
+// faults for this device only.
+func (r *runner) loginChecks(ctx context.Context, p *summary.BackendProfile) {
+	check := func(name, want, code string) {
+		a, err := r.styled(ctx, &r.st.Requests.Login, code)
+		c := summary.ProfileCheck{Name: name, Want: want, Seen: "no answer"}
+		if err == nil {
+			c.Seen, c.Status = orNone(r.st.Classify(a.status, a.body)), a.status
+			c.OK = c.Seen == want
+			p.Signals[c.Seen]++
+			if want == style.SignalUnavailable && c.OK {
+				has := a.header.Get("Retry-After") != ""
+				if p.RetryAfter == nil || !has {
+					p.RetryAfter = &has
+				}
+			}
+		}
+		p.Logins = append(p.Logins, c)
+	}
+	code, err := r.wxCode(ctx)
+	if err != nil {
+		p.Notes = append(p.Notes, "login checks not made: "+err.Error())
+		return
+	}
+	if a, err := r.styled(ctx, &r.st.Requests.Login, code); err == nil && r.st.Classify(a.status, a.body) == style.SignalSuccess {
+		check("code used twice (WeChat 40163)", style.SignalInvalidCode, code)
+	}
+	check("unknown code (WeChat 40029)", style.SignalInvalidCode, "tokenstorm-unknown-"+randomHex(8))
+	for _, f := range []struct {
+		name  string
+		fault map[string]any
+	}{
+		{"WeChat busy (-1)", map[string]any{"errcode": -1}},
+		{"WeChat rate limit (45011)", map[string]any{"errcode": 45011}},
+		{"WeChat unreachable (connection reset)", map[string]any{"reset": true}},
+	} {
+		// A few firings: a backend (or its HTTP client) may retry once.
+		f.fault["api"], f.fault["count"], f.fault["users"] = "jscode2session", 3, []string{r.cfg.Device}
+		a, err := r.post(ctx, r.cfg.WechatURL+"/__admin/faults", f.fault)
+		if err != nil || a.status/100 != 2 {
+			p.Notes = append(p.Notes, f.name+": mock WeChat refused the fault")
+			continue
+		}
+		code, err := r.wxCode(ctx)
+		if err != nil {
+			continue
+		}
+		check(f.name, style.SignalUnavailable, code)
+		_, _ = r.send(ctx, http.MethodDelete, r.cfg.WechatURL+"/__admin/faults")
+	}
+}

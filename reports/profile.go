@@ -1,0 +1,80 @@
+package reports
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/tokenstorm/tokenstorm/harness/summary"
+)
+
+// profileRows renders summary.json's backend_profile as label/value rows,
+// shared by summary.md and report.html.
+func profileRows(p *summary.BackendProfile) [][2]string {
+	if p == nil {
+		return nil
+	}
+	ttl := func(s int64) string {
+		if s <= 0 {
+			return "not announced"
+		}
+		return fmt.Sprintf("%ds", s)
+	}
+	rows := [][2]string{
+		{"access token lifetime", ttl(p.AccessTTLSeconds)},
+		{"refresh token lifetime", ttl(p.RefreshTTLSeconds)},
+		{"rotation", orDash(p.Rotation)},
+	}
+	reuse := orDash(p.Reuse)
+	if p.Reuse == "tolerated" {
+		reuse += fmt.Sprintf(" (%d extra use(s) accepted)", p.ReuseAccepted)
+	}
+	if p.FamilyRevokedOnReuse != nil {
+		if *p.FamilyRevokedOnReuse {
+			reuse += "; a reuse revokes the family"
+		} else {
+			reuse += "; a reuse does not revoke the family"
+		}
+	}
+	rows = append(rows, [2]string{"reuse of a rotated refresh token", reuse})
+	if p.ParallelRefreshes > 0 {
+		rows = append(rows, [2]string{"parallel refreshes with one token", fmt.Sprintf("%d of %d succeeded", p.ParallelSucceeded, p.ParallelRefreshes)})
+	}
+	names := make([]string, 0, len(p.Signals))
+	for n := range p.Signals {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	seen := make([]string, len(names))
+	for i, n := range names {
+		seen[i] = fmt.Sprintf("%s ×%d", n, p.Signals[n])
+	}
+	rows = append(rows, [2]string{"signals seen", orDash(strings.Join(seen, ", "))},
+		[2]string{"login latency", fmt.Sprintf("p50 %s, p99 %s", fmtMS(p.LoginMS.P50), fmtMS(p.LoginMS.P99))},
+		[2]string{"refresh latency", fmt.Sprintf("p50 %s, p99 %s", fmtMS(p.RefreshMS.P50), fmtMS(p.RefreshMS.P99))})
+	for _, c := range p.Logins {
+		verdict := "ok"
+		if !c.OK {
+			verdict = "WRONG: want " + c.Want
+		}
+		rows = append(rows, [2]string{"login: " + c.Name, fmt.Sprintf("%s (HTTP %d) %s", c.Seen, c.Status, verdict)})
+	}
+	if p.RetryAfter != nil {
+		ra := "sent with upstream_unavailable"
+		if !*p.RetryAfter {
+			ra = "missing from an upstream_unavailable answer"
+		}
+		rows = append(rows, [2]string{"Retry-After", ra})
+	}
+	for _, n := range p.Notes {
+		rows = append(rows, [2]string{"note", n})
+	}
+	return rows
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
+}
