@@ -476,7 +476,14 @@ func (c *Checker) Finish(s *summary.Summary) {
 		// One checker's series per summary: the run's global one wins.
 		s.Series, s.SeriesBucketMS = pts, ms(c.width)
 	}
-	s.Timeline = append(s.Timeline, c.marks...)
+	for _, m := range c.marks {
+		// The harness's own logins (backendcheck) are in no key number, so
+		// not on the chart either: its legend counts what the numbers count.
+		if d := c.devices[m.Device]; d != nil && d.harness && (m.Kind == "login" || m.Kind == "refresh") {
+			continue
+		}
+		s.Timeline = append(s.Timeline, m)
+	}
 	if c.marksCut > 0 {
 		s.Notes = append(s.Notes, fmt.Sprintf("timeline: %d further events not drawn", c.marksCut))
 	}

@@ -471,3 +471,22 @@ func TestProactiveRefreshJudgedByTheDevicesClock(t *testing.T) {
 		})
 	}
 }
+
+// The chart's login legend counts what the key numbers count: the harness's
+// own logins (backendcheck looking at a backend) are in neither.
+func TestTimelineLeavesOutTheHarnessOwnLogins(t *testing.T) {
+	s := newScript()
+	s.login("d1", "c1", "A1", "F1")
+	s.login("checker", "c2", "B1", "F2")
+	s.add(ledger.Event{Source: ledger.SourceHarness, Kind: ledger.KindAPI, Device: "checker", Route: "/api/orders", Token: "B1", Outcome: ledger.OutcomeOK, Status: 200})
+	sum := s.check(t)
+	logins := 0
+	for _, m := range sum.Timeline {
+		if m.Kind == "login" {
+			logins++
+			assert.Equal(t, "d1", m.Device)
+		}
+	}
+	assert.Equal(t, 1, sum.Refresh.Logins)
+	assert.Equal(t, sum.Refresh.Logins, logins, "legend and key numbers agree")
+}
