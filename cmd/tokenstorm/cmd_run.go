@@ -150,6 +150,13 @@ func cmdRun(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io.W
 	}
 	if c.backend != "" && ctx.Err() == nil {
 		s.BackendProfile = profileBackend(ctx, c.backend, c.style, *wechatAddr, *accessTTL, s)
+		if s.BackendProfile != nil {
+			// The login checks gate the run (docs/ci.md): a 5xx or a success
+			// where the style's invalid_code / upstream_unavailable belongs.
+			lsc := backendcheck.LoginScenario(s.BackendProfile)
+			s.Scenarios = append(s.Scenarios, lsc)
+			fmt.Fprintf(stderr, "  probe %-26s %s  %s\n", lsc.Name, lsc.Verdict, lsc.Detail)
+		}
 	}
 	global.Finish(s)
 	s.DurationMS = float64(time.Since(start).Milliseconds())

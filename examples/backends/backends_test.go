@@ -326,6 +326,9 @@ func TestPythonExampleBackend(t *testing.T) {
 	require.NotNil(t, p.FamilyRevokedOnReuse)
 	assert.True(t, *p.FamilyRevokedOnReuse, "backend.py revokes the family on reuse")
 	assert.Equal(t, 1, p.ParallelSucceeded, "strict: one of the parallel refreshes wins")
+	lsc := backendcheck.LoginScenario(p)
+	assert.Equal(t, summary.Pass, lsc.Verdict, "%s %+v", lsc.Detail, p.Logins)
+	assert.Len(t, p.Logins, 5, "%v", p.Notes)
 }
 
 // The profile of a backend run matches the backend's real policy, whatever
@@ -356,6 +359,25 @@ func TestProfilesOfTheExampleBackendPolicies(t *testing.T) {
 		assert.True(t, *p.FamilyRevokedOnReuse)
 		assert.Equal(t, 1, p.ParallelSucceeded)
 		assert.Equal(t, int64(2), p.AccessTTLSeconds)
+		require.Len(t, p.Logins, 5, "%v", p.Notes)
+		lsc := backendcheck.LoginScenario(p)
+		assert.Equal(t, summary.Pass, lsc.Verdict, "%s %+v", lsc.Detail, p.Logins)
+	})
+	// A login route that takes a reused code or turns WeChat's trouble into
+	// a 500 fails backend-login, naming the checks.
+	t.Run("login bug: reused code accepted", func(t *testing.T) {
+		p, _, _ := profile(t, "-login-bug", "reused-code-ok")
+		lsc := backendcheck.LoginScenario(p)
+		assert.Equal(t, summary.Fail, lsc.Verdict, lsc.Detail)
+		assert.Equal(t, []string{backendcheck.CheckReusedCode, backendcheck.CheckUnknownCode}, lsc.Failed)
+		assert.Contains(t, lsc.Detail, "code used twice (WeChat 40163): HTTP 200, success signal (want invalid_code)")
+	})
+	t.Run("login bug: WeChat trouble answered 500", func(t *testing.T) {
+		p, _, _ := profile(t, "-login-bug", "wechat-500")
+		lsc := backendcheck.LoginScenario(p)
+		assert.Equal(t, summary.Fail, lsc.Verdict, lsc.Detail)
+		assert.Equal(t, []string{"WeChat busy (-1)", "WeChat rate limit (45011)", "WeChat unreachable (connection reset)"}, lsc.Failed)
+		assert.Contains(t, lsc.Detail, "WeChat busy (-1): HTTP 500")
 	})
 	t.Run("never rotates", func(t *testing.T) {
 		p, _, _ := profile(t, "-reuse", "never-rotates")

@@ -14,6 +14,7 @@ import (
 	"github.com/tokenstorm/tokenstorm/harness/ledger"
 	"github.com/tokenstorm/tokenstorm/harness/stack"
 	"github.com/tokenstorm/tokenstorm/harness/style"
+	"github.com/tokenstorm/tokenstorm/harness/summary"
 )
 
 func startStack(t *testing.T, styleName string, ttl time.Duration) (*stack.Stack, Config) {
@@ -188,4 +189,28 @@ func TestProfileMeasuresTheReusePolicy(t *testing.T) {
 		require.NotNil(t, p.RetryAfter)
 		assert.True(t, *p.RetryAfter)
 	}
+}
+
+// LoginScenario fails on any wrong login answer, naming it, and is skip
+// (never pass) when no check was made.
+func TestLoginScenario(t *testing.T) {
+	ok := summary.ProfileCheck{Name: CheckUnknownCode, Want: style.SignalInvalidCode, Seen: style.SignalInvalidCode, Status: 400, OK: true}
+	bad := summary.ProfileCheck{Name: "WeChat busy (-1)", Want: style.SignalUnavailable, Seen: style.SignalNone, Status: 500}
+	lost := summary.ProfileCheck{Name: "WeChat unreachable (connection reset)", Want: style.SignalUnavailable, Seen: "no answer"}
+
+	sc := LoginScenario(&summary.BackendProfile{Logins: []summary.ProfileCheck{ok}})
+	assert.Equal(t, summary.Pass, sc.Verdict)
+	assert.Equal(t, LoginProbe, sc.Name)
+	assert.Equal(t, "probe", sc.Kind)
+
+	sc = LoginScenario(&summary.BackendProfile{Logins: []summary.ProfileCheck{ok, bad, lost}})
+	assert.Equal(t, summary.Fail, sc.Verdict)
+	assert.Equal(t, []string{bad.Name, lost.Name}, sc.Failed)
+	assert.Contains(t, sc.Detail, "WeChat busy (-1): HTTP 500, none signal (want upstream_unavailable)")
+	assert.Contains(t, sc.Detail, "WeChat unreachable (connection reset): no answer (want upstream_unavailable)")
+
+	sc = LoginScenario(&summary.BackendProfile{Notes: []string{"login checks not made: x"}})
+	assert.Equal(t, summary.Skip, sc.Verdict)
+	assert.Contains(t, sc.Detail, "login checks not made: x")
+	assert.Equal(t, summary.Skip, LoginScenario(nil).Verdict)
 }

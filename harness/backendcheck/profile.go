@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -192,9 +193,11 @@ func (r *runner) loginChecks(ctx context.Context, p *summary.BackendProfile) {
 		return
 	}
 	if a, err := r.styled(ctx, &r.st.Requests.Login, code); err == nil && r.st.Classify(a.status, a.body) == style.SignalSuccess {
-		check("code used twice (WeChat 40163)", style.SignalInvalidCode, code)
+		check(CheckReusedCode, style.SignalInvalidCode, code)
+	} else {
+		p.Notes = append(p.Notes, CheckReusedCode+": not checked, the first login with the code did not succeed")
 	}
-	check("unknown code (WeChat 40029)", style.SignalInvalidCode, "tokenstorm-unknown-"+randomHex(8))
+	check(CheckUnknownCode, style.SignalInvalidCode, "tokenstorm-unknown-"+randomHex(8))
 	for _, f := range []struct {
 		name  string
 		fault map[string]any
@@ -217,4 +220,51 @@ func (r *runner) loginChecks(ctx context.Context, p *summary.BackendProfile) {
 		check(f.name, style.SignalUnavailable, code)
 		_, _ = r.send(ctx, http.MethodDelete, r.cfg.WechatURL+"/__admin/faults")
 	}
+}
+
+// The login checks' names (summary.json backend_profile.logins[].name).
+const (
+	CheckReusedCode  = "code used twice (WeChat 40163)"
+	CheckUnknownCode = "unknown code (WeChat 40029)"
+)
+
+// LoginProbe is the name of the scenario that gates a run on the profile's
+// login checks.
+const LoginProbe = "backend-login"
+
+// LoginScenario turns the profile's login checks into a verdict, the
+// scenario "backend-login" (kind probe) of a backend run: a check answered
+// with another signal than the one it wants — a reused or unknown code
+// accepted or answered with a 5xx, WeChat busy/rate limited/unreachable
+// answered with a 5xx or a success, no answer at all — fails it, and so the
+// run. No checks made (mock WeChat refused, no profile): skip, with why.
+func LoginScenario(p *summary.BackendProfile) summary.Scenario {
+	sc := summary.Scenario{Name: LoginProbe, Kind: "probe", Verdict: summary.Pass}
+	if p == nil || len(p.Logins) == 0 {
+		sc.Verdict, sc.Detail = summary.Skip, "the login checks were not made"
+		if p != nil && len(p.Notes) > 0 {
+			sc.Detail += ": " + strings.Join(p.Notes, "; ")
+		}
+		return sc
+	}
+	var wrong, fine []string
+	for _, c := range p.Logins {
+		if c.OK {
+			fine = append(fine, c.Name)
+			continue
+		}
+		seen := c.Seen // "no answer"
+		if c.Status != 0 {
+			seen = fmt.Sprintf("HTTP %d, %s signal", c.Status, c.Seen)
+		}
+		wrong = append(wrong, fmt.Sprintf("%s: %s (want %s)", c.Name, seen, c.Want))
+		sc.Failed = append(sc.Failed, c.Name)
+	}
+	if len(wrong) > 0 {
+		sc.Verdict = summary.Fail
+		sc.Detail = "login route answered wrongly — " + strings.Join(wrong, "; ")
+		return sc
+	}
+	sc.Detail = "login route answered with the style's signals: " + strings.Join(fine, ", ")
+	return sc
 }

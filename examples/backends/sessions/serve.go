@@ -26,11 +26,16 @@ func Main(name string, defect bool, args []string) int {
 	renewTTL := fs.Duration("renew-ttl", envDuration("RENEW_TTL", 24*time.Hour), "how long a renew_key works [$RENEW_TTL]")
 	reuse := fs.String("reuse", env("RENEW_REUSE", "strict"), "renew_key policy: strict | never-rotates | grace:D [$RENEW_REUSE]")
 	omitTTL := fs.Bool("omit-ttl", false, "leave ttl out of the answers (a backend that does not say how long a session lives)")
+	loginBug := fs.String("login-bug", "", "a deliberate login defect for tokenstorm to catch: reused-code-ok | wechat-500 (default none)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	if *loginBug != "" && *loginBug != "reused-code-ok" && *loginBug != "wechat-500" {
+		fmt.Fprintf(os.Stderr, "%s: -login-bug %q: want reused-code-ok or wechat-500\n", name, *loginBug)
+		return 2
+	}
 	srv := New(Config{WechatURL: *wechat, AppID: *appid, Secret: *secret, SessionTTL: *ttl, RenewTTL: *renewTTL, SwallowBadSessions: defect,
-		Reuse: *reuse, OmitTTL: *omitTTL})
+		Reuse: *reuse, OmitTTL: *omitTTL, LoginBug: *loginBug})
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)

@@ -46,6 +46,12 @@ type Config struct {
 	// renew_key, which keeps working), "grace:D" (a used renew_key still
 	// renews for D after its first use).
 	Reuse string
+	// LoginBug is a deliberate login defect for tokenstorm's backend-login
+	// check to catch: "reused-code-ok" logs a reused or unknown wx.login
+	// code in anyway (WeChat 40163/40029 answered with a session),
+	// "wechat-500" answers WeChat busy, rate limited or unreachable with a
+	// bare HTTP 500 instead of 503 wechat_down. "" = none.
+	LoginBug string
 	// OmitTTL leaves "ttl" out of login and renew answers (a backend that
 	// does not say how long a session lives).
 	OmitTTL bool
@@ -115,6 +121,13 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	openid, errcode, err := s.jscode2session(r.Context(), in.WxCode)
+	switch {
+	case s.cfg.LoginBug == "reused-code-ok" && err == nil && (errcode == 40163 || errcode == 40029):
+		openid, errcode = "bug-"+in.WxCode, 0 // the bug: the code is taken as good
+	case s.cfg.LoginBug == "wechat-500" && (err != nil || errcode == -1 || errcode == 45011):
+		http.Error(w, "internal error", http.StatusInternalServerError) // the bug: WeChat's trouble is a 500
+		return
+	}
 	switch {
 	case err != nil:
 		reply(w, http.StatusServiceUnavailable, "wechat_down", map[string]any{"message": err.Error()})
