@@ -26,8 +26,11 @@ func profileRows(p *summary.BackendProfile) [][2]string {
 		{"rotation", orDash(p.Rotation)},
 	}
 	reuse := orDash(p.Reuse)
-	if p.Reuse == "tolerated" {
+	switch p.Reuse {
+	case "tolerated", "count":
 		reuse += fmt.Sprintf(" (%d extra use(s) accepted)", p.ReuseAccepted)
+	case "grace":
+		reuse += fmt.Sprintf(" (accepted again up to %.2fs after the rotation)", p.ReuseGraceSeconds)
 	}
 	if p.FamilyRevokedOnReuse != nil {
 		if *p.FamilyRevokedOnReuse {

@@ -388,9 +388,16 @@ func TestProfilesOfTheExampleBackendPolicies(t *testing.T) {
 	t.Run("grace 30s", func(t *testing.T) {
 		p, _, _ := profile(t, "-reuse", "grace:30s")
 		assert.Equal(t, "rotates", p.Rotation)
-		assert.Equal(t, "tolerated", p.Reuse)
+		assert.Equal(t, "tolerated", p.Reuse, "accepted at every delay up to the bound: %v", p.Notes)
 		assert.Equal(t, 3, p.ReuseAccepted)
+		assert.Contains(t, strings.Join(p.Notes, "\n"), "still accepted 4s after its rotation")
 		assert.Equal(t, backendcheck.ParallelRefreshes, p.ParallelSucceeded)
+	})
+	t.Run("grace 2s", func(t *testing.T) {
+		p, _, _ := profile(t, "-reuse", "grace:2s")
+		assert.Equal(t, "grace", p.Reuse, "%v", p.Notes)
+		assert.GreaterOrEqual(t, p.ReuseGraceSeconds, 1.5, "%v", p.Notes)
+		assert.LessOrEqual(t, p.ReuseGraceSeconds, 2.0, "%v", p.Notes)
 	})
 	t.Run("no expires_in", func(t *testing.T) {
 		p, url, wechat := profile(t, "-omit-ttl")

@@ -57,6 +57,9 @@ type Config struct {
 	// when the login answer carries no expires_in (a backend that does not
 	// say); 0 = unknown.
 	AccessTTL time.Duration
+	// GraceBound is the longest grace window Profile measures; default
+	// DefaultGraceBound.
+	GraceBound time.Duration
 }
 
 // Check is one observation.

@@ -214,3 +214,28 @@ func TestLoginScenario(t *testing.T) {
 	assert.Contains(t, sc.Detail, "login checks not made: x")
 	assert.Equal(t, summary.Skip, LoginScenario(nil).Verdict)
 }
+
+// A reuse count is told from a grace window, and a window is measured: the
+// reference backend's reuse:1 accepts one extra presentation at once, its
+// grace:1500ms accepts reuse up to 1.5 s after the rotation and not after.
+func TestProfileTellsACountFromAGraceWindow(t *testing.T) {
+	profile := func(reuse string) *summary.BackendProfile {
+		st, err := stack.Start(context.Background(), stack.Options{Style: "oauth2", Ledger: ledger.New(ledger.Options{Memory: true}), Reuse: reuse, AccessTTL: 90 * time.Second})
+		require.NoError(t, err)
+		defer st.Close()
+		p, err := Profile(context.Background(), Config{BackendURL: st.BackendURL, WechatURL: st.WechatURL, AppID: st.AppID, Style: style.MustLoad("oauth2")})
+		require.NoError(t, err, reuse)
+		return p
+	}
+	p := profile("reuse:1")
+	assert.Equal(t, "count", p.Reuse, "%v", p.Notes)
+	assert.Equal(t, 1, p.ReuseAccepted)
+	assert.Zero(t, p.ReuseGraceSeconds)
+
+	p = profile("grace:1500ms")
+	assert.Equal(t, "grace", p.Reuse, "%v", p.Notes)
+	assert.Equal(t, maxReuse, p.ReuseAccepted)
+	assert.GreaterOrEqual(t, p.ReuseGraceSeconds, 1.0, "bisection between 1 s (accepted) and 2 s (refused)")
+	assert.Less(t, p.ReuseGraceSeconds, 1.5, "never longer than the real window: %v", p.Notes)
+	assert.Contains(t, strings.Join(p.Notes, "\n"), "grace window: a rotated refresh token is accepted again for between")
+}

@@ -22,6 +22,18 @@ const ParallelRefreshes = 8
 // maxReuse bounds how often Profile presents a rotated refresh token again.
 const maxReuse = 3
 
+// DefaultGraceBound is the longest grace window Profile measures: a rotated
+// refresh token still accepted this long after its rotation is reported
+// "tolerated" (a longer window, or a reuse count of at least maxReuse).
+const DefaultGraceBound = 4 * time.Second
+
+// graceSteps is how many bisections Profile makes inside the bracket a
+// doubling delay found; with DefaultGraceBound the window is known to
+// within an eighth of the bracket, and the probing sleeps at most about
+// 2×bound + graceSteps×bound (≈ 20 s worst case, only for a backend that
+// tolerates reuse at all).
+const graceSteps = 3
+
 // Profile measures a backend through its public routes: the lifetimes its
 // login announces, whether a refresh rotates the refresh token, what a
 // second presentation of a rotated token gets (and whether that revokes
@@ -114,16 +126,23 @@ func Profile(ctx context.Context, cfg Config) (*summary.BackendProfile, error) {
 			}
 			p.ReuseAccepted++
 		}
-		p.Reuse = "tolerated"
-		if p.ReuseAccepted == 0 {
+		switch {
+		case p.ReuseAccepted == 0:
 			p.Reuse = "strict"
 			_, sig, err := refresh(next.RefreshToken)
 			if err == nil {
 				revoked := sig != style.SignalSuccess
 				p.FamilyRevokedOnReuse = &revoked
 			}
-		} else {
-			p.Notes = append(p.Notes, fmt.Sprintf("a rotated refresh token was accepted %d more time(s) (of %d tried) right after its rotation: a grace window or a reuse count", p.ReuseAccepted, maxReuse))
+		case p.ReuseAccepted < maxReuse:
+			// Refused within milliseconds of being accepted: a count, not a
+			// window (no real grace window is that short).
+			p.Reuse = "count"
+		default:
+			r.measureGrace(ctx, p, func(token string) bool {
+				_, sig, err := refresh(token)
+				return err == nil && sig == style.SignalSuccess
+			})
 		}
 	}
 
@@ -267,4 +286,76 @@ func LoginScenario(p *summary.BackendProfile) summary.Scenario {
 	}
 	sc.Detail = "login route answered with the style's signals: " + strings.Join(fine, ", ")
 	return sc
+}
+
+// measureGrace tells a grace window from a reuse count and measures the
+// window: each trial rotates a fresh family and presents its old refresh
+// token once after a delay (a fresh family because a refused reuse may
+// revoke the family). The delay doubles from 250 ms up to the bound until a
+// reuse is refused, then bisects between the last accepted and the first
+// refused delay. Accepted at every delay up to the bound: "tolerated".
+func (r *runner) measureGrace(ctx context.Context, p *summary.BackendProfile, reuse func(token string) bool) {
+	bound := r.cfg.GraceBound
+	if bound == 0 {
+		bound = DefaultGraceBound
+	}
+	trial := func(delay time.Duration) (accepted, ok bool) {
+		t, err := r.loginTokens(ctx)
+		if err != nil || t.RefreshToken == "" {
+			return false, false
+		}
+		a, err := r.styled(ctx, &r.st.Requests.Refresh, t.RefreshToken)
+		if err != nil || r.st.Classify(a.status, a.body) != style.SignalSuccess {
+			return false, false
+		}
+		if !sleep(ctx, delay) {
+			return false, false
+		}
+		return reuse(t.RefreshToken), true
+	}
+	p.Reuse = "tolerated"
+	var lo, hi time.Duration // the window is in [lo, hi)
+	for d := 250 * time.Millisecond; ; d *= 2 {
+		d = min(d, bound)
+		accepted, ok := trial(d)
+		if !ok {
+			p.Notes = append(p.Notes, fmt.Sprintf("reuse after %s not measured (a login or refresh failed): grace window unknown", d))
+			return
+		}
+		if !accepted {
+			hi = d
+			break
+		}
+		lo = d
+		if d == bound {
+			p.Notes = append(p.Notes, fmt.Sprintf("a rotated refresh token was still accepted %s after its rotation (the longest delay tried): a grace window of at least %s, or a reuse count of at least %d", bound, bound, maxReuse))
+			return
+		}
+	}
+	for range graceSteps {
+		mid := lo + (hi-lo)/2
+		accepted, ok := trial(mid)
+		if !ok {
+			break
+		}
+		if accepted {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	p.Reuse = "grace"
+	p.ReuseGraceSeconds = lo.Seconds()
+	p.Notes = append(p.Notes, fmt.Sprintf("grace window: a rotated refresh token is accepted again for between %s and %s after its rotation", lo, hi))
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }

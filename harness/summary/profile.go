@@ -13,11 +13,18 @@ type BackendProfile struct {
 	// (the same one), "none" (the style has no refresh route), "" unknown.
 	Rotation string `json:"rotation"`
 	// Reuse is the policy seen when a rotated refresh token is presented
-	// again: "strict" (refused), "tolerated" (accepted: a grace window or a
-	// reuse count), "" when not measured. ReuseAccepted counts the extra
-	// presentations accepted (up to the number tried).
+	// again: "strict" (refused), "count" (accepted a few times right away,
+	// then refused: a reuse count), "grace" (accepted until some delay after
+	// the rotation: a grace window), "tolerated" (accepted at every delay
+	// tried: a long window or a large count), "" when not measured.
+	// ReuseAccepted counts the extra presentations accepted right after the
+	// rotation (up to the number tried).
 	Reuse         string `json:"reuse"`
 	ReuseAccepted int    `json:"reuse_accepted"`
+	// ReuseGraceSeconds, under "grace", is the longest delay after the
+	// rotation at which the rotated token was still accepted (the window
+	// lies between it and the next delay tried, said in Notes).
+	ReuseGraceSeconds float64 `json:"reuse_grace_s,omitempty"`
 	// FamilyRevokedOnReuse: after a refused reuse, the newest refresh token
 	// of the family was refused too (RFC 9700 §4.14.2).
 	FamilyRevokedOnReuse *bool `json:"family_revoked_on_reuse,omitempty"`
