@@ -159,7 +159,7 @@ func TestExampleBackendsThroughTheirStyleFile(t *testing.T) {
 		assert.Equal(t, summary.Pass, s.Verdict, "failed: %v %v", s.FailedInvariants(), by)
 		inv := s.Invariants[summary.ExpirySignalled]
 		assert.Equal(t, summary.Pass, inv.Verdict)
-		assert.Equal(t, 4, inv.Checked, "tampered, garbage, missing and expired (by its 2s TTL) tokens were checked")
+		assert.Equal(t, 6, inv.Checked, "tampered, garbage, unsigned, foreign-key, missing and expired (by its 2s TTL) tokens were checked")
 		assert.Equal(t, summary.Pass, s.Invariants[summary.CodeSingleUse].Verdict)
 		assert.Equal(t, summary.Pass, by["backend-signals"].Verdict, by["backend-signals"].Detail)
 		assert.Equal(t, summary.Pass, by["concurrent-first-login"].Verdict, by["concurrent-first-login"].Detail)
@@ -174,7 +174,7 @@ func TestExampleBackendsThroughTheirStyleFile(t *testing.T) {
 		assert.Equal(t, summary.Fail, s.Verdict)
 		inv := s.Invariants[summary.ExpirySignalled]
 		require.Equal(t, summary.Fail, inv.Verdict)
-		assert.Equal(t, 4, inv.Violations, "every bad token got an empty success")
+		assert.Equal(t, 6, inv.Violations, "every bad token got an empty success")
 		require.NotEmpty(t, inv.Examples)
 		assert.Contains(t, inv.Examples[0].Explanation, "with HTTP 200 carrying the style's success signal instead of the expiry/invalid signal")
 		assert.True(t, strings.Contains(inv.Examples[0].Evidence[0].Detail, `"items":[]`), inv.Examples[0].Evidence[0].Detail)
@@ -194,7 +194,7 @@ func TestExampleBackendsThroughTheirStyleFile(t *testing.T) {
 		assert.Equal(t, summary.Pass, sc.Verdict, sc.Detail)
 		inv := s.Invariants[summary.ExpirySignalled]
 		assert.Equal(t, summary.Pass, inv.Verdict)
-		assert.Equal(t, 4, inv.Checked, "tampered, garbage, missing and expired (by its 2s TTL) tokens were checked")
+		assert.Equal(t, 6, inv.Checked, "tampered, garbage, unsigned, foreign-key, missing and expired (by its 2s TTL) tokens were checked")
 		for _, sc := range res.Scenarios {
 			if sc.Verdict == summary.Skip {
 				assert.Regexp(t, `needs the reference backend's admin API|written for another backend style; this run uses sessions-example`, sc.Detail)
@@ -210,10 +210,10 @@ func TestExampleBackendsThroughTheirStyleFile(t *testing.T) {
 		sc := scenario(t, res, "tampered, garbage, missing and expired tokens never get a success")
 		assert.Equal(t, summary.Fail, sc.Verdict)
 		assert.Equal(t, []string{summary.ExpirySignalled}, sc.Failed)
-		assert.Contains(t, sc.Detail, "invariant expiry-signalled does not hold: 4 violation(s)")
+		assert.Contains(t, sc.Detail, "invariant expiry-signalled does not hold: 6 violation(s)")
 		assert.Equal(t, []string{summary.ExpirySignalled}, s.FailedInvariants())
 		inv := s.Invariants[summary.ExpirySignalled]
-		assert.Equal(t, 4, inv.Violations, "every bad token got an empty success")
+		assert.Equal(t, 6, inv.Violations, "every bad token got an empty success")
 	})
 }
 
@@ -297,7 +297,7 @@ func TestPythonExampleBackend(t *testing.T) {
 	s, by := runStyled(t, url, wechat, "python/style.yaml")
 	assert.Equal(t, summary.Pass, s.Verdict, "failed: %v %v", s.FailedInvariants(), by)
 	assert.Equal(t, summary.Pass, by["backend-signals"].Verdict, by["backend-signals"].Detail)
-	assert.Equal(t, 4, s.Invariants[summary.ExpirySignalled].Checked, "tampered, garbage, missing and expired (by its 2s TTL) tokens")
+	assert.Equal(t, 6, s.Invariants[summary.ExpirySignalled].Checked, "tampered, garbage, unsigned, foreign-key, missing and expired (by its 2s TTL) tokens")
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

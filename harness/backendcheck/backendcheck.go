@@ -6,9 +6,10 @@
 // It logs a device in through the style's login route with a real wx.login
 // code (the backend must call mock WeChat's jscode2session), calls a
 // protected resource with the token (it must succeed), with a tampered, a
-// garbage and no token (each must get the style's invalid — or expired —
-// signal), and, when an expire hook works or the access token lives at most
-// MaxWait, with an expired token (it must get the expired signal). Every
+// garbage and no token, an unsigned (alg none) JWT and a JWT signed with a
+// foreign key carrying the same claims (each must get the style's invalid —
+// or expired — signal), and, when an expire hook works or the access token
+// lives at most MaxWait, with an expired token (it must get the expired signal). Every
 // answer to a bad token is recorded as a ledger event (Source harness, Kind
 // api, Outcome invalid/missing/expired, Status, Detail naming the signal seen)
 // so that the checker's expiry-signalled judges it like the reference
@@ -164,6 +165,8 @@ func (r *runner) run(ctx context.Context) error {
 	}{
 		{"tampered token", tampered, ledger.OutcomeInvalid},
 		{"garbage token", "tokenstorm-garbage-" + randomHex(12), ledger.OutcomeInvalid},
+		{"unsigned token (alg none)", unsignedJWT(tok, r.cfg.Device), ledger.OutcomeInvalid},
+		{"token signed with another key", foreignJWT(tok, r.cfg.Device, []byte(randomHex(16))), ledger.OutcomeInvalid},
 		{"no token", "", ledger.OutcomeMissing},
 	} {
 		if err := r.bad(ctx, bad.name, bad.token, bad.outcome); err != nil {

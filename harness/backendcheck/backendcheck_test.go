@@ -3,6 +3,8 @@ package backendcheck
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"net/http"
 	"strings"
 	"testing"
@@ -52,10 +54,12 @@ func TestReferenceBackendPassesInEveryStyle(t *testing.T) {
 			rep, err := Run(context.Background(), cfg)
 			require.NoError(t, err)
 			assert.Empty(t, rep.Failed(), rep.Summary())
-			require.Len(t, rep.Checks, 5, rep.Summary())
-			assert.Equal(t, "expired token (expired by admin)", rep.Checks[4].Name)
+			require.Len(t, rep.Checks, 7, rep.Summary())
+			assert.Equal(t, "unsigned token (alg none)", rep.Checks[3].Name)
+			assert.Equal(t, "token signed with another key", rep.Checks[4].Name)
+			assert.Equal(t, "expired token (expired by admin)", rep.Checks[6].Name)
 			evs := harnessEvents(st.Ledger)
-			require.Len(t, evs, 4, "tampered, garbage, missing, expired")
+			require.Len(t, evs, 6, "tampered, garbage, unsigned, foreign, missing, expired")
 			for _, e := range evs {
 				assert.Equal(t, ledger.KindAPI, e.Kind)
 				assert.Equal(t, "checker", e.Device)
@@ -63,8 +67,8 @@ func TestReferenceBackendPassesInEveryStyle(t *testing.T) {
 				assert.True(t, ok, e.Detail)
 				assert.Contains(t, []string{style.SignalInvalid, style.SignalExpired}, noted, e.Detail)
 			}
-			assert.Equal(t, ledger.OutcomeMissing, evs[2].Outcome)
-			assert.Equal(t, ledger.OutcomeExpired, evs[3].Outcome)
+			assert.Equal(t, ledger.OutcomeMissing, evs[4].Outcome)
+			assert.Equal(t, ledger.OutcomeExpired, evs[5].Outcome)
 		})
 	}
 }
@@ -79,7 +83,7 @@ func TestExpiryNotCheckableIsReportedNotFailed(t *testing.T) {
 	last := rep.Checks[len(rep.Checks)-1]
 	assert.Equal(t, "expired token", last.Name)
 	assert.Contains(t, last.Skipped, "the access token lives 2h0m0s, longer than the 10s the check may wait")
-	assert.Len(t, harnessEvents(st.Ledger), 3)
+	assert.Len(t, harnessEvents(st.Ledger), 5, "tampered, garbage, unsigned, foreign, missing")
 }
 
 // A short TTL is waited out in real time.
@@ -238,4 +242,34 @@ func TestProfileTellsACountFromAGraceWindow(t *testing.T) {
 	assert.GreaterOrEqual(t, p.ReuseGraceSeconds, 1.0, "bisection between 1 s (accepted) and 2 s (refused)")
 	assert.Less(t, p.ReuseGraceSeconds, 1.5, "never longer than the real window: %v", p.Notes)
 	assert.Contains(t, strings.Join(p.Notes, "\n"), "grace window: a rotated refresh token is accepted again for between")
+}
+
+// The forged tokens keep a JWT's claims: only the header and signature
+// change, so a backend that skips verification would accept them.
+func TestForgedTokens(t *testing.T) {
+	hdr := b64.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))
+	payload := b64.EncodeToString([]byte(`{"sub":"dev-1","exp":9999999999}`))
+	tok := hdr + "." + payload + ".c2lnbmF0dXJl"
+
+	none := strings.Split(unsignedJWT(tok, "d"), ".")
+	require.Len(t, none, 3)
+	h, err := b64.DecodeString(none[0])
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"alg":"none","typ":"JWT"}`, string(h))
+	assert.Equal(t, payload, none[1])
+	assert.Empty(t, none[2])
+
+	key := []byte("another-key")
+	foreign := foreignJWT(tok, "d", key)
+	parts := strings.Split(foreign, ".")
+	require.Len(t, parts, 3)
+	assert.Equal(t, payload, parts[1])
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(parts[0] + "." + parts[1]))
+	assert.Equal(t, b64.EncodeToString(m.Sum(nil)), parts[2], "HS256 with the foreign key")
+
+	// An opaque token gets plausible claims for the device.
+	c, err := b64.DecodeString(strings.Split(unsignedJWT("opaque123", "dev-9"), ".")[1])
+	require.NoError(t, err)
+	assert.Contains(t, string(c), `"sub":"dev-9"`)
 }
