@@ -35,6 +35,9 @@ func profileRows(p *summary.BackendProfile) [][2]string {
 	if p.FamilyRevokedOnReuse != nil {
 		if *p.FamilyRevokedOnReuse {
 			reuse += "; a reuse revokes the family"
+			if p.FamilyStaysRevoked != nil && !*p.FamilyStaysRevoked {
+				reuse += ", but its newest token works again 1s later"
+			}
 		} else {
 			reuse += "; a reuse does not revoke the family"
 		}

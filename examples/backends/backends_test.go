@@ -325,6 +325,8 @@ func TestPythonExampleBackend(t *testing.T) {
 	assert.Equal(t, "strict", p.Reuse)
 	require.NotNil(t, p.FamilyRevokedOnReuse)
 	assert.True(t, *p.FamilyRevokedOnReuse, "backend.py revokes the family on reuse")
+	require.NotNil(t, p.FamilyStaysRevoked)
+	assert.True(t, *p.FamilyStaysRevoked, "and the revocation lasts")
 	assert.Equal(t, 1, p.ParallelSucceeded, "strict: one of the parallel refreshes wins")
 	lsc := backendcheck.LoginScenario(p)
 	assert.Equal(t, summary.Pass, lsc.Verdict, "%s %+v", lsc.Detail, p.Logins)

@@ -175,6 +175,8 @@ func TestProfileMeasuresTheReusePolicy(t *testing.T) {
 		if c.want == "strict" {
 			require.NotNil(t, p.FamilyRevokedOnReuse)
 			assert.Equal(t, c.revoked, *p.FamilyRevokedOnReuse)
+			require.NotNil(t, p.FamilyStaysRevoked)
+			assert.True(t, *p.FamilyStaysRevoked, "still revoked a second later")
 			assert.Equal(t, 1, p.ParallelSucceeded, "strict: exactly one parallel refresh wins")
 			assert.Positive(t, p.Signals[style.SignalInvalidGrant])
 		} else {

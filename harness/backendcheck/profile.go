@@ -22,6 +22,10 @@ const ParallelRefreshes = 8
 // maxReuse bounds how often Profile presents a rotated refresh token again.
 const maxReuse = 3
 
+// revokedRecheck is how long after a revocation Profile presents the
+// family's newest refresh token again.
+const revokedRecheck = time.Second
+
 // DefaultGraceBound is the longest grace window Profile measures: a rotated
 // refresh token still accepted this long after its rotation is reported
 // "tolerated" (a longer window, or a reuse count of at least maxReuse).
@@ -133,6 +137,14 @@ func Profile(ctx context.Context, cfg Config) (*summary.BackendProfile, error) {
 			if err == nil {
 				revoked := sig != style.SignalSuccess
 				p.FamilyRevokedOnReuse = &revoked
+				// A revocation must last, not just refuse the retry at once:
+				// the newest token again after a pause.
+				if revoked && sleep(ctx, revokedRecheck) {
+					if _, sig, err := refresh(next.RefreshToken); err == nil {
+						stays := sig != style.SignalSuccess
+						p.FamilyStaysRevoked = &stays
+					}
+				}
 			}
 		case p.ReuseAccepted < maxReuse:
 			// Refused within milliseconds of being accepted: a count, not a

@@ -28,6 +28,9 @@ type BackendProfile struct {
 	// FamilyRevokedOnReuse: after a refused reuse, the newest refresh token
 	// of the family was refused too (RFC 9700 §4.14.2).
 	FamilyRevokedOnReuse *bool `json:"family_revoked_on_reuse,omitempty"`
+	// FamilyStaysRevoked: the revoked family's newest refresh token was
+	// refused again a second later (not only on the immediate retry).
+	FamilyStaysRevoked *bool `json:"family_stays_revoked,omitempty"`
 	// ParallelRefreshes refreshes were sent at once with one refresh token;
 	// ParallelSucceeded of them got new tokens (1 under strict rotation).
 	ParallelRefreshes int `json:"parallel_refreshes"`
