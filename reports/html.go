@@ -285,11 +285,16 @@ func numbers(s *summary.Summary) []numberGroup {
 			// purpose; they are not a violation by themselves.
 			{"failed", strconv.Itoa(r.Failed), false},
 			{"lost", strconv.Itoa(r.Lost), r.Lost > 0 && failed(s, summary.NoLostRequests)},
+			// Late: settled after the deadline because the stack was slow;
+			// a threshold gates it, no invariant.
+			{"late", strconv.Itoa(r.Late), false},
 		}},
 		{"Refresh", []numberItem{
 			{"expiry episodes", strconv.Itoa(rf.ExpiryEpisodes), false},
 			{"refreshes", strconv.Itoa(rf.Refreshes), false},
 			{"logins", strconv.Itoa(rf.Logins), false},
+			{"first logins", strconv.Itoa(rf.FirstLogins), false},
+			{"retries after a failure", strconv.Itoa(rf.Retries), false},
 			{"amplification", fmtFloat(rf.Amplification), rf.Amplification > 1 && failed(s, summary.SingleRefresh)},
 		}},
 		{"Latency", []numberItem{
@@ -298,6 +303,17 @@ func numbers(s *summary.Summary) []numberGroup {
 			{"p99", fmtMS(l.P99), false},
 			{"max", fmtMS(l.Max), false},
 		}},
+	}
+	if pe := s.ProtocolErrors; pe != nil {
+		// What the client under test wrote that the protocol does not allow:
+		// shown, and gated by a protocol_errors threshold when one is set.
+		g := numberGroup{Title: "Client protocol errors", Items: []numberItem{{"total", strconv.Itoa(pe.Total), false}}}
+		for _, k := range ledger.ProtocolKinds {
+			if n := pe.ByKind[k]; n > 0 {
+				g.Items = append(g.Items, numberItem{strings.ReplaceAll(k, "_", " "), strconv.Itoa(n), false})
+			}
+		}
+		groups = append(groups, g)
 	}
 	return groups
 }

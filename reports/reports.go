@@ -34,6 +34,7 @@ func WriteAll(dir string, s *summary.Summary) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("reports: create %s: %w", dir, err)
 	}
+	s = s.Redacted() // reports are read by many: no live wx.login code in them
 	if err := s.WriteFile(dir); err != nil {
 		return fmt.Errorf("reports: write %s: %w", filepath.Join(dir, SummaryFile), err)
 	}

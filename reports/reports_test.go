@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tokenstorm/tokenstorm/harness/ledger"
 	"github.com/tokenstorm/tokenstorm/harness/summary"
 )
 
@@ -137,5 +138,37 @@ func BenchmarkHTMLBig(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.ReportMetric(float64(buf.Len())/1024, "KB/op")
+	}
+}
+
+// SPEC §12: no report carries a live wx.login code; the evidence keeps a
+// hash, and the caller's summary is left as it was.
+func TestReportsCarryNoLiveCodes(t *testing.T) {
+	s := summary.New("ref", "embedded")
+	s.Invariants[summary.CodeSingleUse] = &summary.Invariant{Verdict: summary.Fail, Violations: 1, Examples: []summary.Violation{{
+		Invariant: summary.CodeSingleUse, Explanation: "code sent twice",
+		Evidence: []ledger.Event{{Seq: 1, Source: ledger.SourceWechat, Kind: ledger.KindJSCode2Sess, Code: "live-code-0123456789"}},
+	}}}
+	s.Finalize()
+	dir := t.TempDir()
+	require.NoError(t, WriteAll(dir, s))
+	for _, f := range []string{SummaryFile, HTMLFile, "summary.md", "junit.xml"} {
+		assert.NotContains(t, readFile(t, dir, f), "live-code-0123456789", f)
+	}
+	assert.Contains(t, readFile(t, dir, SummaryFile), ledger.RedactSecret("live-code-0123456789"))
+	assert.Equal(t, "live-code-0123456789", s.Invariants[summary.CodeSingleUse].Examples[0].Evidence[0].Code)
+}
+
+// The report shows what the terminal table and summary.md show: late
+// requests, first logins, retries and the client's protocol errors.
+func TestKeyNumbersShowLateRetriesAndProtocolErrors(t *testing.T) {
+	s := summary.New("exec:x", "embedded")
+	s.Requests.Late = 3
+	s.Refresh.FirstLogins, s.Refresh.Retries = 7, 2
+	s.AddProtocolErrors(map[string]int{"garbage_lines": 5})
+	s.Finalize()
+	html := readFile(t, render(t, s), HTMLFile)
+	for _, want := range []string{"late", "first logins", "retries after a failure", "Client protocol errors", "garbage lines"} {
+		assert.Contains(t, html, want)
 	}
 }

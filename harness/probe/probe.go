@@ -405,7 +405,7 @@ func saveLedger(l *ledger.Ledger, path string) error {
 	if err != nil {
 		return err
 	}
-	if err := l.WriteNDJSON(f); err != nil {
+	if err := l.WriteRedactedNDJSON(f); err != nil { // a report file: no live codes
 		f.Close()
 		return err
 	}

@@ -243,6 +243,9 @@ func addInvariants(s, shard *summary.Summary) {
 func addCounts(s, shard *summary.Summary) {
 	sumInts(reflect.ValueOf(&s.Requests).Elem(), reflect.ValueOf(shard.Requests))
 	sumInts(reflect.ValueOf(&s.Refresh).Elem(), reflect.ValueOf(shard.Refresh))
+	if pe := shard.ProtocolErrors; pe != nil {
+		s.AddProtocolErrors(pe.ByKind)
+	}
 }
 
 func sumInts(dst, src reflect.Value) {

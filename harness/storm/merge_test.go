@@ -107,3 +107,16 @@ func TestMergeRefusesAnIncompleteOrMixedSet(t *testing.T) {
 	_, err = Merge(nil, "")
 	assert.Error(t, err)
 }
+
+// Protocol errors of the shards' clients are summed like every other count.
+func TestAddCountsSumsProtocolErrors(t *testing.T) {
+	whole := summary.New("exec:x", "embedded")
+	for _, n := range []int{2, 3} {
+		sh := summary.New("exec:x", "embedded")
+		sh.AddProtocolErrors(map[string]int{"garbage_lines": n})
+		addCounts(whole, sh)
+	}
+	require.NotNil(t, whole.ProtocolErrors)
+	assert.Equal(t, 5, whole.ProtocolErrors.Total)
+	assert.Equal(t, 5, whole.ProtocolErrors.ByKind["garbage_lines"])
+}

@@ -344,6 +344,34 @@ func (s *Summary) WriteFile(dir string) error {
 	return os.WriteFile(filepath.Join(dir, "summary.json"), append(b, '\n'), 0o644)
 }
 
+// Redacted returns a copy of s whose violation evidence carries no live
+// secret (SPEC §12): wx.login codes are hashed as the admin ledger API
+// hashes them, so equal codes still read equal. s is not modified.
+func (s *Summary) Redacted() *Summary {
+	r := *s
+	r.Invariants = make(map[string]*Invariant, len(s.Invariants))
+	for name, inv := range s.Invariants {
+		if inv == nil {
+			r.Invariants[name] = nil
+			continue
+		}
+		c := *inv
+		c.Examples = make([]Violation, len(inv.Examples))
+		for i, v := range inv.Examples {
+			if len(v.Evidence) > 0 {
+				ev := make([]ledger.Event, len(v.Evidence))
+				for j, e := range v.Evidence {
+					ev[j] = e.Redacted()
+				}
+				v.Evidence = ev
+			}
+			c.Examples[i] = v
+		}
+		r.Invariants[name] = &c
+	}
+	return &r
+}
+
 // MaxFileSize caps summary.json when it is read back (report, merge): the
 // largest real one is a few MiB of evidence.
 const MaxFileSize = 32 << 20
