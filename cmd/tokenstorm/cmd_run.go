@@ -149,7 +149,7 @@ func cmdRun(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io.W
 		s.Notes = append(s.Notes, ss.Notes...)
 	}
 	if c.backend != "" && ctx.Err() == nil {
-		s.BackendProfile = profileBackend(ctx, c.backend, c.style, *wechatAddr, *accessTTL, s)
+		s.BackendProfile = profileBackend(ctx, c.backend, c.style, *wechatAddr, c.adminToken, *accessTTL, s)
 		if s.BackendProfile != nil {
 			// The login checks gate the run (docs/ci.md): a 5xx or a success
 			// where the style's invalid_code / upstream_unavailable belongs.
@@ -205,19 +205,19 @@ func backendName(url string) string {
 // profileBackend measures the backend under test through its public routes
 // (summary.json backend_profile); a failure to measure is a note, not a
 // verdict.
-func profileBackend(ctx context.Context, backendURL, styleName, wechatAddr string, accessTTL time.Duration, s *summary.Summary) *summary.BackendProfile {
+func profileBackend(ctx context.Context, backendURL, styleName, wechatAddr, adminToken string, accessTTL time.Duration, s *summary.Summary) *summary.BackendProfile {
 	sty, err := style.Load(styleName)
 	if err != nil {
 		return nil
 	}
-	st, err := stack.Start(ctx, stack.Options{BackendURL: backendURL, Style: styleName, WechatAddr: wechatAddr})
+	st, err := stack.Start(ctx, stack.Options{BackendURL: backendURL, Style: styleName, WechatAddr: wechatAddr, AdminToken: adminToken})
 	if err != nil {
 		s.Notes = append(s.Notes, "backend profile not measured: "+err.Error())
 		return nil
 	}
 	defer st.Close()
 	p, err := backendcheck.Profile(ctx, backendcheck.Config{BackendURL: st.BackendURL, WechatURL: st.WechatURL, AppID: st.AppID,
-		Style: sty, AccessTTL: accessTTL})
+		Style: sty, AccessTTL: accessTTL, AdminToken: adminToken})
 	if err != nil {
 		s.Notes = append(s.Notes, "backend profile: "+err.Error())
 	}

@@ -29,6 +29,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tokenstorm/tokenstorm/harness/admingate"
 	"github.com/tokenstorm/tokenstorm/harness/ledger"
 	"github.com/tokenstorm/tokenstorm/harness/style"
 )
@@ -61,6 +62,9 @@ type Config struct {
 	// GraceBound is the longest grace window Profile measures; default
 	// DefaultGraceBound.
 	GraceBound time.Duration
+	// AdminToken is sent on the calls to mock WeChat's admin API (faults)
+	// when its servers are guarded (--admin-token).
+	AdminToken string
 }
 
 // Check is one observation.
@@ -323,7 +327,15 @@ func (r *runner) send(ctx context.Context, method, url string) (answer, error) {
 	if err != nil {
 		return answer{}, err
 	}
+	r.admin(req)
 	return r.do(req)
+}
+
+// admin adds the admin token to a call of an admin endpoint.
+func (r *runner) admin(req *http.Request) {
+	if strings.HasPrefix(req.URL.Path, admingate.Prefix+"/") {
+		admingate.Header(req, r.cfg.AdminToken)
+	}
 }
 
 // styled makes a login, refresh or verify call as the style's template says.
@@ -372,6 +384,7 @@ func (r *runner) post(ctx context.Context, url string, in any) (answer, error) {
 		return answer{}, err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	r.admin(req)
 	return r.do(req)
 }
 

@@ -275,3 +275,23 @@ func TestForgedTokens(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(c), `"sub":"dev-9"`)
 }
+
+// With --admin-token the mock WeChat's admin API is guarded: the profile
+// sends the token, so its WeChat-trouble login checks are still made.
+func TestProfileSendsTheAdminToken(t *testing.T) {
+	for _, token := range []string{"s3cret", ""} {
+		st, err := stack.Start(context.Background(), stack.Options{Style: "bearer", AdminToken: "s3cret"})
+		require.NoError(t, err)
+		p, err := Profile(context.Background(), Config{BackendURL: st.BackendURL, WechatURL: st.WechatURL, AppID: st.AppID, Style: style.MustLoad("bearer"), AdminToken: token})
+		_ = st.Close()
+		require.NoError(t, err)
+		if token != "" {
+			require.Len(t, p.Logins, 5, "%+v %v", p.Logins, p.Notes)
+			for _, l := range p.Logins {
+				assert.True(t, l.OK, "%+v", l)
+			}
+		} else {
+			assert.Less(t, len(p.Logins), 5, "without the token the fault checks cannot be made: %+v", p.Logins)
+		}
+	}
+}
