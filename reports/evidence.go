@@ -245,6 +245,11 @@ func fmtDuration(ms float64) string {
 }
 
 // fmtFloat prints a counter or ratio without needless decimals.
+// fmtRatio always shows two decimals: an amplification of 1 reads "1.00"
+// in every report, as on stdout, so 1.00 and 1.004 are not told apart by
+// how they are printed.
+func fmtRatio(f float64) string { return strconv.FormatFloat(f, 'f', 2, 64) }
+
 func fmtFloat(f float64) string {
 	if f == float64(int64(f)) {
 		return strconv.FormatInt(int64(f), 10)

@@ -295,7 +295,7 @@ func numbers(s *summary.Summary) []numberGroup {
 			{"logins", strconv.Itoa(rf.Logins), false},
 			{"first logins", strconv.Itoa(rf.FirstLogins), false},
 			{"retries after a failure", strconv.Itoa(rf.Retries), false},
-			{"amplification", fmtFloat(rf.Amplification), rf.Amplification > 1 && failed(s, summary.SingleRefresh)},
+			{"amplification", fmtRatio(rf.Amplification), rf.Amplification > 1 && failed(s, summary.SingleRefresh)},
 		}},
 		{"Latency", []numberItem{
 			{"p50", fmtMS(l.P50), false},

@@ -339,3 +339,12 @@ func TestInterruptedRunReadsAsInterrupted(t *testing.T) {
 	assert.Contains(t, md, "**interrupted**")
 	assert.Contains(t, readFile(t, dir, JUnitFile), `name="verdict" value="interrupted"`)
 }
+
+// A ratio keeps its decimals: a passing run reads "amplification 1.00",
+// as stdout and summary.md do, not "1".
+func TestHTMLAmplificationHasTwoDecimals(t *testing.T) {
+	page := readFile(t, render(t, Sample(false)), HTMLFile)
+	assert.Contains(t, page, "<dt>amplification</dt><dd>1.00</dd>")
+	page = readFile(t, render(t, Sample(true)), HTMLFile)
+	assert.Contains(t, page, `<dt>amplification</dt><dd class="bad">3.90</dd>`)
+}

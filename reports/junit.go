@@ -159,7 +159,7 @@ func junitProperties(s *summary.Summary) []junitProperty {
 	props = append(props,
 		junitProperty{"requests.issued", strconv.Itoa(s.Requests.Issued)},
 		junitProperty{"requests.lost", strconv.Itoa(s.Requests.Lost)},
-		junitProperty{"refresh.amplification", fmtFloat(s.Refresh.Amplification)},
+		junitProperty{"refresh.amplification", fmtRatio(s.Refresh.Amplification)},
 		junitProperty{"latency.p99", fmtFloat(s.Latency.P99)},
 	)
 	return props

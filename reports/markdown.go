@@ -50,7 +50,7 @@ func writeMarkdown(buf *bytes.Buffer, s *summary.Summary) error {
 	fmt.Fprintf(buf, "| issued %d | expiry episodes %d | p50 %s |\n", r.Issued, rf.ExpiryEpisodes, fmtMS(l.P50))
 	fmt.Fprintf(buf, "| succeeded %d | refreshes %d | p90 %s |\n", r.Succeeded, rf.Refreshes, fmtMS(l.P90))
 	fmt.Fprintf(buf, "| failed %d | logins %d | p99 %s |\n", r.Failed, rf.Logins, fmtMS(l.P99))
-	fmt.Fprintf(buf, "| **lost %d** | **amplification %s** | max %s |\n\n", r.Lost, fmtFloat(rf.Amplification), fmtMS(l.Max))
+	fmt.Fprintf(buf, "| **lost %d** | **amplification %s** | max %s |\n\n", r.Lost, fmtRatio(rf.Amplification), fmtMS(l.Max))
 
 	if s.ProtocolErrors != nil {
 		fmt.Fprintf(buf, "**Client protocol errors: %s** (gate with `protocol_errors.total == 0`).\n\n", mdText(s.ProtocolErrors.String()))

@@ -41,6 +41,7 @@ func TestMarkdownPassingRun(t *testing.T) {
 	assert.NotContains(t, md, "Violations")
 	assert.NotContains(t, md, "**FAIL**")
 	assert.Contains(t, md, "Scenarios: 4 run, 0 failed.")
+	assert.Contains(t, md, "**amplification 1.00**", "a ratio keeps its decimals, as on stdout")
 }
 
 // A PR comment is capped (GitHub: 65,536 characters); a huge run must still
