@@ -116,6 +116,19 @@ func queryParam(rawQuery, key string) (string, bool, *reqError) {
 // maxRID bounds request ids: they are echoed in headers and the ledger.
 const maxRID = 256
 
+// RequestID is the logical request id a client sends with a protected call
+// (query rid, else header X-Request-ID), as the reference backend reads it:
+// a recording proxy in front of a backend under test (harness/tap) reads it
+// the same way. It errs on an id that is too long, has control characters or
+// is given twice with different values.
+func RequestID(r *http.Request) (string, error) {
+	rid, rerr := requestID(r)
+	if rerr != nil {
+		return rid, rerr
+	}
+	return rid, nil
+}
+
 // requestID is the logical request id: query rid, else header X-Request-ID.
 func requestID(r *http.Request) (string, *reqError) {
 	rid, ok, rerr := queryParam(r.URL.RawQuery, "rid")

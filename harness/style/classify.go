@@ -29,6 +29,29 @@ func (s *Style) Classify(status int, body []byte) string {
 	return ""
 }
 
+// NeedsBody reports whether telling the signal of an answer with this status
+// needs its body: some signal's shape at that status names body members.
+// Otherwise Classify(status, nil) is the answer, and a proxy can leave the
+// body streaming.
+func (s *Style) NeedsBody(status int) bool {
+	for _, ns := range s.Signals.Named() {
+		alts := ns.Signal.alts
+		if alts == nil {
+			c := *ns.Signal
+			if compileSignal(&c, "") != nil {
+				continue
+			}
+			alts = c.alts
+		}
+		for i := range alts {
+			if alts[i].status == status && len(alts[i].conds) > 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // Matches reports whether an answer (status and JSON body) carries this signal.
 func (sig Signal) Matches(status int, body []byte) bool {
 	v := newBodyView(body)

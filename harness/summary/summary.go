@@ -234,6 +234,20 @@ func LatencyOf(h *latency.Histogram) Latency {
 	return Latency{P50: MS(h.Quantile(0.50)), P90: MS(h.Quantile(0.90)), P99: MS(h.Quantile(0.99)), Max: MS(h.Max())}
 }
 
+// CallLatency is the latency of one kind of call (ms) and how many were
+// measured: the backend's login and refresh round-trips under a storm.
+type CallLatency struct {
+	Count int64   `json:"count"`
+	P50   float64 `json:"p50"`
+	P99   float64 `json:"p99"`
+	Max   float64 `json:"max"`
+}
+
+// CallLatencyOf summarises h.
+func CallLatencyOf(h *latency.Histogram) CallLatency {
+	return CallLatency{Count: h.Count(), P50: MS(h.Quantile(0.50)), P99: MS(h.Quantile(0.99)), Max: MS(h.Max())}
+}
+
 // MS is d in milliseconds, to the microsecond.
 func MS(d time.Duration) float64 {
 	return math.Round(float64(d)/float64(time.Millisecond)*1000) / 1000

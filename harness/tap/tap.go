@@ -1,0 +1,321 @@
+// Package tap is a recording reverse proxy placed between a client under
+// test and a backend under test. The client is given the tap's URL as its
+// backend; every request and answer passes through unchanged (streaming,
+// headers, cookies, status), and the tap writes to the run's ledger the
+// backend-side events the reference backend would have written (login,
+// refresh, api, verify, effect, undelivered; harness/backend), read from the
+// wire with the run's style. So a storm against a backend someone else
+// wrote is judged from the backend side too: single-refresh, correct-replay
+// and no-duplicate-effects (docs/ci.md).
+//
+// The tap also measures the login and refresh round-trips to the backend
+// (Latency): the backend's latency under the storm.
+package tap
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/tokenstorm/tokenstorm/harness/backend"
+	"github.com/tokenstorm/tokenstorm/harness/clock"
+	"github.com/tokenstorm/tokenstorm/harness/latency"
+	"github.com/tokenstorm/tokenstorm/harness/ledger"
+	"github.com/tokenstorm/tokenstorm/harness/stack"
+	"github.com/tokenstorm/tokenstorm/harness/style"
+	"github.com/tokenstorm/tokenstorm/harness/summary"
+)
+
+// Config says what the tap forwards to and records with.
+type Config struct {
+	// Target is the base URL of the backend under test. Required.
+	Target string
+	// Style is the backend's dialect: routes, token places, signals. Required.
+	Style *style.Style
+	// Ledger receives the backend-side events; nil records nothing (the
+	// tap still forwards and measures).
+	Ledger *ledger.Ledger
+	// Clock stamps the events (the stack's clock, so they line up with the
+	// other events of the run); default real time. Latency is always
+	// measured in real time.
+	Clock clock.Clock
+	// Transport forwards to the backend; default a keep-alive transport
+	// sized for a storm.
+	Transport http.RoundTripper
+	// TokenCallTimeout bounds a login or refresh call to the backend. Such a
+	// call is finished even when the client has gone (it is then recorded
+	// undelivered, as the reference backend does). Default 60s.
+	TokenCallTimeout time.Duration
+}
+
+// Tap is the recording proxy, an http.Handler safe for concurrent use.
+type Tap struct {
+	cfg    Config
+	st     *style.Style
+	clock  clock.Clock
+	led    *ledger.Ledger
+	proxy  *httputil.ReverseProxy
+	fams   *families
+	login  latency.Histogram
+	refr   latency.Histogram
+	ownsTr *http.Transport
+}
+
+// Limits: how much of a request or answer the tap holds to read it. A
+// request body over maxRequestBody is forwarded unread (no body hash); an
+// answer is read up to maxAnswer bytes, the rest streams through.
+const (
+	maxRequestBody = backend.MaxBody
+	maxAnswer      = 64 << 10
+	// familyGeneration bounds the refresh token ids remembered (two
+	// generations of this many).
+	familyGeneration = 1 << 17
+)
+
+// New returns a Tap forwarding to cfg.Target.
+func New(cfg Config) (*Tap, error) {
+	if cfg.Style == nil {
+		return nil, errors.New("tap: Config.Style is required")
+	}
+	target, err := url.Parse(strings.TrimSuffix(cfg.Target, "/"))
+	if err != nil || (target.Scheme != "http" && target.Scheme != "https") || target.Host == "" {
+		return nil, fmt.Errorf("tap: backend URL %q is not an http(s) URL", cfg.Target)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real()
+	}
+	if cfg.TokenCallTimeout <= 0 {
+		cfg.TokenCallTimeout = 60 * time.Second
+	}
+	t := &Tap{cfg: cfg, st: cfg.Style, clock: cfg.Clock, led: cfg.Ledger, fams: newFamilies(familyGeneration)}
+	tr := cfg.Transport
+	if tr == nil {
+		t.ownsTr = http.DefaultTransport.(*http.Transport).Clone()
+		t.ownsTr.MaxIdleConns, t.ownsTr.MaxIdleConnsPerHost, t.ownsTr.MaxConnsPerHost = 1024, 1024, 1024
+		t.ownsTr.DisableCompression = true // forward bodies as they are
+		tr = t.ownsTr
+	}
+	t.proxy = &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.Out.Host = pr.In.Host // unchanged: cookies and absolute links stay the client's
+			if x := exchangeOf(pr.In.Context()); x != nil && x.detach != nil {
+				pr.Out = pr.Out.WithContext(x.detach)
+			}
+		},
+		Transport:      tr,
+		FlushInterval:  -1, // stream every write at once (event streams, long polls)
+		ModifyResponse: t.answered,
+		ErrorHandler:   t.failed,
+		ErrorLog:       discardLog,
+	}
+	return t, nil
+}
+
+// Latency is what the tap measured of the backend's login and refresh
+// round-trips (answered calls, whatever their verdict).
+func (t *Tap) Latency() (login, refresh summary.CallLatency) {
+	return summary.CallLatencyOf(&t.login), summary.CallLatencyOf(&t.refr)
+}
+
+// Close releases the tap's idle connections to the backend.
+func (t *Tap) Close() {
+	if t.ownsTr != nil {
+		t.ownsTr.CloseIdleConnections()
+	}
+}
+
+// Route kinds the tap tells apart.
+const (
+	routeOther = iota
+	routeLogin
+	routeRefresh
+	routeVerify
+	routeAPI
+)
+
+// routeOf classifies a path with the style, as the reference backend routes.
+func (t *Tap) routeOf(path string) int {
+	rq := &t.st.Requests
+	switch {
+	case path == rq.Login.Path:
+		return routeLogin
+	case rq.Refresh.Path != "" && path == rq.Refresh.Path:
+		return routeRefresh
+	case rq.Verify.Path != "" && path == rq.Verify.Path:
+		return routeVerify
+	case strings.HasPrefix(path, t.st.Routes.Resource):
+		return routeAPI
+	}
+	return routeOther
+}
+
+// exchange is one request through the tap: what ServeHTTP learnt of the
+// request, for answered/failed to record with the answer.
+type exchange struct {
+	route    int
+	in       *http.Request
+	body     []byte // the request body, when it was read (<= maxRequestBody)
+	bodyOver bool   // the body was larger and forwarded unread
+	start    time.Time
+	detach   context.Context // login/refresh: the backend call outlives the client
+	ok       ledger.Event    // a successful login/refresh recorded
+}
+
+type exchangeKey struct{}
+
+func exchangeOf(ctx context.Context) *exchange {
+	x, _ := ctx.Value(exchangeKey{}).(*exchange)
+	return x
+}
+
+// ServeHTTP forwards r to the backend and records the exchange.
+func (t *Tap) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	route := t.routeOf(r.URL.Path)
+	if route == routeOther {
+		t.proxy.ServeHTTP(w, r)
+		return
+	}
+	x := &exchange{route: route, in: r}
+	if r.Body != nil && r.Body != http.NoBody {
+		// Read the body to hash it and to find the code or refresh token
+		// in it; a huge one is forwarded unread.
+		b, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBody+1))
+		switch {
+		case err != nil:
+			// The client's body broke off: forward what came, the backend
+			// sees the same broken request.
+			x.body = b
+			r.Body = io.NopCloser(bytes.NewReader(b))
+		case len(b) > maxRequestBody:
+			x.bodyOver = true
+			r.Body = struct {
+				io.Reader
+				io.Closer
+			}{io.MultiReader(bytes.NewReader(b), r.Body), r.Body}
+		default:
+			x.body = b
+			r.Body = io.NopCloser(bytes.NewReader(b))
+		}
+	}
+	ctx := context.WithValue(r.Context(), exchangeKey{}, x)
+	if route == routeLogin || route == routeRefresh {
+		var cancel context.CancelFunc
+		x.detach, cancel = context.WithTimeout(context.WithoutCancel(ctx), t.cfg.TokenCallTimeout)
+		defer cancel()
+	}
+	r = r.WithContext(ctx)
+	x.in = r
+	// Deferred: the proxy aborts the handler (panics) when the client has
+	// gone while the answer was being copied to it.
+	defer t.noteUndelivered(x)
+	x.start = time.Now() // real time: latency is a physical measure
+	t.proxy.ServeHTTP(w, r)
+}
+
+// answered records an answer before it is copied to the client, so that the
+// ledger has the backend's answer before anything the client does about it.
+func (t *Tap) answered(resp *http.Response) error {
+	x := exchangeOf(resp.Request.Context())
+	if x == nil {
+		return nil
+	}
+	var body []byte
+	if x.route != routeAPI || t.st.NeedsBody(resp.StatusCode) {
+		body = t.peek(resp)
+	}
+	switch x.route {
+	case routeLogin:
+		t.login.Record(time.Since(x.start))
+		t.recordLogin(x, resp.StatusCode, resp.Header, body)
+	case routeRefresh:
+		t.refr.Record(time.Since(x.start))
+		t.recordRefresh(x, resp.StatusCode, resp.Header, body)
+	case routeVerify:
+		t.recordVerify(x, resp.StatusCode, body)
+	case routeAPI:
+		t.recordAPI(x, resp.StatusCode, resp.Header, body)
+	}
+	return nil
+}
+
+// peek reads the start of an answer's body (up to maxAnswer) and puts it
+// back in front of the rest. An event stream is not waited on.
+func (t *Tap) peek(resp *http.Response) []byte {
+	if resp.Body == nil || resp.Body == http.NoBody || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		return nil
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	rest := resp.Body
+	var tail io.Reader = rest
+	if err != nil {
+		tail = errReader{err} // the client sees the same broken answer
+	}
+	resp.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(b), tail), rest}
+	return b
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+// failed answers a request the backend did not answer (unreachable, reset,
+// timed out) with 502, as a gateway does, and records it.
+func (t *Tap) failed(w http.ResponseWriter, r *http.Request, err error) {
+	if x := exchangeOf(r.Context()); x != nil {
+		ev := t.event(x)
+		ev.Outcome, ev.Status, ev.Detail = ledger.OutcomeError, http.StatusBadGateway, "the backend did not answer: "+err.Error()
+		if x.route == routeRefresh {
+			ev.Token = unknownToken
+		}
+		t.record(ev)
+	}
+	if r.Context().Err() != nil {
+		return // the client has gone: nobody to answer
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusBadGateway)
+	_, _ = fmt.Fprintf(w, `{"error":"bad_gateway","error_description":%q}`, "tokenstorm tap: the backend under test did not answer")
+}
+
+// Start runs a Tap on a free loopback port, the way httptest servers run:
+// its URL is the client's backend URL; Close stops it.
+func Start(ctx context.Context, cfg Config) (*Server, error) {
+	t, err := New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("tap: listen on loopback: %w", err)
+	}
+	srv := stack.NewHTTPServer(t, "", stack.Timeouts{})
+	srv.ErrorLog = discardLog
+	s := &Server{Tap: t, URL: "http://" + ln.Addr().String(), srv: srv}
+	go func() { _ = srv.Serve(ln) }()
+	return s, nil
+}
+
+// Server is a Tap listening on loopback.
+type Server struct {
+	*Tap
+	URL string
+	srv *http.Server
+}
+
+// Close stops the server at once and releases the tap's connections.
+func (s *Server) Close() {
+	_ = s.srv.Close()
+	s.Tap.Close()
+}

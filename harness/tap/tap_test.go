@@ -1,0 +1,291 @@
+package tap_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tokenstorm/tokenstorm/harness/ledger"
+	"github.com/tokenstorm/tokenstorm/harness/style"
+	"github.com/tokenstorm/tokenstorm/harness/tap"
+)
+
+// fake is a small bearer-style backend with strict rotation: each refresh
+// token works once, and a reuse is refused. jwt makes its access tokens
+// JWTs carrying a jti; slow holds login answers back.
+type fake struct {
+	mu      sync.Mutex
+	n       int
+	refresh map[string]bool // refresh token -> still usable
+	jwt     bool
+	slow    time.Duration
+	effects atomic.Int64
+}
+
+func newFake() *fake { return &fake{refresh: map[string]bool{}} }
+
+func (f *fake) tokens(w http.ResponseWriter) {
+	f.mu.Lock()
+	f.n++
+	n := f.n
+	rt := fmt.Sprintf("refresh-%d", n)
+	f.refresh[rt] = true
+	f.mu.Unlock()
+	acc := fmt.Sprintf("opaque-access-%d", n)
+	if f.jwt {
+		payload, _ := json.Marshal(map[string]any{"jti": fmt.Sprintf("jti-%d", n), "sub": "user-1", "exp": time.Now().Add(time.Hour).Unix()})
+		acc = "eyJhbGciOiJIUzI1NiJ9." + base64.RawURLEncoding.EncodeToString(payload) + ".sig"
+	}
+	_ = json.NewEncoder(w).Encode(map[string]any{"access_token": acc, "refresh_token": rt, "expires_in": 60})
+}
+
+func (f *fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	switch r.URL.Path {
+	case "/auth/login":
+		if f.slow > 0 {
+			time.Sleep(f.slow)
+		}
+		f.tokens(w)
+	case "/auth/refresh":
+		var in struct {
+			RefreshToken string `json:"refresh_token"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&in)
+		f.mu.Lock()
+		ok := f.refresh[in.RefreshToken]
+		f.refresh[in.RefreshToken] = false
+		f.mu.Unlock()
+		if !ok {
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = io.WriteString(w, `{"error":"invalid_grant"}`)
+			return
+		}
+		f.tokens(w)
+	default:
+		if r.Header.Get("Authorization") == "Bearer expired" {
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = io.WriteString(w, `{"error":"token_expired"}`)
+			return
+		}
+		b, _ := io.ReadAll(r.Body)
+		if r.Method == http.MethodPost {
+			f.effects.Add(1)
+		}
+		http.SetCookie(w, &http.Cookie{Name: "seen", Value: "1"})
+		_, _ = fmt.Fprintf(w, `{"len":%d}`, len(b))
+	}
+}
+
+// through starts b behind a tap and returns the tap's URL and its ledger.
+func through(t *testing.T, b http.Handler) (*tap.Server, *ledger.Ledger) {
+	t.Helper()
+	srv := httptest.NewServer(b)
+	t.Cleanup(srv.Close)
+	led := ledger.New(ledger.Options{Memory: true})
+	tp, err := tap.Start(context.Background(), tap.Config{Target: srv.URL, Style: style.MustLoad("bearer"), Ledger: led})
+	require.NoError(t, err)
+	t.Cleanup(tp.Close)
+	return tp, led
+}
+
+type answer struct {
+	status int
+	body   map[string]any
+	header http.Header
+}
+
+func call(t *testing.T, method, url, token, body string) answer {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	require.NoError(t, err)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	a := answer{status: resp.StatusCode, header: resp.Header}
+	_ = json.NewDecoder(resp.Body).Decode(&a.body)
+	return a
+}
+
+func kinds(led *ledger.Ledger, kind string) []ledger.Event {
+	var out []ledger.Event
+	for _, e := range led.Events() {
+		if e.Kind == kind {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func TestRotationChainsOneFamilyAndAReuseIsAttributedToIt(t *testing.T) {
+	tp, led := through(t, newFake())
+	login := call(t, "POST", tp.URL+"/auth/login", "", `{"code":"c1"}`)
+	require.Equal(t, 200, login.status)
+	first := login.body["refresh_token"].(string)
+	r1 := call(t, "POST", tp.URL+"/auth/refresh", "", `{"refresh_token":"`+first+`"}`)
+	require.Equal(t, 200, r1.status)
+	r2 := call(t, "POST", tp.URL+"/auth/refresh", "", `{"refresh_token":"`+r1.body["refresh_token"].(string)+`"}`)
+	require.Equal(t, 200, r2.status)
+	reuse := call(t, "POST", tp.URL+"/auth/refresh", "", `{"refresh_token":"`+first+`"}`)
+	require.Equal(t, 401, reuse.status)
+	again := call(t, "POST", tp.URL+"/auth/refresh", "", `{"refresh_token":"`+first+`"}`)
+	require.Equal(t, 401, again.status)
+	// A second login is a second family.
+	other := call(t, "POST", tp.URL+"/auth/login", "", `{"code":"c2"}`)
+	require.Equal(t, 200, other.status)
+
+	logins := kinds(led, ledger.KindBackendLogin)
+	require.Len(t, logins, 2)
+	assert.Equal(t, "c1", logins[0].Code)
+	assert.Equal(t, ledger.OutcomeOK, logins[0].Outcome)
+	assert.NotEqual(t, logins[0].Family, logins[1].Family, "each login starts a family")
+	assert.False(t, logins[0].Expires.IsZero(), "expires_in gives the expiry")
+
+	refs := kinds(led, ledger.KindRefresh)
+	require.Len(t, refs, 4)
+	fam := logins[0].Family
+	for i, e := range refs {
+		assert.Equal(t, ledger.SourceBackend, e.Source)
+		assert.Equal(t, fam, e.Family, "refresh %d belongs to the login's family", i)
+	}
+	assert.Equal(t, ledger.OutcomeOK, refs[0].Outcome)
+	assert.Equal(t, ledger.OutcomeOK, refs[1].Outcome)
+	assert.NotEqual(t, refs[0].Token, refs[1].Token, "each rotation presents the new refresh token")
+	assert.Equal(t, refs[0].Token, refs[2].Token, "the reuse presents the first one again")
+	assert.Equal(t, ledger.OutcomeReused, refs[2].Outcome)
+	assert.Equal(t, ledger.OutcomeRevoked, refs[3].Outcome, "after a refused reuse the family counts as revoked")
+	assert.NotEmpty(t, refs[0].Detail, "the new access token id")
+	assert.True(t, strings.HasPrefix(refs[0].Token, "h-"), "an opaque token is named by a short hash, never itself: %s", refs[0].Token)
+	for _, e := range led.Events() {
+		assert.NotContains(t, e.Token+e.Detail, "refresh-", "no token in the ledger")
+		assert.NotContains(t, e.Token+e.Detail, "opaque-access", "no token in the ledger")
+	}
+}
+
+func TestJWTsAreNamedByTheirJTI(t *testing.T) {
+	f := newFake()
+	f.jwt = true
+	tp, led := through(t, f)
+	login := call(t, "POST", tp.URL+"/auth/login", "", `{"code":"c1"}`)
+	acc := login.body["access_token"].(string)
+	got := call(t, "GET", tp.URL+"/api/orders?rid=r-1", acc, "")
+	require.Equal(t, 200, got.status)
+	assert.Equal(t, "1", got.header.Get("Set-Cookie")[len("seen="):len("seen=")+1], "headers and cookies pass unchanged")
+
+	l := kinds(led, ledger.KindBackendLogin)[0]
+	assert.Equal(t, "jti-1", l.Token)
+	assert.Equal(t, "user-1", l.Subject)
+	api := kinds(led, ledger.KindAPI)
+	require.Len(t, api, 1)
+	assert.Equal(t, "jti-1", api[0].Token, "the api call carries the login's token, by the same name")
+	assert.Equal(t, "r-1", api[0].RID)
+	assert.Equal(t, ledger.OutcomeOK, api[0].Outcome)
+}
+
+func TestAPICallsEffectsAndExpirySignals(t *testing.T) {
+	f := newFake()
+	tp, led := through(t, f)
+	req, _ := http.NewRequest("POST", tp.URL+"/api/orders", strings.NewReader(`{"sku":1}`))
+	req.Header.Set("Authorization", "Bearer good")
+	req.Header.Set("X-Request-ID", "r-7")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	exp := call(t, "POST", tp.URL+"/api/orders?rid=r-8", "expired", `{"sku":1}`)
+	require.Equal(t, 401, exp.status)
+	assert.Equal(t, "token_expired", exp.body["error"], "the answer passes unchanged")
+
+	api := kinds(led, ledger.KindAPI)
+	require.Len(t, api, 2)
+	assert.Equal(t, "r-7", api[0].RID, "the rid from X-Request-ID")
+	assert.Equal(t, ledger.HashBody([]byte(`{"sku":1}`)), api[0].BodyHash)
+	assert.Equal(t, ledger.OutcomeOK, api[0].Outcome)
+	assert.Equal(t, ledger.OutcomeExpired, api[1].Outcome)
+	assert.Equal(t, 401, api[1].Status)
+	sig, ok := style.NotedSignal(api[1].Detail)
+	assert.True(t, ok)
+	assert.Equal(t, style.SignalExpired, sig)
+	effects := kinds(led, ledger.KindEffect)
+	require.Len(t, effects, 1, "only the executed POST is an effect")
+	assert.Equal(t, "r-7", effects[0].RID)
+}
+
+// A client that has gone before its login is answered never got the
+// tokens: the tap finishes the call and records it undelivered.
+func TestAClientThatLeavesBeforeTheAnswerIsUndelivered(t *testing.T) {
+	f := newFake()
+	f.slow = 300 * time.Millisecond
+	tp, led := through(t, f)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "POST", tp.URL+"/auth/login", strings.NewReader(`{"code":"c1"}`))
+	_, err := http.DefaultClient.Do(req)
+	require.Error(t, err)
+	require.Eventually(t, func() bool { return len(kinds(led, ledger.KindUndelivered)) == 1 }, 3*time.Second, 10*time.Millisecond)
+	l := kinds(led, ledger.KindBackendLogin)
+	require.Len(t, l, 1)
+	assert.Equal(t, ledger.OutcomeOK, l[0].Outcome, "the backend logged the device in")
+	u := kinds(led, ledger.KindUndelivered)[0]
+	assert.Equal(t, l[0].Token, u.Token)
+	assert.Equal(t, l[0].Family, u.Family)
+	login, _ := tp.Latency()
+	assert.Equal(t, int64(1), login.Count)
+	assert.GreaterOrEqual(t, login.P50, 250.0, "the round-trip to the backend is measured")
+}
+
+func TestMalformedAndHugeBodiesPassThrough(t *testing.T) {
+	tp, led := through(t, newFake())
+	for _, body := range []string{`{"code":`, `not json`, `{"code":1}`, ""} {
+		a := call(t, "POST", tp.URL+"/auth/login", "", body)
+		assert.Equal(t, 200, a.status, "the fake backend answers whatever it got")
+		a = call(t, "POST", tp.URL+"/auth/refresh", "", body)
+		assert.Equal(t, 401, a.status)
+	}
+	huge := bytes.Repeat([]byte("x"), 3<<20)
+	a := call(t, "POST", tp.URL+"/api/upload?rid=big", "good", string(huge))
+	require.Equal(t, 200, a.status)
+	assert.Equal(t, float64(len(huge)), a.body["len"], "the whole body reached the backend")
+	api := kinds(led, ledger.KindAPI)
+	require.Len(t, api, 1)
+	assert.Empty(t, api[0].BodyHash)
+	assert.Contains(t, api[0].Detail, "not hashed")
+	for _, e := range kinds(led, ledger.KindRefresh) {
+		assert.Equal(t, "unknown", e.Token)
+		assert.Equal(t, ledger.OutcomeInvalid, e.Outcome)
+	}
+	// Garbage tokens and headers are named, not parsed into a panic.
+	for _, tok := range []string{"a.b.c", "x.eyJqdGkiOnt9fQ.y", "..", strings.Repeat("a.", 5000)} {
+		call(t, "GET", tp.URL+"/api/x", tok, "")
+	}
+}
+
+func TestAnUnreachableBackendIsABadGateway(t *testing.T) {
+	led := ledger.New(ledger.Options{Memory: true})
+	tp, err := tap.Start(context.Background(), tap.Config{Target: "http://127.0.0.1:1", Style: style.MustLoad("bearer"), Ledger: led})
+	require.NoError(t, err)
+	defer tp.Close()
+	a := call(t, "POST", tp.URL+"/auth/login", "", `{"code":"c1"}`)
+	assert.Equal(t, http.StatusBadGateway, a.status)
+	l := kinds(led, ledger.KindBackendLogin)
+	require.Len(t, l, 1)
+	assert.Equal(t, ledger.OutcomeError, l[0].Outcome)
+
+	_, err = tap.New(tap.Config{Target: "ftp://x", Style: style.MustLoad("bearer")})
+	assert.ErrorContains(t, err, "not an http(s) URL")
+}
