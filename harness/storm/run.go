@@ -25,6 +25,7 @@ import (
 	"github.com/tokenstorm/tokenstorm/harness/stack"
 	"github.com/tokenstorm/tokenstorm/harness/style"
 	"github.com/tokenstorm/tokenstorm/harness/summary"
+	"github.com/tokenstorm/tokenstorm/harness/tap"
 )
 
 // ResultsFile is the name of the vegeta results file in Options.OutDir.
@@ -137,6 +138,7 @@ type runner struct {
 	c         *counters
 	feed      *feed
 	st        *stack.Stack
+	tap       *tap.Server // in front of a backend under test: the client's backend
 	env       client.Env
 	devClocks *deviceClocks
 	cl        client.Client
@@ -144,6 +146,9 @@ type runner struct {
 	driver    *device.Driver
 	tl        *timeline
 	closers   []func() // run in reverse order by cleanup
+
+	// drain: the tap's measure of the backend under test
+	tapLogin, tapRefresh *summary.CallLatency
 
 	// attack
 	sched       *schedule
@@ -242,6 +247,21 @@ func (r *runner) startStack(ctx context.Context) error {
 	r.onCleanup(r.closeStack)
 
 	r.env = st.Env()
+	if opts.BackendURL != "" && opts.WechatURL == "" {
+		// The client reaches the backend under test through the recording
+		// tap, which writes the backend-side events the backend itself
+		// does not (docs/ci.md); the harness's own calls (timeline, by-time
+		// planning) go straight to the backend and are no device's. With a
+		// shared mock WeChat the ledger lacks which device each wx.login
+		// code is from, so the tap's logins would be nobody's: no tap then.
+		tp, err := tap.Start(ctx, tap.Config{Target: st.BackendURL, Style: r.sty, Ledger: r.led, Clock: r.clock})
+		if err != nil {
+			return fmt.Errorf("storm %s: starting the tap in front of %s: %w", sc.Name, st.BackendURL, err)
+		}
+		r.tap = tp
+		r.onCleanup(r.closeTap)
+		r.env.BackendURL = tp.URL
+	}
 	// Devices keep real time, each plus its own offset: clock_skew moves the
 	// stack's clock (the server runs ahead of, or behind, every device), or
 	// with `devices` those devices' clocks only (some phones are wrong).
@@ -286,6 +306,14 @@ func (r *runner) closeStack() {
 	defer cancel()
 	_ = r.st.Shutdown(sctx) // the ledger is ours: nothing else to close
 	r.st = nil
+}
+
+// closeTap stops the tap (once), after the client: nothing passes any more.
+func (r *runner) closeTap() {
+	if r.tap != nil {
+		r.tap.Close()
+		r.tap = nil
+	}
 }
 
 // closeClient closes the client under test (once).
@@ -366,7 +394,7 @@ func (r *runner) attack(ctx context.Context) {
 		return
 	}
 
-	tg := newTargeter(sl, r.mix, r.st.BackendURL, devices)
+	tg := newTargeter(sl, r.mix, r.env.BackendURL, devices)
 	r.mark(fmt.Sprintf("attack: %s for %s", r.rate, sc.Duration))
 	began := time.Now()
 	rt.began = began
@@ -404,6 +432,11 @@ func (r *runner) drain() {
 	r.env.HTTP.CloseIdleConnections()
 	r.tl.http.CloseIdleConnections()
 	r.closeStack()
+	if r.tap != nil {
+		login, refresh := r.tap.Latency()
+		r.tapLogin, r.tapRefresh = &login, &refresh
+	}
+	r.closeTap()
 	r.feed.stop() // every event observed: the checkers may finish
 }
 
@@ -429,10 +462,11 @@ func (r *runner) judge() *summary.Summary {
 	}
 	s.Storm = &summary.Storm{
 		Scenario: sc.Name, Rate: r.rate.String(), Duration: sc.Duration.String(), Devices: len(r.names),
-		ThroughputRPS: float64(int64(throughput*100+0.5)) / 100,
-		SendLagP99MS:  summary.MS(c.lag.Quantile(0.99)),
-		SendLagMaxMS:  summary.MS(c.lag.Max()),
-		PeakRSSMB:     PeakRSSMB(),
+		ThroughputRPS:  float64(int64(throughput*100+0.5)) / 100,
+		SendLagP99MS:   summary.MS(c.lag.Quantile(0.99)),
+		SendLagMaxMS:   summary.MS(c.lag.Max()),
+		PeakRSSMB:      PeakRSSMB(),
+		BackendLoginMS: r.tapLogin, BackendRefreshMS: r.tapRefresh,
 	}
 	if r.interrupted.Load() {
 		s.MarkInterrupted(fmt.Sprintf("storm %s stopped after %s of its %s: the figures cover what was measured until then", sc.Name, r.attackDur.Round(time.Millisecond), sc.Duration))
@@ -453,6 +487,7 @@ func (r *runner) judge() *summary.Summary {
 		s.Notes = append(s.Notes, err.Error())
 	}
 	if opts.WechatURL != "" {
+		s.Notes = append(s.Notes, fmt.Sprintf("storm %s: no tap in front of the backend under test: with a shared mock WeChat (--wechat-url) this run's ledger cannot tell whose login is whose, so single-refresh, correct-replay and no-duplicate-effects are judged from the client side only", sc.Name))
 		if inv := s.Invariants[summary.CodeSingleUse]; inv != nil && inv.Verdict == summary.Skip {
 			inv.Reason = "mock WeChat is shared (--wechat-url " + opts.WechatURL + "): its jscode2session calls are counted by that server (GET /__admin/stats), not in this run's ledger"
 		}

@@ -41,6 +41,11 @@ type BackendProfile struct {
 	// an indication, not a benchmark).
 	LoginMS   Latency `json:"login_ms"`
 	RefreshMS Latency `json:"refresh_ms"`
+	// StormLoginMS and StormRefreshMS are the login and refresh round-trips
+	// under the run's storm, as the tap in front of the backend measured
+	// them (storm.backend_login_ms / backend_refresh_ms): the benchmark.
+	StormLoginMS   *CallLatency `json:"storm_login_ms,omitempty"`
+	StormRefreshMS *CallLatency `json:"storm_refresh_ms,omitempty"`
 	// Logins are the login checks through the public route: a reused and an
 	// unknown code (invalid_code), WeChat busy, rate limited and unreachable
 	// through mock WeChat's faults (upstream_unavailable).

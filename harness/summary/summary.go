@@ -278,6 +278,12 @@ type Storm struct {
 	CorrectedP99MS float64 `json:"latency_corrected_p99_ms,omitempty"`
 	// Shards is how many shards a merged storm was combined from.
 	Shards int `json:"shards,omitempty"`
+	// BackendLoginMS and BackendRefreshMS are the login and refresh
+	// round-trips to a backend under test during the storm, measured by the
+	// recording tap in front of it (harness/tap); absent with the embedded
+	// backend.
+	BackendLoginMS   *CallLatency `json:"backend_login_ms,omitempty"`
+	BackendRefreshMS *CallLatency `json:"backend_refresh_ms,omitempty"`
 }
 
 // New returns an empty summary with every invariant present and skipped.
