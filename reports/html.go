@@ -142,7 +142,7 @@ func buildHTMLData(s *summary.Summary) htmlData {
 		Style:        s.Style,
 		Duration:     fmtDuration(s.DurationMS),
 		Storm:        s.Storm,
-		Profile:      profileRows(s.BackendProfile),
+		Profile:      profileRows(s),
 		Invariants:   failuresFirst(orderedInvariants(s)),
 	}
 	if !s.StartedAt.IsZero() {

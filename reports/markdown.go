@@ -56,7 +56,7 @@ func writeMarkdown(buf *bytes.Buffer, s *summary.Summary) error {
 		fmt.Fprintf(buf, "**Client protocol errors: %s** (gate with `protocol_errors.total == 0`).\n\n", mdText(s.ProtocolErrors.String()))
 	}
 	writeMarkdownScenarios(buf, s)
-	if rows := profileRows(s.BackendProfile); rows != nil {
+	if rows := profileRows(s); rows != nil {
 		buf.WriteString("| backend profile | |\n|---|---|\n")
 		for _, r := range rows {
 			fmt.Fprintf(buf, "| %s | %s |\n", mdCell(r[0]), mdCell(r[1]))

@@ -9,10 +9,17 @@ import (
 )
 
 // profileRows renders summary.json's backend_profile as label/value rows,
-// shared by summary.md and report.html.
-func profileRows(p *summary.BackendProfile) [][2]string {
+// shared by summary.md and report.html, with the backend's login/refresh
+// latency under the storm. A storm alone (storm --backend) has no profile:
+// its rows are then the storm's latency rows only.
+func profileRows(s *summary.Summary) [][2]string {
+	login, refresh := stormCalls(s)
+	p := s.BackendProfile
 	if p == nil {
-		return nil
+		if login == nil && refresh == nil {
+			return nil
+		}
+		return stormRows(login, refresh)
 	}
 	ttl := func(s int64) string {
 		if s <= 0 {
@@ -58,6 +65,7 @@ func profileRows(p *summary.BackendProfile) [][2]string {
 	rows = append(rows, [2]string{"signals seen", orDash(strings.Join(seen, ", "))},
 		[2]string{"login latency", fmt.Sprintf("p50 %s, p99 %s", fmtMS(p.LoginMS.P50), fmtMS(p.LoginMS.P99))},
 		[2]string{"refresh latency", fmt.Sprintf("p50 %s, p99 %s", fmtMS(p.RefreshMS.P50), fmtMS(p.RefreshMS.P99))})
+	rows = append(rows, stormRows(login, refresh)...)
 	for _, c := range p.Logins {
 		verdict := "ok"
 		if !c.OK {
@@ -83,4 +91,34 @@ func orDash(s string) string {
 		return "—"
 	}
 	return s
+}
+
+// stormCalls are the backend's login and refresh latency under the storm:
+// the profile's copy in a run, else the storm's own.
+func stormCalls(s *summary.Summary) (login, refresh *summary.CallLatency) {
+	if p := s.BackendProfile; p != nil && (p.StormLoginMS != nil || p.StormRefreshMS != nil) {
+		return p.StormLoginMS, p.StormRefreshMS
+	}
+	if s.Storm != nil {
+		return s.Storm.BackendLoginMS, s.Storm.BackendRefreshMS
+	}
+	return nil, nil
+}
+
+func stormRows(login, refresh *summary.CallLatency) [][2]string {
+	var rows [][2]string
+	for _, c := range []struct {
+		label string
+		l     *summary.CallLatency
+	}{{"login latency under the storm", login}, {"refresh latency under the storm", refresh}} {
+		if c.l == nil {
+			continue
+		}
+		v := "no calls"
+		if c.l.Count > 0 {
+			v = fmt.Sprintf("p50 %s, p99 %s, max %s (%d calls)", fmtMS(c.l.P50), fmtMS(c.l.P99), fmtMS(c.l.Max), c.l.Count)
+		}
+		rows = append(rows, [2]string{c.label, v})
+	}
+	return rows
 }
