@@ -23,6 +23,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tokenstorm/tokenstorm/harness/backend"
@@ -111,14 +112,26 @@ func New(cfg Config) (*Tap, error) {
 				pr.Out = pr.Out.WithContext(x.detach)
 			}
 		},
-		Transport:      tr,
-		FlushInterval:  -1, // stream every write at once (event streams, long polls)
+		Transport: tr,
+		// FlushInterval 0: answers of unknown length (chunked, event
+		// streams, long polls) are still flushed at every write by the
+		// proxy; answers of known length are copied without flushes.
 		ModifyResponse: t.answered,
 		ErrorHandler:   t.failed,
 		ErrorLog:       discardLog,
+		BufferPool:     copyBuffers{},
 	}
 	return t, nil
 }
+
+// copyBuffers reuses the proxy's copy buffers: otherwise each answer
+// allocates 32 KiB, most of the tap's cost per request.
+type copyBuffers struct{}
+
+var copyPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func (copyBuffers) Get() []byte  { return *(copyPool.Get().(*[]byte)) }
+func (copyBuffers) Put(b []byte) { copyPool.Put(&b) }
 
 // Latency is what the tap measured of the backend's login and refresh
 // round-trips (answered calls, whatever their verdict).
@@ -228,8 +241,12 @@ func (t *Tap) answered(resp *http.Response) error {
 	if x == nil {
 		return nil
 	}
+	// Token answers are read whole (up to maxAnswer). A protected answer is
+	// read only when its signal depends on its body and its length is
+	// known: an answer of unknown length may be a stream, which must not
+	// wait on the tap (it is then judged by its status).
 	var body []byte
-	if x.route != routeAPI || t.st.NeedsBody(resp.StatusCode) {
+	if x.route != routeAPI || (t.st.NeedsBody(resp.StatusCode) && resp.ContentLength >= 0 && resp.ContentLength <= maxAnswer) {
 		body = t.peek(resp)
 	}
 	switch x.route {

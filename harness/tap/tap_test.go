@@ -289,3 +289,34 @@ func TestAnUnreachableBackendIsABadGateway(t *testing.T) {
 	_, err = tap.New(tap.Config{Target: "ftp://x", Style: style.MustLoad("bearer")})
 	assert.ErrorContains(t, err, "not an http(s) URL")
 }
+
+// An answer of unknown length streams through: the client reads the first
+// part before the backend has written the rest.
+func TestStreamingAnswersAreNotHeldBack(t *testing.T) {
+	release := make(chan struct{})
+	// body-code tells success from expiry by a body member at HTTP 200:
+	// still, a stream is not waited on.
+	st := style.MustLoad("body-code")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "first\n")
+		w.(http.Flusher).Flush()
+		<-release
+		_, _ = io.WriteString(w, "second\n")
+	}))
+	defer srv.Close()
+	defer close(release)
+	require.True(t, st.NeedsBody(200))
+	tp, err := tap.Start(context.Background(), tap.Config{Target: srv.URL, Style: st, Ledger: ledger.New(ledger.Options{Memory: true})})
+	require.NoError(t, err)
+	defer tp.Close()
+	req, _ := http.NewRequest("GET", tp.URL+st.ResourcePath("/api/feed"), nil)
+	st.SetToken(req.Header, "good")
+	resp, err := (&http.Client{Timeout: 3 * time.Second}).Do(req) // a held-back answer times out
+
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	buf := make([]byte, 6)
+	_, err = io.ReadFull(resp.Body, buf)
+	require.NoError(t, err)
+	assert.Equal(t, "first\n", string(buf))
+}
