@@ -37,6 +37,9 @@ type Options struct {
 	// the ledger does not hold (genuine-answers judges only the status).
 	// A ledger with no reference backend event at all is taken as such too,
 	// unless BackendInLedger says the reference backend records to it.
+	// Backend-side events of a backend under test — the storm's recording
+	// tap writes them (harness/tap) — are judged like the reference
+	// backend's: single-refresh, correct-replay, no-duplicate-effects.
 	ExternalBackend bool
 	// Wall is the clock of the run's time axis (series and timeline):
 	// real time when the event is observed, which is when it happened since

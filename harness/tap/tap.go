@@ -106,8 +106,10 @@ func New(cfg Config) (*Tap, error) {
 	}
 	t.proxy = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
+			// The backend sees its own Host, as from a client talking to it
+			// directly; the rest of the request is forwarded as it came
+			// (no X-Forwarded-* added, hop-by-hop headers dropped).
 			pr.SetURL(target)
-			pr.Out.Host = pr.In.Host // unchanged: cookies and absolute links stay the client's
 			if x := exchangeOf(pr.In.Context()); x != nil && x.detach != nil {
 				pr.Out = pr.Out.WithContext(x.detach)
 			}

@@ -320,3 +320,24 @@ func TestStreamingAnswersAreNotHeldBack(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "first\n", string(buf))
 }
+
+// The backend sees its own Host and the client's headers, and no
+// X-Forwarded-* of the tap's.
+func TestTheBackendSeesTheRequestAsSent(t *testing.T) {
+	var host, custom, fwd string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, custom, fwd = r.Host, r.Header.Get("X-Custom"), r.Header.Get("X-Forwarded-For")
+	}))
+	defer srv.Close()
+	tp, err := tap.Start(context.Background(), tap.Config{Target: srv.URL, Style: style.MustLoad("bearer")})
+	require.NoError(t, err)
+	defer tp.Close()
+	req, _ := http.NewRequest("GET", tp.URL+"/api/x", nil)
+	req.Header.Set("X-Custom", "v")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, strings.TrimPrefix(srv.URL, "http://"), host)
+	assert.Equal(t, "v", custom)
+	assert.Empty(t, fwd)
+}
