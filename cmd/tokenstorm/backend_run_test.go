@@ -35,6 +35,7 @@ func TestRunAgainstABackendUnderTestCarriesTheStormLatency(t *testing.T) {
 	stdout, stderr, code := runCLI(t, "run", "--backend", be.URL, "--style", "../../examples/backends/good/style.yaml",
 		"--wechat-addr", wechat, "--no-conform", "--out", out)
 	require.Equal(t, 0, code, "%s\n%s", stdout, stderr)
+	assert.Regexp(t, `backend:  login p50 [0-9.]+ms p99 [0-9.]+ms \([1-9][0-9]*\), refresh p50 [0-9.]+ms p99 [0-9.]+ms \([1-9][0-9]*\) under the storm`, stdout)
 
 	b, err := os.ReadFile(filepath.Join(out, "summary.json"))
 	require.NoError(t, err)

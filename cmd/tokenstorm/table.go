@@ -45,6 +45,11 @@ func printVerdict(w io.Writer, s *summary.Summary, outDir string) {
 	fmt.Fprintf(w, "refresh:  %d expiry episodes, %d refreshes, %d logins (%d first logins, %d retries), amplification %.2f\n",
 		s.Refresh.ExpiryEpisodes, s.Refresh.Refreshes, s.Refresh.Logins, s.Refresh.FirstLogins, s.Refresh.Retries, s.Refresh.Amplification)
 	fmt.Fprintf(w, "latency:  p50 %.1fms  p90 %.1fms  p99 %.1fms  max %.1fms\n", s.Latency.P50, s.Latency.P90, s.Latency.P99, s.Latency.Max)
+	if st := s.Storm; st != nil && st.BackendLoginMS != nil && st.BackendRefreshMS != nil {
+		// The backend under test's own figures under the storm (the tap's).
+		l, r := st.BackendLoginMS, st.BackendRefreshMS
+		fmt.Fprintf(w, "backend:  login p50 %.1fms p99 %.1fms (%d), refresh p50 %.1fms p99 %.1fms (%d) under the storm\n", l.P50, l.P99, l.Count, r.P50, r.P99, r.Count)
+	}
 	if s.ProtocolErrors != nil {
 		fmt.Fprintf(w, "client protocol errors: %s — see the ledger's client log lines in report.html\n", s.ProtocolErrors)
 	}
