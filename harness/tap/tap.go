@@ -292,7 +292,10 @@ func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 // failed answers a request the backend did not answer (unreachable, reset,
 // timed out) with 502, as a gateway does, and records it.
 func (t *Tap) failed(w http.ResponseWriter, r *http.Request, err error) {
-	if x := exchangeOf(r.Context()); x != nil {
+	// A protected call the client gave up on was cancelled on its way to
+	// the backend too: what the backend did is unknown, so nothing is
+	// recorded (a login or refresh is never cancelled by the client).
+	if x := exchangeOf(r.Context()); x != nil && (x.detach != nil || r.Context().Err() == nil) {
 		ev := t.event(x)
 		ev.Outcome, ev.Status, ev.Detail = ledger.OutcomeError, http.StatusBadGateway, "the backend did not answer: "+err.Error()
 		if x.route == routeRefresh {

@@ -341,3 +341,27 @@ func TestTheBackendSeesTheRequestAsSent(t *testing.T) {
 	assert.Equal(t, "v", custom)
 	assert.Empty(t, fwd)
 }
+
+// A protected call the client gives up on is cancelled at the backend too;
+// the tap records no verdict it never saw.
+func TestAProtectedCallTheClientAbandonsIsNotRecorded(t *testing.T) {
+	cancelled := make(chan bool, 1)
+	tp, led := through(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body) // net/http notices a closed connection once the body is read
+		select {
+		case <-r.Context().Done():
+			cancelled <- true
+		case <-time.After(3 * time.Second):
+			cancelled <- false
+		}
+	}))
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "POST", tp.URL+"/api/orders?rid=gone", strings.NewReader(`{}`))
+	req.Header.Set("Authorization", "Bearer good")
+	_, err := http.DefaultClient.Do(req)
+	require.Error(t, err)
+	assert.True(t, <-cancelled, "the backend's request was cancelled with the client's")
+	time.Sleep(100 * time.Millisecond)
+	assert.Empty(t, kinds(led, ledger.KindAPI))
+}
