@@ -149,14 +149,7 @@ func cmdRun(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io.W
 		s.Notes = append(s.Notes, ss.Notes...)
 	}
 	if c.backend != "" && ctx.Err() == nil {
-		s.BackendProfile = profileBackend(ctx, c.backend, c.style, *wechatAddr, c.adminToken, *accessTTL, s)
-		if s.BackendProfile != nil {
-			// The login checks gate the run (docs/ci.md): a 5xx or a success
-			// where the style's invalid_code / upstream_unavailable belongs.
-			lsc := backendcheck.LoginScenario(s.BackendProfile)
-			s.Scenarios = append(s.Scenarios, lsc)
-			fmt.Fprintf(stderr, "  probe %-26s %s  %s\n", lsc.Name, lsc.Verdict, lsc.Detail)
-		}
+		profileAndGate(ctx, c, *wechatAddr, *accessTTL, s, stderr)
 	}
 	global.Finish(s)
 	s.DurationMS = float64(time.Since(start).Milliseconds())
@@ -200,6 +193,20 @@ func backendName(url string) string {
 		return "embedded"
 	}
 	return url
+}
+
+// profileAndGate measures the backend under test through its public routes
+// (summary.json backend_profile) and adds the scenario of its login checks,
+// backend-login, which gates the run like any probe (docs/ci.md): a 5xx or
+// a success where the style's invalid_code / upstream_unavailable belongs.
+func profileAndGate(ctx context.Context, c *common, wechatAddr string, accessTTL time.Duration, s *summary.Summary, stderr io.Writer) {
+	s.BackendProfile = profileBackend(ctx, c.backend, c.style, wechatAddr, c.adminToken, accessTTL, s)
+	if s.BackendProfile == nil {
+		return
+	}
+	lsc := backendcheck.LoginScenario(s.BackendProfile)
+	s.Scenarios = append(s.Scenarios, lsc)
+	fmt.Fprintf(stderr, "  probe %-26s %s  %s\n", lsc.Name, lsc.Verdict, lsc.Detail)
 }
 
 // profileBackend measures the backend under test through its public routes

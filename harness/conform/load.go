@@ -405,6 +405,12 @@ func indexAST(doc *messages.GherkinDocument) astIndex {
 // tagMatch evaluates a godog tag expression the way godog does (so the
 // runner's pre-check selects the same pickles): "&&" separates clauses that
 // must all hold, "," separates alternatives, "~" negates, "@" is optional.
+// TagsSelect reports whether the tag expression (the --tags syntax)
+// selects a scenario with these tags: how a check that is not a Gherkin
+// scenario, such as the backend profile of conform --backend, follows
+// --tags as if it were one.
+func TagsSelect(expr string, tags ...string) bool { return tagMatch(expr, tags) }
+
 func tagMatch(expr string, tags []string) bool {
 	if strings.TrimSpace(expr) == "" {
 		return true

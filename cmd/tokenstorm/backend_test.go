@@ -1,0 +1,104 @@
+package main
+
+import (
+	"encoding/json"
+	"net"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tokenstorm/tokenstorm/examples/backends/sessions"
+	"github.com/tokenstorm/tokenstorm/harness/backendcheck"
+	"github.com/tokenstorm/tokenstorm/harness/summary"
+)
+
+const goodStyle = "../../examples/backends/good/style.yaml"
+
+// exampleBackend serves the sessions example (examples/backends/good) on
+// loopback, configured with a mock WeChat address the run will listen on.
+func exampleBackend(t *testing.T, loginBug string) (backendURL, wechatAddr string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	wechatAddr = ln.Addr().String()
+	require.NoError(t, ln.Close())
+	srv := httptest.NewServer(sessions.New(sessions.Config{WechatURL: "http://" + wechatAddr, AppID: "wx7e57570c3e5a1b2c",
+		Secret: "tokenstorm-secret-0123456789abcdef", SessionTTL: 2 * time.Second, RenewTTL: time.Hour, LoginBug: loginBug}))
+	t.Cleanup(srv.Close)
+	return srv.URL, wechatAddr
+}
+
+func readSummary(t *testing.T, dir string) *summary.Summary {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "summary.json"))
+	require.NoError(t, err)
+	var s summary.Summary
+	require.NoError(t, json.Unmarshal(b, &s))
+	return &s
+}
+
+func scenarioNamed(s *summary.Summary, name string) (summary.Scenario, bool) {
+	for _, sc := range s.Scenarios {
+		if sc.Name == name {
+			return sc, true
+		}
+	}
+	return summary.Scenario{}, false
+}
+
+// A login route that takes a reused wx.login code fails both run and
+// conform --backend (exit 1, backend-login failed, naming the check); the
+// same backend without the bug passes both, profile included.
+func TestRunAndConformAreGatedByTheBackendLogin(t *testing.T) {
+	for _, c := range []struct {
+		bug  string
+		code int
+	}{{"", 0}, {"reused-code-ok", 1}} {
+		for _, cmd := range [][]string{
+			{"run", "--probes", "backend-signals,concurrent-first-login", "--devices", "3"},
+			{"conform", "--tags", "@backend", "--format", "progress"},
+		} {
+			t.Run(cmd[0]+" "+c.bug, func(t *testing.T) {
+				url, wechat := exampleBackend(t, c.bug)
+				dir := t.TempDir()
+				args := append(cmd, "--backend", url, "--style", goodStyle, "--wechat-addr", wechat, "--out", dir)
+				out, errOut, code := runCLI(t, args...)
+				require.Equal(t, c.code, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+				s := readSummary(t, dir)
+				require.NotNil(t, s.BackendProfile, "%v", s.Notes)
+				assert.Equal(t, "rotates", s.BackendProfile.Rotation)
+				assert.Equal(t, "strict", s.BackendProfile.Reuse)
+				assert.Equal(t, int64(2), s.BackendProfile.AccessTTLSeconds)
+				sc, ok := scenarioNamed(s, backendcheck.LoginProbe)
+				require.True(t, ok, "%+v", s.Scenarios)
+				assert.Contains(t, errOut, "probe "+backendcheck.LoginProbe)
+				if c.bug == "" {
+					assert.Equal(t, summary.Pass, sc.Verdict, sc.Detail)
+					assert.Equal(t, summary.Pass, s.Verdict)
+					return
+				}
+				assert.Equal(t, summary.Fail, sc.Verdict)
+				assert.Contains(t, sc.Detail, "code used twice (WeChat 40163): HTTP 200, success signal (want invalid_code)")
+				assert.Equal(t, summary.Fail, s.Verdict)
+			})
+		}
+	}
+}
+
+// conform --backend follows --tags for the profile: a selection without
+// @backend measures no profile.
+func TestConformProfileFollowsTags(t *testing.T) {
+	url, wechat := exampleBackend(t, "reused-code-ok")
+	dir := t.TempDir()
+	out, errOut, code := runCLI(t, "conform", "--tags", "@wechat", "--format", "progress", "--backend", url, "--style", goodStyle, "--wechat-addr", wechat, "--out", dir)
+	require.Equal(t, 0, code, "the login bug is not looked at without @backend:\n%s\n%s", out, errOut)
+	s := readSummary(t, dir)
+	assert.Nil(t, s.BackendProfile)
+	_, ok := scenarioNamed(s, backendcheck.LoginProbe)
+	assert.False(t, ok)
+}
