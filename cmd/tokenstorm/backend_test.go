@@ -6,6 +6,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,4 +103,40 @@ func TestConformProfileFollowsTags(t *testing.T) {
 	assert.Nil(t, s.BackendProfile)
 	_, ok := scenarioNamed(s, backendcheck.LoginProbe)
 	assert.False(t, ok)
+}
+
+// conform --tags @backend against a correct backend with no admin API:
+// only the backend checks run and pass (the any-style backend check and
+// backend-login); an @admin scenario is skipped naming the capability it
+// needs, in summary.json and in junit.xml's skipped message.
+func TestConformBackendSkipsSayWhatTheyNeed(t *testing.T) {
+	url, wechat := exampleBackend(t, "")
+	dir := t.TempDir()
+	out, errOut, code := runCLI(t, "conform", "--tags", "@backend", "--format", "progress", "--backend", url, "--style", goodStyle, "--wechat-addr", wechat, "--out", dir)
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	s := readSummary(t, dir)
+	const expired = "a token expired by the admin API gets the same expiry signal"
+	passed := 0
+	for _, sc := range s.Scenarios {
+		switch sc.Verdict {
+		case summary.Pass:
+			passed++
+			assert.True(t, sc.Name == backendcheck.LoginProbe || strings.HasPrefix(sc.Detail, "features/backend_signals.feature:"),
+				"only the backend checks run against a backend under test: %+v", sc)
+		case summary.Skip:
+			assert.Regexp(t, `skipped: (needs .*, which a backend under test does not offer \(tagged @admin\)|written for another backend style)`, sc.Detail)
+		default:
+			t.Errorf("%s: %s %s", sc.Name, sc.Verdict, sc.Detail)
+		}
+	}
+	assert.GreaterOrEqual(t, passed, 2, "the backend check and backend-login")
+	sc, ok := scenarioNamed(s, expired)
+	require.True(t, ok)
+	assert.Equal(t, summary.Skip, sc.Verdict)
+	assert.Contains(t, sc.Detail, "skipped: needs the admin API (POST /__admin/expire)")
+	junit, err := os.ReadFile(filepath.Join(dir, "junit.xml"))
+	require.NoError(t, err)
+	assert.Contains(t, string(junit), `<skipped message="features/backend_tokens.feature:`)
+	assert.Regexp(t, `<testcase name="`+regexp.QuoteMeta(expired)+`"[^>]*>\s*<skipped message="[^"]*needs the admin API \(POST /__admin/expire\)`, string(junit))
+	assert.Contains(t, errOut, "conform: skipped ")
 }

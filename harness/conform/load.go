@@ -272,6 +272,9 @@ func parseFeatures(files []featureFile, tags string, excl []exclusion) *parsed {
 			for _, x := range excl {
 				if x.applies(info.tags) {
 					info.skip = x.reason
+					if x.why != nil {
+						info.skip = x.why(pk.Steps)
+					}
 					break
 				}
 			}
@@ -448,6 +451,8 @@ type exclusion struct {
 	tag    string // "@admin", or "@style:" for every style but the current one
 	except string // with "@style:": the style that runs
 	reason string
+	// why, when set, gives the reason from the scenario's steps instead.
+	why func(steps []*messages.PickleStep) string
 }
 
 func (x exclusion) applies(tags []string) bool {
