@@ -140,3 +140,111 @@ func TestConformBackendSkipsSayWhatTheyNeed(t *testing.T) {
 	assert.Regexp(t, `<testcase name="`+regexp.QuoteMeta(expired)+`"[^>]*>\s*<skipped message="[^"]*needs the admin API \(POST /__admin/expire\)`, string(junit))
 	assert.Contains(t, errOut, "conform: skipped ")
 }
+
+// runBackend is `tokenstorm run --backend URL --style good/style.yaml` on
+// the sessions example configured by cfg, with extra flags.
+func runBackend(t *testing.T, cfg sessions.Config, extra ...string) (*summary.Summary, int, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	wechat := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	cfg.WechatURL, cfg.AppID, cfg.Secret = "http://"+wechat, "wx7e57570c3e5a1b2c", "tokenstorm-secret-0123456789abcdef"
+	cfg.SessionTTL, cfg.RenewTTL = 2*time.Second, time.Hour
+	srv := httptest.NewServer(sessions.New(cfg))
+	t.Cleanup(srv.Close)
+	dir := t.TempDir()
+	args := append([]string{"run", "--backend", srv.URL, "--style", goodStyle, "--wechat-addr", wechat, "--devices", "5", "--expiry-wait", "5s", "--out", dir}, extra...)
+	out, errOut, code := runCLI(t, args...)
+	s := readSummary(t, dir)
+	require.NotNil(t, s.BackendProfile, "%v", s.Notes)
+	return s, code, out + "\n" + errOut
+}
+
+func verdictOfScenario(t *testing.T, s *summary.Summary, name string) summary.Scenario {
+	t.Helper()
+	sc, ok := scenarioNamed(s, name)
+	require.True(t, ok, "no scenario %q in %+v", name, s.Scenarios)
+	return sc
+}
+
+// The issue's list, as `tokenstorm run --backend` on the example backend
+// (no admin API): each policy gets its verdicts and a profile that is its
+// real policy.
+func TestRunBackendVerdictsAndProfiles(t *testing.T) {
+	t.Run("good passes everything, storm included", func(t *testing.T) {
+		s, code, out := runBackend(t, sessions.Config{})
+		require.Equal(t, 0, code, out)
+		assert.Equal(t, summary.Pass, s.Verdict)
+		for _, name := range []string{"backend-signals", "concurrent-first-login", backendcheck.LoginProbe, "synchronized-expiry", "tampered, garbage, missing and expired tokens never get a success"} {
+			assert.Equal(t, summary.Pass, verdictOfScenario(t, s, name).Verdict, name)
+		}
+		assert.Equal(t, summary.Pass, s.Invariants[summary.ExpirySignalled].Verdict)
+		assert.GreaterOrEqual(t, s.Invariants[summary.ExpirySignalled].Checked, 12, "the probe's and the suite's six bad tokens each")
+		assert.Zero(t, s.Requests.Lost)
+		assert.Positive(t, s.Requests.Succeeded)
+		p := s.BackendProfile
+		assert.Equal(t, int64(2), p.AccessTTLSeconds)
+		assert.Equal(t, int64(3600), p.RefreshTTLSeconds)
+		assert.Equal(t, "rotates", p.Rotation)
+		assert.Equal(t, "strict", p.Reuse)
+		assert.Zero(t, p.ReuseAccepted)
+		require.NotNil(t, p.FamilyRevokedOnReuse)
+		assert.True(t, *p.FamilyRevokedOnReuse)
+		require.NotNil(t, p.FamilyStaysRevoked)
+		assert.True(t, *p.FamilyStaysRevoked)
+		assert.Equal(t, 1, p.ParallelSucceeded)
+		assert.Len(t, p.Logins, 5)
+		require.NotNil(t, p.RetryAfter)
+		assert.False(t, *p.RetryAfter, "its 503 for an unreachable WeChat carries no Retry-After (only the errcode ones do)")
+	})
+	t.Run("broken fails only expiry-signalled", func(t *testing.T) {
+		s, code, out := runBackend(t, sessions.Config{SwallowBadSessions: true}, "--no-conform")
+		require.Equal(t, 1, code, out)
+		assert.Equal(t, []string{summary.ExpirySignalled}, s.FailedInvariants())
+		assert.Equal(t, summary.Fail, verdictOfScenario(t, s, "backend-signals").Verdict)
+		assert.Equal(t, summary.Pass, verdictOfScenario(t, s, backendcheck.LoginProbe).Verdict)
+		p := s.BackendProfile
+		assert.Equal(t, "rotates", p.Rotation)
+		assert.Equal(t, "strict", p.Reuse)
+		assert.Equal(t, int64(2), p.AccessTTLSeconds)
+		assert.Equal(t, 1, p.ParallelSucceeded)
+	})
+	t.Run("never rotates", func(t *testing.T) {
+		s, code, out := runBackend(t, sessions.Config{Reuse: "never-rotates"}, "--no-conform")
+		require.Equal(t, 0, code, out)
+		assert.Equal(t, summary.Pass, verdictOfScenario(t, s, "backend-signals").Verdict)
+		assert.Equal(t, summary.Pass, verdictOfScenario(t, s, "synchronized-expiry").Verdict)
+		p := s.BackendProfile
+		assert.Equal(t, "keeps", p.Rotation)
+		assert.Empty(t, p.Reuse, "no rotation, no reuse policy")
+		assert.Nil(t, p.FamilyRevokedOnReuse)
+		assert.Equal(t, p.ParallelRefreshes, p.ParallelSucceeded, "every parallel refresh works")
+	})
+	t.Run("30 s grace window", func(t *testing.T) {
+		s, code, out := runBackend(t, sessions.Config{Reuse: "grace:30s"}, "--no-conform")
+		require.Equal(t, 0, code, out)
+		assert.Equal(t, summary.Pass, verdictOfScenario(t, s, "backend-signals").Verdict)
+		p := s.BackendProfile
+		assert.Equal(t, "rotates", p.Rotation)
+		assert.Equal(t, "tolerated", p.Reuse, "%v", p.Notes)
+		assert.Equal(t, backendcheck.MaxReuseCount+1, p.ReuseAccepted)
+		assert.Nil(t, p.FamilyRevokedOnReuse)
+		assert.Equal(t, p.ParallelRefreshes, p.ParallelSucceeded, "inside the window every parallel refresh wins")
+	})
+	t.Run("no expires_in", func(t *testing.T) {
+		s, code, out := runBackend(t, sessions.Config{OmitTTL: true}, "--no-conform")
+		require.Equal(t, 1, code, "the storm cannot expire tokens by time: %s", out)
+		sig := verdictOfScenario(t, s, "backend-signals")
+		assert.Equal(t, summary.Skip, sig.Verdict, "never a pass: %s", sig.Detail)
+		assert.Contains(t, sig.Detail, "the login answer does not say how long the access token lives")
+		assert.Equal(t, summary.Fail, verdictOfScenario(t, s, "synchronized-expiry").Verdict)
+		assert.Zero(t, s.BackendProfile.AccessTTLSeconds)
+		assert.Contains(t, strings.Join(s.BackendProfile.Notes, "\n"), "does not say how long the access token lives (no expires_in)")
+
+		s, code, out = runBackend(t, sessions.Config{OmitTTL: true}, "--no-conform", "--access-ttl", "2s")
+		require.Equal(t, 0, code, "--access-ttl gives the lifetime: %s", out)
+		assert.Equal(t, summary.Pass, verdictOfScenario(t, s, "backend-signals").Verdict)
+		assert.Equal(t, summary.Pass, verdictOfScenario(t, s, "synchronized-expiry").Verdict)
+	})
+}
