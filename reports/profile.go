@@ -34,8 +34,10 @@ func profileRows(s *summary.Summary) [][2]string {
 	}
 	reuse := orDash(p.Reuse)
 	switch p.Reuse {
-	case "tolerated", "count":
-		reuse += fmt.Sprintf(" (%d extra use(s) accepted)", p.ReuseAccepted)
+	case "count":
+		reuse += fmt.Sprintf(" (a reuse count of %d: accepted %d more time(s), then refused)", p.ReuseAccepted, p.ReuseAccepted)
+	case "tolerated":
+		reuse += fmt.Sprintf(" (accepted %d more times in a row, and still after the longest delay tried)", p.ReuseAccepted)
 	case "grace":
 		reuse += fmt.Sprintf(" (accepted again up to %.2fs after the rotation)", p.ReuseGraceSeconds)
 	}

@@ -28,6 +28,8 @@ func cmdConform(ctx context.Context, argv []string, _ io.Reader, stdout, stderr 
 			"Steps are checked before anything runs: an undefined or ambiguous step, a Gherkin syntax error,\n"+
 			"a value a step cannot use (duration, count, invariant name) or a request name used twice or never\n"+
 			"sent is reported as FILE:LINE and exits 2. Exit 0 when every scenario passed, 1 when one failed, 130 when interrupted.\n"+
+			"With --backend the built-in suite also measures the backend profile (when --tags selects @backend),\n"+
+			"and its backend-login check gates the exit code as in run (docs/ci.md).\n"+
 			"See docs/conform.md; tokenstorm steps lists every step.",
 		stdout,
 		"tokenstorm conform",
@@ -114,6 +116,13 @@ func cmdConform(ctx context.Context, argv []string, _ io.Reader, stdout, stderr 
 		return usagef("no scenario matches --tags %q in %s", *tags, describePaths(paths, *builtin))
 	}
 	s.Scenarios = res.Scenarios
+	// The backend profile belongs to the built-in suite's backend checks: it
+	// runs with it, as if tagged @backend, and its backend-login gates the
+	// exit code as in run.
+	if c.backend != "" && ctx.Err() == nil && err == nil && (len(paths) == 0 || *builtin) && conform.TagsSelect(*tags, "@backend") {
+		fmt.Fprintf(stderr, "conform: backend profile of %s (its public routes)\n", c.backend)
+		profileAndGate(ctx, c, *wechatAddr, 0, s, stderr)
+	}
 	global.Finish(s)
 	s.DurationMS = float64(time.Since(start).Milliseconds())
 	s.StartedAt = start

@@ -149,18 +149,11 @@ func cmdRun(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io.W
 		s.Notes = append(s.Notes, ss.Notes...)
 	}
 	if c.backend != "" && ctx.Err() == nil {
-		s.BackendProfile = profileBackend(ctx, c.backend, c.style, *wechatAddr, c.adminToken, *accessTTL, s)
+		profileAndGate(ctx, c, *wechatAddr, *accessTTL, s, stderr)
 		if s.BackendProfile != nil && s.Storm != nil {
 			// The benchmark: the backend's own latency under the storm, as
 			// the tap in front of it measured it.
 			s.BackendProfile.StormLoginMS, s.BackendProfile.StormRefreshMS = s.Storm.BackendLoginMS, s.Storm.BackendRefreshMS
-		}
-		if s.BackendProfile != nil {
-			// The login checks gate the run (docs/ci.md): a 5xx or a success
-			// where the style's invalid_code / upstream_unavailable belongs.
-			lsc := backendcheck.LoginScenario(s.BackendProfile)
-			s.Scenarios = append(s.Scenarios, lsc)
-			fmt.Fprintf(stderr, "  probe %-26s %s  %s\n", lsc.Name, lsc.Verdict, lsc.Detail)
 		}
 	}
 	global.Finish(s)
@@ -205,6 +198,20 @@ func backendName(url string) string {
 		return "embedded"
 	}
 	return url
+}
+
+// profileAndGate measures the backend under test through its public routes
+// (summary.json backend_profile) and adds the scenario of its login checks,
+// backend-login, which gates the run like any probe (docs/ci.md): a 5xx or
+// a success where the style's invalid_code / upstream_unavailable belongs.
+func profileAndGate(ctx context.Context, c *common, wechatAddr string, accessTTL time.Duration, s *summary.Summary, stderr io.Writer) {
+	s.BackendProfile = profileBackend(ctx, c.backend, c.style, wechatAddr, c.adminToken, accessTTL, s)
+	if s.BackendProfile == nil {
+		return
+	}
+	lsc := backendcheck.LoginScenario(s.BackendProfile)
+	s.Scenarios = append(s.Scenarios, lsc)
+	fmt.Fprintf(stderr, "  probe %-26s %s  %s\n", lsc.Name, lsc.Verdict, lsc.Detail)
 }
 
 // profileBackend measures the backend under test through its public routes

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -158,7 +159,7 @@ func TestProfileMeasuresTheReusePolicy(t *testing.T) {
 		parallelMin int
 	}{
 		{"strict", "strict", 0, true, 1},
-		{"grace:30s", "tolerated", 3, false, ParallelRefreshes},
+		{"grace:30s", "tolerated", reuseBurst, false, ParallelRefreshes},
 	} {
 		led := ledger.New(ledger.Options{Memory: true})
 		st, err := stack.Start(context.Background(), stack.Options{Style: "oauth2", Ledger: led, Reuse: c.reuse, AccessTTL: 90 * time.Second})
@@ -221,29 +222,63 @@ func TestLoginScenario(t *testing.T) {
 	assert.Equal(t, summary.Skip, LoginScenario(nil).Verdict)
 }
 
-// A reuse count is told from a grace window, and a window is measured: the
-// reference backend's reuse:1 accepts one extra presentation at once, its
-// grace:1500ms accepts reuse up to 1.5 s after the rotation and not after.
+// A reuse count is measured exactly up to MaxReuseCount and told from a
+// grace window by time: the reference backend's reuse:N accepts N extra
+// presentations at once (and one after a pause), its grace:1500ms accepts
+// any number up to 1.5 s after the rotation and none after; a window so
+// short that it closes during the burst is still a window; a count above
+// MaxReuseCount still accepted at the bound is "tolerated".
 func TestProfileTellsACountFromAGraceWindow(t *testing.T) {
-	profile := func(reuse string) *summary.BackendProfile {
+	profile := func(reuse string, cfg Config) *summary.BackendProfile {
 		st, err := stack.Start(context.Background(), stack.Options{Style: "oauth2", Ledger: ledger.New(ledger.Options{Memory: true}), Reuse: reuse, AccessTTL: 90 * time.Second})
 		require.NoError(t, err)
 		defer st.Close()
-		p, err := Profile(context.Background(), Config{BackendURL: st.BackendURL, WechatURL: st.WechatURL, AppID: st.AppID, Style: style.MustLoad("oauth2")})
+		cfg.BackendURL, cfg.WechatURL, cfg.AppID, cfg.Style = st.BackendURL, st.WechatURL, st.AppID, style.MustLoad("oauth2")
+		p, err := Profile(context.Background(), cfg)
 		require.NoError(t, err, reuse)
 		return p
 	}
-	p := profile("reuse:1")
-	assert.Equal(t, "count", p.Reuse, "%v", p.Notes)
-	assert.Equal(t, 1, p.ReuseAccepted)
-	assert.Zero(t, p.ReuseGraceSeconds)
+	for _, n := range []int{1, 5, 15, MaxReuseCount} {
+		reuse := fmt.Sprintf("reuse:%d", n)
+		t.Run(reuse, func(t *testing.T) {
+			p := profile(reuse, Config{})
+			assert.Equal(t, "count", p.Reuse, "%v", p.Notes)
+			assert.Equal(t, n, p.ReuseAccepted)
+			assert.Zero(t, p.ReuseGraceSeconds)
+			assert.Nil(t, p.FamilyRevokedOnReuse, "only measured under strict")
+			assert.Contains(t, strings.Join(p.Notes, "\n"), fmt.Sprintf("reuse count %d: a rotated refresh token is accepted %d more times in a row and refused at presentation %d, yet still accepted once", n, n, n+1))
+		})
+	}
+	t.Run("grace:1500ms", func(t *testing.T) {
+		p := profile("grace:1500ms", Config{})
+		assert.Equal(t, "grace", p.Reuse, "%v", p.Notes)
+		assert.Equal(t, reuseBurst, p.ReuseAccepted, "a window accepts every presentation inside it")
+		assert.GreaterOrEqual(t, p.ReuseGraceSeconds, 1.0, "bisection between 1 s (accepted) and 2 s (refused)")
+		assert.Less(t, p.ReuseGraceSeconds, 1.5, "never longer than the real window: %v", p.Notes)
+		assert.Contains(t, strings.Join(p.Notes, "\n"), "grace window: a rotated refresh token is accepted again for between")
+	})
+	t.Run("a window that closes during the burst", func(t *testing.T) {
+		// Every call takes 25 ms more: 17 presentations outlast a 100 ms window.
+		p := profile("grace:100ms", Config{HTTP: &http.Client{Timeout: 10 * time.Second, Transport: slowTransport{25 * time.Millisecond}}})
+		assert.Equal(t, "grace", p.Reuse, "%v", p.Notes)
+		assert.Positive(t, p.ReuseAccepted)
+		assert.Less(t, p.ReuseAccepted, MaxReuseCount, "the window closed during the burst")
+		assert.Less(t, p.ReuseGraceSeconds, 0.1, "%v", p.Notes)
+		assert.Contains(t, strings.Join(p.Notes, "\n"), "presentations in a row accepted, then refused; refused once")
+	})
+	t.Run("count above the burst", func(t *testing.T) {
+		p := profile("reuse:40", Config{GraceBound: 500 * time.Millisecond})
+		assert.Equal(t, "tolerated", p.Reuse, "%v", p.Notes)
+		assert.Equal(t, reuseBurst, p.ReuseAccepted)
+		assert.Contains(t, strings.Join(p.Notes, "\n"), "a rotated refresh token was accepted 17 times in a row and still 500ms after its rotation (the longest delay tried): a grace window of at least 500ms, or a reuse count above 16")
+	})
+}
 
-	p = profile("grace:1500ms")
-	assert.Equal(t, "grace", p.Reuse, "%v", p.Notes)
-	assert.Equal(t, maxReuse, p.ReuseAccepted)
-	assert.GreaterOrEqual(t, p.ReuseGraceSeconds, 1.0, "bisection between 1 s (accepted) and 2 s (refused)")
-	assert.Less(t, p.ReuseGraceSeconds, 1.5, "never longer than the real window: %v", p.Notes)
-	assert.Contains(t, strings.Join(p.Notes, "\n"), "grace window: a rotated refresh token is accepted again for between")
+type slowTransport struct{ d time.Duration }
+
+func (s slowTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	time.Sleep(s.d)
+	return http.DefaultTransport.RoundTrip(r)
 }
 
 // The forged tokens keep a JWT's claims: only the header and signature

@@ -19,29 +19,35 @@ import (
 // rotation).
 const ParallelRefreshes = 8
 
-// maxReuse bounds how often Profile presents a rotated refresh token again.
-const maxReuse = 3
+// reuseBurst is how often Profile presents a rotated refresh token again
+// right after its rotation. A reuse count of k < reuseBurst (Keycloak's
+// "Refresh Token Max Reuse" is typically 1..10) is refused at the (k+1)th
+// presentation and so measured exactly, up to MaxReuseCount; accepted every
+// time, the policy is a grace window or a larger count, told apart by time.
+const reuseBurst = MaxReuseCount + 1
+
+// MaxReuseCount is the largest reuse count Profile measures exactly.
+const MaxReuseCount = 16
 
 // revokedRecheck is how long after a revocation Profile presents the
 // family's newest refresh token again.
 const revokedRecheck = time.Second
 
 // DefaultGraceBound is the longest grace window Profile measures: a rotated
-// refresh token still accepted this long after its rotation is reported
-// "tolerated" (a longer window, or a reuse count of at least maxReuse).
+// refresh token accepted reuseBurst times at once and still this long after
+// its rotation is reported "tolerated" (a longer window, or a reuse count
+// above MaxReuseCount).
 const DefaultGraceBound = 4 * time.Second
 
 // graceSteps is how many bisections Profile makes inside the bracket a
-// doubling delay found; with DefaultGraceBound the window is known to
-// within an eighth of the bracket, and the probing sleeps at most about
-// 2×bound + graceSteps×bound (≈ 20 s worst case, only for a backend that
-// tolerates reuse at all).
+// doubling delay found: the window is known to within an eighth of it.
 const graceSteps = 3
 
 // Profile measures a backend through its public routes: the lifetimes its
-// login announces, whether a refresh rotates the refresh token, what a
-// second presentation of a rotated token gets (and whether that revokes
-// the family), and how many of ParallelRefreshes parallel refreshes with
+// login announces, whether a refresh rotates the refresh token, what
+// presenting a rotated token again gets (strict, a reuse count, a grace
+// window: measureReuse; and whether a refused reuse revokes the family),
+// and how many of ParallelRefreshes parallel refreshes with
 // one token succeed. Everything is tried, nothing is configured; what
 // cannot be measured is said in Notes.
 func Profile(ctx context.Context, cfg Config) (*summary.BackendProfile, error) {
@@ -109,8 +115,10 @@ func Profile(ctx context.Context, cfg Config) (*summary.BackendProfile, error) {
 		return p, nil
 	}
 
-	// Rotation, then a second presentation of the rotated token.
+	// Rotation, then the rotated token presented again.
+	sent := time.Now()
 	next, sig, err := refresh(first.RefreshToken)
+	answered := time.Now()
 	switch {
 	case err != nil:
 		return p, fmt.Errorf("backendcheck: refresh at %s: %w", r.st.Requests.Refresh.Path, err)
@@ -123,16 +131,12 @@ func Profile(ctx context.Context, cfg Config) (*summary.BackendProfile, error) {
 		p.Rotation = "rotates"
 	}
 	if p.Rotation == "rotates" {
-		for range maxReuse {
-			_, sig, err := refresh(first.RefreshToken)
-			if err != nil || sig != style.SignalSuccess {
-				break
-			}
-			p.ReuseAccepted++
+		reuse := func(token string) (bool, error) {
+			_, sig, err := refresh(token)
+			return err == nil && sig == style.SignalSuccess, err
 		}
-		switch {
-		case p.ReuseAccepted == 0:
-			p.Reuse = "strict"
+		r.measureReuse(ctx, p, first.RefreshToken, sent, answered, reuse)
+		if p.Reuse == "strict" {
 			_, sig, err := refresh(next.RefreshToken)
 			if err == nil {
 				revoked := sig != style.SignalSuccess
@@ -146,15 +150,6 @@ func Profile(ctx context.Context, cfg Config) (*summary.BackendProfile, error) {
 					}
 				}
 			}
-		case p.ReuseAccepted < maxReuse:
-			// Refused within milliseconds of being accepted: a count, not a
-			// window (no real grace window is that short).
-			p.Reuse = "count"
-		default:
-			r.measureGrace(ctx, p, func(token string) bool {
-				_, sig, err := refresh(token)
-				return err == nil && sig == style.SignalSuccess
-			})
 		}
 	}
 
@@ -300,36 +295,101 @@ func LoginScenario(p *summary.BackendProfile) summary.Scenario {
 	return sc
 }
 
-// measureGrace tells a grace window from a reuse count and measures the
-// window: each trial rotates a fresh family and presents its old refresh
-// token once after a delay (a fresh family because a refused reuse may
-// revoke the family). The delay doubles from 250 ms up to the bound until a
-// reuse is refused, then bisects between the last accepted and the first
-// refused delay. Accepted at every delay up to the bound: "tolerated".
+// measureReuse presents the rotated token up to reuseBurst times in a row,
+// as fast as the backend answers, and stops at the first refusal. The
+// backend rotated it between sent and answered (the rotating refresh's
+// request and answer), so times are taken the way that keeps a bracket
+// true: an acceptance counts from answered to the presentation's request,
+// a refusal from sent to its answer.
+//   - refused at once: "strict";
+//   - accepted k times, then refused: a reuse count of k, or a grace window
+//     that closed during the burst. A count does not care about time, a
+//     window does: a fresh family's rotated token is presented once, after
+//     twice the time the refusal came at. Accepted: "count" with k;
+//     refused: "grace", the window between the last acceptance and the
+//     refusal;
+//   - accepted every time: a window or a count above MaxReuseCount, which
+//     measureGrace tells apart by delays.
+func (r *runner) measureReuse(ctx context.Context, p *summary.BackendProfile, token string, sent, answered time.Time, reuse func(token string) (bool, error)) {
+	var lastAccepted, refusedAt time.Duration
+	for i := range reuseBurst {
+		at := time.Since(answered)
+		ok, err := reuse(token)
+		if err != nil {
+			p.Notes = append(p.Notes, fmt.Sprintf("reuse policy not measured: presentation %d of a rotated refresh token got no answer (%v)", i+1, err))
+			return
+		}
+		if !ok {
+			refusedAt = time.Since(sent)
+			break
+		}
+		p.ReuseAccepted++
+		lastAccepted = at
+	}
+	switch {
+	case p.ReuseAccepted == 0:
+		p.Reuse = "strict"
+	case p.ReuseAccepted < reuseBurst:
+		bound := r.graceBound()
+		delay := min(max(2*refusedAt, 100*time.Millisecond), bound)
+		accepted, ok := r.reuseAfter(ctx, delay, func(t string) bool { a, _ := reuse(t); return a })
+		switch {
+		case !ok:
+			p.Reuse = "count"
+			p.Notes = append(p.Notes, fmt.Sprintf("reuse count %d: accepted %d more times right after the rotation, then refused (not told from a grace window shorter than %s: a login or refresh failed)", p.ReuseAccepted, p.ReuseAccepted, refusedAt.Round(time.Millisecond)))
+		case accepted:
+			p.Reuse = "count"
+			p.Notes = append(p.Notes, fmt.Sprintf("reuse count %d: a rotated refresh token is accepted %d more times in a row and refused at presentation %d, yet still accepted once %s after a rotation (a time window would have closed by then)", p.ReuseAccepted, p.ReuseAccepted, p.ReuseAccepted+1, delay.Round(time.Millisecond)))
+		default:
+			p.Reuse = "grace"
+			p.ReuseGraceSeconds = lastAccepted.Seconds()
+			p.Notes = append(p.Notes, fmt.Sprintf("grace window: a rotated refresh token is accepted again for between %s and %s after its rotation (%d presentations in a row accepted, then refused; refused once %s after a rotation)",
+				lastAccepted.Round(time.Millisecond), refusedAt.Round(time.Millisecond), p.ReuseAccepted, delay.Round(time.Millisecond)))
+		}
+	default:
+		r.measureGrace(ctx, p, func(t string) bool { a, _ := reuse(t); return a })
+	}
+}
+
+func (r *runner) graceBound() time.Duration {
+	if r.cfg.GraceBound > 0 {
+		return r.cfg.GraceBound
+	}
+	return DefaultGraceBound
+}
+
+// reuseAfter rotates a fresh family and presents its old refresh token once
+// after delay (a fresh family because a refused reuse may revoke the
+// family). ok is false when the login or the rotation failed.
+func (r *runner) reuseAfter(ctx context.Context, delay time.Duration, reuse func(token string) bool) (accepted, ok bool) {
+	t, err := r.loginTokens(ctx)
+	if err != nil || t.RefreshToken == "" {
+		return false, false
+	}
+	a, err := r.styled(ctx, &r.st.Requests.Refresh, t.RefreshToken)
+	if err != nil || r.st.Classify(a.status, a.body) != style.SignalSuccess {
+		return false, false
+	}
+	if !sleep(ctx, delay) {
+		return false, false
+	}
+	return reuse(t.RefreshToken), true
+}
+
+// measureGrace measures a grace window by delays: each trial (reuseAfter)
+// presents a fresh family's old refresh token once after a delay, which
+// doubles from 250 ms up to the bound until a reuse is refused, then
+// bisects between the last accepted and the first refused delay. Accepted
+// at every delay up to the bound: "tolerated". With the default bound it
+// sleeps at most 0.25+0.5+1+2+4 s and graceSteps bisections below 4 s:
+// about 20 s, only against a backend that accepted the whole burst.
 func (r *runner) measureGrace(ctx context.Context, p *summary.BackendProfile, reuse func(token string) bool) {
-	bound := r.cfg.GraceBound
-	if bound == 0 {
-		bound = DefaultGraceBound
-	}
-	trial := func(delay time.Duration) (accepted, ok bool) {
-		t, err := r.loginTokens(ctx)
-		if err != nil || t.RefreshToken == "" {
-			return false, false
-		}
-		a, err := r.styled(ctx, &r.st.Requests.Refresh, t.RefreshToken)
-		if err != nil || r.st.Classify(a.status, a.body) != style.SignalSuccess {
-			return false, false
-		}
-		if !sleep(ctx, delay) {
-			return false, false
-		}
-		return reuse(t.RefreshToken), true
-	}
+	bound := r.graceBound()
 	p.Reuse = "tolerated"
 	var lo, hi time.Duration // the window is in [lo, hi)
 	for d := 250 * time.Millisecond; ; d *= 2 {
 		d = min(d, bound)
-		accepted, ok := trial(d)
+		accepted, ok := r.reuseAfter(ctx, d, reuse)
 		if !ok {
 			p.Notes = append(p.Notes, fmt.Sprintf("reuse after %s not measured (a login or refresh failed): grace window unknown", d))
 			return
@@ -340,13 +400,13 @@ func (r *runner) measureGrace(ctx context.Context, p *summary.BackendProfile, re
 		}
 		lo = d
 		if d == bound {
-			p.Notes = append(p.Notes, fmt.Sprintf("a rotated refresh token was still accepted %s after its rotation (the longest delay tried): a grace window of at least %s, or a reuse count of at least %d", bound, bound, maxReuse))
+			p.Notes = append(p.Notes, fmt.Sprintf("a rotated refresh token was accepted %d times in a row and still %s after its rotation (the longest delay tried): a grace window of at least %s, or a reuse count above %d", p.ReuseAccepted, bound, bound, MaxReuseCount))
 			return
 		}
 	}
 	for range graceSteps {
 		mid := lo + (hi-lo)/2
-		accepted, ok := trial(mid)
+		accepted, ok := r.reuseAfter(ctx, mid, reuse)
 		if !ok {
 			break
 		}
@@ -358,7 +418,7 @@ func (r *runner) measureGrace(ctx context.Context, p *summary.BackendProfile, re
 	}
 	p.Reuse = "grace"
 	p.ReuseGraceSeconds = lo.Seconds()
-	p.Notes = append(p.Notes, fmt.Sprintf("grace window: a rotated refresh token is accepted again for between %s and %s after its rotation", lo, hi))
+	p.Notes = append(p.Notes, fmt.Sprintf("grace window: a rotated refresh token is accepted again for between %s and %s after its rotation (%d presentations in a row accepted at once)", lo, hi, p.ReuseAccepted))
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

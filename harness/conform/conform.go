@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/cucumber/godog"
+	messages "github.com/cucumber/messages/go/v21"
 
 	"github.com/tokenstorm/tokenstorm/harness/check"
 	"github.com/tokenstorm/tokenstorm/harness/client"
@@ -119,7 +120,7 @@ func Check(opts Options) error {
 func exclusions(opts Options, sty *style.Style) []exclusion {
 	var ex []exclusion
 	if opts.BackendURL != "" {
-		ex = append(ex, exclusion{tag: "@admin", reason: "needs the reference backend's admin API, ledger and clock; --backend points to " + opts.BackendURL})
+		ex = append(ex, exclusion{tag: "@admin", why: func(steps []*messages.PickleStep) string { return needsReason(steps, opts.BackendURL) }})
 	}
 	ex = append(ex, exclusion{tag: "@style:", except: sty.Name, reason: "written for another backend style; this run uses " + sty.Name})
 	return ex

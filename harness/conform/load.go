@@ -272,6 +272,9 @@ func parseFeatures(files []featureFile, tags string, excl []exclusion) *parsed {
 			for _, x := range excl {
 				if x.applies(info.tags) {
 					info.skip = x.reason
+					if x.why != nil {
+						info.skip = x.why(pk.Steps)
+					}
 					break
 				}
 			}
@@ -405,6 +408,12 @@ func indexAST(doc *messages.GherkinDocument) astIndex {
 // tagMatch evaluates a godog tag expression the way godog does (so the
 // runner's pre-check selects the same pickles): "&&" separates clauses that
 // must all hold, "," separates alternatives, "~" negates, "@" is optional.
+// TagsSelect reports whether the tag expression (the --tags syntax)
+// selects a scenario with these tags: how a check that is not a Gherkin
+// scenario, such as the backend profile of conform --backend, follows
+// --tags as if it were one.
+func TagsSelect(expr string, tags ...string) bool { return tagMatch(expr, tags) }
+
 func tagMatch(expr string, tags []string) bool {
 	if strings.TrimSpace(expr) == "" {
 		return true
@@ -442,6 +451,8 @@ type exclusion struct {
 	tag    string // "@admin", or "@style:" for every style but the current one
 	except string // with "@style:": the style that runs
 	reason string
+	// why, when set, gives the reason from the scenario's steps instead.
+	why func(steps []*messages.PickleStep) string
 }
 
 func (x exclusion) applies(tags []string) bool {

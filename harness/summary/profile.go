@@ -13,12 +13,13 @@ type BackendProfile struct {
 	// (the same one), "none" (the style has no refresh route), "" unknown.
 	Rotation string `json:"rotation"`
 	// Reuse is the policy seen when a rotated refresh token is presented
-	// again: "strict" (refused), "count" (accepted a few times right away,
-	// then refused: a reuse count), "grace" (accepted until some delay after
-	// the rotation: a grace window), "tolerated" (accepted at every delay
-	// tried: a long window or a large count), "" when not measured.
-	// ReuseAccepted counts the extra presentations accepted right after the
-	// rotation (up to the number tried).
+	// again: "strict" (refused), "count" (accepted ReuseAccepted times right
+	// away, then refused, yet accepted after a pause: a reuse count), "grace"
+	// (accepted until some time after the rotation: a grace window),
+	// "tolerated" (accepted every time in a row and at every delay tried: a
+	// long window or a large count), "" when not measured. ReuseAccepted
+	// counts the presentations accepted in a row right after the rotation
+	// (of up to 17: a count is exact up to 16).
 	Reuse         string `json:"reuse"`
 	ReuseAccepted int    `json:"reuse_accepted"`
 	// ReuseGraceSeconds, under "grace", is the longest delay after the

@@ -141,13 +141,21 @@ class Handler(BaseHTTPRequestHandler):
             return self.answer(200, {"code": 0, "data": {"effect": effects[0], "bytes": len(payload)}})
 
 
+class Server(ThreadingHTTPServer):
+    # socketserver listens with a backlog of 5: a storm's burst of new
+    # connections would wait out SYN retransmits (1 s, 3 s, 7 s ...) and
+    # show up as late or lost requests that are the listen queue's, not
+    # the backend's.
+    request_queue_size = 1024
+    daemon_threads = True
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
     a = p.parse_args()
-    srv = ThreadingHTTPServer((a.host, a.port), Handler)
-    srv.daemon_threads = True
+    srv = Server((a.host, a.port), Handler)
     print(f"python-backend: listening on http://{a.host}:{srv.server_port} (WeChat {WECHAT}, access ttl {ACCESS_TTL:g}s)", flush=True)
     srv.serve_forever()
 

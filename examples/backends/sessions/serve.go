@@ -24,7 +24,7 @@ func Main(name string, defect bool, args []string) int {
 	secret := fs.String("secret", env("WECHAT_SECRET", "tokenstorm-secret-0123456789abcdef"), "app secret (tokenstorm's mock default) [$WECHAT_SECRET]")
 	ttl := fs.Duration("session-ttl", envDuration("SESSION_TTL", 10*time.Minute), "how long a session id works; a few seconds lets tokenstorm see it expire [$SESSION_TTL]")
 	renewTTL := fs.Duration("renew-ttl", envDuration("RENEW_TTL", 24*time.Hour), "how long a renew_key works [$RENEW_TTL]")
-	reuse := fs.String("reuse", env("RENEW_REUSE", "strict"), "renew_key policy: strict | never-rotates | grace:D [$RENEW_REUSE]")
+	reuse := fs.String("reuse", env("RENEW_REUSE", "strict"), "renew_key policy: strict | never-rotates | grace:D | reuse:N [$RENEW_REUSE]")
 	omitTTL := fs.Bool("omit-ttl", false, "leave ttl out of the answers (a backend that does not say how long a session lives)")
 	loginBug := fs.String("login-bug", "", "a deliberate login defect for tokenstorm to catch: reused-code-ok | wechat-500 (default none)")
 	if err := fs.Parse(args); err != nil {
@@ -32,6 +32,10 @@ func Main(name string, defect bool, args []string) int {
 	}
 	if *loginBug != "" && *loginBug != "reused-code-ok" && *loginBug != "wechat-500" {
 		fmt.Fprintf(os.Stderr, "%s: -login-bug %q: want reused-code-ok or wechat-500\n", name, *loginBug)
+		return 2
+	}
+	if _, _, err := ParseReuse(*reuse); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: -reuse: %v\n", name, err)
 		return 2
 	}
 	srv := New(Config{WechatURL: *wechat, AppID: *appid, Secret: *secret, SessionTTL: *ttl, RenewTTL: *renewTTL, SwallowBadSessions: defect,

@@ -25,6 +25,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -44,7 +45,9 @@ type Config struct {
 	// Reuse is the renew_key policy: "" or "strict" (single use; a reuse
 	// revokes the family), "never-rotates" (renewing hands back the same
 	// renew_key, which keeps working), "grace:D" (a used renew_key still
-	// renews for D after its first use).
+	// renews for D after its first use), "reuse:N" (a used renew_key
+	// renews N more times, at any time: Keycloak's "Refresh Token Max
+	// Reuse"). Beyond the window or the count, a reuse revokes the family.
 	Reuse string
 	// LoginBug is a deliberate login defect for tokenstorm's backend-login
 	// check to catch: "reused-code-ok" logs a reused or unknown wx.login
@@ -80,6 +83,7 @@ type renewal struct {
 	expires        time.Time
 	used           bool
 	usedAt         time.Time
+	reuses         int // renewals after the first use (reuse:N)
 }
 
 // New returns a Server.
@@ -162,8 +166,7 @@ func (s *Server) renew(w http.ResponseWriter, r *http.Request) {
 	defer s.mu.Unlock()
 	rn, ok := s.renewals[in.RenewKey]
 	now := time.Now()
-	grace, _ := strings.CutPrefix(s.cfg.Reuse, "grace:")
-	window, _ := time.ParseDuration(grace)
+	window, count, _ := ParseReuse(s.cfg.Reuse)
 	switch {
 	case !ok || s.revoked[rn.family] || now.After(rn.expires):
 		reply(w, http.StatusUnauthorized, "renew_rejected", nil)
@@ -173,6 +176,9 @@ func (s *Server) renew(w http.ResponseWriter, r *http.Request) {
 		return
 	case rn.used && window > 0 && now.Sub(rn.usedAt) <= window:
 		// inside the grace window: renew again, no revocation
+	case rn.used && rn.reuses < count:
+		rn.reuses++ // within the reuse count
+		s.renewals[in.RenewKey] = rn
 	case rn.used:
 		s.revoked[rn.family] = true
 		reply(w, http.StatusUnauthorized, "renew_rejected", map[string]any{"message": "renew_key reused: session family revoked"})
@@ -182,6 +188,26 @@ func (s *Server) renew(w http.ResponseWriter, r *http.Request) {
 		s.renewals[in.RenewKey] = rn
 	}
 	s.issueLocked(w, rn.openid, rn.family, "")
+}
+
+// ParseReuse reads Config.Reuse: the grace window of "grace:D", the count
+// of "reuse:N" (both 0 for "strict" and "never-rotates").
+func ParseReuse(policy string) (window time.Duration, count int, err error) {
+	switch {
+	case policy == "" || policy == "strict" || policy == "never-rotates":
+		return 0, 0, nil
+	case strings.HasPrefix(policy, "grace:"):
+		window, err = time.ParseDuration(strings.TrimPrefix(policy, "grace:"))
+		if err == nil && window > 0 {
+			return window, 0, nil
+		}
+	case strings.HasPrefix(policy, "reuse:"):
+		count, err = strconv.Atoi(strings.TrimPrefix(policy, "reuse:"))
+		if err == nil && count > 0 {
+			return 0, count, nil
+		}
+	}
+	return 0, 0, fmt.Errorf("renew_key policy %q: want strict, never-rotates, grace:D (D > 0, e.g. grace:30s) or reuse:N (N > 0)", policy)
 }
 
 // issueLocked hands out a new session, and a new renew_key unless key
