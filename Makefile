@@ -27,16 +27,20 @@ bench:
 bench-storm:
 	TOKENSTORM_LONG=1 $(GO) test -count=1 -run '^TestDeviceMemoryCurve$$' -v -timeout 1h ./harness/storm/
 
-## fuzz: every fuzz target (func FuzzX in any _test.go) for FUZZTIME each
+## fuzz: every fuzz target (func FuzzX in any _test.go) for FUZZTIME each: a
+## duration (10s) or a count of execs (FUZZTIME=1000000x); prints execs and
+## seconds per target. FUZZFLAGS adds go test flags (FUZZFLAGS='-parallel 1').
 FUZZTIME ?= 10s
 # Minimising a new input may take 60s by default (large seeds): keep it short.
 FUZZMINIMIZE ?= 2s
+FUZZFLAGS ?=
 fuzz:
 	@set -e; out=$$(mktemp); trap 'rm -f $$out' EXIT; \
 	for dir in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
 	  for t in $$(grep -h '^func Fuzz' $$dir/*_test.go | sed 's/^func \(Fuzz[A-Za-z0-9_]*\).*/\1/' | sort -u); do \
-	    if $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) $$dir >$$out 2>&1; then \
-	      printf '%-48s %s\n' "$$dir $$t" "$$(grep -o 'execs: [0-9]*' $$out | tail -n 1)"; \
+	    start=$$(date +%s); \
+	    if $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) $(FUZZFLAGS) $$dir >$$out 2>&1; then \
+	      printf '%-48s %-16s %ss\n' "$$dir $$t" "$$(grep -o 'execs: [0-9]*' $$out | tail -n 1)" "$$(( $$(date +%s) - start ))"; \
 	    else cat $$out; echo "FAIL $$dir $$t"; exit 1; fi; \
 	  done; \
 	done

@@ -39,6 +39,9 @@ func FuzzJWTClaims(f *testing.F) {
 	if err := json.Unmarshal(raw, &c); err != nil {
 		f.Fatal(err)
 	}
+	// The claims are judged without a ledger: it would keep one event per
+	// exec (a million execs: hundreds of MB, every exec slower than the last).
+	e.s.ledger = nil
 	good, _ := json.Marshal(c)
 	f.Add(good)
 	for _, s := range []string{`{}`, `{"sub":1}`, `{"exp":"soon"}`, `{"exp":1e300}`, `{"n":-1,"sub":"x"}`, `{"fam":null}`, `[]`, `null`, `{"sub":"` + c["sub"].(string) + `","n":1e30}`, `{"iat":-9e18,"exp":9e18}`} {

@@ -55,6 +55,11 @@ type Options struct {
 	// MemoryLimit bounds how much the heap may grow during one turn of one
 	// runtime before that runtime is stopped (default 256 MiB).
 	MemoryLimit int64
+	// RetainLimit bounds how much more memory a runtime may keep between
+	// turns than it held once loaded (estimated by walking what it can
+	// reach, every 64 turns); past it the runtime is stopped (default
+	// 64 MiB).
+	RetainLimit int64
 	// Context, when it ends (Ctrl-C), interrupts every runtime wherever its
 	// JavaScript is, loading included. nil = never.
 	Context context.Context
@@ -117,6 +122,9 @@ func New(path string, env client.Env, opts Options) (*Client, error) {
 	}
 	if opts.MemoryLimit <= 0 {
 		opts.MemoryLimit = DefaultMemoryLimit
+	}
+	if opts.RetainLimit <= 0 {
+		opts.RetainLimit = DefaultRetainLimit
 	}
 	shim, err := shimProgram()
 	if err != nil {

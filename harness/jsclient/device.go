@@ -61,6 +61,10 @@ type device struct {
 	// is sent as the wrapper serialised it.
 	bodies map[string]*bodyRef
 	logs   int
+	// Every retainCheckEvery turns (loop.turns), checkRetained compares what
+	// the runtime holds with baseline, what it held once loaded.
+	checkedAt int
+	baseline  uint64
 	// unhandled holds promises rejected with no handler attached yet; the
 	// ones still unhandled when the loop goes idle are reported, as a
 	// browser's "Uncaught (in promise)" would be: a wrapper that swallows a
@@ -102,6 +106,9 @@ func (d *device) init() {
 	d.turn.begin()
 	d.initErr = d.load()
 	d.turn.end()
+	if d.initErr == nil {
+		d.baseline, _ = d.retained()
+	}
 	if d.initErr != nil && d.dead.Load() != nil {
 		d.initErr = d.closedErr()
 	}
@@ -309,6 +316,9 @@ func (d *device) forget(pc *pendingCall) {
 // harness reports the call lost at its deadline.
 func (d *device) idle() {
 	d.reportUnhandled()
+	if d.loop.turns-d.checkedAt >= retainCheckEvery {
+		d.checkRetained()
+	}
 	if d.loop.ops > 0 || len(d.calls) == 0 {
 		return
 	}
@@ -395,4 +405,27 @@ func jsErr(err error) error {
 		return fmt.Errorf("interrupted: %v", ie.Value())
 	}
 	return err
+}
+
+// checkRetained stops a runtime whose JavaScript keeps more and more memory
+// across turns (answers pushed into a global array, a cache that never
+// evicts): one turn's growth is the watchdog's, this is the slow kind.
+func (d *device) checkRetained() {
+	d.checkedAt = d.loop.turns
+	n, complete := d.retained()
+	limit := uint64(d.c.opts.RetainLimit)
+	switch {
+	case !complete:
+		d.kill(&LimitError{Device: d.name, What: "memory", Limit: fmt.Sprintf("%d MiB", limit>>20),
+			Retained: fmt.Sprintf("more than %d objects, at least %d MiB", retainNodeBudget, n>>20)})
+	case n > d.baseline && n-d.baseline > limit:
+		d.kill(&LimitError{Device: d.name, What: "memory", Limit: fmt.Sprintf("%d MiB", limit>>20),
+			Retained: fmt.Sprintf("%d MiB", (n-d.baseline)>>20)})
+	}
+}
+
+// retained walks the runtime and the JavaScript values the device holds
+// outside it (the adapter's exports: its module scope hangs off call).
+func (d *device) retained() (uint64, bool) {
+	return retainedBytes([]any{d.vm, d.callFn, d.helpers}, retainNodeBudget)
 }

@@ -24,6 +24,8 @@ type loop struct {
 	// ops and no queued job, nothing can ever run in this runtime again unless
 	// the harness posts a new call.
 	ops int
+	// turns counts jobs run (owner goroutine only).
+	turns int
 
 	// turn is watched by the client's watchdog (MaxTurn, MemoryLimit).
 	turn *turnState
@@ -89,6 +91,7 @@ func (l *loop) run(idle func()) {
 			l.turn.begin()
 			job()
 			l.turn.end()
+			l.turns++
 			jobs[i] = nil
 		}
 		clear(jobs)

@@ -14,6 +14,7 @@ import (
 const (
 	DefaultMaxTurn     = 5 * time.Second
 	DefaultMemoryLimit = 256 << 20
+	DefaultRetainLimit = 64 << 20
 	watchEvery         = 25 * time.Millisecond
 )
 
@@ -25,9 +26,15 @@ type LimitError struct {
 	Device string
 	What   string // "time" or "memory"
 	Limit  string // e.g. "5s", "256 MiB"
+	// Retained, for memory kept across turns (Options.RetainLimit): how
+	// much the runtime held over what it held once loaded.
+	Retained string
 }
 
 func (e *LimitError) Error() string {
+	if e.Retained != "" {
+		return fmt.Sprintf("js runtime of device %s stopped: its JavaScript keeps memory across calls: it retains %s more than once loaded, over the %s limit (answers kept in a global, a cache that never evicts?)", e.Device, e.Retained, e.Limit)
+	}
 	if e.What == "memory" {
 		return fmt.Sprintf("js runtime of device %s stopped: one turn of its JavaScript allocated more than %s (runaway allocation?)", e.Device, e.Limit)
 	}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"unicode"
 )
 
 // fieldError is a validation problem of one field; Parse adds its position.
@@ -67,8 +68,8 @@ func (s *Style) validateRoutes() error {
 			}
 			return nil
 		}
-		if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "?# \t\r\n") {
-			return bad(field, "%q must be a path starting with / (no query, fragment or spaces)", p)
+		if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "?# ") || strings.ContainsFunc(p, unicode.IsControl) {
+			return bad(field, "%q must be a path starting with / (no query, fragment, spaces or control characters)", p)
 		}
 		if strings.HasPrefix(p, AdminPrefix) || p == MetricsPath {
 			return bad(field, "%q is reserved for the backend's admin and metrics routes", p)

@@ -402,9 +402,14 @@ func ReadFile(dir string) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
+	return Decode(filepath.Join(dir, "summary.json"), b)
+}
+
+// Decode reads the bytes of a summary.json; errors name the file.
+func Decode(name string, b []byte) (*Summary, error) {
 	var s Summary
 	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "summary.json"), err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return &s, nil
 }
