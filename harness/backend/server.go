@@ -36,10 +36,11 @@ type Server struct {
 	http     *http.Client
 	ownsHTTP bool
 
-	key    []byte
-	parser *jwt.Parser
-	keyfn  jwt.Keyfunc
-	serial atomic.Uint64 // the n claim: every access token gets the next one
+	key      []byte
+	parser   *jwt.Parser
+	keyfn    jwt.Keyfunc
+	serial   atomic.Uint64 // the n claim: every access token gets the next one
+	verified *verified     // tokens whose signature was checked
 
 	set     atomic.Pointer[settings]
 	store   *store
@@ -73,7 +74,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.WechatURL != "" && !strings.HasPrefix(cfg.WechatURL, "http://") && !strings.HasPrefix(cfg.WechatURL, "https://") {
 		return nil, &ConfigError{"wechat_url", fmt.Errorf("%q is not an http(s) URL", cfg.WechatURL)}
 	}
-	s := &Server{cfg: cfg, clock: cfg.Clock, ledger: cfg.Ledger, http: cfg.HTTPClient, store: newStore(), stats: newStats()}
+	s := &Server{cfg: cfg, clock: cfg.Clock, ledger: cfg.Ledger, http: cfg.HTTPClient, store: newStore(), stats: newStats(), verified: newVerified(maxVerified)}
 	if s.http == nil {
 		s.http, s.ownsHTTP = defaultHTTPClient(), true
 	}

@@ -108,20 +108,19 @@ func (s *Server) checkToken(raw string, err error) tokenCheck {
 		}
 		return tokenCheck{outcome: ledger.OutcomeInvalid, detail: "malformed authorization header"}
 	}
-	var c accessClaims
-	_, err = s.parser.ParseWithClaims(raw, &c, s.keyfn)
-	expired := false
-	if err != nil {
-		if !errors.Is(err, jwt.ErrTokenExpired) {
-			return tokenCheck{outcome: ledger.OutcomeInvalid, detail: jwtReason(err)}
+	c, ok := s.verified.get(raw)
+	var expired bool
+	if ok {
+		// What jwt's validator decides of exp (no leeway): valid strictly before it.
+		expired = !s.clock.Now().Before(c.exp)
+	} else {
+		var tc tokenCheck
+		if c, expired, tc = s.verify(raw); tc.outcome != "" {
+			return tc
 		}
-		expired = true // the signature was verified before claims (jwt/v5 order)
 	}
-	if c.Subject == "" || c.ID == "" || c.Fam == "" || c.N == 0 || c.ExpiresAt == nil {
-		return tokenCheck{outcome: ledger.OutcomeInvalid, detail: "missing claims"}
-	}
-	tc := tokenCheck{outcome: ledger.OutcomeOK, jti: c.ID, subject: c.Subject, fam: c.Fam, exp: c.ExpiresAt.Time}
-	switch s.store.accessState(c.Subject, c.Fam, c.N) {
+	tc := tokenCheck{outcome: ledger.OutcomeOK, jti: c.jti, subject: c.subject, fam: c.fam, exp: c.exp}
+	switch s.store.accessState(c.subject, c.fam, c.n) {
 	case stateUnknown:
 		tc.outcome, tc.detail = ledger.OutcomeInvalid, "unknown token family"
 	case stateRevoked:
@@ -134,6 +133,30 @@ func (s *Server) checkToken(raw string, err error) tokenCheck {
 		}
 	}
 	return tc
+}
+
+// verify parses raw and checks its signature and claims. A token it
+// refuses comes back as a tokenCheck with an outcome; one it accepts, expired
+// or not, is remembered in s.verified.
+func (s *Server) verify(raw string) (c verifiedClaims, expired bool, refused tokenCheck) {
+	var ac accessClaims
+	_, err := s.parser.ParseWithClaims(raw, &ac, s.keyfn)
+	if err != nil {
+		if !errors.Is(err, jwt.ErrTokenExpired) {
+			return c, false, tokenCheck{outcome: ledger.OutcomeInvalid, detail: jwtReason(err)}
+		}
+		expired = true // the signature was verified before claims (jwt/v5 order)
+	}
+	if ac.Subject == "" || ac.ID == "" || ac.Fam == "" || ac.N == 0 || ac.ExpiresAt == nil {
+		return c, false, tokenCheck{outcome: ledger.OutcomeInvalid, detail: "missing claims"}
+	}
+	c = verifiedClaims{subject: ac.Subject, jti: ac.ID, fam: ac.Fam, n: ac.N, exp: ac.ExpiresAt.Time}
+	// A not-before claim would make validity depend on time in a second
+	// way; this server never issues one, so such a token is not remembered.
+	if ac.NotBefore == nil {
+		s.verified.put(raw, c)
+	}
+	return c, expired, tokenCheck{}
 }
 
 // jwtReason is a short ledger detail for a refused JWT.
