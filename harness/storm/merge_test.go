@@ -201,3 +201,11 @@ func TestMergeIsExactPerRouteAndPerBucket(t *testing.T) {
 	assert.Contains(t, s.Notes[0], "per-route and per-time-bucket percentiles the worst shard's")
 	assert.Contains(t, s.Notes[0], "1/2 (shard.json version 1)")
 }
+
+// A shard.json of a newer tokenstorm is refused with what to do, not misread.
+func TestMergeRefusesANewerShardFile(t *testing.T) {
+	dir := t.TempDir()
+	routeShard(t, dir, 0, time.Now(), []time.Duration{time.Millisecond}, shardVersion+1)
+	_, err := Merge([]string{dir}, "")
+	assert.ErrorContains(t, err, "this tokenstorm reads versions 1 to 2 (a newer tokenstorm wrote it?)")
+}
