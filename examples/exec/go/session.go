@@ -56,7 +56,7 @@ const coolDown = time.Second
 
 // proactive is how long before its expiry a token is renewed (at most half
 // its life): the reference client's window.
-const proactive = 30 * time.Second
+const proactiveWindow = 30 * time.Second
 
 // renewal is one refresh-or-login that every waiter shares.
 type renewal struct {
@@ -101,7 +101,7 @@ func (s *sessions) do(dev string, offset time.Duration, method, path string, hea
 	if err != nil || !s.style.tokenProblem(res) {
 		return res, err
 	}
-	renewed, err := s.token(d, token, now)
+	renewed, err := s.token(d, token, false, now)
 	if err != nil {
 		return nil, err
 	}
@@ -117,9 +117,9 @@ func (s *sessions) fresh(d *device, now func() time.Time) (string, error) {
 	cur, exp := d.access, d.renewAt
 	d.mu.Unlock()
 	if cur == "" || exp.IsZero() || now().Before(exp) {
-		return s.token(d, "", now)
+		return s.token(d, "", false, now)
 	}
-	if t, err := s.token(d, cur, now); err == nil {
+	if t, err := s.token(d, cur, true, now); err == nil {
 		return t, nil
 	}
 	return cur, nil
@@ -128,8 +128,10 @@ func (s *sessions) fresh(d *device, now func() time.Time) (string, error) {
 // token returns a token other than stale, renewing only if nobody already
 // has: with stale == "" any current token will do. Concurrent callers with
 // the same stale token share one renewal, and a caller whose stale token was
-// already replaced (a late 401) gets the new one without a renewal.
-func (s *sessions) token(d *device, stale string, now func() time.Time) (string, error) {
+// already replaced (a late 401) gets the new one without a renewal. A
+// proactive renewal (stale is only about to expire) that fails keeps stale:
+// the backend has not refused it.
+func (s *sessions) token(d *device, stale string, proactive bool, now func() time.Time) (string, error) {
 	d.mu.Lock()
 	if d.access != "" && d.access != stale {
 		t := d.access
@@ -159,10 +161,10 @@ func (s *sessions) token(d *device, stale string, now func() time.Time) (string,
 		d.access, d.renewAt = access, time.Time{}
 		if life > 0 {
 			// Renewed this long before it expires, by the device's clock.
-			d.renewAt = now().Add(life - min(proactive, life/2))
+			d.renewAt = now().Add(life - min(proactiveWindow, life/2))
 		}
 	} else {
-		if d.access == stale {
+		if d.access == stale && !proactive {
 			d.access = "" // rejected by the backend: not worth sending again
 		}
 		d.lastErr, d.quietUntil = err, time.Now().Add(coolDown)
