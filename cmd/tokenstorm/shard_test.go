@@ -1,16 +1,19 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
+	"github.com/tokenstorm/tokenstorm/harness/latency"
 	"github.com/tokenstorm/tokenstorm/harness/summary"
 )
 
@@ -27,7 +30,8 @@ duration: 30s
 deadline: 3s
 rate: {pacer: constant, freq: 60, per: 1s}
 mix:
-  - {method: GET, path: "/api/orders", weight: 3}
+  - {method: GET, path: "/api/orders?delay_ms=5", weight: 2}
+  - {method: GET, path: "/api/profile?delay_ms=40", weight: 1}
   - {method: POST, path: "/api/orders", body: {item: tea}, weight: 1}
 timeline:
   - {at: 500ms, action: expire_all}
@@ -101,6 +105,7 @@ func TestMergeOfThreeShardsEqualsTheWholeRun(t *testing.T) {
 				assert.Equal(t, th.Verdict, m.Thresholds[i].Verdict, th.Expr)
 			}
 			assert.Equal(t, w.Storm.Devices, m.Storm.Devices)
+			assertExactLatencies(t, w, m, shards)
 			assert.Equal(t, 120, w.Requests.Issued-w.Refresh.Logins, "the attack's requests besides the warm-up's")
 			// results.bin of the merge is one vegeta stream of every shard's hits.
 			assert.Equal(t, 120, countResults(t, filepath.Join(merged, "results.bin")))
@@ -112,6 +117,55 @@ func TestMergeOfThreeShardsEqualsTheWholeRun(t *testing.T) {
 			}
 		})
 	}
+}
+
+// assertExactLatencies: the merge's per-route percentiles are those of the
+// shards' route histograms merged (not the worst shard's), close to the
+// whole run's (another run: within timing noise), and its time series
+// counts every request once.
+func assertExactLatencies(t *testing.T, w, m *summary.Summary, shards []string) {
+	t.Helper()
+	routes := map[string]*latency.Histogram{}
+	for _, dir := range shards {
+		var info struct {
+			Routes map[string]*latency.Histogram `json:"routes"`
+		}
+		b, err := os.ReadFile(filepath.Join(dir, "shard.json"))
+		require.NoError(t, err)
+		require.NoError(t, json.Unmarshal(b, &info))
+		require.NotEmpty(t, info.Routes, dir)
+		for r, h := range info.Routes {
+			if routes[r] == nil {
+				routes[r] = latency.New()
+			}
+			routes[r].Merge(h)
+		}
+	}
+	require.Len(t, m.PerRoute, len(w.PerRoute))
+	for r, want := range w.PerRoute {
+		require.Contains(t, routes, r)
+		got := m.PerRoute[r]
+		assert.Equal(t, summary.LatencyOf(routes[r]), got, r)
+		tol := func(v float64) float64 { return 5 + v/4 }
+		assert.InDelta(t, want.P50, got.P50, tol(want.P50), "%s p50", r)
+		assert.InDelta(t, want.P99, got.P99, tol(want.P99)+20, "%s p99", r)
+	}
+	assert.Greater(t, m.PerRoute["/api/profile"].P50, m.PerRoute["/api/orders"].P50+20, "the routes' own delays")
+	count := func(s *summary.Summary) (n int) {
+		for _, p := range s.Series {
+			n += p.Requests
+		}
+		return n
+	}
+	assert.Equal(t, count(w), count(m), "series requests")
+	assert.Equal(t, w.Requests.Issued, count(m))
+	merged := ""
+	for _, n := range m.Notes {
+		if strings.Contains(n, "merged from 3 shards") {
+			merged = n
+		}
+	}
+	assert.Contains(t, merged, "per route and per time bucket from the merged histograms")
 }
 
 func runBinary(t *testing.T, bin string, args ...string) int {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tokenstorm/tokenstorm/harness/latency"
 	"github.com/tokenstorm/tokenstorm/harness/ledger"
+	"github.com/tokenstorm/tokenstorm/harness/series"
 	"github.com/tokenstorm/tokenstorm/harness/summary"
 )
 
@@ -107,10 +108,9 @@ type Checker struct {
 	protocol map[string]int // protocol errors of the client under test, by kind
 	lat      latency.Histogram
 	routes   map[string]*latency.Histogram
-	series   map[int64]*bucket
-	width    time.Duration // of a series bucket: grows with the run (seriesWidth)
-	start    time.Time     // wall time origin of series and marks
-	now      time.Time     // wall time of the event being observed
+	series   *series.Series // created with the first event (start known)
+	start    time.Time      // wall time origin of series and marks
+	now      time.Time      // wall time of the event being observed
 	// evOrigin/wallOrigin are the first event's own and wall times: how
 	// far the stack's clock has moved beyond wall time since is the drift
 	// a mark notes (a probe jumping two hours).
@@ -121,12 +121,6 @@ type Checker struct {
 	// backend's answers can be compared with what callers got.
 	sawBackend bool
 	events     uint64
-}
-
-type bucket struct {
-	h                *latency.Histogram // coarse: a run has many buckets
-	requests, errors int
-	refreshes        int
 }
 
 // New returns a Checker.
@@ -145,8 +139,6 @@ func New(opts Options) *Checker {
 		inv:      map[string]*summary.Invariant{},
 		routes:   map[string]*latency.Histogram{},
 		kept:     map[exampleKey]int{},
-		series:   map[int64]*bucket{},
-		width:    seriesMinWidth,
 		start:    opts.Start,
 	}
 	for _, n := range summary.InvariantNames {
@@ -168,14 +160,8 @@ func Check(l *ledger.Ledger, opts Options, s *summary.Summary) error {
 	return nil
 }
 
-// Series buckets start at seriesMinWidth and double (merging pairs, exact
-// with mergeable histograms) whenever there would be more than
-// seriesMaxBuckets: a 6 s storm gets 60 points, an hour-long one about 140,
-// and memory stays bounded whatever the duration.
-const (
-	seriesMinWidth   = 100 * time.Millisecond
-	seriesMaxBuckets = 240
-)
+// seriesMaxBuckets bounds the series (see package series).
+const seriesMaxBuckets = series.MaxBuckets
 
 func (c *Checker) dev(name string) *devState {
 	if name == "" {
@@ -223,36 +209,11 @@ func (c *Checker) keeps(name, scenario string) bool {
 }
 
 // bucketAt is the series bucket of the event being observed (wall time).
-func (c *Checker) bucketAt() *bucket {
-	k := max(int64(c.now.Sub(c.start)/c.width), 0)
-	for k >= seriesMaxBuckets {
-		c.coarsen()
-		k = max(int64(c.now.Sub(c.start)/c.width), 0)
+func (c *Checker) bucketAt() *series.Bucket {
+	if c.series == nil {
+		c.series = series.New(c.start)
 	}
-	b := c.series[k]
-	if b == nil {
-		b = &bucket{h: latency.NewCoarse()}
-		c.series[k] = b
-	}
-	return b
-}
-
-// coarsen doubles the bucket width, merging each pair of buckets.
-func (c *Checker) coarsen() {
-	c.width *= 2
-	old := c.series
-	c.series = make(map[int64]*bucket, len(old)/2+1)
-	for k, b := range old {
-		into := c.series[k/2]
-		if into == nil {
-			c.series[k/2] = b
-			continue
-		}
-		into.h.Merge(b.h)
-		into.requests += b.requests
-		into.errors += b.errors
-		into.refreshes += b.refreshes
-	}
+	return c.series.At(c.now)
 }
 
 func (c *Checker) mark(e ledger.Event, kind, detail string) {
@@ -475,9 +436,11 @@ func (c *Checker) Finish(s *summary.Summary) {
 		}
 	}
 	s.PerDevice = append(s.PerDevice, capDevices(per, 500)...)
-	if pts := c.seriesPoints(); len(pts) > 0 {
-		// One checker's series per summary: the run's global one wins.
-		s.Series, s.SeriesBucketMS = pts, ms(c.width)
+	if c.series != nil {
+		if pts := c.series.Points(c.start); len(pts) > 0 {
+			// One checker's series per summary: the run's global one wins.
+			s.Series, s.SeriesBucketMS = pts, ms(c.series.Width())
+		}
 	}
 	for _, m := range c.marks {
 		// The harness's own logins (backendcheck) are in no key number, so
@@ -519,28 +482,6 @@ func (c *Checker) histogram() []summary.Bucket {
 }
 
 func ms(d time.Duration) float64 { return summary.MS(d) }
-
-func (c *Checker) seriesPoints() []summary.Point {
-	if len(c.series) == 0 {
-		return nil
-	}
-	last := int64(0)
-	for k := range c.series {
-		last = max(last, k)
-	}
-	// Every bucket up to the last, empty ones too: a gap in the traffic is a
-	// fact the throughput chart must show, not skip.
-	out := make([]summary.Point, 0, last+1)
-	for k := int64(0); k <= last; k++ {
-		p := summary.Point{AtMS: ms(time.Duration(k) * c.width)}
-		if b := c.series[k]; b != nil {
-			p.Requests, p.Errors, p.Refreshes = b.requests, b.errors, b.refreshes
-			p.P50MS, p.P99MS, p.MaxMS = ms(b.h.Quantile(0.5)), ms(b.h.Quantile(0.99)), ms(b.h.Max())
-		}
-		out = append(out, p)
-	}
-	return out
-}
 
 func capDevices(per []summary.DeviceStat, n int) []summary.DeviceStat {
 	if len(per) <= n {
@@ -584,3 +525,18 @@ func nonEmpty(xs ...string) []string {
 // SetScenario names the scenario later violations belong to (a run feeds one
 // checker from several probes).
 func (c *Checker) SetScenario(name string) { c.opts.Scenario = name }
+
+// Series is the run's time series (nil before the first event): what a
+// storm shard hands `tokenstorm merge` so that per-bucket figures merge
+// exactly. Read it once observing is over.
+func (c *Checker) Series() *series.Series { return c.series }
+
+// RouteLatency is a copy of each route's latency histogram (the figures of
+// summary.json's per_route), for the same purpose.
+func (c *Checker) RouteLatency() map[string]*latency.Histogram {
+	out := make(map[string]*latency.Histogram, len(c.routes))
+	for r, h := range c.routes {
+		out[r] = h.Clone()
+	}
+	return out
+}

@@ -205,7 +205,7 @@ func (c *Checker) onTokenCall(e ledger.Event, login bool) {
 	} else {
 		d.refreshes++
 	}
-	c.bucketAt().refreshes++
+	c.bucketAt().Refreshes++
 	kind := "refresh"
 	if login {
 		kind = "login"

@@ -193,21 +193,21 @@ func (c *Checker) onSettle(e ledger.Event) {
 	switch e.Outcome {
 	case ledger.OutcomeLost:
 		c.requests.Lost++
-		b.errors++
+		b.Errors++
 	case ledger.OutcomeOK:
 		if e.Status >= 200 && e.Status < 400 {
 			c.requests.Succeeded++
 		} else {
 			c.requests.Failed++
-			b.errors++
+			b.Errors++
 		}
 	default:
 		c.requests.Failed++
-		b.errors++
+		b.Errors++
 	}
 	if e.Outcome != ledger.OutcomeLost {
 		c.lat.Record(lat)
-		b.h.Record(lat)
+		b.Latency.Record(lat)
 		rh := c.routes[r.route]
 		if rh == nil && len(c.routes) < 50 {
 			rh = latency.New()
@@ -217,7 +217,7 @@ func (c *Checker) onSettle(e ledger.Event) {
 			rh.Record(lat)
 		}
 	}
-	b.requests++
+	b.Requests++
 	if r.expired == 0 && r.nonToken401 == 0 && r.attempts == 1 && r.effects <= 1 && e.Outcome == ledger.OutcomeOK &&
 		r.statuses[0] == e.Status && !r.settleNoRID {
 		// Settled cleanly: only attempts arriving from now on could make it a

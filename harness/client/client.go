@@ -64,9 +64,22 @@ type Env struct {
 
 	// DeviceClock, when set, gives one device's clock (a phone whose time
 	// differs from the stack's, e.g. a storm's clock_skew with devices).
-	// nil, or nil for a device, means Clock. Clients that keep their own
-	// time (exec: processes) cannot honour it. Called concurrently.
+	// nil, or nil for a device, means Clock. Exec clients get it as each
+	// call's clock_offset_ms from protocol 3 on; before that they keep their
+	// own time (OwnTimer). Called concurrently.
 	DeviceClock func(device string) clock.Clock
+}
+
+// OwnTimer is a client that may keep its own time instead of Env's clocks
+// (an exec: process speaking a protocol before 3). OwnTime reports whether
+// it does: a check that moves a device's clock is then skip for it, not a
+// silent pass.
+type OwnTimer interface{ OwnTime() bool }
+
+// KeepsOwnTime reports whether cl keeps its own time (OwnTimer).
+func KeepsOwnTime(cl Client) bool {
+	o, ok := cl.(OwnTimer)
+	return ok && o.OwnTime()
 }
 
 // ClockOf is the clock of device: DeviceClock's answer, else Clock, else

@@ -260,8 +260,14 @@ func (r *runner) initScenario(sc *godog.ScenarioContext) {
 		w := r.begin(p)
 		return withWorld(ctx, w), nil
 	})
-	sc.StepContext().After(func(ctx context.Context, _ *godog.Step, _ godog.StepResultStatus, _ error) (context.Context, error) {
-		if w := worldFrom(ctx); w != nil && len(w.attach) > 0 {
+	sc.StepContext().After(func(ctx context.Context, _ *godog.Step, _ godog.StepResultStatus, err error) (context.Context, error) {
+		w := worldFrom(ctx)
+		if w != nil && w.skipped == nil && errors.Is(err, godog.ErrSkip) {
+			// godog hands the scenario hook the last step's error, which
+			// is nil after an earlier step skipped: keep the reason here.
+			w.skipped = err
+		}
+		if w != nil && len(w.attach) > 0 {
 			ctx = godog.Attach(ctx, w.attach...)
 			w.attach = nil
 		}
@@ -269,6 +275,9 @@ func (r *runner) initScenario(sc *godog.ScenarioContext) {
 	})
 	sc.After(func(ctx context.Context, p *godog.Scenario, err error) (context.Context, error) {
 		if w := worldFrom(ctx); w != nil {
+			if err == nil && w.skipped != nil {
+				err = w.skipped
+			}
 			r.end(w, p, err)
 		}
 		return ctx, nil

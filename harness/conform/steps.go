@@ -87,7 +87,7 @@ var library = []Step{
 		Help:    "Marks the device's WeChat user as high-risk: its codes are answered 40226.",
 		Example: "Given WeChat user d2 is blocked"},
 	{Group: gSetup, Syntax: "the device clocks run <duration> ahead|behind", Pattern: `^the device clocks run {span} (ahead|behind)$`, fn: (*world).givenSkew, vet: spanAt(0),
-		Help:    "Skews the clock the client under test reads (clock skew on the phones). Before the first request. The checker judges a proactive refresh by the device's own clock, so a skewed client that refreshes early by its clock is not blamed for the skew (docs/conform.md#two-windows).",
+		Help:    "Skews the clock the client under test reads (clock skew on the phones). Before the first request. The checker judges a proactive refresh by the device's own clock, so a skewed client that refreshes early by its clock is not blamed for the skew (docs/conform.md#two-windows). Exec clients are told it as each call's clock_offset_ms from protocol 3 on; for an older one the scenario is skip (docs/exec-protocol.md#device-time).",
 		Example: "Given the device clocks run 10 minutes ahead"},
 	{Group: gSetup, Syntax: "requests time out after <duration>", Pattern: `^requests time out after {span}$`, fn: (*world).givenDeadline, vet: spanAt(0),
 		Help:    "Sets the per-request deadline (default 5s): a request settled after it is late; one not settled although the client had every answer it needed is lost.",

@@ -109,6 +109,7 @@ type Client struct {
 	seq       uint64
 	helloOK   bool
 	helloSent bool         // the reader has delivered a verdict on the handshake
+	protocol  int          // the version the client answered the hello with
 	spec      *style.Style // the backend style sent in the hello
 	name      string
 	closing   bool
@@ -192,7 +193,7 @@ func New(ctx context.Context, cmd string, env client.Env, opts Options) (*Client
 		c.logEvent("", "", err.Error())
 		return nil, err
 	}
-	c.logEvent("", "", fmt.Sprintf("exec client %q started: name %q, protocol %d", cmd, c.Name(), ProtocolVersion))
+	c.logEvent("", "", fmt.Sprintf("exec client %q started: name %q, protocol %d", cmd, c.Name(), c.Protocol()))
 	return c, nil
 }
 
@@ -214,7 +215,7 @@ func (c *Client) Do(ctx context.Context, call client.Call) client.Result {
 	c.pending[id] = p
 	c.mu.Unlock()
 
-	line, err := encodeCall(id, call)
+	line, err := encodeCall(id, call, c.clockOffset(call.Device))
 	if err != nil {
 		c.forget(id)
 		return client.Result{Err: fmt.Errorf("exec client: encode call %q: %w", id, err)}
@@ -232,6 +233,30 @@ func (c *Client) Do(ctx context.Context, call client.Call) client.Result {
 	case <-ctx.Done():
 		return c.giveUp(ctx, id, p)
 	}
+}
+
+// Protocol is the version the client answered the hello with.
+func (c *Client) Protocol() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.protocol
+}
+
+// OwnTime reports that the client keeps its own time: it answered the hello
+// with a protocol before 3, whose calls carry no device clock.
+func (c *Client) OwnTime() bool { return c.Protocol() < clockProtocol }
+
+var _ client.OwnTimer = (*Client)(nil)
+
+// clockOffset is how far device's clock (client.Env.ClockOf: a storm's
+// per-device clocks, a conform scenario's simulated and skewed time) is
+// from real time, the clock the process reads; 0 for a client before
+// protocol 3, which would ignore it (and so never takes a device clock).
+func (c *Client) clockOffset(device string) time.Duration {
+	if c.OwnTime() {
+		return 0
+	}
+	return c.env.ClockOf(device).Now().Sub(time.Now()).Round(time.Millisecond)
 }
 
 // wireID is the id a call travels under: its own (the request id, which makes

@@ -41,15 +41,16 @@ func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''
 
 // wireCall is a call as the helper sees it on its stdin.
 type wireCall struct {
-	Type       string            `json:"type"`
-	Protocol   int               `json:"protocol"`
-	ID         string            `json:"id"`
-	Device     string            `json:"device"`
-	Method     string            `json:"method"`
-	Path       string            `json:"path"`
-	Headers    map[string]string `json:"headers"`
-	Body       *string           `json:"body"`
-	BodyBase64 string            `json:"body_base64"`
+	Type          string            `json:"type"`
+	Protocol      int               `json:"protocol"`
+	ID            string            `json:"id"`
+	Device        string            `json:"device"`
+	Method        string            `json:"method"`
+	Path          string            `json:"path"`
+	Headers       map[string]string `json:"headers"`
+	Body          *string           `json:"body"`
+	BodyBase64    string            `json:"body_base64"`
+	ClockOffsetMS int64             `json:"clock_offset_ms,omitempty"`
 }
 
 type helper struct {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/tokenstorm/tokenstorm/harness/client"
@@ -26,7 +27,20 @@ import (
 // a client written for version 1 keeps working with every style it can
 // speak, and protocol 2 otherwise; a client answers 1 or 2, and 1 only for
 // such a style.
-const ProtocolVersion = 2
+//
+// Version 3: each call carries clock_offset_ms, how far the device's clock
+// is from real time (a phone whose clock is wrong, a conform scenario's
+// simulated time). A client that answers 3 keeps each device's time by it;
+// one that answers less keeps its own time, and checks that move device
+// clocks are skip for it (client.OwnTimer). The hello still says 1 or 2, the
+// least the style needs, so older clients keep working.
+const ProtocolVersion = 3
+
+// styleV2Protocol is the first version that reads style format v2.
+const styleV2Protocol = 2
+
+// clockProtocol is the first version whose calls carry clock_offset_ms.
+const clockProtocol = 3
 
 // MinProtocolVersion is the oldest version a client may answer with.
 const MinProtocolVersion = 1
@@ -68,6 +82,9 @@ type callOut struct {
 	Headers    map[string]string `json:"headers"`
 	Body       *string           `json:"body,omitempty"`
 	BodyBase64 string            `json:"body_base64,omitempty"`
+	// ClockOffsetMS: the device's clock minus real time (protocol 3; absent
+	// when 0, and for older clients).
+	ClockOffsetMS int64 `json:"clock_offset_ms,omitempty"`
 }
 
 // inMsg is any line the client writes: a hello, an answer or a log note.
@@ -119,12 +136,14 @@ func helloProtocol(spec *style.Style) int {
 	if spec.NeedsV2() == "" {
 		return MinProtocolVersion
 	}
-	return ProtocolVersion
+	return styleV2Protocol
 }
 
-func encodeCall(id string, c client.Call) ([]byte, error) {
+// encodeCall encodes a call; offset is the device's clock offset (0 for a
+// client before protocol 3).
+func encodeCall(id string, c client.Call, offset time.Duration) ([]byte, error) {
 	m := callOut{Type: typeCall, ID: id, Device: c.Device, Method: c.Method, Path: c.Path,
-		Headers: make(map[string]string, len(c.Header))}
+		Headers: make(map[string]string, len(c.Header)), ClockOffsetMS: offset.Milliseconds()}
 	if m.Method == "" {
 		m.Method = http.MethodGet
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tokenstorm/tokenstorm/harness/client"
+	"github.com/tokenstorm/tokenstorm/harness/clock"
 	"github.com/tokenstorm/tokenstorm/harness/ledger"
 	"github.com/tokenstorm/tokenstorm/harness/style"
 )
@@ -361,7 +362,7 @@ func TestNoHelloTimesOut(t *testing.T) {
 func TestHelloWithAnotherProtocol(t *testing.T) {
 	cmd := helperCmd(t, "bad-protocol")
 	_, err := New(context.Background(), cmd, testEnv, Options{})
-	require.EqualError(t, err, fmt.Sprintf("exec client %q answered hello with protocol 99; this harness speaks protocol 2 (and 1); its stderr was empty", cmd))
+	require.EqualError(t, err, fmt.Sprintf("exec client %q answered hello with protocol 99; this harness speaks protocols 1 to 3; its stderr was empty", cmd))
 }
 
 // A protocol 1 client reads only the v1 members of style_spec: it is
@@ -541,4 +542,48 @@ func TestOverlongLineIsSkipped(t *testing.T) {
 	require.Len(t, c.Errors(), 1)
 	assert.EqualError(t, c.Errors()[0], "exec client protocol error on stdout line 2: line longer than 100 bytes (ignored)")
 	assert.NoError(t, c.Err(), "the client keeps running")
+}
+
+// From protocol 3 each call carries the device's clock offset from real
+// time (client.Env.ClockOf), absent when 0; a client answering an older
+// version keeps its own time: it gets none, never takes a device clock, and
+// says so (client.OwnTimer).
+func TestCallsCarryTheDeviceClockOffset(t *testing.T) {
+	for _, proto := range []string{"3", "2", "1"} {
+		t.Run("protocol "+proto, func(t *testing.T) {
+			env := testEnv
+			asked := 0
+			var mu sync.Mutex
+			env.DeviceClock = func(dev string) clock.Clock {
+				mu.Lock()
+				asked++
+				mu.Unlock()
+				if dev == "ahead" {
+					return clock.Offset(clock.Real(), 3*time.Hour)
+				}
+				return nil // Env.Clock: real time here
+			}
+			env.Clock = clock.Offset(clock.Real(), -90*time.Second) // a conform scenario's simulated time
+			c, err := New(context.Background(), helperCmd(t, "echo", "TS_PROTOCOL="+proto), env, Options{CloseGrace: time.Second})
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = c.Close() })
+			offsets := map[string]any{}
+			for _, dev := range []string{"ahead", "other"} {
+				res := do(t, c, call("r-"+dev, dev))
+				require.NoError(t, res.Err)
+				var echoed map[string]any
+				require.NoError(t, json.Unmarshal(res.Body, &echoed))
+				offsets[dev] = echoed["clock_offset_ms"]
+			}
+			if proto == "3" {
+				assert.False(t, c.OwnTime())
+				assert.Equal(t, map[string]any{"ahead": 1.08e7, "other": -90000.0}, offsets)
+				return
+			}
+			assert.True(t, c.OwnTime())
+			assert.True(t, client.KeepsOwnTime(c))
+			assert.Equal(t, map[string]any{"ahead": nil, "other": nil}, offsets)
+			assert.Zero(t, asked, "a client that keeps its own time never takes a device clock")
+		})
+	}
 }

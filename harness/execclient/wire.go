@@ -78,12 +78,13 @@ func (c *Client) onHello(lineNo int, m *inMsg) {
 	c.helloSent = true
 	supported := m.Protocol >= MinProtocolVersion && m.Protocol <= ProtocolVersion
 	v2 := ""
-	if supported && m.Protocol < 2 {
+	if supported && m.Protocol < styleV2Protocol {
 		v2 = c.spec.NeedsV2()
 	}
 	if !already && supported && v2 == "" {
 		c.helloOK = true
 		c.name = m.Name
+		c.protocol = m.Protocol
 	}
 	c.mu.Unlock()
 	switch {
@@ -94,9 +95,9 @@ func (c *Client) onHello(lineNo int, m *inMsg) {
 		if m.Protocol == 0 {
 			got = "no \"protocol\" number"
 		}
-		c.helloVerdict(fmt.Sprintf("answered hello with %s; this harness speaks protocol %d (and %d)", got, ProtocolVersion, MinProtocolVersion))
+		c.helloVerdict(fmt.Sprintf("answered hello with %s; this harness speaks protocols %d to %d", got, MinProtocolVersion, ProtocolVersion))
 	case v2 != "":
-		c.helloVerdict(fmt.Sprintf("answered hello with protocol %d, but style %s uses %s, which only a protocol %d client can read from style_spec", m.Protocol, c.spec.Name, v2, ProtocolVersion))
+		c.helloVerdict(fmt.Sprintf("answered hello with protocol %d, but style %s uses %s, which only a protocol %d client can read from style_spec", m.Protocol, c.spec.Name, v2, styleV2Protocol))
 	default:
 		c.helloVerdict("")
 	}

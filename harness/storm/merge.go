@@ -16,6 +16,7 @@ import (
 
 	"github.com/tokenstorm/tokenstorm/harness/check"
 	"github.com/tokenstorm/tokenstorm/harness/latency"
+	"github.com/tokenstorm/tokenstorm/harness/series"
 	"github.com/tokenstorm/tokenstorm/harness/summary"
 )
 
@@ -50,6 +51,8 @@ func Merge(dirs []string, outDir string) (*summary.Summary, error) {
 		}
 	}
 
+	exact := exactness(shards)
+	exact.merge(s, shards)
 	lat, lag, corrected := latency.New(), latency.New(), latency.New()
 	var (
 		took                       time.Duration
@@ -77,13 +80,17 @@ func Merge(dirs []string, outDir string) (*summary.Summary, error) {
 			m.AtMS += offset
 			s.Timeline = append(s.Timeline, m)
 		}
-		s.Series = mergeSeries(s.Series, ss.Series, offset)
+		if !exact.series {
+			s.Series = mergeSeries(s.Series, ss.Series, offset)
+		}
 		s.PerDevice = append(s.PerDevice, ss.PerDevice...)
-		for route, l := range ss.PerRoute {
-			if s.PerRoute == nil {
-				s.PerRoute = map[string]summary.Latency{}
+		if !exact.routes {
+			for route, l := range ss.PerRoute {
+				if s.PerRoute == nil {
+					s.PerRoute = map[string]summary.Latency{}
+				}
+				s.PerRoute[route] = worst(s.PerRoute[route], l)
 			}
-			s.PerRoute[route] = worst(s.PerRoute[route], l)
 		}
 		// Shards run side by side: the whole's rate is the sum of theirs,
 		// and the run lasts as long as its slowest shard (from the first start).
@@ -127,8 +134,8 @@ func Merge(dirs []string, outDir string) (*summary.Summary, error) {
 		PeakRSSMB:     peakRSS,
 	}
 	n := info.Shard.Count
-	s.Notes = append([]string{fmt.Sprintf("storm %s: merged from %d shards (%s); throughput is their sum, peak RSS the largest shard's, per-route and per-time-bucket percentiles the worst shard's (the overall latency is exact, from the merged histograms)",
-		info.Scenario, n, strings.Join(dirs, ", "))}, s.Notes...)
+	s.Notes = append([]string{fmt.Sprintf("storm %s: merged from %d shards (%s); throughput is their sum, peak RSS the largest shard's, %s",
+		info.Scenario, n, strings.Join(dirs, ", "), exact.note())}, s.Notes...)
 	s.Storm.Shards = n
 	if lag.Count() > 0 {
 		labelLoad(s, lag, corrected, " over all shards")
@@ -254,6 +261,78 @@ func sumInts(dst, src reflect.Value) {
 			f.SetInt(f.Int() + src.Field(i).Int())
 		}
 	}
+}
+
+// exactMerge says which figures the shards carry histograms for: per route
+// and per time bucket (shard.json version 2), else those figures merge as
+// the worst shard's.
+type exactMerge struct {
+	routes, series bool
+	old            []string // the shards without them
+}
+
+func exactness(shards []shardDir) exactMerge {
+	e := exactMerge{routes: true, series: true}
+	for _, sh := range shards {
+		noRoutes := sh.info.Routes == nil && len(sh.sum.PerRoute) > 0
+		noSeries := sh.info.Series == nil && len(sh.sum.Series) > 0
+		if noRoutes || noSeries {
+			e.old = append(e.old, fmt.Sprintf("%s (%s version %d)", sh.info.Shard, ShardFile, sh.info.Version))
+		}
+		e.routes = e.routes && !noRoutes
+		e.series = e.series && !noSeries
+	}
+	return e
+}
+
+// merge sets s's per-route figures and series from the merged histograms,
+// as far as the shards carry them. The series' buckets are on wall-clock
+// time, so shards that started apart line up.
+func (e exactMerge) merge(s *summary.Summary, shards []shardDir) {
+	if e.routes {
+		routes := map[string]*latency.Histogram{}
+		for _, sh := range shards {
+			for route, h := range sh.info.Routes {
+				if routes[route] == nil {
+					routes[route] = latency.New()
+				}
+				routes[route].Merge(h)
+			}
+		}
+		for route, h := range routes {
+			if s.PerRoute == nil {
+				s.PerRoute = map[string]summary.Latency{}
+			}
+			s.PerRoute[route] = summary.LatencyOf(h)
+		}
+	}
+	if e.series {
+		var all *series.Series
+		for _, sh := range shards {
+			switch {
+			case sh.info.Series == nil: // a shard that saw no event
+			case all == nil:
+				all = sh.info.Series
+			default:
+				all.Merge(sh.info.Series)
+			}
+		}
+		if all != nil {
+			s.Series, s.SeriesBucketMS = all.Points(s.StartedAt), summary.MS(all.Width())
+		}
+	}
+}
+
+func (e exactMerge) note() string {
+	switch {
+	case e.routes && e.series:
+		return "and latency overall, per route and per time bucket from the merged histograms"
+	case e.routes:
+		return "latency overall and per route from the merged histograms, per-time-bucket percentiles the worst shard's (shard(s) " + strings.Join(e.old, ", ") + " carry no histograms for them)"
+	case e.series:
+		return "latency overall and per time bucket from the merged histograms, per-route percentiles the worst shard's (shard(s) " + strings.Join(e.old, ", ") + " carry no histograms for them)"
+	}
+	return "per-route and per-time-bucket percentiles the worst shard's (the overall latency is exact, from the merged histograms; shard(s) " + strings.Join(e.old, ", ") + " carry no histograms for the others)"
 }
 
 // worst is each percentile's larger value: the best a merge can say of

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tokenstorm/tokenstorm/harness/latency"
+	"github.com/tokenstorm/tokenstorm/harness/series"
 	"github.com/tokenstorm/tokenstorm/harness/summary"
 )
 
@@ -119,4 +120,92 @@ func TestAddCountsSumsProtocolErrors(t *testing.T) {
 	require.NotNil(t, whole.ProtocolErrors)
 	assert.Equal(t, 5, whole.ProtocolErrors.Total)
 	assert.Equal(t, 5, whole.ProtocolErrors.ByKind["garbage_lines"])
+}
+
+// routeShard writes shard i of 2 that ran one route with the given
+// latencies, one a second from start, as a storm writes it (version 2:
+// histograms per route and per time bucket), or as an older tokenstorm did
+// (version 1: only the summary's percentiles).
+func routeShard(t *testing.T, dir string, i int, start time.Time, lats []time.Duration, version int) {
+	t.Helper()
+	s := summary.New("ref", "embedded")
+	s.StartedAt = start
+	h, ser := latency.New(), series.New(start)
+	for k, d := range lats {
+		h.Record(d)
+		b := ser.At(start.Add(time.Duration(k) * 100 * time.Millisecond))
+		b.Requests++
+		b.Latency.Record(d)
+	}
+	s.LatencyHDR, s.Latency = h, summary.LatencyOf(h)
+	s.PerRoute = map[string]summary.Latency{"GET /api/orders": summary.LatencyOf(h)}
+	s.Series, s.SeriesBucketMS = ser.Points(start), summary.MS(ser.Width())
+	s.Requests = summary.Requests{Issued: len(lats), Succeeded: len(lats)}
+	require.NoError(t, s.WriteFile(dir))
+	info := &shardInfo{Version: version, Scenario: "x", Shard: Shard{Index: i, Count: 2},
+		Devices: 10, Fleet: 20, FleetRate: "constant 100/1s", Duration: "5s", SendLag: latency.New(), Corrected: latency.New()}
+	if version >= 2 {
+		info.Routes = map[string]*latency.Histogram{"GET /api/orders": h}
+		info.Series = ser
+	}
+	require.NoError(t, writeShardInfo(dir, info, false))
+}
+
+// Two shards with disjoint latencies, started 350 ms apart: many fast
+// requests on one, a few slow ones on the other. The worst shard's p50
+// would be the slow one's; the merge's is the whole's, per route and per
+// time bucket.
+func TestMergeIsExactPerRouteAndPerBucket(t *testing.T) {
+	root := t.TempDir()
+	t0 := time.Date(2026, 6, 1, 10, 0, 0, 120e6, time.UTC)
+	t1 := t0.Add(350 * time.Millisecond)
+	var fast, slow []time.Duration
+	for k := range 90 {
+		fast = append(fast, time.Duration(1+k%10)*time.Millisecond)
+	}
+	for k := range 10 {
+		slow = append(slow, time.Duration(500+k)*time.Millisecond)
+	}
+	all := latency.New()
+	whole := series.New(t0)
+	for k, d := range fast {
+		all.Record(d)
+		b := whole.At(t0.Add(time.Duration(k) * 100 * time.Millisecond))
+		b.Requests++
+		b.Latency.Record(d)
+	}
+	for k, d := range slow {
+		all.Record(d)
+		b := whole.At(t1.Add(time.Duration(k) * 100 * time.Millisecond))
+		b.Requests++
+		b.Latency.Record(d)
+	}
+	a, b := filepath.Join(root, "a"), filepath.Join(root, "b")
+	routeShard(t, a, 0, t0, fast, shardVersion)
+	routeShard(t, b, 1, t1, slow, shardVersion)
+
+	s, err := Merge([]string{a, b}, "")
+	require.NoError(t, err)
+	got := s.PerRoute["GET /api/orders"]
+	assert.Equal(t, summary.LatencyOf(all), got)
+	assert.Less(t, got.P50, 20.0, "the worst shard's p50 would be 500 ms")
+	assert.Equal(t, whole.Points(t0), s.Series, "buckets aligned on wall-clock time")
+	assert.Equal(t, 100.0, s.SeriesBucketMS)
+	assert.Contains(t, s.Notes[0], "per route and per time bucket from the merged histograms")
+
+	// Shards of an older tokenstorm still merge, approximately, and say so.
+	routeShard(t, b, 1, t1, slow, 1)
+	s, err = Merge([]string{a, b}, "")
+	require.NoError(t, err)
+	assert.Greater(t, s.PerRoute["GET /api/orders"].P50, 500.0, "the worst shard's")
+	assert.Contains(t, s.Notes[0], "per-route and per-time-bucket percentiles the worst shard's")
+	assert.Contains(t, s.Notes[0], "1/2 (shard.json version 1)")
+}
+
+// A shard.json of a newer tokenstorm is refused with what to do, not misread.
+func TestMergeRefusesANewerShardFile(t *testing.T) {
+	dir := t.TempDir()
+	routeShard(t, dir, 0, time.Now(), []time.Duration{time.Millisecond}, shardVersion+1)
+	_, err := Merge([]string{dir}, "")
+	assert.ErrorContains(t, err, "this tokenstorm reads versions 1 to 2 (a newer tokenstorm wrote it?)")
 }

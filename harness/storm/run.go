@@ -475,7 +475,7 @@ func (r *runner) judge() *summary.Summary {
 		labelLoad(s, &c.lag, &c.corrected, "")
 	}
 	if skewed, _ := r.tl.skewedDevices(); skewed && !r.devClocks.asked.Load() {
-		s.Notes = append(s.Notes, fmt.Sprintf("storm %s: clock_skew moved some devices' clocks, but client %s never took a device clock (exec: clients keep their own time, see docs/exec-protocol.md): the skew did not reach it", sc.Name, opts.ClientName))
+		s.Notes = append(s.Notes, fmt.Sprintf("storm %s: clock_skew moved some devices' clocks, but client %s never took a device clock (an exec client answering hello with a protocol before 3 keeps its own time, see docs/exec-protocol.md): the skew did not reach it", sc.Name, opts.ClientName))
 	}
 	if opts.BackendURL != "" && (sc.Backend != Backend{Reuse: "strict"}) {
 		s.Notes = append(s.Notes, fmt.Sprintf("storm %s: the scenario's backend settings were not applied to the backend under test", sc.Name))

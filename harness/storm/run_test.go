@@ -315,7 +315,7 @@ func TestDeviceClockSkewWithALongTTL(t *testing.T) {
 	assert.Equal(t, 1.0, s.Refresh.Amplification)
 }
 
-// A client that keeps its own time (exec:) never takes a device clock: the
+// A client that keeps its own time (exec: before protocol 3) never takes a device clock: the
 // marker and a note say the skew did not reach it.
 func TestDeviceClockSkewUnseenByTheClient(t *testing.T) {
 	sc := deviceSkewStorm(t, "1m")

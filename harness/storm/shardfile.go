@@ -1,23 +1,34 @@
 package storm
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 
+	"github.com/tokenstorm/tokenstorm/harness/inputfile"
 	"github.com/tokenstorm/tokenstorm/harness/latency"
+	"github.com/tokenstorm/tokenstorm/harness/series"
+	"github.com/tokenstorm/tokenstorm/harness/summary"
 )
 
 // ShardFile is the name of the file beside summary.json that carries what
 // `tokenstorm merge` needs of a storm and summary.json does not hold: which
-// part of the fleet ran, the send-lag histograms, and the timeline's
-// failures. (Counts, invariants, thresholds and the latency histogram are in
+// part of the fleet ran, the send-lag histograms, the timeline's failures,
+// and (version 2) the per-route latency histograms and the time series with
+// its per-bucket histograms, so that those figures merge exactly too.
+// (Counts, invariants, thresholds and the latency histogram are in
 // summary.json.)
 const ShardFile = "shard.json"
 
-// shardVersion is bumped when shardInfo changes incompatibly.
-const shardVersion = 1
+// shardVersion is what this tokenstorm writes: 2 added routes and series.
+// A merge reads every version from minShardVersion up (an older shard's
+// per-route and per-bucket figures merge approximately, with a note).
+const (
+	shardVersion    = 2
+	minShardVersion = 1
+)
 
 // shardInfo is shard.json.
 type shardInfo struct {
@@ -38,6 +49,11 @@ type shardInfo struct {
 	TimelineFailures []string           `json:"timeline_failures,omitempty"`
 	SendLag          *latency.Histogram `json:"send_lag"`
 	Corrected        *latency.Histogram `json:"corrected"` // send lag + latency
+	// Routes are summary.json's per_route figures as histograms (version 2).
+	Routes map[string]*latency.Histogram `json:"routes,omitempty"`
+	// Series is summary.json's series with a histogram per bucket, on
+	// wall-clock time (version 2).
+	Series *series.Series `json:"series,omitempty"`
 }
 
 // shardInfo is what this run tells a merge.
@@ -48,6 +64,7 @@ func (r *runner) shardInfo() *shardInfo {
 		Hits: r.hits, Settled: r.c.settled.Load(), AttackMS: float64(r.attackDur.Milliseconds()),
 		Interrupted: r.interrupted.Load(), TimelineFailures: r.tl.failures(),
 		SendLag: r.c.lag.Clone(), Corrected: r.c.corrected.Clone(),
+		Routes: r.local.RouteLatency(), Series: r.local.Series(),
 	}
 	if r.results != nil && r.results.err == nil {
 		info.Results = ResultsFile
@@ -88,7 +105,7 @@ func CommitShardFile(dir string) error {
 
 func readShardInfo(dir string) (*shardInfo, error) {
 	path := filepath.Join(dir, ShardFile)
-	b, err := os.ReadFile(path)
+	b, err := inputfile.Read(context.Background(), path, summary.MaxFileSize)
 	if err != nil {
 		if os.IsNotExist(err) {
 			return nil, fmt.Errorf("%s: no %s: not the --out directory of a storm (or written by a tokenstorm older than merge)", dir, ShardFile)
@@ -99,8 +116,8 @@ func readShardInfo(dir string) (*shardInfo, error) {
 	if err := json.Unmarshal(b, &info); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if info.Version != shardVersion {
-		return nil, fmt.Errorf("%s: version %d, this tokenstorm reads version %d", path, info.Version, shardVersion)
+	if info.Version < minShardVersion || info.Version > shardVersion {
+		return nil, fmt.Errorf("%s: version %d, this tokenstorm reads versions %d to %d (a newer tokenstorm wrote it?)", path, info.Version, minShardVersion, shardVersion)
 	}
 	if info.Shard.Count < 1 || info.Shard.Index < 0 || info.Shard.Index >= info.Shard.Count {
 		return nil, fmt.Errorf("%s: shard %d/%d is not a shard", path, info.Shard.Index, info.Shard.Count)

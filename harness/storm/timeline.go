@@ -194,8 +194,8 @@ func (tl *timeline) skewDevices(e Event) error {
 	detail := fmt.Sprintf("devices %s–%s (%s): device clock %s", percent(e.From), percent(e.To), which, signed(e.Skew))
 	if !tl.devClocks.asked.Load() {
 		// Say so where the skew is shown, not only in the notes: a client
-		// that keeps its own time (exec:) never sees this.
-		detail += "; the client has taken no device clock so far (exec clients keep their own time)"
+		// that keeps its own time (exec: before protocol 3) never sees this.
+		detail += "; the client has taken no device clock so far (exec clients before protocol 3 keep their own time)"
 	}
 	tl.mark(e, detail)
 	tl.devClocks.shift(lo, hi, e.Skew, tl.led)

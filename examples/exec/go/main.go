@@ -1,7 +1,7 @@
 // Command go is a correct tokenstorm exec client written in Go with only the
 // standard library: an example of an external client in another code base
-// (it imports nothing from tokenstorm). It speaks protocol 2 of
-// docs/exec-protocol.md (and a protocol 1 hello) on stdin/stdout and talks
+// (it imports nothing from tokenstorm). It speaks protocol 3 of
+// docs/exec-protocol.md (and reads a protocol 1 or 2 hello) on stdin/stdout and talks
 // to the backend in whatever style the harness announces in its hello
 // ("style_spec": every built-in, or a --style FILE in format v1 or v2).
 //
@@ -9,7 +9,8 @@
 //	tokenstorm conform --client exec:'bin/exec-client-go'
 //
 // The token logic (per-device storage, single-flight renewal, one replay,
-// one request at a time per device for single-use tokens) lives in
+// renewal shortly before expiry by each device's clock, one request at a
+// time per device for single-use tokens) lives in
 // session.go, reading the style is style.go; this file is the protocol loop.
 package main
 
@@ -26,7 +27,7 @@ import (
 	"unicode/utf8"
 )
 
-const protocol = 2 // and 1: a protocol 1 hello is read the v1 way
+const protocol = 3 // and 1, 2: a protocol 1 hello's style_spec is read the v1 way
 
 // helloIn is the harness's first line.
 type helloIn struct {
@@ -55,6 +56,9 @@ type call struct {
 	Headers    map[string]string `json:"headers"`
 	Body       *string           `json:"body"`
 	BodyBase64 *string           `json:"body_base64"`
+	// ClockOffsetMS is how far this device's clock is from ours (protocol
+	// 3; absent: 0): a phone whose clock is wrong judges its token by it.
+	ClockOffsetMS int64 `json:"clock_offset_ms"`
 }
 
 // answer settles a call: an HTTP answer or an error.
@@ -104,7 +108,9 @@ func main() {
 		Timeout:   30 * time.Second,
 		Transport: &http.Transport{MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second},
 	})
-	stdout.send(helloOut{Type: "hello", Protocol: h.Protocol, Name: "go-example (" + st.Name + " style)"})
+	// Our own version, whatever the hello's: 3 tells the harness that we
+	// keep each device's time by the calls' clock_offset_ms.
+	stdout.send(helloOut{Type: "hello", Protocol: protocol, Name: "go-example (" + st.Name + " style)"})
 
 	var wg sync.WaitGroup
 	for {
@@ -144,7 +150,7 @@ func handle(s *sessions, c call) answer {
 	case c.Body != nil:
 		body = []byte(*c.Body)
 	}
-	res, err := s.do(c.Device, c.Method, c.Path, c.Headers, body)
+	res, err := s.do(c.Device, time.Duration(c.ClockOffsetMS)*time.Millisecond, c.Method, c.Path, c.Headers, body)
 	if err != nil {
 		return answer{ID: c.ID, Error: err.Error()}
 	}

@@ -38,6 +38,10 @@ type device struct {
 	mu      sync.Mutex
 	access  string
 	refresh string
+	// renewAt is when, by the device's own clock, access is close enough to
+	// its expiry to be renewed before it is sent, as a phone's wrapper does
+	// (zero: the backend did not say how long it lives).
+	renewAt time.Time
 	flight  *renewal // non-nil while a renewal runs: the single flight
 	// After a failed renewal, requests that need a new token get its error
 	// until quietUntil instead of starting another one: with one request at
@@ -49,6 +53,10 @@ type device struct {
 
 // coolDown is how long a failed renewal is not retried.
 const coolDown = time.Second
+
+// proactive is how long before its expiry a token is renewed (at most half
+// its life): the reference client's window.
+const proactiveWindow = 30 * time.Second
 
 // renewal is one refresh-or-login that every waiter shares.
 type renewal struct {
@@ -74,15 +82,18 @@ type response struct {
 	body   []byte
 }
 
-// do makes the request for dev, renewing the token and replaying the request
-// once if the backend says the token is expired or invalid.
-func (s *sessions) do(dev, method, path string, headers map[string]string, body []byte) (*response, error) {
+// do makes the request for dev, renewing the token first if it expires
+// soon by the device's clock (our clock plus offset: the call's
+// clock_offset_ms), and replaying the request once if the backend says the
+// token is expired or invalid.
+func (s *sessions) do(dev string, offset time.Duration, method, path string, headers map[string]string, body []byte) (*response, error) {
 	d := s.device(dev)
 	if s.style.Token.SingleUse {
 		d.turn <- struct{}{} // one request in flight per device
 		defer func() { <-d.turn }()
 	}
-	token, err := s.token(d, "")
+	now := func() time.Time { return time.Now().Add(offset) } // the device's clock
+	token, err := s.fresh(d, now)
 	if err != nil {
 		return nil, err
 	}
@@ -90,18 +101,37 @@ func (s *sessions) do(dev, method, path string, headers map[string]string, body 
 	if err != nil || !s.style.tokenProblem(res) {
 		return res, err
 	}
-	fresh, err := s.token(d, token)
+	renewed, err := s.token(d, token, false, now)
 	if err != nil {
 		return nil, err
 	}
-	return s.attempt(d, method, path, headers, body, fresh) // the one replay, same bytes
+	return s.attempt(d, method, path, headers, body, renewed) // the one replay, same bytes
+}
+
+// fresh is the token to send: the current one, or a renewed one when it
+// expires within the proactive window by the device's clock. A failed
+// proactive renewal is not the caller's problem while the old token may
+// still work: it is sent, and the backend decides.
+func (s *sessions) fresh(d *device, now func() time.Time) (string, error) {
+	d.mu.Lock()
+	cur, exp := d.access, d.renewAt
+	d.mu.Unlock()
+	if cur == "" || exp.IsZero() || now().Before(exp) {
+		return s.token(d, "", false, now)
+	}
+	if t, err := s.token(d, cur, true, now); err == nil {
+		return t, nil
+	}
+	return cur, nil
 }
 
 // token returns a token other than stale, renewing only if nobody already
 // has: with stale == "" any current token will do. Concurrent callers with
 // the same stale token share one renewal, and a caller whose stale token was
-// already replaced (a late 401) gets the new one without a renewal.
-func (s *sessions) token(d *device, stale string) (string, error) {
+// already replaced (a late 401) gets the new one without a renewal. A
+// proactive renewal (stale is only about to expire) that fails keeps stale:
+// the backend has not refused it.
+func (s *sessions) token(d *device, stale string, proactive bool, now func() time.Time) (string, error) {
 	d.mu.Lock()
 	if d.access != "" && d.access != stale {
 		t := d.access
@@ -123,14 +153,18 @@ func (s *sessions) token(d *device, stale string) (string, error) {
 	refresh := d.refresh
 	d.mu.Unlock()
 
-	access, newRefresh, err := s.renew(d.name, refresh)
+	access, newRefresh, life, err := s.renew(d.name, refresh)
 
 	d.mu.Lock()
 	d.refresh = newRefresh
 	if err == nil {
-		d.access = access
+		d.access, d.renewAt = access, time.Time{}
+		if life > 0 {
+			// Renewed this long before it expires, by the device's clock.
+			d.renewAt = now().Add(life - min(proactiveWindow, life/2))
+		}
 	} else {
-		if d.access == stale {
+		if d.access == stale && !proactive {
 			d.access = "" // rejected by the backend: not worth sending again
 		}
 		d.lastErr, d.quietUntil = err, time.Now().Add(coolDown)
@@ -163,41 +197,42 @@ func (s *sessions) rotate(d *device, used string, h http.Header) {
 // renew refreshes the tokens through the style's refresh route, or logs in
 // again when the style has none, there is no refresh token, or the backend
 // rejects it (invalid_grant). It returns the refresh token to keep: the new
-// one, or on failure the old one unless the backend rejected it. A failure is
-// returned, never retried: the caller gets a clear error instead of a loop.
-func (s *sessions) renew(dev, refresh string) (access, newRefresh string, err error) {
+// one, or on failure the old one unless the backend rejected it, and how
+// long the new access token lives (0: not said). A failure is returned,
+// never retried: the caller gets a clear error instead of a loop.
+func (s *sessions) renew(dev, refresh string) (access, newRefresh string, life time.Duration, err error) {
 	st := s.style
 	if st.Requests.Refresh.Path != "" && refresh != "" {
 		status, h, text, err := s.authCall(&st.Requests.Refresh, refresh)
 		if err != nil {
-			return "", refresh, fmt.Errorf("token refresh failed: %w", err)
+			return "", refresh, 0, fmt.Errorf("token refresh failed: %w", err)
 		}
 		switch st.classify(status, text) {
 		case "success":
 			if access := tokenAt(st.Answers.AccessToken, h, text); access != "" {
-				return access, tokenAt(st.Answers.RefreshToken, h, text), nil
+				return access, tokenAt(st.Answers.RefreshToken, h, text), lifetimeAt(st.Answers.ExpiresIn, h, text), nil
 			}
-			return "", refresh, fmt.Errorf("token refresh failed: no access token at %s in HTTP %d %s", st.Answers.AccessToken.Name, status, text)
+			return "", refresh, 0, fmt.Errorf("token refresh failed: no access token at %s in HTTP %d %s", st.Answers.AccessToken.Name, status, text)
 		case "invalid_grant":
 			// The refresh token is dead: log in again below.
 		default:
-			return "", refresh, fmt.Errorf("token refresh failed: HTTP %d %s", status, text)
+			return "", refresh, 0, fmt.Errorf("token refresh failed: HTTP %d %s", status, text)
 		}
 	}
 	status, text, err := s.postJSON(s.wechat+"/__mock/wx/login", map[string]string{"appid": s.appid, "user": dev})
 	code := member(text, "code")
 	if err != nil || status != http.StatusOK || code == "" {
-		return "", "", fmt.Errorf("wx.login failed: HTTP %d %s %v", status, text, err)
+		return "", "", 0, fmt.Errorf("wx.login failed: HTTP %d %s %v", status, text, err)
 	}
 	status, h, text, err := s.authCall(&st.Requests.Login, code)
 	if err != nil {
-		return "", "", fmt.Errorf("login failed: %w", err)
+		return "", "", 0, fmt.Errorf("login failed: %w", err)
 	}
 	access = tokenAt(st.Answers.AccessToken, h, text)
 	if st.classify(status, text) != "success" || access == "" {
-		return "", "", fmt.Errorf("login failed: HTTP %d %s", status, text)
+		return "", "", 0, fmt.Errorf("login failed: HTTP %d %s", status, text)
 	}
-	return access, tokenAt(st.Answers.RefreshToken, h, text), nil
+	return access, tokenAt(st.Answers.RefreshToken, h, text), lifetimeAt(st.Answers.ExpiresIn, h, text), nil
 }
 
 // authCall makes a login or refresh call as the style's template says.

@@ -8,7 +8,9 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // styleSpec is the part of the hello's "style_spec" (the backend's dialect:
@@ -28,6 +30,7 @@ type styleSpec struct {
 		Code         string `json:"code"`
 		AccessToken  string `json:"access_token"`
 		RefreshToken string `json:"refresh_token"`
+		ExpiresIn    string `json:"expires_in"`
 	} `json:"fields"`
 	Requests struct {
 		Login   request `json:"login"`
@@ -36,6 +39,7 @@ type styleSpec struct {
 	Answers struct {
 		AccessToken  place `json:"access_token"`
 		RefreshToken place `json:"refresh_token"`
+		ExpiresIn    place `json:"expires_in"` // seconds the access token lives
 	} `json:"answers"`
 	Token struct {
 		Header     string `json:"header"`      // request header carrying the access token
@@ -80,7 +84,7 @@ type signal struct {
 // bearerSpec is the default style, for a harness that sends no style_spec.
 const bearerSpec = `{"name":"bearer",
  "routes":{"login":"/auth/login","refresh":"/auth/refresh"},
- "fields":{"code":"code","access_token":"access_token","refresh_token":"refresh_token"},
+ "fields":{"code":"code","access_token":"access_token","refresh_token":"refresh_token","expires_in":"expires_in"},
  "token":{"header":"Authorization","scheme":"Bearer"},
  "signals":{"success":{"status":200},
   "expired":{"status":401,"field":"error","value":"token_expired"},
@@ -106,6 +110,9 @@ func parseStyle(raw json.RawMessage) (*styleSpec, error) {
 		s.Answers.AccessToken = place{"json", s.Fields.AccessToken}
 		if s.Fields.RefreshToken != "" {
 			s.Answers.RefreshToken = place{"json", s.Fields.RefreshToken}
+		}
+		if s.Fields.ExpiresIn != "" {
+			s.Answers.ExpiresIn = place{"json", s.Fields.ExpiresIn}
 		}
 	}
 	switch {
@@ -215,6 +222,23 @@ func tokenAt(p place, h http.Header, body []byte) string {
 		}
 	}
 	return ""
+}
+
+// lifetimeAt reads how long the new access token lives (expires_in
+// seconds, a number or a numeric string); 0 when the answer does not say.
+func lifetimeAt(p place, h http.Header, body []byte) time.Duration {
+	var raw string
+	switch p.In {
+	case "json":
+		raw = strings.Trim(string(memberAt(body, p.Name)), `"`)
+	case "header":
+		raw = strings.TrimSpace(h.Get(p.Name))
+	}
+	secs, err := strconv.ParseFloat(raw, 64)
+	if err != nil || secs <= 0 {
+		return 0
+	}
+	return time.Duration(secs * float64(time.Second))
 }
 
 // memberAt is the JSON value at a dotted member path, or nil.
