@@ -124,6 +124,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	if cfg.HTTP == nil {
 		cfg.HTTP = defaultHTTP()
+		defer cfg.HTTP.CloseIdleConnections()
 	}
 	if cfg.Resource == "" {
 		cfg.Resource = "orders"
@@ -138,7 +139,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	return r.rep, r.run(ctx)
 }
 
-func defaultHTTP() *http.Client { return &http.Client{Timeout: 10 * time.Second} }
+// defaultHTTP has a connection pool of its own: mock WeChat is restarted on
+// the same address for each probe of a run, and a keep-alive connection
+// pooled by an earlier probe (http.DefaultTransport) would answer a POST with
+// EOF.
+func defaultHTTP() *http.Client {
+	return &http.Client{Timeout: 10 * time.Second, Transport: http.DefaultTransport.(*http.Transport).Clone()}
+}
 
 type runner struct {
 	cfg Config

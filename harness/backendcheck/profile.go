@@ -56,6 +56,7 @@ func Profile(ctx context.Context, cfg Config) (*summary.BackendProfile, error) {
 	}
 	if cfg.HTTP == nil {
 		cfg.HTTP = defaultHTTP()
+		defer cfg.HTTP.CloseIdleConnections()
 	}
 	if cfg.Device == "" {
 		cfg.Device = "backend-profile"

@@ -46,7 +46,7 @@ func Main(name string, defect bool, args []string) int {
 		return 1
 	}
 	fmt.Printf("%s: listening on http://%s (WeChat %s, session ttl %s)\n", name, ln.Addr(), *wechat, *ttl)
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	hs := newHTTPServer(srv, defaultTimeouts)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() {
@@ -76,4 +76,15 @@ func envDuration(key string, def time.Duration) time.Duration {
 		}
 	}
 	return def
+}
+
+// timeouts bound what one client can hold: a trickled header or body, a
+// slow reader of the answer, an idle keep-alive connection. Write leaves
+// room for a WeChat call that times out (5s) behind a slow request.
+type timeouts struct{ readHeader, read, write, idle time.Duration }
+
+var defaultTimeouts = timeouts{readHeader: 10 * time.Second, read: 30 * time.Second, write: 60 * time.Second, idle: 90 * time.Second}
+
+func newHTTPServer(h http.Handler, t timeouts) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: t.readHeader, ReadTimeout: t.read, WriteTimeout: t.write, IdleTimeout: t.idle, MaxHeaderBytes: 64 << 10}
 }
