@@ -117,6 +117,9 @@ type Checker struct {
 	evOrigin, wallOrigin time.Time
 	marks                []summary.Mark
 	marksCut             int
+	// lostOwed counts requests given up on while the client still waited
+	// on busy servers: in requests.lost, not no-lost-requests violations.
+	lostOwed int
 	// sawBackend: the ledger holds the reference backend's events, so the
 	// backend's answers can be compared with what callers got.
 	sawBackend bool
@@ -452,6 +455,10 @@ func (c *Checker) Finish(s *summary.Summary) {
 	}
 	if c.marksCut > 0 {
 		s.Notes = append(s.Notes, fmt.Sprintf("timeline: %d further events not drawn", c.marksCut))
+	}
+	if c.lostOwed > 0 {
+		s.Notes = append(s.Notes, fmt.Sprintf("%d lost request(s) were given up on while the client was still waiting on the servers for them, "+
+			"which were still busy: the backend or this machine was too slow, so they count in requests.lost (and its thresholds) but not as no-lost-requests violations", c.lostOwed))
 	}
 }
 

@@ -50,6 +50,7 @@ type ridState struct {
 	settleStatus  int
 	settleDetail  string
 	settleNoRID   bool // the answer the caller got did not carry the request id
+	settleOwed    bool // past its deadline the client still waited on the servers (ledger.NoteServersOwed)
 	// evidence is the request's own events (issue, attempts, effects,
 	// settle), from the checker's pool; a request that settled cleanly gives
 	// it back at once (see onSettle).
@@ -182,6 +183,7 @@ func (c *Checker) onSettle(e ledger.Event) {
 	r.settleStatus = e.Status
 	r.settleDetail = e.Detail
 	r.settleNoRID = ledger.HasNote(e.Detail, ledger.NoteNoRID)
+	r.settleOwed = ledger.HasNote(e.Detail, ledger.NoteServersOwed)
 	if ledger.HasNote(e.Detail, ledger.NoteLate) {
 		c.requests.Late++
 	}
@@ -259,7 +261,11 @@ func (c *Checker) evaluate(r *ridState) {
 
 	nl := c.inv[summary.NoLostRequests]
 	nl.Checked++
-	if !r.settled || r.settleOutcome == ledger.OutcomeLost {
+	if r.settled && r.settleOutcome == ledger.OutcomeLost && r.settleOwed {
+		// Given up on while the client still waited on busy servers: the
+		// machine or the backend was too slow (requests.lost counts it).
+		c.lostOwed++
+	} else if !r.settled || r.settleOutcome == ledger.OutcomeLost {
 		detail := "never settled before the run ended"
 		if r.settled {
 			detail = "was lost: no answer before its deadline"
@@ -284,7 +290,10 @@ func (c *Checker) evaluate(r *ridState) {
 			v(summary.CorrectReplay, fmt.Sprintf("met expiry %d time(s) but was re-sent %d times (%d accepted): a replay must happen once", r.expired, r.resends, r.resendsOK))
 		case tokenProblem(r.lastOutcome) && r.settleOutcome == ledger.OutcomeOK:
 			v(summary.CorrectReplay, fmt.Sprintf("met expiry and was not replayed: its caller got the expiry answer (HTTP %d) instead of the real one", r.settleStatus))
-		case tokenProblem(r.lastOutcome) && !failedRefresh:
+		case tokenProblem(r.lastOutcome) && !failedRefresh && !r.settleOwed:
+			// (With settleOwed the client was still waiting on the servers
+			// at the deadline, and its renewal ran out of the time left: a
+			// refresh that failed as the client saw it, a timeout.)
 			v(summary.CorrectReplay, fmt.Sprintf("met expiry and was not replayed, although no refresh failed: the caller got an error (%s)", r.settleDetail))
 		case r.settleOutcome == ledger.OutcomeOK && r.lastStatus != 0 && r.settleStatus != r.lastStatus:
 			v(summary.CorrectReplay, fmt.Sprintf("the backend's final answer was HTTP %d but the caller got HTTP %d", r.lastStatus, r.settleStatus))

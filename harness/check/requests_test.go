@@ -1,6 +1,7 @@
 package check
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -119,4 +120,45 @@ func TestFailedWxLoginExcusesAnUnreplayedRequest(t *testing.T) {
 	inv := run(false).Invariants[summary.CorrectReplay]
 	require.Equal(t, summary.Fail, inv.Verdict)
 	assert.Contains(t, inv.Examples[0].Explanation, "although no refresh failed")
+}
+
+// Under overload (SPEC §5: verdicts must not depend on machine load): a
+// request that met expiry and whose renewal ran out of time while the client
+// still waited on the servers settles late with an error, and one given up
+// on while the client still waited on busy servers is lost; with the
+// driver's note that the servers owed the client an answer neither is the
+// client's fault. Without the note both are violations, as before.
+func TestServersOwedExcusesUnderLoad(t *testing.T) {
+	run := func(owed bool) *summary.Summary {
+		note := func(detail string) string {
+			detail = ledger.AddNote(detail, ledger.NoteLate)
+			if owed {
+				detail = ledger.AddNote(detail, ledger.NoteServersOwed)
+			}
+			return detail
+		}
+		s := newScript()
+		s.login("d1", "c1", "A1", "F1")
+		s.issue("d1", "r1", "GET", "")
+		s.api("d1", "r1", "GET", "", "A1", ledger.OutcomeExpired)
+		s.settle("d1", "r1", 0, ledger.OutcomeRejected)
+		s.evs[len(s.evs)-1].Detail = note("refresh failed: context deadline exceeded")
+		s.issue("d1", "r2", "GET", "")
+		s.settle("d1", "r2", 0, ledger.OutcomeLost)
+		s.evs[len(s.evs)-1].Detail = "no answer within 15s: the servers were still busy at the 3s deadline, and the client did not settle by the 15s limit"
+		if owed {
+			s.evs[len(s.evs)-1].Detail = ledger.AddNote(s.evs[len(s.evs)-1].Detail, ledger.NoteServersOwed)
+		}
+		return s.check(t)
+	}
+	excused := run(true)
+	assert.Equal(t, summary.Pass, excused.Invariants[summary.CorrectReplay].Verdict)
+	assert.Equal(t, summary.Pass, excused.Invariants[summary.NoLostRequests].Verdict)
+	assert.Equal(t, 1, excused.Requests.Lost, "the caller still got no answer")
+	assert.Contains(t, strings.Join(excused.Notes, "\n"), "1 lost request(s) were given up on while the client was still waiting on the servers")
+
+	blamed := run(false)
+	assert.Equal(t, summary.Fail, blamed.Invariants[summary.CorrectReplay].Verdict)
+	assert.Equal(t, summary.Fail, blamed.Invariants[summary.NoLostRequests].Verdict)
+	assert.NotContains(t, strings.Join(blamed.Notes, "\n"), "given up on while")
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sync/atomic"
 
 	"github.com/tokenstorm/tokenstorm/harness/clock"
 	"github.com/tokenstorm/tokenstorm/harness/ledger"
@@ -24,6 +25,14 @@ type Call struct {
 	// every call, so a client may send it as it is or modify it.
 	Header http.Header
 	Body   []byte
+	// Waiting, when not nil, lets the device driver see whether the client
+	// is waiting on the servers for this call: a client that can tell adds
+	// 1 while an attempt of the call is in flight or the call waits for a
+	// renewal that is, and takes it back when that wait ends (never while it
+	// waits on anything else). A request that passes its deadline while the
+	// client waits on the servers is late because the servers or the machine
+	// were slow, not lost by the client (SPEC §5).
+	Waiting *atomic.Int32
 }
 
 // Result is how a call settled: an answer (Status, Header, Body) or an error the

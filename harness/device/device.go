@@ -181,12 +181,14 @@ func watch(ctx context.Context, cl client.Client, call client.Call) (res client.
 // context as soon as the servers have been idle for deadline/5 (the client
 // had every answer it waited for), and returns when ctx ends (the request
 // settled, or LostAfter passed). why receives the reason it gave up.
-func (d *Driver) giveUpWhenIdle(ctx context.Context, cancel context.CancelFunc, deadline time.Duration, why *atomic.Value) {
+func (d *Driver) giveUpWhenIdle(ctx context.Context, cancel context.CancelFunc, deadline time.Duration, why *atomic.Value, o *owed) {
 	quiet := max(deadline/5, 50*time.Millisecond)
 	tick := time.NewTicker(max(quiet/10, 5*time.Millisecond))
 	defer tick.Stop()
 	var idleSince time.Time
+	o.atDeadline.Store(o.waiting.Load() > 0)
 	for {
+		o.lately.Store(o.waiting.Load() > 0)
 		if d.Busy() {
 			idleSince = time.Time{}
 		} else if idleSince.IsZero() {
@@ -202,6 +204,14 @@ func (d *Driver) giveUpWhenIdle(ctx context.Context, cancel context.CancelFunc, 
 			return
 		}
 	}
+}
+
+// owed is what the driver saw of a call's client.Call.Waiting after the
+// call's deadline: whether the client was waiting on the servers for it then,
+// and at the driver's last look (at most a tick before it gave up).
+type owed struct {
+	waiting            atomic.Int32
+	atDeadline, lately atomic.Bool
 }
 
 // Do issues one logical request for dev and waits until it settles or its
@@ -223,7 +233,8 @@ func (d *Driver) DoID(ctx context.Context, dev, rid string, r Request) Outcome {
 	if method == "" {
 		method = http.MethodGet
 	}
-	call := client.Call{ID: rid, Device: dev, Method: method, Path: WithRID(r.Path, rid), Header: h, Body: r.Body}
+	o := new(owed)
+	call := client.Call{ID: rid, Device: dev, Method: method, Path: WithRID(r.Path, rid), Header: h, Body: r.Body, Waiting: &o.waiting}
 	route := r.Path
 	if i := strings.IndexByte(route, '?'); i >= 0 {
 		route = route[:i]
@@ -244,7 +255,7 @@ func (d *Driver) DoID(ctx context.Context, dev, rid string, r Request) Outcome {
 	var why atomic.Value // string: why the driver gave up before limit
 	if limit > deadline {
 		// A timer, not a goroutine per request: most requests settle in time.
-		t := time.AfterFunc(deadline, func() { d.giveUpWhenIdle(cctx, cancel, deadline, &why) })
+		t := time.AfterFunc(deadline, func() { d.giveUpWhenIdle(cctx, cancel, deadline, &why, o) })
 		defer t.Stop()
 	}
 	var res client.Result
@@ -271,6 +282,12 @@ func (d *Driver) DoID(ctx context.Context, dev, rid string, r Request) Outcome {
 			ev.Detail += " " + w
 		} else if limit > deadline {
 			ev.Detail = fmt.Sprintf("no answer within %s: the servers were still busy at the %s deadline, and the client did not settle by the %s limit", limit, deadline, limit)
+			if o.atDeadline.Load() && o.lately.Load() {
+				// Busy servers and a client still waiting on them: the
+				// machine or the backend was overloaded (no-lost-requests
+				// does not count it; requests.lost and thresholds do).
+				ev.Detail = ledger.AddNote(ev.Detail, ledger.NoteServersOwed)
+			}
 		}
 		if ex, ok := d.Client.(client.Explainer); ok {
 			if w := ex.WhyUnsettled(dev); w != "" {
@@ -290,6 +307,9 @@ func (d *Driver) DoID(ctx context.Context, dev, rid string, r Request) Outcome {
 	}
 	if !lost && out.Latency > deadline {
 		ev.Detail = ledger.AddNote(ev.Detail, ledger.NoteLate)
+		if o.atDeadline.Load() {
+			ev.Detail = ledger.AddNote(ev.Detail, ledger.NoteServersOwed)
+		}
 	}
 	d.Ledger.Append(ev)
 	return out

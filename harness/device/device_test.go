@@ -252,3 +252,59 @@ func (fixedClient) Do(context.Context, client.Call) client.Result {
 
 func (slowClient) Close() error  { return nil }
 func (fixedClient) Close() error { return nil }
+
+// A request the driver gives up on while the servers are busy is marked
+// "the servers still owed the client an answer" only when the client says it
+// was waiting on them for that call (client.Call.Waiting): a client that
+// forgot the call is lost like before, however busy the servers.
+func TestGivingUpOnBusyServersNotesWhetherTheClientWaitedOnThem(t *testing.T) {
+	run := func(marks bool) ledger.Event {
+		l := ledger.New(ledger.Options{Memory: true})
+		d := &Driver{Ledger: l, Deadline: 50 * time.Millisecond, LostAfter: 150 * time.Millisecond,
+			Busy: func() bool { return true },
+			Client: client.Func(func(ctx context.Context, c client.Call) client.Result {
+				if marks {
+					c.Waiting.Add(1) // an attempt in flight to servers that never answer
+					defer c.Waiting.Add(-1)
+				}
+				<-ctx.Done()
+				return client.Result{Err: ctx.Err()}
+			})}
+		o := d.Do(context.Background(), "d1", Request{Path: "/api/x"})
+		require.True(t, o.Lost)
+		return l.Events()[1]
+	}
+	waited := run(true)
+	assert.Equal(t, ledger.OutcomeLost, waited.Outcome)
+	assert.True(t, ledger.HasNote(waited.Detail, ledger.NoteServersOwed), waited.Detail)
+	forgot := run(false)
+	assert.Equal(t, ledger.OutcomeLost, forgot.Outcome)
+	assert.False(t, ledger.HasNote(forgot.Detail, ledger.NoteServersOwed), forgot.Detail)
+}
+
+// A late request whose client was waiting on the servers at its deadline is
+// noted so; one that was waiting on nothing of theirs (its own sleep) is not.
+func TestLateRequestNotesWhetherTheServersOwedIt(t *testing.T) {
+	run := func(marks bool) ledger.Event {
+		l := ledger.New(ledger.Options{Memory: true})
+		d := &Driver{Ledger: l, Deadline: 30 * time.Millisecond, LostAfter: time.Second,
+			Busy: func() bool { return true },
+			Client: client.Func(func(_ context.Context, c client.Call) client.Result {
+				if marks {
+					c.Waiting.Add(1)
+					defer c.Waiting.Add(-1)
+				}
+				time.Sleep(100 * time.Millisecond)
+				return client.Result{Err: errors.New("refresh timed out")}
+			})}
+		o := d.Do(context.Background(), "d1", Request{Path: "/api/x"})
+		require.False(t, o.Lost)
+		return l.Events()[1]
+	}
+	waited := run(true)
+	assert.True(t, ledger.HasNote(waited.Detail, ledger.NoteLate), waited.Detail)
+	assert.True(t, ledger.HasNote(waited.Detail, ledger.NoteServersOwed), waited.Detail)
+	idle := run(false)
+	assert.True(t, ledger.HasNote(idle.Detail, ledger.NoteLate), idle.Detail)
+	assert.False(t, ledger.HasNote(idle.Detail, ledger.NoteServersOwed), idle.Detail)
+}

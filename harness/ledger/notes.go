@@ -11,6 +11,11 @@ const (
 	// NoteNoRID: the answer the caller got did not carry the request id,
 	// which the reference backend echoes in every answer.
 	NoteNoRID = "answer without the request id"
+	// NoteServersOwed: when the request passed its deadline (and, for a lost
+	// one, when the driver gave up on it) the client was still waiting on
+	// the servers for it (client.Call.Waiting): the servers or the machine
+	// were too slow, the client had not forgotten the request.
+	NoteServersOwed = "the servers still owed the client an answer"
 )
 
 // AddNote appends note to detail as one "; "-separated part.

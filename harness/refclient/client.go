@@ -142,6 +142,9 @@ func (c *Client) Tokens(device string) (Tokens, bool) {
 // Do implements client.Client: it sends the call through the device's
 // Transport and reads the whole answer.
 func (c *Client) Do(ctx context.Context, call client.Call) client.Result {
+	w := waitMark{call.Waiting}
+	w.add(1) // see waitMark
+	defer w.add(-1)
 	var resp *http.Response
 	if p, q, hasQuery := strings.Cut(call.Path, "?"); c.reqHost != "" && plainPath(p) && plainQuery(q) {
 		req, err := c.newRequest(ctx, call.Method, p, q, hasQuery)
@@ -155,7 +158,7 @@ func (c *Client) Do(ctx context.Context, call client.Call) client.Result {
 		}
 		// What RoundTrip does with a request for the backend, except that
 		// req is ours to send as it is and the body needs no reading.
-		resp, err = c.device(call.Device).roundTrip(req, call.Body, true)
+		resp, err = c.device(call.Device).roundTrip(req, call.Body, true, w)
 		if err != nil {
 			return client.Result{Err: err}
 		}
@@ -171,7 +174,7 @@ func (c *Client) Do(ctx context.Context, call client.Call) client.Result {
 		for k, v := range call.Header {
 			req.Header[k] = v
 		}
-		resp, err = c.device(call.Device).RoundTrip(req)
+		resp, err = c.device(call.Device).roundTripHTTP(req, w)
 		if err != nil {
 			return client.Result{Err: err}
 		}

@@ -35,10 +35,12 @@ func (s *session) startLocked(ctx context.Context) *flight {
 
 // wait blocks until f ends or ctx does; a waiter leaving early does not stop
 // the flight for the others.
-func (s *session) wait(ctx context.Context, f *flight) (*tokenState, error) {
+func (s *session) wait(ctx context.Context, f *flight, w waitMark) (*tokenState, error) {
 	select {
 	case <-f.done:
 		if f.err != nil && s.c.opts.Behaviour.HangOnFailure {
+			w.add(-1) // waiting on nothing the servers owe
+			defer w.add(1)
 			<-ctx.Done() // the defect: a failed refresh never settles its waiters
 			return nil, waitErr(ctx.Err())
 		}

@@ -48,7 +48,7 @@ type session struct {
 // token returns the tokens to send a new request with. It logs in first when
 // the device has none, refreshes first when the backend rejected them or they
 // are about to expire, and queues behind a refresh already under way.
-func (s *session) token(ctx context.Context) (*tokenState, error) {
+func (s *session) token(ctx context.Context, w waitMark) (*tokenState, error) {
 	now := s.clk.Now()
 	s.mu.Lock()
 	cur, f := s.cur, s.flight
@@ -62,7 +62,7 @@ func (s *session) token(ctx context.Context) (*tokenState, error) {
 			if keep {
 				return cur, nil // only a proactive refresh was due: keep the token
 			}
-			return s.failFast(ctx, err)
+			return s.failFast(ctx, err, w)
 		}
 		f = s.startLocked(ctx)
 	default:
@@ -71,7 +71,7 @@ func (s *session) token(ctx context.Context) (*tokenState, error) {
 	}
 	s.mu.Unlock()
 
-	st, err := s.wait(ctx, f)
+	st, err := s.wait(ctx, f, w)
 	if err == nil || ctx.Err() != nil {
 		return st, err
 	}
@@ -88,7 +88,7 @@ func (s *session) token(ctx context.Context) (*tokenState, error) {
 
 // renew returns the tokens to replay a request with after the backend
 // rejected the generation it carried.
-func (s *session) renew(ctx context.Context, rejected *tokenState) (*tokenState, error) {
+func (s *session) renew(ctx context.Context, rejected *tokenState, w waitMark) (*tokenState, error) {
 	b := &s.c.opts.Behaviour
 	s.mu.Lock()
 	f := s.flight
@@ -110,12 +110,12 @@ func (s *session) renew(ctx context.Context, rejected *tokenState) (*tokenState,
 		if s.coolingLocked() {
 			err := s.lastErr
 			s.mu.Unlock()
-			return s.failFast(ctx, err)
+			return s.failFast(ctx, err, w)
 		}
 		f = s.startLocked(ctx)
 	}
 	s.mu.Unlock()
-	return s.wait(ctx, f)
+	return s.wait(ctx, f, w)
 }
 
 // coolingLocked reports whether a recent failed refresh forbids starting
@@ -125,8 +125,10 @@ func (s *session) coolingLocked() bool {
 }
 
 // failFast settles a request during the cool-down with the last refresh error.
-func (s *session) failFast(ctx context.Context, err error) (*tokenState, error) {
+func (s *session) failFast(ctx context.Context, err error, w waitMark) (*tokenState, error) {
 	if s.c.opts.Behaviour.HangOnFailure {
+		w.add(-1) // waiting on nothing the servers owe
+		defer w.add(1)
 		<-ctx.Done() // the defect, as in wait
 		return nil, waitErr(ctx.Err())
 	}

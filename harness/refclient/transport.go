@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"strings"
+	"sync/atomic"
 
 	"github.com/tokenstorm/tokenstorm/harness/style"
 )
@@ -37,6 +38,10 @@ func (t *Transport) Device() string { return t.s.device }
 // signal, in contrast, means the backend did not execute the request, so even
 // a POST is replayed.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	return t.roundTripHTTP(req, waitMark{})
+}
+
+func (t *Transport) roundTripHTTP(req *http.Request, w waitMark) (*http.Response, error) {
 	if !t.c.ours(req) {
 		return t.c.base.RoundTrip(req)
 	}
@@ -44,14 +49,14 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	return t.roundTrip(req, body, false)
+	return t.roundTrip(req, body, false, w)
 }
 
 // roundTrip is RoundTrip once req's body has been read into body. owned says
 // req belongs to the transport (Client.Do built it for this call, with a
 // Header map of its own and no Body): its first attempt is then sent as it is
 // instead of on a copy. Nothing writes to req after that first attempt.
-func (t *Transport) roundTrip(req *http.Request, body []byte, owned bool) (*http.Response, error) {
+func (t *Transport) roundTrip(req *http.Request, body []byte, owned bool, w waitMark) (*http.Response, error) {
 	if t.c.styleErr != nil {
 		return nil, t.c.styleErr
 	}
@@ -66,7 +71,7 @@ func (t *Transport) roundTrip(req *http.Request, body []byte, owned bool) (*http
 		}
 		defer release()
 	}
-	st, err := t.s.token(ctx)
+	st, err := t.s.token(ctx, w)
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +82,7 @@ func (t *Transport) roundTrip(req *http.Request, body []byte, owned bool) (*http
 		maxReplays = math.MaxInt // the defect: bounded only by ctx
 	}
 	for replays := 0; ; replays++ {
-		resp, err := t.send(req, body, st, owned && replays == 0)
+		resp, err := t.send(req, body, st, owned && replays == 0, w)
 		if err != nil {
 			return nil, err
 		}
@@ -104,11 +109,13 @@ func (t *Transport) roundTrip(req *http.Request, body []byte, owned bool) (*http
 		if b.SingleSlot {
 			mine = t.s.claimSlot()
 		}
-		if st, err = t.s.renew(ctx, rejected); err != nil {
+		if st, err = t.s.renew(ctx, rejected, w); err != nil {
 			return nil, err
 		}
 		if b.SingleSlot && !t.s.takeSlot(mine) {
+			w.add(-1)    // waiting on nothing the servers owe
 			<-ctx.Done() // the defect: the overwritten caller is never settled
+			w.add(1)
 			return nil, waitErr(ctx.Err())
 		}
 		switch {
@@ -119,7 +126,7 @@ func (t *Transport) roundTrip(req *http.Request, body []byte, owned bool) (*http
 		case b.DropBody:
 			body = nil
 		case b.DoubleReplay:
-			if extra, err := t.send(req, body, st, false); err == nil {
+			if extra, err := t.send(req, body, st, false, w); err == nil {
 				drain(extra)
 			}
 		}
@@ -129,7 +136,7 @@ func (t *Transport) roundTrip(req *http.Request, body []byte, owned bool) (*http
 // send sends one attempt of req with body and the token of st, on a copy of
 // req so the caller's request is never modified; inPlace sends req itself
 // (the transport's own request, see roundTrip).
-func (t *Transport) send(req *http.Request, body []byte, st *tokenState, inPlace bool) (*http.Response, error) {
+func (t *Transport) send(req *http.Request, body []byte, st *tokenState, inPlace bool, w waitMark) (*http.Response, error) {
 	r := req
 	if !inPlace {
 		r = new(http.Request)
@@ -155,6 +162,20 @@ func (t *Transport) send(req *http.Request, body []byte, st *tokenState, inPlace
 		r.Body, r.GetBody, r.ContentLength = nil, nil, 0
 	}
 	return t.c.base.RoundTrip(r)
+}
+
+// waitMark is a call's client.Call.Waiting (zero when the transport is used
+// as a plain http.RoundTripper). Client.Do counts it up for the whole call:
+// the reference client only ever waits on the servers (an attempt, the
+// device's renewal, a backoff bounded by the refresh budget), so the device
+// driver can tell slow servers from a forgotten request. The mutants' defect
+// waits (a caller never settled) take the count back while they last.
+type waitMark struct{ n *atomic.Int32 }
+
+func (w waitMark) add(d int32) {
+	if w.n != nil {
+		w.n.Add(d)
+	}
 }
 
 // nextToken is the access token an answer handed over in the style's
