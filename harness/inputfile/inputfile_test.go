@@ -49,6 +49,9 @@ func TestReadFIFOStopsOnCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { _, err := Read(ctx, p, 0); errc <- err }()
+	// Cancelled once Read is blocked in open, not before it starts (Read
+	// checks ctx first, which would pass without the blocked-open path).
+	time.Sleep(100 * time.Millisecond)
 	cancel()
 	select {
 	case err := <-errc:
