@@ -20,7 +20,7 @@ import (
 func (s *Server) ExpireAll() uint64 {
 	upTo := s.serial.Load()
 	s.store.expire(upTo, nil)
-	s.record(ledger.Event{Kind: ledger.KindExpire, Detail: "all"})
+	s.rec.Append(ledger.Event{Kind: ledger.KindExpire, Detail: "all"})
 	return upTo
 }
 
@@ -32,7 +32,7 @@ func (s *Server) ExpireUsers(openids ...string) uint64 {
 	}
 	s.store.expire(upTo, openids)
 	for _, u := range openids {
-		s.record(ledger.Event{Kind: ledger.KindExpire, Subject: u})
+		s.rec.Append(ledger.Event{Kind: ledger.KindExpire, Subject: u})
 	}
 	return upTo
 }
@@ -58,7 +58,7 @@ func (s *Server) revoke(all bool, users, ids []string) int {
 		f.mu.Lock() // decided in order with any refresh of the family
 		if s.store.revoke(f) {
 			n++
-			s.record(ledger.Event{Kind: ledger.KindRevoke, Family: f.id, Subject: f.subject, Detail: reasonAdmin})
+			s.rec.Append(ledger.Event{Kind: ledger.KindRevoke, Family: f.id, Subject: f.subject, Detail: reasonAdmin})
 		}
 		f.mu.Unlock()
 	}

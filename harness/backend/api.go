@@ -37,12 +37,12 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request, set *setti
 		sig := tokenSignal(st, tc)
 		ev.Status = sig.Status
 		ev.Detail = style.WithNote(tc.detail, style.SignalNote(tokenSignalName(tc)))
-		s.record(ev)
+		s.rec.Append(ev)
 		sendSignal(w, sig, signalObj(sig))
 		return tc.outcome
 	}
 	ev.Status = st.Signals.Success.Status
-	s.record(ev)
+	s.rec.Append(ev)
 	left := max(tc.exp.Sub(s.clock.Now()), 0)
 	sendSignal(w, &st.Signals.Success, signalObj(&st.Signals.Success).boolean(jsonName(st.Answers.Valid), true).num(jsonName(st.Answers.ExpiresIn), seconds(left)))
 	return ledger.OutcomeOK
@@ -61,7 +61,7 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request, set *settings
 	}
 	if rerr != nil {
 		ev.RID, ev.Outcome, ev.Status, ev.Detail = rid, ledger.OutcomeError, rerr.status, rerr.desc
-		s.record(ev)
+		s.rec.Append(ev)
 		s.stats.api.inc(ledger.OutcomeError)
 		writeReqError(w, rerr, rid)
 		return rerr.code
@@ -91,7 +91,7 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request, set *settings
 		// is the expiry signal.
 		ev.Outcome, ev.Status = tc.outcome, sig.Status
 		ev.Detail = style.WithNote(tc.detail, style.SignalNote(tokenSignalName(tc)))
-		s.record(ev)
+		s.rec.Append(ev)
 		s.stats.api.inc(tc.outcome)
 		if stop, ok := s.wait(w, r, delay); !ok {
 			return stop
@@ -117,7 +117,7 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request, set *settings
 	if r.URL.Path == st.Routes.Resource+"reauth" {
 		sig := &st.Signals.NotToken
 		ev.Outcome, ev.Status, ev.Detail = ledger.OutcomeOK, sig.Status, style.WithNote("not_token", next)
-		s.record(ev)
+		s.rec.Append(ev)
 		s.stats.api.inc(ledger.OutcomeOK)
 		if stop, ok := s.wait(w, r, delay); !ok {
 			return stop
@@ -131,7 +131,7 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request, set *settings
 		body, rerr = readBody(w, r)
 		if rerr != nil {
 			ev.Outcome, ev.Status, ev.Detail = ledger.OutcomeError, rerr.status, style.WithNote(rerr.desc, next)
-			s.record(ev)
+			s.rec.Append(ev)
 			s.stats.api.inc(ledger.OutcomeError)
 			writeReqError(w, rerr, rid)
 			return rerr.code
@@ -140,13 +140,13 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request, set *settings
 	}
 	ev.Detail = next
 	ev.Outcome, ev.Status = ledger.OutcomeOK, st.Signals.Success.Status
-	s.record(ev)
+	s.rec.Append(ev)
 	s.stats.api.inc(ledger.OutcomeOK)
 
 	o := signalObj(&st.Signals.Success).str("rid", rid)
 	if effect {
 		n := s.effects.Add(1)
-		s.record(ledger.Event{Kind: ledger.KindEffect, RID: rid, Method: r.Method, Route: r.URL.Path, BodyHash: ev.BodyHash, Token: tc.jti, Subject: tc.subject})
+		s.rec.Append(ledger.Event{Kind: ledger.KindEffect, RID: rid, Method: r.Method, Route: r.URL.Path, BodyHash: ev.BodyHash, Token: tc.jti, Subject: tc.subject})
 		o.boolean("ok", true).num("effect", n)
 	} else {
 		o.str("path", r.URL.Path).str("user", tc.subject).raw("items", items(r.URL.Path))

@@ -16,7 +16,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request, set *settin
 	ev := ledger.Event{Kind: ledger.KindBackendLogin, Method: r.Method, Route: r.URL.Path}
 	refuse := func(e *reqError) string {
 		ev.Outcome, ev.Status, ev.Detail = ledger.OutcomeError, e.status, e.desc
-		s.record(ev)
+		s.rec.Append(ev)
 		s.stats.logins.inc(ledger.OutcomeError)
 		writeReqError(w, e, "")
 		return e.code
@@ -42,7 +42,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request, set *settin
 		if res.err != nil {
 			ev.Outcome, ev.Detail = ledger.OutcomeError, res.err.Error()
 		}
-		s.record(ev)
+		s.rec.Append(ev)
 		s.stats.logins.inc(ev.Outcome)
 		o := signalObj(sig)
 		if res.errcode != 0 {
@@ -67,7 +67,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request, set *settin
 	}
 	ev.Subject, ev.Token, ev.Family, ev.Expires = res.openid, acc.jti, f.id, acc.exp
 	ev.Outcome, ev.Status = ledger.OutcomeOK, st.Signals.Success.Status
-	s.record(ev)
+	s.rec.Append(ev)
 	s.noteUndelivered(r, ev)
 	s.stats.logins.inc(ledger.OutcomeOK)
 	s.writeTokens(w, set, acc, secret)
@@ -166,6 +166,6 @@ func (s *Server) noteUndelivered(r *http.Request, ok ledger.Event) {
 	if ok.Kind == ledger.KindRefresh {
 		jti = ok.Detail
 	}
-	s.record(ledger.Event{Kind: ledger.KindUndelivered, Time: ok.Time, Method: r.Method, Route: r.URL.Path, Subject: ok.Subject, Family: ok.Family,
+	s.rec.Append(ledger.Event{Kind: ledger.KindUndelivered, Time: ok.Time, Method: r.Method, Route: r.URL.Path, Subject: ok.Subject, Family: ok.Family,
 		Token: jti, Detail: "the client had gone before the " + ok.Kind + " was answered: it never got these tokens"})
 }

@@ -35,7 +35,7 @@ func (s *Server) handleRefresh(w http.ResponseWriter, r *http.Request, set *sett
 	st := set.style
 	secret, rerr := callValue(w, r, st, &st.Requests.Refresh)
 	if rerr != nil {
-		s.record(ledger.Event{Kind: ledger.KindRefresh, Method: r.Method, Route: r.URL.Path, Token: unknownToken,
+		s.rec.Append(ledger.Event{Kind: ledger.KindRefresh, Method: r.Method, Route: r.URL.Path, Token: unknownToken,
 			Outcome: ledger.OutcomeInvalid, Status: rerr.status, Detail: rerr.desc})
 		s.stats.refreshes.inc(ledger.OutcomeInvalid)
 		writeReqError(w, rerr, "")
@@ -61,7 +61,7 @@ func (s *Server) rotate(secret string, set *settings, r *http.Request) rotation 
 	rec := s.store.lookup(sha256.Sum256([]byte(secret)))
 	if rec == nil {
 		ev.Token, ev.Outcome, ev.Status, ev.Detail = unknownToken, ledger.OutcomeInvalid, set.style.Signals.InvalidGrant.Status, reasonUnknown
-		s.record(ev)
+		s.rec.Append(ev)
 		return rotation{outcome: ledger.OutcomeInvalid, reason: reasonUnknown}
 	}
 	f := rec.fam
@@ -106,12 +106,12 @@ func (s *Server) rotate(secret string, set *settings, r *http.Request) rotation 
 		ev.Detail, ev.Status = rot.reason, set.style.Signals.InvalidGrant.Status
 	}
 	ev.Outcome = rot.outcome
-	s.record(ev)
+	s.rec.Append(ev)
 	if rot.outcome == ledger.OutcomeOK {
 		s.noteUndelivered(r, ev)
 	}
 	if revokedNow {
-		s.record(ledger.Event{Kind: ledger.KindRevoke, Time: now, Family: f.id, Subject: f.subject, Token: rec.id, Detail: reasonReuse})
+		s.rec.Append(ledger.Event{Kind: ledger.KindRevoke, Time: now, Family: f.id, Subject: f.subject, Token: rec.id, Detail: reasonReuse})
 	}
 	return rot
 }

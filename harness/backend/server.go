@@ -33,6 +33,7 @@ type Server struct {
 	cfg      Config
 	clock    clock.Clock
 	ledger   *ledger.Ledger
+	rec      ledger.Recorder // the backend's events, stamped with its clock
 	http     *http.Client
 	ownsHTTP bool
 
@@ -74,7 +75,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.WechatURL != "" && !strings.HasPrefix(cfg.WechatURL, "http://") && !strings.HasPrefix(cfg.WechatURL, "https://") {
 		return nil, &ConfigError{"wechat_url", fmt.Errorf("%q is not an http(s) URL", cfg.WechatURL)}
 	}
-	s := &Server{cfg: cfg, clock: cfg.Clock, ledger: cfg.Ledger, http: cfg.HTTPClient, store: newStore(), stats: newStats(), verified: newVerified(maxVerified)}
+	s := &Server{cfg: cfg, clock: cfg.Clock, ledger: cfg.Ledger, rec: ledger.Recorder{Ledger: cfg.Ledger, Source: ledger.SourceBackend, Clock: cfg.Clock}, http: cfg.HTTPClient, store: newStore(), stats: newStats(), verified: newVerified(maxVerified)}
 	if s.http == nil {
 		s.http, s.ownsHTTP = defaultHTTPClient(), true
 	}
@@ -249,19 +250,6 @@ func tokenSignalName(tc tokenCheck) string {
 		return style.SignalExpired
 	}
 	return style.SignalInvalid
-}
-
-// record appends a backend event to the ledger (no-op without one). Events
-// are stamped with the injected clock so they line up with token times.
-func (s *Server) record(e ledger.Event) {
-	if s.ledger == nil {
-		return
-	}
-	e.Source = ledger.SourceBackend
-	if e.Time.IsZero() {
-		e.Time = s.clock.Now()
-	}
-	s.ledger.Append(e)
 }
 
 var errNoLedger = errors.New("this backend runs without a ledger")

@@ -132,6 +132,29 @@ func (l *Ledger) Append(e Event) Event {
 	return e
 }
 
+// Recorder appends the events of one component: it marks them with the
+// component's Source and stamps those that carry no time with its Clock,
+// which may differ from the ledger's (skewed, manual) and must, so that its
+// events line up with the token times it hands out. With no Ledger it
+// records nothing.
+type Recorder struct {
+	Ledger *Ledger
+	Source string      // one of the Source constants
+	Clock  clock.Clock // nil: the ledger's own
+}
+
+// Append records e as the component's and returns it as recorded.
+func (r Recorder) Append(e Event) Event {
+	if r.Ledger == nil {
+		return e
+	}
+	e.Source = r.Source
+	if e.Time.IsZero() && r.Clock != nil {
+		e.Time = r.Clock.Now()
+	}
+	return r.Ledger.Append(e)
+}
+
 type subscriber struct {
 	id int
 	fn func(Event)

@@ -139,3 +139,22 @@ func TestSpillKeepsOrderAcrossChunks(t *testing.T) {
 	require.NoError(t, l.Close())
 	assert.EqualValues(t, writers*each+1, l.Append(Event{Kind: KindAPI}).Seq)
 }
+
+func TestRecorderMarksAndStampsWithItsOwnClock(t *testing.T) {
+	ledgerClk := clock.NewManual(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	ownClk := clock.NewManual(time.Date(2030, 6, 1, 0, 0, 0, 0, time.UTC))
+	l := New(Options{Memory: true, Clock: ledgerClk})
+	defer l.Close()
+	r := Recorder{Ledger: l, Source: SourceBackend, Clock: ownClk}
+
+	e := r.Append(Event{Kind: KindAPI, Source: SourceClient})
+	assert.Equal(t, SourceBackend, e.Source, "the recorder's source wins")
+	assert.Equal(t, ownClk.Now(), e.Time, "stamped with the component's clock, not the ledger's")
+	given := time.Date(2027, 3, 3, 0, 0, 0, 0, time.UTC)
+	assert.Equal(t, given, r.Append(Event{Kind: KindAPI, Time: given}).Time, "a time the event carries is kept")
+	assert.Equal(t, ledgerClk.Now(), Recorder{Ledger: l, Source: SourceWechat}.Append(Event{Kind: KindAPI}).Time, "no clock: the ledger's")
+	require.Len(t, l.Events(), 3)
+
+	none := Recorder{Source: SourceBackend, Clock: ownClk}
+	assert.Zero(t, none.Append(Event{Kind: KindAPI}).Seq, "no ledger: nothing recorded, no panic")
+}

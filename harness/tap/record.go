@@ -33,18 +33,6 @@ func (t *Tap) event(x *exchange) ledger.Event {
 	return ledger.Event{Kind: kind, Method: x.in.Method, Route: x.in.URL.Path}
 }
 
-// record appends a backend-side event, stamped with the run's clock.
-func (t *Tap) record(e ledger.Event) {
-	if t.led == nil {
-		return
-	}
-	e.Source = ledger.SourceBackend
-	if e.Time.IsZero() {
-		e.Time = t.clock.Now()
-	}
-	t.led.Append(e)
-}
-
 // callValue is the code or refresh token a login or refresh carried, read
 // as the reference backend reads it; "" when the request did not carry one
 // the style's way.
@@ -90,7 +78,7 @@ func (t *Tap) recordLogin(x *exchange, status int, h http.Header, body []byte) {
 	default:
 		ev.Outcome, ev.Detail = ledger.OutcomeError, style.SignalNote(sig)
 	}
-	t.record(ev)
+	t.rec.Append(ev)
 	if ev.Outcome == ledger.OutcomeOK {
 		x.ok = ev
 	}
@@ -125,7 +113,7 @@ func (t *Tap) recordRefresh(x *exchange, status int, h http.Header, body []byte)
 		if uses > 1 {
 			ev.Attempt = uses // a tolerated reuse: which presentation this was
 		}
-		t.record(ev)
+		t.rec.Append(ev)
 		x.ok = ev
 		return
 	}
@@ -141,7 +129,7 @@ func (t *Tap) recordRefresh(x *exchange, status int, h http.Header, body []byte)
 		ev.Outcome = ledger.OutcomeInvalid
 	}
 	ev.Detail = style.SignalNote(sig)
-	t.record(ev)
+	t.rec.Append(ev)
 }
 
 // tokenOutcome is the ledger outcome of an answer to a call carrying an
@@ -175,7 +163,7 @@ func (t *Tap) recordVerify(x *exchange, status int, body []byte) {
 	c := readToken(raw)
 	ev.Token, ev.Subject, ev.Status = c.id, c.subject, status
 	ev.Outcome, ev.Detail = t.tokenOutcome(t.st.Classify(status, body), status, tokErr)
-	t.record(ev)
+	t.rec.Append(ev)
 }
 
 // recordAPI: a protected call, and its effect when the backend executed a
@@ -203,9 +191,9 @@ func (t *Tap) recordAPI(x *exchange, status int, h http.Header, body []byte) {
 			ev.Detail = style.WithNote(ev.Detail, "next "+readToken(tok).id)
 		}
 	}
-	t.record(ev)
+	t.rec.Append(ev)
 	if effect && ev.Outcome == ledger.OutcomeOK && sig != style.SignalNotToken && status < 300 {
-		t.record(ledger.Event{Kind: ledger.KindEffect, RID: ev.RID, Method: ev.Method, Route: ev.Route, BodyHash: ev.BodyHash, Token: ev.Token, Subject: ev.Subject})
+		t.rec.Append(ledger.Event{Kind: ledger.KindEffect, RID: ev.RID, Method: ev.Method, Route: ev.Route, BodyHash: ev.BodyHash, Token: ev.Token, Subject: ev.Subject})
 	}
 }
 
@@ -222,6 +210,6 @@ func (t *Tap) noteUndelivered(x *exchange) {
 	if ok.Kind == ledger.KindRefresh {
 		jti = ok.Detail
 	}
-	t.record(ledger.Event{Kind: ledger.KindUndelivered, Time: ok.Time, Method: ok.Method, Route: ok.Route, Subject: ok.Subject, Family: ok.Family,
+	t.rec.Append(ledger.Event{Kind: ledger.KindUndelivered, Time: ok.Time, Method: ok.Method, Route: ok.Route, Subject: ok.Subject, Family: ok.Family,
 		Token: jti, Detail: "the client had gone before the " + ok.Kind + " was answered: it never got these tokens"})
 }

@@ -62,7 +62,7 @@ type Tap struct {
 	cfg    Config
 	st     *style.Style
 	clock  clock.Clock
-	led    *ledger.Ledger
+	rec    ledger.Recorder // the backend-side events
 	proxy  *httputil.ReverseProxy
 	fams   *families
 	login  latency.Histogram
@@ -96,7 +96,7 @@ func New(cfg Config) (*Tap, error) {
 	if cfg.TokenCallTimeout <= 0 {
 		cfg.TokenCallTimeout = 60 * time.Second
 	}
-	t := &Tap{cfg: cfg, st: cfg.Style, clock: cfg.Clock, led: cfg.Ledger, fams: newFamilies(familyGeneration)}
+	t := &Tap{cfg: cfg, st: cfg.Style, clock: cfg.Clock, rec: ledger.Recorder{Ledger: cfg.Ledger, Source: ledger.SourceBackend, Clock: cfg.Clock}, fams: newFamilies(familyGeneration)}
 	tr := cfg.Transport
 	if tr == nil {
 		t.ownsTr = http.DefaultTransport.(*http.Transport).Clone()
@@ -301,7 +301,7 @@ func (t *Tap) failed(w http.ResponseWriter, r *http.Request, err error) {
 		if x.route == routeRefresh {
 			ev.Token = unknownToken
 		}
-		t.record(ev)
+		t.rec.Append(ev)
 	}
 	if r.Context().Err() != nil {
 		return // the client has gone: nobody to answer
