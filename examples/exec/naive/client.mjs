@@ -9,6 +9,11 @@
 //   tokenstorm conform --client exec:'node examples/exec/naive/client.mjs'   # exits 1
 //
 // Compare examples/exec/node/client.mjs, which shares one renewal per device.
+//
+// It stays at protocol 1 on purpose: protocol 3 promises to read style format
+// v2 and to keep each device's time by clock_offset_ms; this client reads
+// neither style_spec nor the time, so the harness marks the device-clock
+// checks skip for it instead of crediting it with them.
 
 import readline from 'node:readline';
 

@@ -1,9 +1,12 @@
 #!/usr/bin/env node
 // A correct tokenstorm exec client in Node.js (>= 18), with no npm
-// dependencies. It speaks protocol 1 of docs/exec-protocol.md on stdin/stdout
-// and talks to the backend in whatever style (SPEC §4) the harness announces
-// in its hello's "style_spec": bearer, body-code, rotating, status-403 or a
-// --style FILE. It is the same client as examples/exec/go, in JavaScript.
+// dependencies. It speaks protocol 3 of docs/exec-protocol.md on stdin/stdout
+// (each call's clock_offset_ms is its device's clock) and talks to the backend
+// in whatever style (SPEC §4) the harness announces in its hello's
+// "style_spec", as long as the style's v1 members describe it (a protocol 1
+// hello): bearer, body-code, rotating, status-403 or a --style FILE in format
+// v1. A style that needs format v2 (a protocol 2 hello) is refused at start.
+// It is the same client as examples/exec/go, in JavaScript.
 //
 //   tokenstorm conform --client exec:'node examples/exec/node/client.mjs' [--style body-code]
 //
@@ -27,16 +30,27 @@
 //     for a second so that the requests queued behind it share its error;
 //   - single-use tokens (rotating): one protected request in flight per
 //     device, each with the token the previous answer handed over in
-//     token.next_header.
+//     token.next_header;
+//   - a token is renewed 30 s before it expires (at most half its life, as
+//     the login or refresh answer's fields.expires_in says) by the DEVICE's
+//     clock: ours plus the call's clock_offset_ms, so a phone whose clock
+//     jumps ahead renews once, before sending, like a real phone's wrapper.
+//     A failed early renewal is not the caller's problem: the old token is
+//     sent and the backend decides.
 //
 // Debug output goes to stderr (set TOKENSTORM_DEBUG=1): stdout is the protocol.
 
 import readline from 'node:readline';
 import { isDeepStrictEqual } from 'node:util';
 
-const PROTOCOL = 1;
+// PROTOCOL is the version we answer; READS is the only hello version we
+// accept: we read style_spec's v1 members, which describe the style fully
+// exactly when the hello says 1 (a v2 style is refused, never misread).
+const PROTOCOL = 3;
+const READS = 1;
 const HTTP_TIMEOUT_MS = 30_000;
 const COOL_DOWN_MS = 1_000; // how long a failed renewal is not retried
+const PROACTIVE_MS = 30_000; // renew this long before expiry (at most half the token's life)
 const debug = process.env.TOKENSTORM_DEBUG ? (...a) => console.error('[node-client]', ...a) : () => {};
 
 let backend = process.env.TOKENSTORM_BACKEND_URL;
@@ -143,6 +157,15 @@ function member(json, name) {
   return typeof v === 'string' && v !== '' ? v : null;
 }
 
+// lifetimeMs is how long a token lives by the answer's expires_in member
+// (seconds, a JSON number or a numeric string), or 0 when the style has no
+// such field or the answer does not say.
+function lifetimeMs(json, name) {
+  const v = name ? json?.[name] : undefined;
+  const secs = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
+  return Number.isFinite(secs) && secs > 0 ? secs * 1000 : 0;
+}
+
 // ---- HTTP -----------------------------------------------------------------
 
 async function postJSON(url, payload) {
@@ -164,6 +187,10 @@ class Device {
     this.name = name;
     this.access = null;
     this.refresh = null;
+    // renewAt is when, by the device's own clock (ms since the epoch), access
+    // is close enough to its expiry to be renewed before it is sent (0: the
+    // backend did not say how long it lives).
+    this.renewAt = 0;
     this.renewing = null; // Promise<string> while a renewal runs: the single flight
     // After a failed renewal, requests that need a new token get its error
     // until quietUntil instead of starting another one: with one request at
@@ -187,23 +214,43 @@ class Device {
     }
   }
 
+  // fresh is the token to send: the current one, or a renewed one when it
+  // expires within the proactive window by the device's clock (now). A
+  // failed early renewal is not the caller's problem while the old token may
+  // still work: it is sent, and the backend decides.
+  async fresh(now) {
+    const cur = this.access;
+    if (cur === null || !this.renewAt || now() < this.renewAt) return this.token(null, now);
+    try {
+      return await this.token(cur, now, true);
+    } catch {
+      return cur;
+    }
+  }
+
   // token returns a token other than stale, renewing only if nobody already
   // has: with stale === null any current token will do. Concurrent callers
   // with the same stale token share one renewal, and a caller whose stale
   // token was already replaced (a late failure) gets the new one at once.
-  token(stale) {
+  // now is the device's clock, by which the new token's renewal time is
+  // kept. A proactive renewal (stale is only about to expire) that fails
+  // keeps stale: the backend has not refused it.
+  token(stale, now, proactive = false) {
     if (this.access !== null && this.access !== stale) return Promise.resolve(this.access);
     if (this.renewing) return this.renewing;
     if (Date.now() < this.quietUntil) return Promise.reject(this.lastError);
     // The handlers run after this.renewing is set, whatever renew() does.
     this.renewing = this.renew().then(
-      (access) => {
+      ({ access, lifeMs }) => {
         this.access = access;
+        // Renewed this long before it expires, by the device's clock.
+        this.renewAt = lifeMs > 0 ? now() + lifeMs - Math.min(PROACTIVE_MS, lifeMs / 2) : 0;
         this.renewing = null;
         return access;
       },
       (err) => {
-        if (this.access === stale) this.access = null; // rejected by the backend: not worth sending again
+        // rejected by the backend: not worth sending again
+        if (this.access === stale && !proactive) this.access = null;
         this.lastError = err;
         this.quietUntil = Date.now() + COOL_DOWN_MS;
         this.renewing = null;
@@ -214,8 +261,9 @@ class Device {
 
   // renew refreshes the tokens through the style's refresh route, or logs in
   // again when the style has none, there is no refresh token, or the backend
-  // rejects it (invalid_grant). A failure is thrown, never retried: the
-  // caller gets a clear error instead of a loop.
+  // rejects it (invalid_grant), and resolves to the new access token and
+  // how long it lives (lifeMs, 0: not said). A failure is thrown, never
+  // retried: the caller gets a clear error instead of a loop.
   async renew() {
     const { routes, fields } = style;
     if (routes.refresh && fields.refresh_token && this.refresh) {
@@ -227,7 +275,7 @@ class Device {
           const access = member(r.json, fields.access_token);
           if (!access) throw new Error(`token refresh failed: no "${fields.access_token}" in HTTP ${r.status} ${r.text}`);
           this.refresh = member(r.json, fields.refresh_token);
-          return access;
+          return { access, lifeMs: lifetimeMs(r.json, fields.expires_in) };
         }
         case 'invalid_grant':
           debug(this.name, 'refresh token rejected, logging in again:', r.text);
@@ -249,7 +297,7 @@ class Device {
       throw new Error(`login failed: HTTP ${l.status} ${l.text}`);
     }
     this.refresh = member(l.json, fields.refresh_token);
-    return access;
+    return { access, lifeMs: lifetimeMs(l.json, fields.expires_in) };
   }
 
   // rotate installs the next access token an answer handed over (a rotating
@@ -295,14 +343,18 @@ async function attempt(dev, call, body, token) {
   return { status: res.status, headers: res.headers, buf };
 }
 
-// request makes the call for its device, renewing the token and replaying
-// the call once if the backend says the token is expired or invalid.
+// request makes the call for its device, renewing the token first if it
+// expires soon by the device's clock (ours plus the call's clock_offset_ms),
+// and replaying the call once if the backend says the token is expired or
+// invalid.
 async function request(dev, call, body) {
-  const token = await dev.token(null);
+  const offset = Number.isFinite(call.clock_offset_ms) ? call.clock_offset_ms : 0; // absent: 0
+  const now = () => Date.now() + offset; // the device's clock
+  const token = await dev.fresh(now);
   const res = await attempt(dev, call, body, token);
   if (!tokenProblem(res)) return res;
-  const fresh = await dev.token(token);
-  return attempt(dev, call, body, fresh); // the one replay, same bytes
+  const renewed = await dev.token(token, now);
+  return attempt(dev, call, body, renewed); // the one replay, same bytes
 }
 
 async function handle(call) {
@@ -336,8 +388,8 @@ rl.on('line', (line) => {
     return;
   }
   if (!greeted) {
-    if (msg.type !== 'hello' || msg.protocol !== PROTOCOL) {
-      console.error(`node-client: expected a protocol ${PROTOCOL} hello, got ${line}`);
+    if (msg.type !== 'hello' || msg.protocol !== READS) {
+      console.error(`node-client: expected a protocol ${READS} hello (this client reads style format v1 only), got ${line}`);
       process.exit(2);
     }
     try {
@@ -350,6 +402,8 @@ rl.on('line', (line) => {
     wechat = msg.wechat_url || wechat;
     appid = msg.appid || appid;
     greeted = true;
+    // Our own version, whatever the hello's: 3 tells the harness that we
+    // keep each device's time by the calls' clock_offset_ms.
     send({ type: 'hello', protocol: PROTOCOL, name: `node-example (${style.name} style)` });
     return;
   }
