@@ -7,12 +7,14 @@ package reports
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 
+	"github.com/tokenstorm/tokenstorm/harness/inputfile"
 	"github.com/tokenstorm/tokenstorm/harness/summary"
 )
 
@@ -45,10 +47,11 @@ func WriteAll(dir string, s *summary.Summary) error {
 // docs/summary.schema.json (a *SchemaError lists every problem: a report
 // must never show a verdict the summary does not support) and rewrites
 // junit.xml, summary.md and report.html from it; summary.json itself is left
-// untouched.
-func Rerender(dir string) error {
+// untouched. summary.json is read within summary.MaxFileSize (a symlink to
+// /dev/zero is an error, not an OOM) and reading stops when ctx ends.
+func Rerender(ctx context.Context, dir string) error {
 	path := filepath.Join(dir, SummaryFile)
-	b, err := os.ReadFile(path)
+	b, err := inputfile.Read(ctx, path, summary.MaxFileSize)
 	if err != nil {
 		return fmt.Errorf("reports: read summary: %w", err)
 	}

@@ -2,6 +2,7 @@ package reports
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -49,7 +50,7 @@ func TestRerenderRoundTrip(t *testing.T) {
 	}
 	summaryBefore := readFile(t, dir, SummaryFile)
 
-	require.NoError(t, Rerender(dir))
+	require.NoError(t, Rerender(context.Background(), dir))
 	for name, content := range want {
 		assert.Equal(t, content, readFile(t, dir, name), "%s identical after a round trip through summary.json", name)
 	}
@@ -58,12 +59,12 @@ func TestRerenderRoundTrip(t *testing.T) {
 
 func TestRerenderErrorsNameTheFile(t *testing.T) {
 	dir := t.TempDir()
-	err := Rerender(dir)
+	err := Rerender(context.Background(), dir)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), filepath.Join(dir, SummaryFile))
 
 	require.NoError(t, os.WriteFile(filepath.Join(dir, SummaryFile), []byte(`{"verdict": "pass", "invariants": [`), 0o644))
-	err = Rerender(dir)
+	err = Rerender(context.Background(), dir)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), filepath.Join(dir, SummaryFile))
 
@@ -71,7 +72,7 @@ func TestRerenderErrorsNameTheFile(t *testing.T) {
 	require.NoError(t, Sample(false).WriteFile(dir))
 	require.NoError(t, os.Mkdir(filepath.Join(dir, HTMLFile), 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, HTMLFile, "keep"), nil, 0o644))
-	err = Rerender(dir)
+	err = Rerender(context.Background(), dir)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), filepath.Join(dir, HTMLFile))
 }

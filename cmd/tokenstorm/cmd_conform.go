@@ -74,7 +74,7 @@ func cmdConform(ctx context.Context, argv []string, _ io.Reader, stdout, stderr 
 		Deadline: *deadline, StopOnFailure: *stop,
 	}
 	if *onlyCheck {
-		if err := conform.Check(opts); err != nil {
+		if err := conform.CheckContext(ctx, opts); err != nil {
 			return err
 		}
 		fmt.Fprintln(stdout, "conform: the feature files are well-formed and every step is defined")

@@ -49,12 +49,12 @@ func parseMerge(argv []string, stdout io.Writer) (dirs []string, out string, err
 	return dirs, *outDir, nil
 }
 
-func cmdMerge(_ context.Context, argv []string, _ io.Reader, stdout, _ io.Writer) error {
+func cmdMerge(ctx context.Context, argv []string, _ io.Reader, stdout, _ io.Writer) error {
 	dirs, out, err := parseMerge(argv, stdout)
 	if err != nil {
 		return err
 	}
-	s, err := storm.Merge(dirs, out)
+	s, err := storm.Merge(ctx, dirs, out)
 	if err != nil {
 		return usagef("%v", err)
 	}

@@ -8,7 +8,7 @@ import (
 	"github.com/tokenstorm/tokenstorm/reports"
 )
 
-func cmdReport(_ context.Context, argv []string, _ io.Reader, stdout, _ io.Writer) error {
+func cmdReport(ctx context.Context, argv []string, _ io.Reader, stdout, _ io.Writer) error {
 	fs := newFlags("report", "DIR",
 		"Re-render junit.xml, summary.md and report.html of a run directory from its summary.json.\n"+
 			"The summary is first checked against docs/summary.schema.json: if it does not match, every\n"+
@@ -21,7 +21,7 @@ func cmdReport(_ context.Context, argv []string, _ io.Reader, stdout, _ io.Write
 	if len(pos) != 1 {
 		return usagef("report needs exactly one directory (the --out of a run)")
 	}
-	if err := reports.Rerender(pos[0]); err != nil {
+	if err := reports.Rerender(ctx, pos[0]); err != nil {
 		// A schema error lists every problem, one per line (exit 2).
 		return usagef("report %s: %v", pos[0], err)
 	}

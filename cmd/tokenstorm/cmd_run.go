@@ -76,8 +76,8 @@ func cmdRun(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io.W
 	if err != nil {
 		return usagef("%v", err)
 	}
-	if _, err := style.Load(c.style); err != nil {
-		return usagef("--style: %v", err)
+	if _, err := style.LoadContext(ctx, c.style); err != nil {
+		return badInput(ctx, "--style: %v", err)
 	}
 	if *accessTTL < 0 {
 		return usagef("--access-ttl must not be negative")
@@ -218,7 +218,7 @@ func profileAndGate(ctx context.Context, c *common, wechatAddr string, accessTTL
 // (summary.json backend_profile); a failure to measure is a note, not a
 // verdict.
 func profileBackend(ctx context.Context, backendURL, styleName, wechatAddr, adminToken string, accessTTL time.Duration, s *summary.Summary) *summary.BackendProfile {
-	sty, err := style.Load(styleName)
+	sty, err := style.LoadContext(ctx, styleName)
 	if err != nil {
 		return nil
 	}

@@ -50,9 +50,9 @@ func cmdServe(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io
 	if *accessTTL <= 0 || *refreshTTL <= 0 {
 		return usagef("--access-ttl and --refresh-ttl must be positive")
 	}
-	sty, err := style.Load(*style_)
+	sty, err := style.LoadContext(ctx, *style_)
 	if err != nil {
-		return usagef("--style: %v", err)
+		return badInput(ctx, "--style: %v", err)
 	}
 	if *adminToken == "" {
 		// The environment keeps the token out of ps and shell history.

@@ -120,10 +120,7 @@ func cmdStorm(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io
 	}
 	sc, err := storm.LoadContext(ctx, a.scenario)
 	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return usagef("%v", err)
+		return badInput(ctx, "%v", err)
 	}
 	if err := checkBackend(ctx, c.backend); err != nil {
 		return err

@@ -24,7 +24,7 @@ func cmdStyles(_ context.Context, argv []string, _ io.Reader, stdout, _ io.Write
 }
 
 // cmdStyle is "style check FILE|NAME": validate a style and print it resolved.
-func cmdStyle(_ context.Context, argv []string, _ io.Reader, stdout, _ io.Writer) error {
+func cmdStyle(ctx context.Context, argv []string, _ io.Reader, stdout, _ io.Writer) error {
 	fs := newFlags("style", "check FILE|NAME [--json]",
 		"Validate a style file (errors name file, line and field) and print the style as tokenstorm reads it:\n"+
 			"how each call is made, where each answer member is, where the token travels, each signal.", stdout,
@@ -37,9 +37,9 @@ func cmdStyle(_ context.Context, argv []string, _ io.Reader, stdout, _ io.Writer
 	if len(pos) != 2 || pos[0] != "check" {
 		return usagef("style: want \"style check FILE|NAME\" (see tokenstorm style --help)")
 	}
-	s, err := style.Load(pos[1])
+	s, err := style.LoadContext(ctx, pos[1])
 	if err != nil {
-		return usagef("%v", err)
+		return badInput(ctx, "%v", err)
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)

@@ -40,6 +40,16 @@ func (e usageError) Error() string { return e.msg }
 
 func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
 
+// badInput is usagef for an input file that could not be read, unless the
+// run was interrupted meanwhile (a FIFO nobody writes to): then the
+// interrupt is the reason.
+func badInput(ctx context.Context, format string, a ...any) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return usagef(format, a...)
+}
+
 // errFailed means the run completed and found a failed invariant or threshold;
 // the verdict has already been printed.
 var errFailed = errors.New("verdict: fail")

@@ -112,8 +112,12 @@ type runner struct {
 
 // Check loads and validates feature files without running them: the
 // problems a run would refuse to start with.
-func Check(opts Options) error {
-	_, _, _, err := prepare(opts)
+func Check(opts Options) error { return CheckContext(context.Background(), opts) }
+
+// CheckContext is Check that gives up when ctx ends (a feature file that is
+// a FIFO nobody writes to).
+func CheckContext(ctx context.Context, opts Options) error {
+	_, _, _, err := prepare(ctx, opts)
 	return err
 }
 
@@ -126,18 +130,18 @@ func exclusions(opts Options, sty *style.Style) []exclusion {
 	return ex
 }
 
-func prepare(opts Options) ([]featureFile, *parsed, *style.Style, error) {
+func prepare(ctx context.Context, opts Options) ([]featureFile, *parsed, *style.Style, error) {
 	if opts.Format == "" {
 		opts.Format = "pretty"
 	}
 	if !contains(Formats, opts.Format) {
 		return nil, nil, nil, fmt.Errorf("unknown format %q (want %s)", opts.Format, strings.Join(Formats, ", "))
 	}
-	sty, err := style.Load(opts.Style)
+	sty, err := style.LoadContext(ctx, opts.Style)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("backend style: %w", err)
 	}
-	files, err := loadFeatures(opts.Paths, opts.Builtin)
+	files, err := loadFeatures(ctx, opts.Paths, opts.Builtin)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -168,7 +172,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	if opts.ClientName == "" {
 		opts.ClientName = "ref"
 	}
-	files, p, sty, err := prepare(opts)
+	files, p, sty, err := prepare(ctx, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -232,7 +232,7 @@ func TestLibrary(t *testing.T) {
 		assert.NotEmpty(t, s.Syntax)
 		assert.Contains(t, groupOrder, s.Group)
 	}
-	files, err := loadFeatures(nil, false)
+	files, err := loadFeatures(context.Background(), nil, false)
 	require.NoError(t, err)
 	used := map[string]bool{}
 	newID := (&messages.Incrementing{}).NewId
@@ -287,7 +287,7 @@ func TestExternalBackendSkipsAdmin(t *testing.T) {
 	opts := refOptions(t)
 	opts.BackendURL = "http://127.0.0.1:1"
 	opts.Tags = "@admin"
-	files, p, _, err := prepare(opts)
+	files, p, _, err := prepare(context.Background(), opts)
 	require.NoError(t, err)
 	require.NotEmpty(t, files)
 	for _, s := range p.order {

@@ -34,7 +34,7 @@ func TestHugeFeatureLineIsAProblem(t *testing.T) {
 }
 
 func TestFeatureFileCaps(t *testing.T) {
-	_, err := loadFeatures([]string{"/dev/zero"}, false)
+	_, err := loadFeatures(context.Background(), []string{"/dev/zero"}, false)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "feature path /dev/zero: larger than 4194304 bytes")
 }
@@ -42,7 +42,7 @@ func TestFeatureFileCaps(t *testing.T) {
 func TestFeatureBOMIsStripped(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "bom.feature")
 	require.NoError(t, os.WriteFile(path, []byte("\xEF\xBB\xBFFeature: bom\n  Scenario: x\n    Given 1 device logged in\n"), 0o644))
-	files, err := loadFeatures([]string{path}, false)
+	files, err := loadFeatures(context.Background(), []string{path}, false)
 	require.NoError(t, err)
 	require.Len(t, files, 1)
 	assert.True(t, strings.HasPrefix(string(files[0].content), "Feature: bom"))

@@ -60,7 +60,7 @@ type featureFile struct {
 
 // loadFeatures reads the embedded suite (shown as features/NAME.feature)
 // and/or the user's paths (files, or directories searched for .feature).
-func loadFeatures(paths []string, builtin bool) ([]featureFile, error) {
+func loadFeatures(ctx context.Context, paths []string, builtin bool) ([]featureFile, error) {
 	var out []featureFile
 	if len(paths) == 0 || builtin {
 		err := fs.WalkDir(features.FS(), ".", func(p string, d fs.DirEntry, err error) error {
@@ -98,7 +98,7 @@ func loadFeatures(paths []string, builtin bool) ([]featureFile, error) {
 			return nil, fmt.Errorf("feature path %s: %w", p, unwrapPathErr(err))
 		}
 		if !st.IsDir() {
-			b, err := readFeature(p)
+			b, err := readFeature(ctx, p)
 			if err != nil {
 				return nil, fmt.Errorf("feature path %s: %w", p, unwrapPathErr(err))
 			}
@@ -123,7 +123,7 @@ func loadFeatures(paths []string, builtin bool) ([]featureFile, error) {
 		}
 		sort.Strings(found)
 		for _, q := range found {
-			b, err := readFeature(q)
+			b, err := readFeature(ctx, q)
 			if err != nil {
 				return nil, fmt.Errorf("feature path %s: %w", q, unwrapPathErr(err))
 			}
@@ -158,11 +158,15 @@ const (
 	MaxFeatureLine = 60 << 10
 )
 
-// readFeature reads a user's feature file within MaxFeatureSize, without a BOM.
-func readFeature(path string) ([]byte, error) {
-	b, err := inputfile.Read(context.Background(), path, MaxFeatureSize)
+// readFeature reads a user's feature file within MaxFeatureSize, without a
+// BOM, giving up when ctx ends (a FIFO nobody writes to).
+func readFeature(ctx context.Context, path string) ([]byte, error) {
+	b, err := inputfile.Read(ctx, path, MaxFeatureSize)
 	if inputfile.IsTooLarge(err) {
 		return nil, fmt.Errorf("larger than %d bytes", MaxFeatureSize)
+	}
+	if err != nil && ctx.Err() != nil {
+		return nil, fmt.Errorf("reading stopped: %w", ctx.Err()) // the caller names the file
 	}
 	return b, err
 }

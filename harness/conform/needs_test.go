@@ -1,6 +1,7 @@
 package conform
 
 import (
+	"context"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -21,7 +22,7 @@ func TestStepNeedsNameLibrarySteps(t *testing.T) {
 // steps need — the admin API route, the clock, the ledger, the scenario's
 // own backend configuration — not only the tag.
 func TestAdminSkipNamesWhatItNeeds(t *testing.T) {
-	_, p, _, err := prepare(Options{BackendURL: "http://127.0.0.1:8080", Style: "bearer"})
+	_, p, _, err := prepare(context.Background(), Options{BackendURL: "http://127.0.0.1:8080", Style: "bearer"})
 	require.NoError(t, err)
 	skips := map[string]string{}
 	for _, s := range p.order {

@@ -138,7 +138,7 @@ func TestRunByLine(t *testing.T) {
 	names := func(paths ...string) []string {
 		opts := refOptions(t)
 		opts.Paths = paths
-		_, p, _, err := prepare(opts)
+		_, p, _, err := prepare(context.Background(), opts)
 		require.NoError(t, err)
 		var out []string
 		for _, s := range p.order {

@@ -42,7 +42,7 @@ func Read(ctx context.Context, path string, max int64) ([]byte, error) {
 		max = DefaultMax
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: reading stopped: %w", path, err)
 	}
 	type result struct {
 		data []byte
@@ -83,6 +83,25 @@ func readCapped(path string, max int64) ([]byte, error) {
 		return nil, &TooLargeError{Path: path, Max: max}
 	}
 	return StripBOM(b), nil
+}
+
+// Rereadable returns an error naming path when it is a named pipe or a
+// socket: its content is gone once read, so an input that several parts of a
+// run read again (a style) would hang on the second open or see nothing. It
+// follows symlinks, so /dev/stdin redirected from a file is fine and piped
+// /dev/stdin is not. A path that does not exist is not its business (nil).
+func Rereadable(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil
+	}
+	switch m := fi.Mode(); {
+	case m&os.ModeNamedPipe != 0:
+		return fmt.Errorf("%s: is a named pipe (FIFO), not a regular file: this input is read more than once; save it to a file", path)
+	case m&os.ModeSocket != 0:
+		return fmt.Errorf("%s: is a socket, not a regular file: this input is read more than once; save it to a file", path)
+	}
+	return nil
 }
 
 // Check applies Read's limits to data already in memory (an inline style in

@@ -72,3 +72,23 @@ func TestCheck(t *testing.T) {
 	_, err = Check("inline", make([]byte, 11), 10)
 	assert.EqualError(t, err, "inline: larger than 10 bytes (the limit for this input)")
 }
+
+func TestRereadable(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+	err := Rereadable(fifo)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), fifo+": is a named pipe (FIFO), not a regular file")
+
+	// A symlink to a FIFO (piped /dev/stdin is one) is followed.
+	link := filepath.Join(dir, "link")
+	require.NoError(t, os.Symlink(fifo, link))
+	assert.ErrorContains(t, Rereadable(link), "is a named pipe")
+
+	reg := filepath.Join(dir, "f.yaml")
+	require.NoError(t, os.WriteFile(reg, []byte("a: 1\n"), 0o600))
+	assert.NoError(t, Rereadable(reg))
+	assert.NoError(t, Rereadable(filepath.Join(dir, "missing")))
+	assert.NoError(t, Rereadable("/dev/zero"), "devices are left to the size cap")
+}

@@ -283,7 +283,7 @@ type Result struct {
 // Run runs probes one after another, each on a fresh stack.
 func Run(ctx context.Context, cfg Config, probes []Probe) ([]Result, error) {
 	cfg.defaults()
-	sty, err := style.Load(cfg.Stack.Style)
+	sty, err := style.LoadContext(ctx, cfg.Stack.Style)
 	if err != nil {
 		return nil, err
 	}

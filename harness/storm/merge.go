@@ -2,6 +2,7 @@ package storm
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -36,8 +37,9 @@ type shardDir struct {
 // histograms, invariants and thresholds judged on the whole. With outDir,
 // the shards' results.bin files are written there as one vegeta results
 // file. Every shard of the storm must be there, once.
-func Merge(dirs []string, outDir string) (*summary.Summary, error) {
-	shards, err := readShards(dirs)
+// Reading stops when ctx ends.
+func Merge(ctx context.Context, dirs []string, outDir string) (*summary.Summary, error) {
+	shards, err := readShards(ctx, dirs)
 	if err != nil {
 		return nil, err
 	}
@@ -166,17 +168,17 @@ func Merge(dirs []string, outDir string) (*summary.Summary, error) {
 
 // readShards reads every directory and checks that together they are every
 // shard of one storm, each once.
-func readShards(dirs []string) ([]shardDir, error) {
+func readShards(ctx context.Context, dirs []string) ([]shardDir, error) {
 	if len(dirs) == 0 {
 		return nil, errors.New("merge: no shard directories given")
 	}
 	var out []shardDir
 	for _, d := range dirs {
-		info, err := readShardInfo(d)
+		info, err := readShardInfo(ctx, d)
 		if err != nil {
 			return nil, err
 		}
-		sum, err := summary.ReadFile(d)
+		sum, err := summary.ReadFileContext(ctx, d)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", d, err)
 		}

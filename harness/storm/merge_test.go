@@ -1,6 +1,7 @@
 package storm
 
 import (
+	"context"
 	"path/filepath"
 	"testing"
 	"time"
@@ -56,7 +57,7 @@ func TestMergeSumsAndRejudges(t *testing.T) {
 		writeShard(t, dir, i, 3, lats, violations)
 		dirs = append(dirs, dir)
 	}
-	s, err := Merge(dirs, "")
+	s, err := Merge(context.Background(), dirs, "")
 	require.NoError(t, err)
 	assert.Equal(t, 300, s.Requests.Issued)
 	assert.Equal(t, 2, s.Requests.Failed)
@@ -81,7 +82,7 @@ func TestMergeOfOneShardIsThatRun(t *testing.T) {
 	writeShard(t, dir, 0, 1, []time.Duration{time.Millisecond, 3 * time.Millisecond}, 0)
 	one, err := summary.ReadFile(dir)
 	require.NoError(t, err)
-	s, err := Merge([]string{dir}, "")
+	s, err := Merge(context.Background(), []string{dir}, "")
 	require.NoError(t, err)
 	assert.Equal(t, one.Requests, s.Requests)
 	assert.Equal(t, one.Latency, s.Latency)
@@ -97,15 +98,15 @@ func TestMergeRefusesAnIncompleteOrMixedSet(t *testing.T) {
 	writeShard(t, d("b1"), 1, 3, []time.Duration{time.Millisecond}, 0)
 	writeShard(t, d("c2"), 2, 4, []time.Duration{time.Millisecond}, 0)
 
-	_, err := Merge([]string{d("a0"), d("a1")}, "")
+	_, err := Merge(context.Background(), []string{d("a0"), d("a1")}, "")
 	assert.ErrorContains(t, err, "shard(s) 2/3 missing")
-	_, err = Merge([]string{d("a0"), d("a1"), d("b1")}, "")
+	_, err = Merge(context.Background(), []string{d("a0"), d("a1"), d("b1")}, "")
 	assert.ErrorContains(t, err, "are both shard 1/3")
-	_, err = Merge([]string{d("a0"), d("c2")}, "")
+	_, err = Merge(context.Background(), []string{d("a0"), d("c2")}, "")
 	assert.ErrorContains(t, err, "share N")
-	_, err = Merge([]string{root}, "")
+	_, err = Merge(context.Background(), []string{root}, "")
 	assert.ErrorContains(t, err, "no shard.json")
-	_, err = Merge(nil, "")
+	_, err = Merge(context.Background(), nil, "")
 	assert.Error(t, err)
 }
 
@@ -184,7 +185,7 @@ func TestMergeIsExactPerRouteAndPerBucket(t *testing.T) {
 	routeShard(t, a, 0, t0, fast, shardVersion)
 	routeShard(t, b, 1, t1, slow, shardVersion)
 
-	s, err := Merge([]string{a, b}, "")
+	s, err := Merge(context.Background(), []string{a, b}, "")
 	require.NoError(t, err)
 	got := s.PerRoute["GET /api/orders"]
 	assert.Equal(t, summary.LatencyOf(all), got)
@@ -195,7 +196,7 @@ func TestMergeIsExactPerRouteAndPerBucket(t *testing.T) {
 
 	// Shards of an older tokenstorm still merge, approximately, and say so.
 	routeShard(t, b, 1, t1, slow, 1)
-	s, err = Merge([]string{a, b}, "")
+	s, err = Merge(context.Background(), []string{a, b}, "")
 	require.NoError(t, err)
 	assert.Greater(t, s.PerRoute["GET /api/orders"].P50, 500.0, "the worst shard's")
 	assert.Contains(t, s.Notes[0], "per-route and per-time-bucket percentiles the worst shard's")
@@ -206,6 +207,6 @@ func TestMergeIsExactPerRouteAndPerBucket(t *testing.T) {
 func TestMergeRefusesANewerShardFile(t *testing.T) {
 	dir := t.TempDir()
 	routeShard(t, dir, 0, time.Now(), []time.Duration{time.Millisecond}, shardVersion+1)
-	_, err := Merge([]string{dir}, "")
+	_, err := Merge(context.Background(), []string{dir}, "")
 	assert.ErrorContains(t, err, "this tokenstorm reads versions 1 to 2 (a newer tokenstorm wrote it?)")
 }

@@ -95,7 +95,7 @@ type Options struct {
 // judge, write — so that a shard and a merge reuse them rather than copy
 // them (see shard.go, merge.go).
 func Run(ctx context.Context, sc *Scenario, opts Options) (*summary.Summary, error) {
-	r, err := plan(sc, opts)
+	r, err := plan(ctx, sc, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +159,7 @@ type runner struct {
 
 // plan validates the options and works out what this run sends: its
 // devices, the mix as the style routes it, and its rate.
-func plan(sc *Scenario, opts Options) (*runner, error) {
+func plan(ctx context.Context, sc *Scenario, opts Options) (*runner, error) {
 	if opts.NewClient == nil {
 		return nil, errors.New("storm: Options.NewClient is required")
 	}
@@ -189,7 +189,7 @@ func plan(sc *Scenario, opts Options) (*runner, error) {
 	}
 	// Scenarios write resources under /api/; a style may keep them elsewhere
 	// (body-code: /v1/), so map every path of the mix through the style.
-	sty, err := style.Load(opts.Style)
+	sty, err := style.LoadContext(ctx, opts.Style)
 	if err != nil {
 		return nil, fmt.Errorf("storm %s: style: %w", sc.Name, err)
 	}

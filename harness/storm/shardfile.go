@@ -103,9 +103,9 @@ func CommitShardFile(dir string) error {
 	return err
 }
 
-func readShardInfo(dir string) (*shardInfo, error) {
+func readShardInfo(ctx context.Context, dir string) (*shardInfo, error) {
 	path := filepath.Join(dir, ShardFile)
-	b, err := inputfile.Read(context.Background(), path, summary.MaxFileSize)
+	b, err := inputfile.Read(ctx, path, summary.MaxFileSize)
 	if err != nil {
 		if os.IsNotExist(err) {
 			return nil, fmt.Errorf("%s: no %s: not the --out directory of a storm (or written by a tokenstorm older than merge)", dir, ShardFile)

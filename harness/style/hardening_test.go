@@ -1,10 +1,13 @@
 package style
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -58,4 +61,40 @@ func TestParseInlineCap(t *testing.T) {
 	_, err := ParseInline("inline", make([]byte, MaxSize+1))
 	require.Error(t, err)
 	assert.Equal(t, "inline: larger than 262144 bytes (the limit for this input)", err.Error())
+}
+
+// LoadContext reads a file within ctx, and refuses a named pipe before
+// opening it (the open alone would block with no writer).
+func TestLoadContext(t *testing.T) {
+	data, err := builtinFS.ReadFile("builtin/oauth2.yaml")
+	require.NoError(t, err)
+	p := filepath.Join(t.TempDir(), "s.yaml")
+	require.NoError(t, os.WriteFile(p, data, 0o600))
+	st, err := LoadContext(context.Background(), p)
+	require.NoError(t, err)
+	assert.Equal(t, "oauth2", st.Name)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = LoadContext(ctx, p)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), p+": reading stopped: context canceled")
+	_, err = LoadContext(ctx, "bearer")
+	assert.NoError(t, err, "a built-in name reads no file")
+
+	fifo := filepath.Join(t.TempDir(), "fifo.yaml")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+	done := make(chan error, 1)
+	go func() { _, err := Load(fifo); done <- err }()
+	select {
+	case err := <-done:
+		var se *Error
+		require.ErrorAs(t, err, &se)
+		assert.Equal(t, fifo+": is a named pipe (FIFO), not a regular file: this input is read more than once; save it to a file", err.Error())
+	case <-time.After(5 * time.Second):
+		if f, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+			_ = f.Close()
+		}
+		t.Fatal("Load blocked on a FIFO")
+	}
 }

@@ -66,6 +66,13 @@ func Names() []string {
 // Load returns the built-in style called nameOrPath, or else parses the YAML
 // file at that path. "" means Default.
 func Load(nameOrPath string) (*Style, error) {
+	return LoadContext(context.Background(), nameOrPath)
+}
+
+// LoadContext is Load that gives up when ctx ends (a file that blocks on
+// read). A named pipe is refused before it is opened: a style is read again
+// by each part of a run (backend, clients, probes), which a pipe cannot serve.
+func LoadContext(ctx context.Context, nameOrPath string) (*Style, error) {
 	if nameOrPath == "" {
 		nameOrPath = Default
 	}
@@ -79,7 +86,10 @@ func Load(nameOrPath string) (*Style, error) {
 			return nil, &Error{File: nameOrPath, Msg: fmt.Sprintf("no built-in style %q (built in: %s) and no such file", nameOrPath, strings.Join(Names(), ", "))}
 		}
 	}
-	data, err := inputfile.Read(context.Background(), nameOrPath, MaxSize)
+	if err := inputfile.Rereadable(nameOrPath); err != nil {
+		return nil, &Error{File: nameOrPath, Msg: strings.TrimPrefix(err.Error(), nameOrPath+": ")}
+	}
+	data, err := inputfile.Read(ctx, nameOrPath, MaxSize)
 	if err != nil {
 		return nil, &Error{File: nameOrPath, Msg: strings.TrimPrefix(err.Error(), nameOrPath+": ")}
 	}

@@ -397,8 +397,12 @@ func (s *Summary) Redacted() *Summary {
 const MaxFileSize = 32 << 20
 
 // ReadFile loads dir/summary.json.
-func ReadFile(dir string) (*Summary, error) {
-	b, err := inputfile.Read(context.Background(), filepath.Join(dir, "summary.json"), MaxFileSize)
+func ReadFile(dir string) (*Summary, error) { return ReadFileContext(context.Background(), dir) }
+
+// ReadFileContext is ReadFile that gives up when ctx ends (a summary.json
+// that is a FIFO nobody writes to).
+func ReadFileContext(ctx context.Context, dir string) (*Summary, error) {
+	b, err := inputfile.Read(ctx, filepath.Join(dir, "summary.json"), MaxFileSize)
 	if err != nil {
 		return nil, err
 	}
