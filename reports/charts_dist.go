@@ -178,7 +178,7 @@ func refreshChart(s *summary.Summary) chart {
 	counts := make([]float64, lastBin+1)
 	devices, noEpisode := 0, 0
 	for _, d := range s.PerDevice {
-		calls := d.Refreshes + d.Logins
+		calls := d.EpisodeCalls() // the first login belongs to no episode
 		if d.Episodes <= 0 {
 			if calls > 0 {
 				noEpisode++ // proactive refreshes: no episode to divide by

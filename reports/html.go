@@ -91,6 +91,7 @@ type numberItem struct {
 type deviceRow struct {
 	Device, Scenario           string
 	Episodes, Refreshes, Login int
+	FirstLogin                 int // of Login: before the first token, in no episode
 	PerEpisode                 string
 	Bad                        bool
 }
@@ -352,7 +353,7 @@ func topDevices(in []summary.DeviceStat, n int, bad bool) []deviceRow {
 	}
 	var all []scored
 	for _, d := range in {
-		calls := float64(d.Refreshes + d.Logins)
+		calls := float64(d.EpisodeCalls())
 		ratio := calls
 		if d.Episodes > 0 {
 			ratio = calls / float64(d.Episodes)
@@ -371,7 +372,7 @@ func topDevices(in []summary.DeviceStat, n int, bad bool) []deviceRow {
 		if d.Episodes > 0 {
 			per = fmtFloat(d.ratio)
 		}
-		out = append(out, deviceRow{d.Device, d.Scenario, d.Episodes, d.Refreshes, d.Logins, per, bad && d.Episodes > 0 && d.ratio > 1})
+		out = append(out, deviceRow{d.Device, d.Scenario, d.Episodes, d.Refreshes, d.Logins, d.FirstLoginCalls, per, bad && d.Episodes > 0 && d.ratio > 1})
 	}
 	return out
 }

@@ -376,7 +376,7 @@ func (c *Checker) Finish(s *summary.Summary) {
 		firstLogins += d.firstLogins
 		retries += d.retries
 		if d.episodes+d.refreshes+d.logins > 0 {
-			per = append(per, summary.DeviceStat{Device: n, Scenario: d.scenario, Episodes: d.episodes, Refreshes: d.refreshes, Logins: d.logins})
+			per = append(per, summary.DeviceStat{Device: n, Scenario: d.scenario, Episodes: d.episodes, Refreshes: d.refreshes, Logins: d.logins, FirstLoginCalls: d.firstLoginCalls})
 		}
 	}
 	sr := c.inv[summary.SingleRefresh]

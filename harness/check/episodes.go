@@ -56,6 +56,7 @@ type devState struct {
 	// all failed); firstCalls counts them for bounded-retry.
 	inFirstLogin        bool
 	firstCalls          int
+	firstLoginCalls     int // every call before the first token, for the reports
 	episodeOpen         bool
 	episodeCalls        int
 	episodeRetryFlagged bool
@@ -236,6 +237,7 @@ func (c *Checker) onTokenCall(e ledger.Event, login bool) {
 			d.retries++
 		}
 		d.firstCalls++
+		d.firstLoginCalls++
 		calls = d.firstCalls
 		role = roleFirst
 	case d.episodeOpen:

@@ -204,3 +204,23 @@ func TestClientSideNoAnswerUndoesAnUnusedSuccess(t *testing.T) {
 	sum = build(true) // it did get A2: the later refresh is a storm
 	assert.Equal(t, summary.Fail, sum.Invariants[summary.SingleRefresh].Verdict)
 }
+
+// The per-device figures the reports divide by episodes must leave the first
+// login out: it belongs to no episode, so a correct device (first login, one
+// expiry, one refresh) makes one call per episode, not two.
+func TestPerDeviceCountsFirstLoginCallsApart(t *testing.T) {
+	s := newScript()
+	s.add(ledger.Event{Source: ledger.SourceBackend, Kind: ledger.KindBackendLogin, Code: "c1", Outcome: ledger.OutcomeError, Status: 502, Device: "d1"}) // a failed first try
+	s.login("d1", "c2", "A1", "F1")
+	s.get("d1", "r1", "A1")
+	s.issue("d1", "r2", "GET", "")
+	s.api("d1", "r2", "GET", "", "A1", ledger.OutcomeExpired)
+	s.refresh("d1", "R1", "A2", "F1", ledger.OutcomeOK)
+	s.api("d1", "r2", "GET", "", "A2", ledger.OutcomeOK)
+	s.settle("d1", "r2", 200, ledger.OutcomeOK)
+	sum := s.check(t)
+	require.Len(t, sum.PerDevice, 1)
+	d := sum.PerDevice[0]
+	assert.Equal(t, summary.DeviceStat{Device: "d1", Episodes: 1, Refreshes: 1, Logins: 2, FirstLoginCalls: 2}, summary.DeviceStat{Device: d.Device, Episodes: d.Episodes, Refreshes: d.Refreshes, Logins: d.Logins, FirstLoginCalls: d.FirstLoginCalls})
+	assert.Equal(t, 1, d.EpisodeCalls())
+}

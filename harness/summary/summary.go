@@ -227,6 +227,15 @@ type DeviceStat struct {
 	Episodes  int    `json:"episodes"`
 	Refreshes int    `json:"refreshes"`
 	Logins    int    `json:"logins"`
+	// FirstLoginCalls are the logins (and retries) before the device's
+	// first token: counted in Logins, but in no expiry episode.
+	FirstLoginCalls int `json:"first_login_calls,omitempty"`
+}
+
+// EpisodeCalls are the refresh and login calls the device made in its expiry
+// episodes (and proactively), its first login left out.
+func (d DeviceStat) EpisodeCalls() int {
+	return max(d.Refreshes+d.Logins-d.FirstLoginCalls, 0)
 }
 
 // LatencyOf reads a Latency (ms) off a histogram.
