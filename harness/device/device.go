@@ -8,6 +8,7 @@ package device
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -146,20 +147,24 @@ type job struct {
 	client client.Client
 	ctx    context.Context
 	call   client.Call
+	handed *atomic.Bool       // set as the client gets the call
 	done   chan client.Result // buffered: the goroutine never blocks on it
 }
 
 var jobs = sync.Pool{New: func() any { return &job{done: make(chan client.Result, 1)} }}
 
-func (j *job) run() { j.done <- j.client.Do(j.ctx, j.call) }
+func (j *job) run() {
+	j.handed.Store(true)
+	j.done <- j.client.Do(j.ctx, j.call)
+}
 
 // watch runs the client's Do on a goroutine of its own and waits for it
 // until ctx ends and a grace period more: a well-behaved client settles with
 // ctx.Err() when its context ends; one that ignores it is lost, and its late
 // answer is dropped.
-func watch(ctx context.Context, cl client.Client, call client.Call) (res client.Result, lost bool) {
+func watch(ctx context.Context, cl client.Client, call client.Call, handed *atomic.Bool) (res client.Result, lost bool) {
 	j := jobs.Get().(*job)
-	j.client, j.ctx, j.call = cl, ctx, call
+	j.client, j.ctx, j.call, j.handed = cl, ctx, call, handed
 	done := j.done
 	go j.run()
 	select {
@@ -186,9 +191,8 @@ func (d *Driver) giveUpWhenIdle(ctx context.Context, cancel context.CancelFunc, 
 	tick := time.NewTicker(max(quiet/10, 5*time.Millisecond))
 	defer tick.Stop()
 	var idleSince time.Time
-	o.atDeadline.Store(o.waiting.Load() > 0)
 	for {
-		o.lately.Store(o.waiting.Load() > 0)
+		o.look()
 		if d.Busy() {
 			idleSince = time.Time{}
 		} else if idleSince.IsZero() {
@@ -211,8 +215,59 @@ func (d *Driver) giveUpWhenIdle(ctx context.Context, cancel context.CancelFunc, 
 // and at the driver's last look (at most a tick before it gave up).
 type owed struct {
 	waiting            atomic.Int32
+	handed             atomic.Bool
+	mu                 sync.Mutex // orders the looks: the last one stands
+	looked, final      bool
 	atDeadline, lately atomic.Bool
 }
+
+// look samples waiting. The first look stands for the deadline: on a machine
+// overloaded enough, the driver's own timers fire seconds late, so the first
+// look may come well after it (or only just before the limit).
+func (o *owed) look() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.final {
+		return // the driver has given up: a look now would see the client leave
+	}
+	// A call the starved harness has not yet handed to the client is owed
+	// to the client by the harness, not forgotten by it.
+	w := !o.handed.Load() || o.waiting.Load() > 0
+	if !o.looked {
+		o.looked = true
+		o.atDeadline.Store(w)
+	}
+	o.lately.Store(w)
+}
+
+// lastLook is the look the driver gives up on: later looks change nothing.
+func (o *owed) lastLook() {
+	o.look()
+	o.mu.Lock()
+	o.final = true
+	o.mu.Unlock()
+}
+
+// limitContext is a context the driver cancels itself at its deadline: it
+// says so (Deadline, and Err is context.DeadlineExceeded once cancelled with
+// that cause) as a context.WithDeadline would, without a timer of its own.
+type limitContext struct {
+	context.Context
+	at time.Time
+}
+
+func (c limitContext) Deadline() (time.Time, bool) { return c.at, true }
+
+func (c limitContext) Err() error {
+	err := c.Context.Err()
+	if err != nil && errors.Is(context.Cause(c.Context), context.DeadlineExceeded) {
+		return context.DeadlineExceeded
+	}
+	return err
+}
+
+// afterFunc is time.AfterFunc; tests starve the deadline timer through it.
+var afterFunc = time.AfterFunc
 
 // Do issues one logical request for dev and waits until it settles or its
 // deadline passes (then it is lost; the client's Do keeps running detached and
@@ -251,19 +306,36 @@ func (d *Driver) DoID(ctx context.Context, dev, rid string, r Request) Outcome {
 		}
 		limit = max(limit, deadline)
 	}
-	cctx, cancel := context.WithTimeout(ctx, limit)
 	var why atomic.Value // string: why the driver gave up before limit
+	var cctx context.Context
+	var cancel context.CancelFunc
 	if limit > deadline {
+		// The driver cancels at the limit itself, right after a last look
+		// at the client: on a machine busy enough that its timers fire
+		// seconds late, giveUpWhenIdle may not have looked by then, and a
+		// timer of the context's own could cancel the client first (timers
+		// late together run in no set order).
+		inner, cause := context.WithCancelCause(ctx)
+		at := start.Add(limit)
+		if dl, ok := ctx.Deadline(); ok && dl.Before(at) {
+			at = dl // the parent's, which cancels inner itself
+		}
+		cctx, cancel = limitContext{inner, at}, func() { cause(context.Canceled) }
+		last := afterFunc(limit, func() { o.lastLook(); cause(context.DeadlineExceeded) })
+		defer last.Stop()
 		// A timer, not a goroutine per request: most requests settle in time.
-		t := time.AfterFunc(deadline, func() { d.giveUpWhenIdle(cctx, cancel, deadline, &why, o) })
+		t := afterFunc(deadline, func() { d.giveUpWhenIdle(cctx, cancel, deadline, &why, o) })
 		defer t.Stop()
+	} else {
+		cctx, cancel = context.WithTimeout(ctx, limit)
 	}
 	var res client.Result
 	lost := false
 	if p, ok := d.Client.(client.Prompt); ok && p.ReturnsOnCancel() {
+		o.handed.Store(true)
 		res = d.Client.Do(cctx, call)
 	} else {
-		res, lost = watch(cctx, d.Client, call)
+		res, lost = watch(cctx, d.Client, call, &o.handed)
 	}
 	if !lost && res.Err != nil && cctx.Err() != nil && ctx.Err() == nil {
 		// The client gave up only because the harness gave up on it.

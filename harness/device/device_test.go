@@ -308,3 +308,76 @@ func TestLateRequestNotesWhetherTheServersOwedIt(t *testing.T) {
 	assert.True(t, ledger.HasNote(idle.Detail, ledger.NoteLate), idle.Detail)
 	assert.False(t, ledger.HasNote(idle.Detail, ledger.NoteServersOwed), idle.Detail)
 }
+
+// On a machine overloaded enough, the driver's deadline timer fires late or
+// not at all before the limit: the last look before the limit still sees a
+// client waiting on the servers (and one that waits on nothing of theirs is
+// still blamed).
+func TestStarvedDeadlineTimerStillNotesTheServersOwed(t *testing.T) {
+	real := afterFunc
+	t.Cleanup(func() { afterFunc = real })
+	const deadline = 50 * time.Millisecond
+	afterFunc = func(d time.Duration, f func()) *time.Timer {
+		if d == deadline { // the deadline's look never comes in time
+			return real(time.Hour, f)
+		}
+		return real(d, f)
+	}
+	run := func(marks bool) ledger.Event {
+		l := ledger.New(ledger.Options{Memory: true})
+		d := &Driver{Ledger: l, Deadline: deadline, LostAfter: 150 * time.Millisecond,
+			Busy: func() bool { return true },
+			Client: client.Func(func(ctx context.Context, c client.Call) client.Result {
+				if marks {
+					c.Waiting.Add(1)
+					defer c.Waiting.Add(-1)
+				}
+				<-ctx.Done()
+				return client.Result{Err: ctx.Err()}
+			})}
+		o := d.Do(context.Background(), "d1", Request{Path: "/api/x"})
+		require.True(t, o.Lost)
+		return l.Events()[1]
+	}
+	waited := run(true)
+	assert.True(t, ledger.HasNote(waited.Detail, ledger.NoteServersOwed), waited.Detail)
+	forgot := run(false)
+	assert.False(t, ledger.HasNote(forgot.Detail, ledger.NoteServersOwed), forgot.Detail)
+}
+
+// A call the harness has not yet handed to the client (its own goroutine
+// starved past the limit) is not the client's fault; once handed, only the
+// client's Waiting counts.
+func TestLookCountsACallNotYetHandedAsOwed(t *testing.T) {
+	var o owed
+	o.look()
+	assert.True(t, o.atDeadline.Load() && o.lately.Load(), "not handed yet")
+	o.handed.Store(true)
+	o.look()
+	assert.False(t, o.lately.Load(), "handed, and the client waits on nothing")
+	o.waiting.Add(1)
+	o.look()
+	assert.True(t, o.lately.Load())
+}
+
+// The context a client gets past its deadline says when the driver gives up
+// and, once it has, that the deadline passed, as a context.WithTimeout would.
+func TestClientContextCarriesTheLimit(t *testing.T) {
+	var dl time.Time
+	var hasDL bool
+	var err error
+	d := &Driver{Ledger: ledger.New(ledger.Options{Memory: true}), Deadline: 30 * time.Millisecond, LostAfter: 90 * time.Millisecond,
+		Busy: func() bool { return true },
+		Client: client.Func(func(ctx context.Context, c client.Call) client.Result {
+			dl, hasDL = ctx.Deadline()
+			<-ctx.Done()
+			err = ctx.Err()
+			return client.Result{Err: err}
+		})}
+	start := time.Now()
+	o := d.Do(context.Background(), "d1", Request{Path: "/api/x"})
+	require.True(t, o.Lost)
+	require.True(t, hasDL)
+	assert.WithinDuration(t, start.Add(90*time.Millisecond), dl, 20*time.Millisecond)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+}
