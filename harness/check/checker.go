@@ -480,9 +480,14 @@ func Amplification(r summary.Refresh) float64 {
 // Lost reports how many requests are lost so far (for live progress).
 func (c *Checker) Lost() int { return c.requests.Lost }
 
-func (c *Checker) histogram() []summary.Bucket {
+func (c *Checker) histogram() []summary.Bucket { return Bars(&c.lat) }
+
+// Bars are the latency distribution's chart buckets (summary.Histogram) of h:
+// ~10% wide on a log scale, the last one ending at h's maximum. A merge
+// draws them from the shards' merged histogram, so they are the whole run's.
+func Bars(h *latency.Histogram) []summary.Bucket {
 	var out []summary.Bucket
-	for _, b := range c.lat.Bars(1.1) { // ~10% wide buckets for the chart
+	for _, b := range h.Bars(1.1) {
 		out = append(out, summary.Bucket{LEMS: ms(b.LE), Count: int(b.Count)})
 	}
 	return out

@@ -63,6 +63,7 @@ func Merge(ctx context.Context, dirs []string, outDir string) (*summary.Summary,
 		timelineErrs, thresholdSrc []string
 		interrupted                bool
 		bars                       = map[float64]int{}
+		allHDR                     = true // every shard's histogram came along
 	)
 	for _, sh := range shards {
 		ss, info := sh.sum, sh.info
@@ -71,6 +72,8 @@ func Merge(ctx context.Context, dirs []string, outDir string) (*summary.Summary,
 		addCounts(s, ss)
 		if ss.LatencyHDR != nil {
 			lat.Merge(ss.LatencyHDR)
+		} else if len(ss.Histogram) > 0 {
+			allHDR = false
 		}
 		lag.Merge(info.SendLag)
 		corrected.Merge(info.Corrected)
@@ -116,10 +119,16 @@ func Merge(ctx context.Context, dirs []string, outDir string) (*summary.Summary,
 			}
 		}
 	}
-	for le, n := range bars {
-		s.Histogram = append(s.Histogram, summary.Bucket{LEMS: le, Count: n})
+	if allHDR && lat.Count() > 0 {
+		s.Histogram = check.Bars(lat) // as the whole run draws them
+	} else {
+		// Summed by bound: exact but for each shard's last bar, which ends
+		// at that shard's own maximum.
+		for le, n := range bars {
+			s.Histogram = append(s.Histogram, summary.Bucket{LEMS: le, Count: n})
+		}
+		sort.Slice(s.Histogram, func(i, j int) bool { return s.Histogram[i].LEMS < s.Histogram[j].LEMS })
 	}
-	sort.Slice(s.Histogram, func(i, j int) bool { return s.Histogram[i].LEMS < s.Histogram[j].LEMS })
 	sort.SliceStable(s.Timeline, func(i, j int) bool { return s.Timeline[i].AtMS < s.Timeline[j].AtMS })
 	sort.Slice(s.PerDevice, func(i, j int) bool { return s.PerDevice[i].Device < s.PerDevice[j].Device })
 	s.Refresh.Amplification = check.Amplification(s.Refresh) // the checker's formula on the summed counts

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tokenstorm/tokenstorm/harness/check"
 	"github.com/tokenstorm/tokenstorm/harness/latency"
 	"github.com/tokenstorm/tokenstorm/harness/series"
 	"github.com/tokenstorm/tokenstorm/harness/summary"
@@ -138,7 +139,7 @@ func routeShard(t *testing.T, dir string, i int, start time.Time, lats []time.Du
 		b.Requests++
 		b.Latency.Record(d)
 	}
-	s.LatencyHDR, s.Latency = h, summary.LatencyOf(h)
+	s.LatencyHDR, s.Latency, s.Histogram = h, summary.LatencyOf(h), check.Bars(h)
 	s.PerRoute = map[string]summary.Latency{"GET /api/orders": summary.LatencyOf(h)}
 	s.Series, s.SeriesBucketMS = ser.Points(start), summary.MS(ser.Width())
 	s.Requests = summary.Requests{Issued: len(lats), Succeeded: len(lats)}
@@ -192,6 +193,7 @@ func TestMergeIsExactPerRouteAndPerBucket(t *testing.T) {
 	assert.Less(t, got.P50, 20.0, "the worst shard's p50 would be 500 ms")
 	assert.Equal(t, whole.Points(t0), s.Series, "buckets aligned on wall-clock time")
 	assert.Equal(t, 100.0, s.SeriesBucketMS)
+	assert.Equal(t, check.Bars(all), s.Histogram, "the distribution's bars are the whole's (each shard's last bar ends at its own max)")
 	assert.Contains(t, s.Notes[0], "per route and per time bucket from the merged histograms")
 
 	// Shards of an older tokenstorm still merge, approximately, and say so.
