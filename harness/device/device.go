@@ -184,12 +184,17 @@ func watch(ctx context.Context, cl client.Client, call client.Call, handed *atom
 
 // giveUpWhenIdle runs once deadline has passed: it cancels the client's
 // context as soon as the servers have been idle for deadline/5 (the client
-// had every answer it waited for), and returns when ctx ends (the request
-// settled, or LostAfter passed). why receives the reason it gave up.
-func (d *Driver) giveUpWhenIdle(ctx context.Context, cancel context.CancelFunc, deadline time.Duration, why *atomic.Value, o *owed) {
+// had every answer it waited for), or at the limit, and returns when ctx ends
+// (the request settled). why receives the reason it gave up early. It alone
+// cancels o's context, after its last look at the client: on a machine busy
+// enough that timers fire seconds late, and in no set order, a timer of the
+// context's own could cancel the client before the driver had looked.
+func (d *Driver) giveUpWhenIdle(ctx context.Context, deadline time.Duration, why *atomic.Value, o *owed) {
 	quiet := max(deadline/5, 50*time.Millisecond)
 	tick := time.NewTicker(max(quiet/10, 5*time.Millisecond))
 	defer tick.Stop()
+	limit := time.NewTimer(time.Until(o.ctx.at))
+	defer limit.Stop()
 	var idleSince time.Time
 	for {
 		o.look()
@@ -199,11 +204,16 @@ func (d *Driver) giveUpWhenIdle(ctx context.Context, cancel context.CancelFunc, 
 			idleSince = time.Now()
 		} else if time.Since(idleSince) >= quiet {
 			why.Store(fmt.Sprintf("although the backend had answered every call the client sent (the servers idle for %s)", quiet))
-			cancel()
+			o.lastLook()
+			o.cancel(context.Canceled)
 			return
 		}
 		select {
 		case <-tick.C:
+		case <-limit.C:
+			o.lastLook()
+			o.cancel(context.DeadlineExceeded)
+			return
 		case <-ctx.Done():
 			return
 		}
@@ -219,6 +229,8 @@ type owed struct {
 	mu                 sync.Mutex // orders the looks: the last one stands
 	looked, final      bool
 	atDeadline, lately atomic.Bool
+	ctx                limitContext // the client's context, when the driver waits past the deadline
+	cancel             context.CancelCauseFunc
 }
 
 // look samples waiting. The first look stands for the deadline: on a machine
@@ -308,23 +320,19 @@ func (d *Driver) DoID(ctx context.Context, dev, rid string, r Request) Outcome {
 	}
 	var why atomic.Value // string: why the driver gave up before limit
 	var cctx context.Context
-	var cancel context.CancelFunc
+	var cancel context.CancelFunc // nil: o.cancel
 	if limit > deadline {
-		// The driver cancels at the limit itself, right after a last look
-		// at the client: on a machine busy enough that its timers fire
-		// seconds late, giveUpWhenIdle may not have looked by then, and a
-		// timer of the context's own could cancel the client first (timers
-		// late together run in no set order).
-		inner, cause := context.WithCancelCause(ctx)
-		at := start.Add(limit)
-		if dl, ok := ctx.Deadline(); ok && dl.Before(at) {
-			at = dl // the parent's, which cancels inner itself
+		// giveUpWhenIdle alone cancels this context (at the limit at the
+		// latest); a timer, not a goroutine per request: most requests
+		// settle in time.
+		var inner context.Context
+		inner, o.cancel = context.WithCancelCause(ctx)
+		o.ctx = limitContext{inner, start.Add(limit)}
+		if dl, ok := ctx.Deadline(); ok && dl.Before(o.ctx.at) {
+			o.ctx.at = dl // the parent's, which cancels inner itself
 		}
-		cctx, cancel = limitContext{inner, at}, func() { cause(context.Canceled) }
-		last := afterFunc(limit, func() { o.lastLook(); cause(context.DeadlineExceeded) })
-		defer last.Stop()
-		// A timer, not a goroutine per request: most requests settle in time.
-		t := afterFunc(deadline, func() { d.giveUpWhenIdle(cctx, cancel, deadline, &why, o) })
+		cctx = &o.ctx
+		t := afterFunc(deadline, func() { d.giveUpWhenIdle(cctx, deadline, &why, o) })
 		defer t.Stop()
 	} else {
 		cctx, cancel = context.WithTimeout(ctx, limit)
@@ -341,7 +349,11 @@ func (d *Driver) DoID(ctx context.Context, dev, rid string, r Request) Outcome {
 		// The client gave up only because the harness gave up on it.
 		lost = true
 	}
-	cancel()
+	if cancel != nil {
+		cancel()
+	} else {
+		o.cancel(context.Canceled)
+	}
 	out := Outcome{RID: rid, Device: dev, Status: res.Status, Body: res.Body, Err: res.Err, Lost: lost, Latency: time.Since(start)}
 	ev := ledger.Event{Source: ledger.SourceClient, Kind: ledger.KindSettle, Device: dev, RID: rid, Method: method, Route: route,
 		Status: res.Status, LatencyNS: int64(out.Latency)}

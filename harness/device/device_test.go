@@ -309,17 +309,17 @@ func TestLateRequestNotesWhetherTheServersOwedIt(t *testing.T) {
 	assert.False(t, ledger.HasNote(idle.Detail, ledger.NoteServersOwed), idle.Detail)
 }
 
-// On a machine overloaded enough, the driver's deadline timer fires late or
-// not at all before the limit: the last look before the limit still sees a
-// client waiting on the servers (and one that waits on nothing of theirs is
-// still blamed).
+// On a machine overloaded enough, the driver's deadline timer fires after
+// the limit: the client must not have been cancelled meanwhile, so that the
+// driver's late look still sees it waiting on the servers (and one that waits
+// on nothing of theirs is still blamed).
 func TestStarvedDeadlineTimerStillNotesTheServersOwed(t *testing.T) {
 	real := afterFunc
 	t.Cleanup(func() { afterFunc = real })
 	const deadline = 50 * time.Millisecond
 	afterFunc = func(d time.Duration, f func()) *time.Timer {
-		if d == deadline { // the deadline's look never comes in time
-			return real(time.Hour, f)
+		if d == deadline { // the deadline's look comes only after the limit
+			return real(200*time.Millisecond, f)
 		}
 		return real(d, f)
 	}
