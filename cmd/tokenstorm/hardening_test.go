@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -139,6 +140,47 @@ func TestGuardStopExitsWhenRunIgnoresTheInterrupt(t *testing.T) {
 	}
 }
 
+// After the first signal has cancelled the run, a second SIGINT or SIGTERM
+// exits at once (130), long before the grace period: the user who presses
+// Ctrl-C twice is not kept waiting for a run that is slow to stop.
+func TestGuardStopExitsAtTheSecondSignal(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			// The test holds the signal too, so one sent before the guard
+			// listens does not kill the test binary.
+			hold := make(chan os.Signal, 64)
+			signal.Notify(hold, sig)
+			defer func() {
+				time.Sleep(200 * time.Millisecond) // let a signal still in flight land in hold
+				signal.Stop(hold)
+			}()
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel() // the first signal
+			codes := make(chan int, 1)
+			var stderr syncBuf
+			disarm := guardStop(ctx, time.Minute, &stderr, func(c int) { codes <- c })
+			defer disarm()
+			// The guard listens only once it has seen ctx end: send until it
+			// answers rather than guess when that is.
+			tick := time.NewTicker(50 * time.Millisecond)
+			defer tick.Stop()
+			deadline := time.After(5 * time.Second)
+			for {
+				require.NoError(t, syscall.Kill(os.Getpid(), sig))
+				select {
+				case c := <-codes:
+					assert.Equal(t, exitInterrupted, c)
+					assert.Contains(t, stderr.String(), "tokenstorm: second interrupt, exiting now")
+					return
+				case <-tick.C:
+				case <-deadline:
+					t.Fatalf("a second signal (%v) did not exit within 5s (grace 1m)", sig)
+				}
+			}
+		})
+	}
+}
+
 // A JS adapter busy-looping at module top level used to make `run` ignore
 // SIGINT; now the interrupt stops it within a few seconds.
 func TestRunWithBusyJSAdapterStopsOnInterrupt(t *testing.T) {
@@ -171,4 +213,10 @@ func (s *syncBuf) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
