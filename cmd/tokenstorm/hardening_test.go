@@ -220,3 +220,24 @@ func (s *syncBuf) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// A feature line over 64 KiB used to crash `conform` inside the Gherkin
+// parser; now a run and --check both exit 2 naming FILE:LINE, before any
+// scenario starts.
+func TestConformHugeFeatureLineExits2(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "huge.feature")
+	content := "Feature: huge\n  Scenario: x\n    Given 1 device logged in\n    # " + strings.Repeat("x", 70<<10) + "\n    When 1 minute passes\n"
+	require.NoError(t, os.WriteFile(path, []byte(content), 0o644))
+	for _, args := range [][]string{
+		{"conform", "--out", filepath.Join(dir, "out"), path},
+		{"conform", "--check", path},
+	} {
+		stdout, stderr, code := runCLI(t, args...)
+		assert.Equal(t, exitUsage, code, "%v: %s", args, stderr)
+		assert.Contains(t, stderr, path+":4: line longer than 61440 bytes", args)
+		assert.NotContains(t, stderr, "panic", args)
+		assert.NotContains(t, stdout, "scenarios", args)
+	}
+	assert.NoDirExists(t, filepath.Join(dir, "out"), "the run did not start")
+}
