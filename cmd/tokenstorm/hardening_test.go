@@ -17,6 +17,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tokenstorm/tokenstorm/harness/ledger"
+	"github.com/tokenstorm/tokenstorm/harness/summary"
 )
 
 // usageErr runs the CLI and expects exit code 2 with msg in the error.
@@ -240,4 +243,26 @@ func TestConformHugeFeatureLineExits2(t *testing.T) {
 		assert.NotContains(t, stdout, "scenarios", args)
 	}
 	assert.NoDirExists(t, filepath.Join(dir, "out"), "the run did not start")
+}
+
+// Garbage, duplicate, oversized and unknown-id lines from an exec client
+// used to appear nowhere in a passing run: the stdout table and summary.md
+// show the count summary.json has.
+func TestProtocolErrorsShowOnStdoutAndInSummaryMD(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out")
+	stdout, stderr, code := runCLI(t, "storm", "steady", "--duration", "3s", "--rate", "10/s", "--devices", "3", "--requests", "20",
+		"--client", execHelperClient(t, "noisy"), "--out", out)
+	require.Equal(t, exitOK, code, "the protocol errors alone do not fail the run; stdout:\n%s\nstderr:\n%s", stdout, stderr)
+
+	s, err := summary.ReadFile(out)
+	require.NoError(t, err)
+	require.NotNil(t, s.ProtocolErrors, "summary.json counts the protocol errors")
+	for _, k := range []string{ledger.ProtocolGarbage, ledger.ProtocolUnknownID, ledger.ProtocolOversized, ledger.ProtocolDuplicate} {
+		assert.Positive(t, s.ProtocolErrors.ByKind[k], k)
+	}
+	want := s.ProtocolErrors.String()
+	assert.Contains(t, stdout, "client protocol errors: "+want+" — see the ledger's client log lines in report.html\n")
+	md, err := os.ReadFile(filepath.Join(out, "summary.md"))
+	require.NoError(t, err)
+	assert.Contains(t, string(md), "**Client protocol errors: "+want+"** (gate with `protocol_errors.total == 0`).")
 }
