@@ -43,7 +43,7 @@ thresholds:
   - "invariants: all"
 `
 
-// buildBinary builds tokenstorm once for tests that run it as processes
+// buildBinary builds tokenstorm once per test, for tests that run it as processes
 // (shards side by side, signals that reach main). It skips only when there
 // is no go tool to build with; a build that fails or hangs is a failure.
 func buildBinary(t *testing.T) string {

@@ -22,9 +22,6 @@ import (
 // cancelled context): a storm that would run a minute stops within seconds,
 // exits 130 with the documented message and still writes its summary.
 func TestSignalStopsTheBuiltBinary(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
 	bin := buildBinary(t)
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		t.Run(sig.String(), func(t *testing.T) {
