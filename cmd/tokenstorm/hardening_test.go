@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -16,6 +17,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tokenstorm/tokenstorm/harness/ledger"
+	"github.com/tokenstorm/tokenstorm/harness/summary"
 )
 
 // usageErr runs the CLI and expects exit code 2 with msg in the error.
@@ -139,6 +143,47 @@ func TestGuardStopExitsWhenRunIgnoresTheInterrupt(t *testing.T) {
 	}
 }
 
+// After the first signal has cancelled the run, a second SIGINT or SIGTERM
+// exits at once (130), long before the grace period: the user who presses
+// Ctrl-C twice is not kept waiting for a run that is slow to stop.
+func TestGuardStopExitsAtTheSecondSignal(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			// The test holds the signal too, so one sent before the guard
+			// listens does not kill the test binary.
+			hold := make(chan os.Signal, 64)
+			signal.Notify(hold, sig)
+			defer func() {
+				time.Sleep(200 * time.Millisecond) // let a signal still in flight land in hold
+				signal.Stop(hold)
+			}()
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel() // the first signal
+			codes := make(chan int, 1)
+			var stderr syncBuf
+			disarm := guardStop(ctx, time.Minute, &stderr, func(c int) { codes <- c })
+			defer disarm()
+			// The guard listens only once it has seen ctx end: send until it
+			// answers rather than guess when that is.
+			tick := time.NewTicker(50 * time.Millisecond)
+			defer tick.Stop()
+			deadline := time.After(5 * time.Second)
+			for {
+				require.NoError(t, syscall.Kill(os.Getpid(), sig))
+				select {
+				case c := <-codes:
+					assert.Equal(t, exitInterrupted, c)
+					assert.Contains(t, stderr.String(), "tokenstorm: second interrupt, exiting now")
+					return
+				case <-tick.C:
+				case <-deadline:
+					t.Fatalf("a second signal (%v) did not exit within 5s (grace 1m)", sig)
+				}
+			}
+		})
+	}
+}
+
 // A JS adapter busy-looping at module top level used to make `run` ignore
 // SIGINT; now the interrupt stops it within a few seconds.
 func TestRunWithBusyJSAdapterStopsOnInterrupt(t *testing.T) {
@@ -171,4 +216,53 @@ func (s *syncBuf) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// A feature line over 64 KiB used to crash `conform` inside the Gherkin
+// parser; now a run and --check both exit 2 naming FILE:LINE, before any
+// scenario starts.
+func TestConformHugeFeatureLineExits2(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "huge.feature")
+	content := "Feature: huge\n  Scenario: x\n    Given 1 device logged in\n    # " + strings.Repeat("x", 70<<10) + "\n    When 1 minute passes\n"
+	require.NoError(t, os.WriteFile(path, []byte(content), 0o644))
+	for _, args := range [][]string{
+		{"conform", "--out", filepath.Join(dir, "out"), path},
+		{"conform", "--check", path},
+	} {
+		stdout, stderr, code := runCLI(t, args...)
+		assert.Equal(t, exitUsage, code, "%v: %s", args, stderr)
+		assert.Contains(t, stderr, path+":4: line longer than 61440 bytes", args)
+		assert.NotContains(t, stderr, "panic", args)
+		assert.NotContains(t, stdout, "scenarios", args)
+	}
+	assert.NoDirExists(t, filepath.Join(dir, "out"), "the run did not start")
+}
+
+// Garbage, duplicate, oversized and unknown-id lines from an exec client
+// used to appear nowhere in a passing run: the stdout table and summary.md
+// show the count summary.json has.
+func TestProtocolErrorsShowOnStdoutAndInSummaryMD(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out")
+	stdout, stderr, code := runCLI(t, "storm", "steady", "--duration", "3s", "--rate", "10/s", "--devices", "3", "--requests", "20",
+		"--client", execHelperClient(t, "noisy"), "--out", out)
+	require.Equal(t, exitOK, code, "the protocol errors alone do not fail the run; stdout:\n%s\nstderr:\n%s", stdout, stderr)
+
+	s, err := summary.ReadFile(out)
+	require.NoError(t, err)
+	require.NotNil(t, s.ProtocolErrors, "summary.json counts the protocol errors")
+	for _, k := range []string{ledger.ProtocolGarbage, ledger.ProtocolUnknownID, ledger.ProtocolOversized, ledger.ProtocolDuplicate} {
+		assert.Positive(t, s.ProtocolErrors.ByKind[k], k)
+	}
+	want := s.ProtocolErrors.String()
+	assert.Contains(t, stdout, "client protocol errors: "+want+" — see the ledger's client log lines in report.html\n")
+	md, err := os.ReadFile(filepath.Join(out, "summary.md"))
+	require.NoError(t, err)
+	assert.Contains(t, string(md), "**Client protocol errors: "+want+"** (gate with `protocol_errors.total == 0`).")
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -8,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -41,12 +43,20 @@ thresholds:
   - "invariants: all"
 `
 
-// buildBinary builds tokenstorm once for tests that run it as processes.
+// buildBinary builds tokenstorm once per test, for tests that run it as processes
+// (shards side by side, signals that reach main). It skips only when there
+// is no go tool to build with; a build that fails or hangs is a failure.
 func buildBinary(t *testing.T) string {
 	t.Helper()
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skipf("no go tool to build the binary with: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
 	bin := filepath.Join(t.TempDir(), "tokenstorm")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	require.NoError(t, err, "%s", out)
+	out, err := exec.CommandContext(ctx, gobin, "build", "-o", bin, ".").CombinedOutput()
+	require.NoError(t, err, "go build: %s", out)
 	return bin
 }
 
