@@ -142,3 +142,25 @@ func TestBundleRefusesSpecialFiles(t *testing.T) {
 		require.Error(t, err)
 	})
 }
+
+// A turn of a process the operating system starves of CPU (a loaded CI
+// machine) is not a busy loop: the watchdog counts a turn's time only while
+// the process gets CPU. Frozen here, the CPU clock says the process got none,
+// so a turn running past MaxTurn by the wall clock is left alone.
+func TestStarvedProcessTurnIsNotABusyLoop(t *testing.T) {
+	restore := jsclient.SetProcessCPU(func() (time.Duration, bool) { return time.Second, true })
+	defer restore()
+	path := writeAdapter(t, map[string]string{"adapter.js": `
+export async function call(req) {
+  const until = Date.now() + 600; while (Date.now() < until) {}
+  return {status: 200, header: {}, body: "ok"}
+}`})
+	c, err := jsclient.New(path, newEnv(), jsclient.Options{MaxTurn: 200 * time.Millisecond})
+	require.NoError(t, err)
+	defer c.Close()
+	within(t, 10*time.Second, func() {
+		r := c.Do(context.Background(), client.Call{ID: "s1", Device: "slow", Method: "GET", Path: "/x"})
+		require.NoError(t, r.Err)
+	})
+	assert.EqualValues(t, 0, c.Stats().Killed)
+}

@@ -102,7 +102,14 @@ func TestSynchronizedExpiryPassesWithRef(t *testing.T) {
 	assert.Contains(t, progress.String(), "settled")
 
 	res := decodeResults(t, filepath.Join(out, ResultsFile))
-	assert.InDelta(t, 600, len(res), 60, "300/s for 2s")
+	if s.Storm.Overloaded {
+		// The generator fell behind (a loaded machine) and said so: it
+		// delivers what it could, never more.
+		assert.LessOrEqual(t, len(res), 600+60, "300/s for 2s")
+		assert.Contains(t, s.Scenarios[0].Detail, "OVERLOADED")
+	} else {
+		assert.InDelta(t, 600, len(res), 60, "300/s for 2s")
+	}
 	ok := 0
 	for _, r := range res {
 		if r.Code == 200 {
