@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tokenstorm/tokenstorm/harness/ledger"
 	"github.com/tokenstorm/tokenstorm/harness/stack"
 	"github.com/tokenstorm/tokenstorm/harness/style"
 	"github.com/tokenstorm/tokenstorm/mockwechat"
@@ -86,8 +87,9 @@ func protected(t *testing.T, sty *style.Style, st *stack.Stack, access string, s
 // --admin-token, anyone on loopback): it must carry no live secret. In every
 // built-in style, a device logs in, refreshes, calls protected routes, has a
 // refresh token reused and a code replayed, another device's code is left
-// unexchanged, and WeChat's own secrets (session_key, the app access token)
-// are minted; then no secret string seen on the wire may be in the ledger.
+// unexchanged, WeChat's own secrets (session_key, the app access token) are
+// minted, and a client prints them all; then no secret string seen on the
+// wire may be in the ledger.
 func TestLedgerAPICarriesNoSecrets(t *testing.T) {
 	for _, name := range style.Names() {
 		t.Run(name, func(t *testing.T) {
@@ -142,6 +144,14 @@ func TestLedgerAPICarriesNoSecrets(t *testing.T) {
 			seen.add(app.AccessToken, "WeChat app access token")
 			seen.add(mockwechat.DefaultSecret, "the app secret")
 
+			// A client that prints what it holds: console and exec log lines
+			// are free text in the ledger, the secrets must be hidden there too.
+			for v := range seen {
+				for _, line := range []string{"console.log: got " + v, "Authorization: Bearer " + v + ".", `{"access_token":"` + v + `","x":1}`, "GET /api/x?token=" + v + "&rid=1"} {
+					st.Ledger.Append(ledger.Event{Source: ledger.SourceClient, Kind: ledger.KindClientLog, Device: "printer", Detail: line})
+				}
+			}
+
 			req, _ = http.NewRequest("GET", st.BackendURL+"/__admin/ledger", nil)
 			status, h, body := do(t, req)
 			require.Equal(t, 200, status)
@@ -156,6 +166,7 @@ func TestLedgerAPICarriesNoSecrets(t *testing.T) {
 			}
 			for v, what := range seen {
 				assert.NotContains(t, led, v, "%s: the ledger API shows %s", name, what)
+				assert.Contains(t, led, "Bearer "+ledger.RedactSecret(v)+".", "%s: %s in client output is shown hashed", name, what)
 			}
 
 		})
