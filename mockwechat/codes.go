@@ -97,6 +97,7 @@ func (st *state) liveCodes() int {
 // mint creates a code for user in appid and rotates the user's session_key.
 func (s *Server) mint(appid, user string) (code, openid string) {
 	key := newSessionKey()
+	s.ledger.NoteSecret(key) // the admin ledger hides secrets wherever a client printed them
 	now := s.clock.Now()
 
 	st := &s.state
@@ -121,6 +122,7 @@ func (s *Server) mint(appid, user string) (code, openid string) {
 	e := &codeEntry{code: code, appid: appid, user: user, openid: sess.openid, sessionKey: key, minted: now}
 	st.codes[code] = e
 	st.queue = append(st.queue, e)
+	s.ledger.NoteSecret(code)
 	return code, sess.openid
 }
 

@@ -134,6 +134,7 @@ func New(cfg Config) *Server {
 	}
 	for _, a := range cfg.Apps {
 		s.apps[a.AppID] = a
+		s.ledger.NoteSecret(a.Secret) // the admin ledger hides it wherever a client printed it
 	}
 	s.state.init()
 	s.state.setBlocked(cfg.Blocked)

@@ -65,6 +65,7 @@ func (ts *tokenStore) pruneLocked(now time.Time) {
 func (s *Server) issuePlain(appid string) (string, time.Duration) {
 	now := s.clock.Now()
 	value := newAccessToken()
+	s.ledger.NoteSecret(value)
 	st := &s.state
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -123,6 +124,7 @@ func (s *Server) issueStable(appid string, force bool) (value string, ttl time.D
 		ss.cur.superseded = true // new token below; this one runs out its last minutes
 	}
 	value = newAccessToken()
+	s.ledger.NoteSecret(value)
 	t := &accessToken{appid: appid, expires: now.Add(tokenTTL)}
 	ts.all[value] = t
 	ss.cur, ss.value = t, value

@@ -266,3 +266,14 @@ func TestProtocolErrorsShowOnStdoutAndInSummaryMD(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(md), "**Client protocol errors: "+want+"** (gate with `protocol_errors.total == 0`).")
 }
+
+// A feature line Gherkin cannot read is FILE:LINE and exit 2, also when the
+// file is named with a line selection (that path parsed it unguarded and
+// crashed the binary).
+func TestConformLongFeatureLineExits2(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "long.feature")
+	require.NoError(t, os.WriteFile(p, []byte("Feature: big\n  Scenario: x\n    Given 1 device logged in\n    # "+strings.Repeat("x", 70<<10)+"\n"), 0o600))
+	for _, arg := range []string{p, p + ":2"} {
+		usageErr(t, p+":4: line longer than 61440 bytes", "conform", "--client", "ref", arg)
+	}
+}

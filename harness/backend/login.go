@@ -60,6 +60,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request, set *settin
 	var secret string
 	if st.Routes.Refresh != "" {
 		secret, _ = s.store.addRefresh(f, now, set.refreshTTL)
+		s.ledger.NoteSecret(secret)
 	}
 	acc, err := s.issueAccess(res.openid, f.id, now, set.accessTTL)
 	if err != nil {

@@ -93,6 +93,7 @@ func (s *Server) rotate(secret string, set *settings, r *http.Request) rotation 
 	}
 	if rot.outcome == ledger.OutcomeOK {
 		rot.secret, _ = s.store.addRefresh(f, now, set.refreshTTL)
+		s.ledger.NoteSecret(rot.secret)
 		acc, err := s.issueAccess(f.subject, f.id, now, set.accessTTL)
 		if err != nil {
 			panic(err) // HS256 with a non-empty key cannot fail

@@ -77,6 +77,7 @@ func (s *Server) signAccess(subject, fam, jti string, now time.Time, ttl time.Du
 	if err != nil {
 		return access{}, err
 	}
+	s.ledger.NoteSecret(tok) // the admin ledger hides it wherever a client printed it
 	return access{token: tok, jti: jti, exp: c.ExpiresAt.Time}, nil
 }
 

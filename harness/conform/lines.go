@@ -1,14 +1,12 @@
 package conform
 
 import (
-	"bytes"
 	"fmt"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 
-	gherkin "github.com/cucumber/gherkin/go/v26"
 	messages "github.com/cucumber/messages/go/v21"
 )
 
@@ -50,9 +48,9 @@ func selectLines(f featureFile) (featureFile, []Problem) {
 	if len(f.lines) == 0 {
 		return f, nil
 	}
-	doc, err := gherkin.ParseGherkinDocument(bytes.NewReader(f.content), (&messages.Incrementing{}).NewId)
-	if err != nil || doc.Feature == nil {
-		return f, nil // parseFeatures reports it
+	doc, probs := parseDocument(f, (&messages.Incrementing{}).NewId)
+	if probs != nil {
+		return f, nil // parseFeatures reports them
 	}
 	text := strings.Split(string(f.content), "\n")
 	blocks := scenarioBlocks(doc, len(text))

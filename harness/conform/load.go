@@ -187,26 +187,55 @@ func longLine(b []byte) int {
 	return 0
 }
 
-// parseGherkin is gherkin.ParseGherkinDocument and Pickles with their
-// panics turned into a Problem naming the file: a parser bug on hostile
-// input must be a FILE:LINE error and exit 2, not a crash.
+// gherkinParse and gherkinPickles are the Gherkin parser and compiler every
+// feature file goes through. They are variables only so a test can make them
+// panic (no known input does since the long-line check) and show the
+// recovers below still turn that into a FILE:LINE problem; nothing else sets
+// them.
+var (
+	gherkinParse   = gherkin.ParseGherkinDocument
+	gherkinPickles = gherkin.Pickles
+)
+
+// parseGherkin is parseDocument plus gherkin.Pickles, whose panics also
+// become a Problem naming the file.
 func parseGherkin(f featureFile, newID func() string) (doc *messages.GherkinDocument, pickles []*messages.Pickle, probs []Problem) {
+	defer func() {
+		if v := recover(); v != nil {
+			doc, pickles, probs = nil, nil, []Problem{parserPanic(f, v)}
+		}
+	}()
+	if doc, probs = parseDocument(f, newID); probs != nil {
+		return nil, nil, probs
+	}
+	return doc, gherkinPickles(*doc, f.name, newID), nil
+}
+
+// parseDocument is the only way a feature file reaches the Gherkin parser:
+// a line it cannot read and any panic of it are Problems naming the file, so
+// hostile input is a FILE:LINE error and exit 2, not a crash.
+func parseDocument(f featureFile, newID func() string) (doc *messages.GherkinDocument, probs []Problem) {
 	if n := longLine(f.content); n > 0 {
-		return nil, nil, []Problem{{File: f.name, Line: n, Msg: fmt.Sprintf("line longer than %d bytes (Gherkin cannot read it)", MaxFeatureLine)}}
+		return nil, []Problem{{File: f.name, Line: n, Msg: fmt.Sprintf("line longer than %d bytes (Gherkin cannot read it)", MaxFeatureLine)}}
 	}
 	defer func() {
 		if v := recover(); v != nil {
-			doc, pickles, probs = nil, nil, []Problem{{File: f.name, Line: 1, Msg: fmt.Sprintf("the Gherkin parser failed on this file (%v)", v)}}
+			doc, probs = nil, []Problem{parserPanic(f, v)}
 		}
 	}()
-	doc, err := gherkin.ParseGherkinDocument(bytes.NewReader(f.content), newID)
+	doc, err := gherkinParse(bytes.NewReader(f.content), newID)
 	if err != nil {
-		return nil, nil, syntaxProblems(f.name, err)
+		return nil, syntaxProblems(f.name, err)
 	}
 	if doc == nil || doc.Feature == nil {
-		return nil, nil, []Problem{{File: f.name, Line: 1, Msg: "no Feature in this file"}}
+		return nil, []Problem{{File: f.name, Line: 1, Msg: "no Feature in this file"}}
 	}
-	return doc, gherkin.Pickles(*doc, f.name, newID), nil
+	return doc, nil
+}
+
+// parserPanic names the file at line 1: a panic has no position.
+func parserPanic(f featureFile, v any) Problem {
+	return Problem{File: f.name, Line: 1, Msg: fmt.Sprintf("the Gherkin parser failed on this file (%v)", v)}
 }
 
 // embedded returns a built-in feature named features/NAME.feature, or nil.

@@ -8,10 +8,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/goccy/go-yaml"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -124,6 +127,36 @@ var (
 
 func jsonString(s string) string { b, _ := json.Marshal(s); return string(b) }
 
+// bearerYAML is the built-in bearer style's file: a valid style document.
+func bearerYAML(t *testing.T) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "style", "builtin", "bearer.yaml"))
+	require.NoError(t, err)
+	return b
+}
+
+// paddedStyleYAML is the bearer style padded with a comment to size bytes.
+func paddedStyleYAML(t *testing.T, size int) string {
+	t.Helper()
+	b := bearerYAML(t)
+	require.Less(t, len(b)+2, size)
+	return string(b) + "#" + strings.Repeat("a", size-len(b)-2) + "\n"
+}
+
+// paddedStyleJSON is the bearer style as a JSON object whose description
+// pads it to about size bytes.
+func paddedStyleJSON(t *testing.T, size int) string {
+	t.Helper()
+	j, err := yaml.YAMLToJSON(bearerYAML(t))
+	require.NoError(t, err)
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(j, &m))
+	m["description"] = strings.Repeat("a", size-len(j))
+	out, err := json.Marshal(m)
+	require.NoError(t, err)
+	return string(out)
+}
+
 func TestHostileMockWechat(t *testing.T) {
 	st := start(t, stack.Options{})
 	a, s := mockwechat.DefaultAppID, mockwechat.DefaultSecret
@@ -178,7 +211,12 @@ func TestHostileBackend(t *testing.T) {
 		{name: "config style /etc/passwd", method: "PUT", path: "/__admin/config", body: `{"style":"/etc/passwd"}`, want: 400, absent: "root:"},
 		{name: "config style /dev/zero", method: "PUT", path: "/__admin/config", body: `{"style":"/dev/zero"}`, want: 400},
 		{name: "config style alias bomb", method: "PUT", path: "/__admin/config", body: `{"style":` + jsonString(bomb) + `}`, want: 400, contains: "alias"},
-		{name: "config style huge inline", method: "PUT", path: "/__admin/config", body: `{"style":` + jsonString("name: x\n#"+strings.Repeat("a", 300<<10)) + `}`, want: 400},
+		// A valid style padded to just under and just past the 256 KiB cap, as
+		// YAML text and as a JSON object: only the cap refuses the second.
+		{name: "config style padded inline under the cap", method: "PUT", path: "/__admin/config", body: `{"style":` + jsonString(paddedStyleYAML(t, 250<<10)) + `}`, want: 200, contains: `"style":"bearer"`},
+		{name: "config style huge inline", method: "PUT", path: "/__admin/config", body: `{"style":` + jsonString(paddedStyleYAML(t, 300<<10)) + `}`, want: 400, contains: "larger than 262144 bytes"},
+		{name: "config style padded inline object under the cap", method: "PUT", path: "/__admin/config", body: `{"style":` + paddedStyleJSON(t, 250<<10) + `}`, want: 200, contains: `"style":"bearer"`},
+		{name: "config style huge inline object", method: "PUT", path: "/__admin/config", body: `{"style":` + paddedStyleJSON(t, 300<<10) + `}`, want: 400, contains: "larger than 262144 bytes"},
 		{name: "config ttl nonsense", method: "PUT", path: "/__admin/config", body: `{"access_ttl":"-1h"}`, want: 400},
 		{name: "config reuse nonsense", method: "PUT", path: "/__admin/config", body: `{"reuse":"reuse:-5"}`, want: 400},
 		{name: "expire both", method: "POST", path: "/__admin/expire", body: `{"all":true,"users":["x"]}`, want: 400},

@@ -44,6 +44,8 @@ type Ledger struct {
 	tail  []Event
 	tailN int
 	err   error
+
+	secrets secretSet // live secrets the admin API hides (NoteSecret)
 }
 
 // spillChunk is how much encoded ledger is handed to the spill writer at once.

@@ -33,12 +33,13 @@ func (e Event) Redacted() Event {
 	return e
 }
 
-// WriteRedactedNDJSON is WriteNDJSON with every event Redacted: what the
-// admin API serves to whoever can reach it.
+// WriteRedactedNDJSON is WriteNDJSON with every event Redacted and every
+// secret noted with NoteSecret hashed wherever it appears (a client that
+// printed its token): what the admin API serves to whoever can reach it.
 func (l *Ledger) WriteRedactedNDJSON(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	enc := json.NewEncoder(bw)
-	if err := l.Scan(func(e Event) error { r := e.Redacted(); return enc.Encode(&r) }); err != nil {
+	if err := l.Scan(func(e Event) error { r := l.redact(e); return enc.Encode(&r) }); err != nil {
 		return err
 	}
 	return bw.Flush()

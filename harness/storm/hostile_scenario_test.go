@@ -6,8 +6,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tokenstorm/tokenstorm/harness/yamlsafe"
 )
 
 // The 581-byte scenario of issue 15: aliases nested inside mix[].body used
@@ -66,4 +70,18 @@ func TestScenarioFileCaps(t *testing.T) {
 	_, err = Load(p)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "is a directory")
+}
+
+// No known input makes the YAML parser panic, so one is injected through
+// yamlsafe's seam: the user must get FILE:LINE, not a crash.
+func TestScenarioParserPanicNamesTheFile(t *testing.T) {
+	orig := yamlsafe.Parser
+	yamlsafe.Parser = func([]byte, parser.Mode, ...parser.Option) (*ast.File, error) { panic("injected parser bug") }
+	t.Cleanup(func() { yamlsafe.Parser = orig })
+	p := filepath.Join(t.TempDir(), "panics.yaml")
+	require.NoError(t, os.WriteFile(p, []byte("name: x\n"), 0o600))
+	var err error
+	require.NotPanics(t, func() { _, err = Load(p) })
+	require.Error(t, err)
+	assert.Equal(t, p+":1: (document): the YAML parser failed on this input (injected parser bug)", err.Error())
 }

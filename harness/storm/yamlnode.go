@@ -95,8 +95,11 @@ func (r *reader) parseYAML(data []byte) ast.Node {
 	if err != nil {
 		var ye yaml.Error
 		var ee *yamlsafe.ExpansionError
+		var pe *yamlsafe.PanicError
 		if errors.As(err, &ee) {
 			r.errAt(ee.Line, "(aliases)", "%s", ee.Error())
+		} else if errors.As(err, &pe) {
+			r.errAt(1, "(document)", "%s", pe.Error()) // a panic has no position
 		} else if errors.As(err, &ye) {
 			ln := 0
 			if tk := ye.GetToken(); tk != nil && tk.Position != nil {

@@ -9,8 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tokenstorm/tokenstorm/harness/yamlsafe"
 )
 
 func TestLoadDevZeroIsAnError(t *testing.T) {
@@ -97,4 +102,36 @@ func TestLoadContext(t *testing.T) {
 		}
 		t.Fatal("Load blocked on a FIFO")
 	}
+}
+
+// No known document makes goccy's parser or decoder panic, so one is
+// injected (yamlsafe.Parser, nodeToValue): either way the user must get
+// FILE:LINE, not a crash.
+func TestParserPanicNamesTheFile(t *testing.T) {
+	data, err := builtinFS.ReadFile("builtin/bearer.yaml")
+	require.NoError(t, err)
+	p := filepath.Join(t.TempDir(), "panics.yaml")
+	require.NoError(t, os.WriteFile(p, data, 0o600))
+	load := func() error {
+		t.Helper()
+		var err error
+		require.NotPanics(t, func() { _, err = Load(p) })
+		require.Error(t, err)
+		return err
+	}
+
+	t.Run("parser", func(t *testing.T) {
+		orig := yamlsafe.Parser
+		yamlsafe.Parser = func([]byte, parser.Mode, ...parser.Option) (*ast.File, error) { panic("injected parser bug") }
+		t.Cleanup(func() { yamlsafe.Parser = orig })
+		assert.Equal(t, p+":1:1: the YAML parser failed on this input (injected parser bug)", load().Error())
+	})
+	t.Run("decoder", func(t *testing.T) {
+		orig := nodeToValue
+		nodeToValue = func(ast.Node, any, ...yaml.DecodeOption) error { panic("injected decoder bug") }
+		t.Cleanup(func() { nodeToValue = orig })
+		assert.Equal(t, p+":1:1: the YAML decoder failed on this input (injected decoder bug)", load().Error())
+	})
+	_, err = Load(p)
+	require.NoError(t, err, "the seams are restored")
 }

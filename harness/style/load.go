@@ -140,13 +140,18 @@ func MustLoad(name string) *Style {
 	return s
 }
 
+// nodeToValue is the goccy decoder Parse guards with recover. It is a
+// variable only so a test can make it panic (no known document does) and
+// show the user still gets FILE:LINE; nothing else sets it.
+var nodeToValue = yaml.NodeToValue
+
 // Parse decodes and validates a style document. file only labels errors.
 // Unknown keys are errors: a misspelt field must not silently fall back to a
 // default and make a client test pass for the wrong reason.
 func Parse(file string, data []byte) (st *Style, err error) {
 	defer func() {
 		if p := recover(); p != nil { // a decoder bug must not take the harness down
-			st, err = nil, &Error{File: file, Msg: fmt.Sprintf("the YAML decoder failed on this input (%v)", p)}
+			st, err = nil, &Error{File: file, Line: 1, Column: 1, Msg: fmt.Sprintf("the YAML decoder failed on this input (%v)", p)}
 		}
 	}()
 	f, err := yamlsafe.Parse(inputfile.StripBOM(data), 0)
@@ -158,7 +163,7 @@ func Parse(file string, data []byte) (st *Style, err error) {
 	}
 	idx := indexPositions(f.Docs[0].Body)
 	var fs fileStyle
-	if err := yaml.NodeToValue(f.Docs[0].Body, &fs, yaml.Strict()); err != nil {
+	if err := nodeToValue(f.Docs[0].Body, &fs, yaml.Strict()); err != nil {
 		return nil, yamlError(file, err, idx)
 	}
 	s := Style{Name: fs.Name, Description: fs.Description, Fields: fs.Fields, Token: fs.Token, Signals: fs.Signals, Source: file}
@@ -179,6 +184,10 @@ func yamlError(file string, err error, idx *posIndex) error {
 	var ee *yamlsafe.ExpansionError
 	if errors.As(err, &ee) {
 		return &Error{File: file, Line: ee.Line, Column: 1, Msg: ee.Error()}
+	}
+	var pe *yamlsafe.PanicError
+	if errors.As(err, &pe) {
+		return &Error{File: file, Line: 1, Column: 1, Msg: pe.Error()} // a panic has no position
 	}
 	var ye yaml.Error
 	if errors.As(err, &ye) && ye.GetToken() != nil {

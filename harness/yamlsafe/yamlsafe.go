@@ -34,14 +34,22 @@ func (e *ExpansionError) Error() string {
 	return fmt.Sprintf("the document expands to more than %d nodes once its aliases are followed (an alias bomb?)", e.Nodes)
 }
 
-// PanicError is a panic of the YAML parser, turned into an error.
+// PanicError is a panic of the YAML parser, turned into an error. It has no
+// position: callers name the file at line 1.
 type PanicError struct{ Value any }
 
 func (e *PanicError) Error() string {
 	return fmt.Sprintf("the YAML parser failed on this input (%v)", e.Value)
 }
 
-// Parse is parser.ParseBytes(data, 0) plus the two guards. maxNodes <= 0
+// Parser is the goccy parser Parse guards. It is a variable only so tests
+// (here, and in storm and style, which read user files through Parse) can
+// swap in one that panics: no known input makes goccy panic, yet the recover
+// below must be shown to turn one into an error naming the file. Nothing but
+// a test sets it, and such a test must not run in parallel.
+var Parser = parser.ParseBytes
+
+// Parse is Parser(data, 0) plus the two guards. maxNodes <= 0
 // means MaxNodes.
 func Parse(data []byte, maxNodes int) (f *ast.File, err error) {
 	if maxNodes <= 0 {
@@ -52,7 +60,7 @@ func Parse(data []byte, maxNodes int) (f *ast.File, err error) {
 			f, err = nil, &PanicError{Value: p}
 		}
 	}()
-	f, err = parser.ParseBytes(data, 0)
+	f, err = Parser(data, 0)
 	if err != nil {
 		return nil, err
 	}

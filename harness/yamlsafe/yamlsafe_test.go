@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -52,4 +53,21 @@ func mustBody(t *testing.T, doc []byte) ast.Node {
 	f, err := Parse(doc, 0)
 	require.NoError(t, err)
 	return f.Docs[0].Body
+}
+
+// panicParser makes Parser panic until the test ends.
+func panicParser(t *testing.T) {
+	t.Helper()
+	orig := Parser
+	Parser = func([]byte, parser.Mode, ...parser.Option) (*ast.File, error) { panic("injected parser bug") }
+	t.Cleanup(func() { Parser = orig })
+}
+
+func TestParserPanicIsAnError(t *testing.T) {
+	panicParser(t)
+	var err error
+	require.NotPanics(t, func() { _, err = Parse([]byte("a: 1\n"), 0) })
+	var pe *PanicError
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, "the YAML parser failed on this input (injected parser bug)", err.Error())
 }
