@@ -30,7 +30,7 @@ func cmdServe(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io
 	refreshTTL := fs.Duration("refresh-ttl", 30*24*time.Hour, "refresh token lifetime")
 	reuse := fs.String("reuse", "strict", "refresh token reuse policy: strict | grace:DURATION | reuse:N")
 	style_ := fs.String("style", "bearer", "backend style: a built-in name ("+strings.Join(style.Names(), ", ")+") or a YAML file (docs/styles.md)")
-	quota := fs.Int("minute-quota", 100, "jscode2session calls per user per minute before WeChat answers 45011")
+	quota := fs.Int("minute-quota", 100, "jscode2session calls per user per minute before WeChat answers 45011 (negative: no limit)")
 	adminToken := fs.String("admin-token", "", "require Authorization: Bearer TOKEN on /__admin/… of both servers (needed to bind a non-loopback address; default: $TOKENSTORM_ADMIN_TOKEN)")
 	pos, err := parse(fs, argv)
 	if err != nil {
@@ -46,6 +46,10 @@ func cmdServe(ctx context.Context, argv []string, _ io.Reader, stdout, stderr io
 	}
 	if _, err := backend.ParseReuse(*reuse); err != nil {
 		return usagef("--reuse %q: %v", *reuse, err)
+	}
+	if *quota == 0 {
+		// The mock reads 0 as its default, 100: refuse rather than mislead.
+		return usagef("--minute-quota 0: must be at least 1, or negative for no limit (leave it out for %d)", mockwechat.DefaultMinuteQuota)
 	}
 	if *accessTTL <= 0 || *refreshTTL <= 0 {
 		return usagef("--access-ttl and --refresh-ttl must be positive")

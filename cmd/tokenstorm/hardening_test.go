@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"io"
 	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -43,30 +41,9 @@ func TestServeRefusesHostileFlags(t *testing.T) {
 
 // serve --admin-token guards /__admin/… of both servers.
 func TestServeAdminToken(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"serve", "--wechat-addr", "127.0.0.1:0", "--backend-addr", "127.0.0.1:0", "--admin-token", "s3cret"}, strings.NewReader(""), pw, io.Discard)
-		pw.Close()
-	}()
-	urls := map[string]string{}
-	var banner strings.Builder
-	re := regexp.MustCompile(`^\s+(mock WeChat|reference backend):\s+(http://127\.0\.0\.1:\d+)`)
-	sc := bufio.NewScanner(pr)
-	for sc.Scan() {
-		banner.WriteString(sc.Text() + "\n")
-		if m := re.FindStringSubmatch(sc.Text()); m != nil {
-			urls[m[1]] = m[2]
-		}
-		if strings.HasPrefix(sc.Text(), "Press Ctrl-C") {
-			break
-		}
-	}
-	go io.Copy(io.Discard, pr)
-	require.Len(t, urls, 2)
-	assert.NotContains(t, banner.String(), "s3cret", "the banner never prints the token")
-	assert.Contains(t, banner.String(), "needs Authorization: Bearer")
+	urls, banner, stop := startServe(t, "--wechat-addr", "127.0.0.1:0", "--backend-addr", "127.0.0.1:0", "--admin-token", "s3cret")
+	assert.NotContains(t, banner, "s3cret", "the banner never prints the token")
+	assert.Contains(t, banner, "needs Authorization: Bearer")
 	for _, u := range urls {
 		resp, err := http.Get(u + "/__admin/stats")
 		require.NoError(t, err)
@@ -79,13 +56,7 @@ func TestServeAdminToken(t *testing.T) {
 		resp.Body.Close()
 		assert.Equal(t, 200, resp.StatusCode)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		assert.NoError(t, err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("serve did not shut down")
-	}
+	stop()
 }
 
 func TestSmallFlagMistakesAreRefused(t *testing.T) {

@@ -45,6 +45,13 @@ type fakeWechat struct {
 
 func newFakeWechat() *fakeWechat { return &fakeWechat{used: map[string]bool{}} }
 
+// reset forgets the used codes.
+func (f *fakeWechat) reset() {
+	f.mu.Lock()
+	f.used = map[string]bool{}
+	f.mu.Unlock()
+}
+
 func (f *fakeWechat) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.calls.Add(1)
 	w.Header().Set("Content-Type", "text/plain")

@@ -80,23 +80,30 @@ func clip(b []byte) string {
 // jscode2session → a protected request): the servers still serve.
 func healthy(t *testing.T, st *stack.Stack, admin string) {
 	t.Helper()
+	healthyVia(t, st.WechatURL, st.BackendURL, admin)
+}
+
+// healthyVia is healthy with the backend reached at backendURL (a tap in
+// front of it, or a backend started by hand).
+func healthyVia(t *testing.T, wechatURL, backendURL, admin string) {
+	t.Helper()
 	user := fmt.Sprintf("healthy-%d", time.Now().UnixNano())
 	var code struct{ Code string }
-	postJSON(t, st.WechatURL+"/__mock/wx/login", `{"user":"`+user+`"}`, "", &code)
+	postJSON(t, wechatURL+"/__mock/wx/login", `{"user":"`+user+`"}`, "", &code)
 	require.NotEmpty(t, code.Code, "wx.login still works")
 	var pair struct {
 		AccessToken string `json:"access_token"`
 	}
-	postJSON(t, st.BackendURL+"/auth/login", `{"code":"`+code.Code+`"}`, "", &pair)
+	postJSON(t, backendURL+"/auth/login", `{"code":"`+code.Code+`"}`, "", &pair)
 	require.NotEmpty(t, pair.AccessToken, "backend login still works")
-	req, _ := http.NewRequest("GET", st.BackendURL+"/api/orders?rid=h", nil)
+	req, _ := http.NewRequest("GET", backendURL+"/api/orders?rid=h", nil)
 	req.Header.Set("Authorization", "Bearer "+pair.AccessToken)
 	resp, err := hc.Do(req)
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, 200, resp.StatusCode, "protected request still works")
 	if admin != "" {
-		req, _ = http.NewRequest("GET", st.BackendURL+"/__admin/stats", nil)
+		req, _ = http.NewRequest("GET", backendURL+"/__admin/stats", nil)
 		req.Header.Set("Authorization", "Bearer "+admin)
 		resp, err = hc.Do(req)
 		require.NoError(t, err)
@@ -268,23 +275,31 @@ func TestHostileConnections(t *testing.T) {
 			"stalled headers":      "GET / HTTP/1.1\r\nHost: x\r\n",
 			"trickled body":        "POST /auth/login HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n{",
 		} {
-			c, err := net.DialTimeout("tcp", addr, time.Second)
-			require.NoError(t, err)
-			_, _ = io.WriteString(c, raw)
-			require.NoError(t, c.SetReadDeadline(time.Now().Add(5*time.Second)))
-			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-			if err == nil {
-				assert.Less(t, resp.StatusCode, 500, name)
-				resp.Body.Close()
-				assert.Contains(t, []int{400, 404, 405, 413, 431, 200}, resp.StatusCode, name)
-			} else {
-				var ne net.Error
-				assert.False(t, isTimeout(err, &ne), "%s: the server kept the connection open: %v", name, err)
-			}
-			c.Close()
+			rawCase(t, addr, name, raw, []int{400, 404, 405, 413, 431, 200})
 		}
 	}
 	healthy(t, st, "")
+}
+
+// rawCase writes raw on a new connection to addr: the answer, if any, has
+// one of the statuses allowed (5xx only if listed: net/http itself answers
+// 501 to a transfer coding it does not know), and the server never leaves the connection
+// hanging (it answers or closes within 5s).
+func rawCase(t *testing.T, addr, name, raw string, allowed []int) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	require.NoError(t, err)
+	defer c.Close()
+	_, _ = io.WriteString(c, raw)
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(5*time.Second)))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err == nil {
+		resp.Body.Close()
+		assert.Contains(t, allowed, resp.StatusCode, name)
+		return
+	}
+	var ne net.Error
+	assert.False(t, isTimeout(err, &ne), "%s: the server kept the connection open: %v", name, err)
 }
 
 func isTimeout(err error, ne *net.Error) bool {

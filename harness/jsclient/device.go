@@ -224,7 +224,11 @@ func (d *device) start(pc *pendingCall) {
 		d.settle(pc, d.rejection(fc.Argument(0)))
 		return goja.Undefined()
 	})
-	if _, err := d.invoke(goja.Undefined(), d.callFn, req, onOK, onFail); err != nil {
+	onBroken := vm.ToValue(func(fc goja.FunctionCall) goja.Value {
+		d.settle(pc, client.Result{Err: errors.New("call(req) settled with a value that could not be read: " + d.errText(fc.Argument(0), "it threw"))})
+		return goja.Undefined()
+	})
+	if _, err := d.invoke(goja.Undefined(), d.callFn, req, onOK, onFail, onBroken); err != nil {
 		// Only uncatchable errors get here (interrupt, stack overflow).
 		d.settle(pc, client.Result{Err: jsErr(err)})
 	}

@@ -39,13 +39,7 @@ func (d *device) toResult(v goja.Value) client.Result {
 // reason that carries an HTTP answer (statusCode) keeps it in the Result too:
 // the caller got that answer as an error.
 func (d *device) rejection(v goja.Value) client.Result {
-	msg := "call(req) rejected"
-	if v != nil {
-		if m, err := d.message(goja.Undefined(), v); err == nil {
-			msg = m.String()
-		}
-	}
-	r := client.Result{Err: errors.New(msg)}
+	r := client.Result{Err: errors.New(d.errText(v, "call(req) rejected"))}
 	if o, ok := v.(*goja.Object); ok {
 		if status, ok := statusOf(o); ok {
 			r.Status = status
@@ -58,6 +52,18 @@ func (d *device) rejection(v goja.Value) client.Result {
 		}
 	}
 	return r
+}
+
+// errText is the message of a thrown or rejected value, by the shim's own
+// formatting (which survives throwing getters and toString); def when there
+// is none.
+func (d *device) errText(v goja.Value, def string) string {
+	if v != nil {
+		if m, err := d.message(goja.Undefined(), v); err == nil {
+			return m.String()
+		}
+	}
+	return def
 }
 
 func statusOf(o *goja.Object) (int, bool) {
@@ -105,6 +111,11 @@ func (d *device) headerOf(o *goja.Object) http.Header {
 	h := http.Header{}
 	for _, k := range ho.Keys() {
 		v := ho.Get(k)
+		if v == nil {
+			// A key that is not valid UTF-16 (a lone surrogate) comes back
+			// from Keys converted, and no longer names the property.
+			continue
+		}
 		if arr, ok := v.Export().([]any); ok {
 			for _, e := range arr {
 				h.Add(k, toString(e))

@@ -415,11 +415,14 @@
 
   // Helpers for the Go side.
   return {
-    // invoke calls the adapter and reports how its promise settles.
-    invoke: function (call, req, onOK, onFail) {
+    // invoke calls the adapter and reports how its promise settles. Reading
+    // the value may run the adapter's code (getters, toString, Proxy traps)
+    // and throw: onBroken then settles the call, which would otherwise wait
+    // for its deadline.
+    invoke: function (call, req, onOK, onFail, onBroken) {
       var p;
-      try { p = call(req); } catch (e) { onFail(e); return; }
-      Promise.resolve(p).then(onOK, onFail);
+      try { p = call(req); } catch (e) { p = Promise.reject(e); }
+      Promise.resolve(p).then(onOK, onFail).then(undefined, onBroken);
     },
     // canon is the JSON a wrapper produces from a parsed body (see bodies in request handling).
     canon: function (s) {

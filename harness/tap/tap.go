@@ -239,6 +239,11 @@ func (t *Tap) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // answered records an answer before it is copied to the client, so that the
 // ledger has the backend's answer before anything the client does about it.
 func (t *Tap) answered(resp *http.Response) error {
+	// Go's transport reads any three digits as a status; writing one under
+	// 100 to the client panics: such an answer is unusable, a 502.
+	if resp.StatusCode < 100 || resp.StatusCode > 999 {
+		return fmt.Errorf("it answered with status %03d, which is not an HTTP status", resp.StatusCode)
+	}
 	x := exchangeOf(resp.Request.Context())
 	if x == nil {
 		return nil
