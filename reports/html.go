@@ -316,6 +316,18 @@ func numbers(s *summary.Summary) []numberGroup {
 		}
 		groups = append(groups, g)
 	}
+	if sd := s.StoppedDevices; sd != nil {
+		// Runtimes the harness stopped at a limit (JS: time, memory): each
+		// device named with the client's reason.
+		g := numberGroup{Title: "Devices stopped by a limit", Items: []numberItem{{"total", strconv.Itoa(sd.Total), true}}}
+		for _, d := range sd.Devices {
+			g.Items = append(g.Items, numberItem{d.Device, d.Reason, false})
+		}
+		if more := sd.Total - len(sd.Devices); more > 0 {
+			g.Items = append(g.Items, numberItem{"more", strconv.Itoa(more) + " (not listed)", false})
+		}
+		groups = append(groups, g)
+	}
 	return groups
 }
 

@@ -55,6 +55,9 @@ func writeMarkdown(buf *bytes.Buffer, s *summary.Summary) error {
 	if s.ProtocolErrors != nil {
 		fmt.Fprintf(buf, "**Client protocol errors: %s** (gate with `protocol_errors.total == 0`).\n\n", mdText(s.ProtocolErrors.String()))
 	}
+	if sd := s.StoppedDevices; sd != nil {
+		fmt.Fprintf(buf, "**Devices stopped by a limit: %s** — their later calls failed at once, the run went on (gate with `stopped_devices.total == 0`).\n\n", mdText(sd.String(5)))
+	}
 	writeMarkdownScenarios(buf, s)
 	if rows := profileRows(s); rows != nil {
 		buf.WriteString("| backend profile | |\n|---|---|\n")

@@ -53,6 +53,9 @@ func printVerdict(w io.Writer, s *summary.Summary, outDir string) {
 	if s.ProtocolErrors != nil {
 		fmt.Fprintf(w, "client protocol errors: %s — see the ledger's client log lines in report.html\n", s.ProtocolErrors)
 	}
+	if sd := s.StoppedDevices; sd != nil {
+		fmt.Fprintf(w, "devices stopped by a limit: %s\n", clip(sd.String(3), 400))
+	}
 	if len(s.Scenarios) > 0 {
 		kinds := []string{}
 		count := map[string][3]int{} // scenarios, failed, skipped

@@ -106,11 +106,15 @@ type Checker struct {
 	kept     map[exampleKey]int // examples kept per invariant and scenario
 	requests summary.Requests
 	protocol map[string]int // protocol errors of the client under test, by kind
-	lat      latency.Histogram
-	routes   map[string]*latency.Histogram
-	series   *series.Series // created with the first event (start known)
-	start    time.Time      // wall time origin of series and marks
-	now      time.Time      // wall time of the event being observed
+	// stopped are the devices the client stopped at a limit, once each
+	// (a relaunched runtime stopped again is the same device).
+	stopped     []summary.StoppedDevice
+	stoppedSeen map[string]bool
+	lat         latency.Histogram
+	routes      map[string]*latency.Histogram
+	series      *series.Series // created with the first event (start known)
+	start       time.Time      // wall time origin of series and marks
+	now         time.Time      // wall time of the event being observed
 	// evOrigin/wallOrigin are the first event's own and wall times: how
 	// far the stack's clock has moved beyond wall time since is the drift
 	// a mark notes (a probe jumping two hours).
@@ -331,6 +335,15 @@ func (c *Checker) Observe(e ledger.Event) {
 				}
 				c.protocol[e.Route]++
 			}
+			if e.Outcome == ledger.OutcomeStopped && !c.stoppedSeen[e.Device] {
+				if c.stoppedSeen == nil {
+					c.stoppedSeen = map[string]bool{}
+				}
+				c.stoppedSeen[e.Device] = true
+				if len(c.stopped) < summary.MaxStoppedListed {
+					c.stopped = append(c.stopped, summary.StoppedDevice{Device: e.Device, Reason: e.Detail})
+				}
+			}
 		case ledger.KindUndelivered:
 			c.onUndelivered(e)
 		}
@@ -414,6 +427,7 @@ func (c *Checker) Finish(s *summary.Summary) {
 	}
 
 	s.AddProtocolErrors(c.protocol)
+	s.AddStopped(len(c.stoppedSeen), c.stopped)
 	s.Requests.Issued += c.requests.Issued
 	s.Requests.Succeeded += c.requests.Succeeded
 	s.Requests.Failed += c.requests.Failed

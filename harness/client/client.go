@@ -31,7 +31,9 @@ type Call struct {
 	// renewal that is, and takes it back when that wait ends (never while it
 	// waits on anything else). A request that passes its deadline while the
 	// client waits on the servers is late because the servers or the machine
-	// were slow, not lost by the client (SPEC §5).
+	// were slow, not lost by the client (SPEC §5). The reference client and
+	// its mutants tell, and the JS client for its requests in flight;
+	// exec clients cannot (their HTTP is out of the harness's sight).
 	Waiting *atomic.Int32
 }
 

@@ -70,6 +70,9 @@ type device struct {
 	// browser's "Uncaught (in promise)" would be: a wrapper that swallows a
 	// refresh failure this way is a finding.
 	unhandled map[*goja.Promise]struct{}
+	// renewals are the device's requests without a request id in flight
+	// (see flight): a call that starts meanwhile waits on them too.
+	renewals map[*flight]struct{}
 
 	mu      sync.Mutex // guards what Go-side accessors read
 	storage map[string]string
@@ -214,6 +217,7 @@ func (d *device) start(pc *pendingCall) {
 	d.c.calls.Add(1)
 	d.c.pend.Add(1)
 	d.calls[pc.id] = pc
+	d.waitOnRenewals(pc)
 	vm := d.vm
 	req := d.reqObject(pc)
 	onOK := vm.ToValue(func(fc goja.FunctionCall) goja.Value {

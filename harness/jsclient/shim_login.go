@@ -21,9 +21,12 @@ func (d *device) jsLogin(fc goja.FunctionCall) goja.Value {
 	if !ok {
 		panic(vm.NewTypeError("login: callback missing"))
 	}
+	f := d.takeOff("", nil) // a renewal: every call of the device may wait on it
 	d.loop.goAsync(func() func() {
 		code, err := d.mintCode()
+		f.land()
 		return func() {
+			d.grounded(f)
 			var args []goja.Value
 			if err != nil {
 				args = []goja.Value{vm.ToValue(err.Error())}

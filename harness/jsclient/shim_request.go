@@ -69,9 +69,12 @@ func (d *device) jsRequest(fc goja.FunctionCall) goja.Value {
 	ctx, cancel := context.WithTimeout(d.ctx, timeout)
 	t := &task{cancel: cancel}
 	d.tasks[id] = t
+	f := d.takeOff(target, header)
 	d.loop.goAsync(func() func() {
 		status, rh, rb, err := d.roundTrip(ctx, method, target, header, body)
+		f.land()
 		return func() {
+			d.grounded(f)
 			delete(d.tasks, id)
 			cancel()
 			var args []goja.Value

@@ -163,7 +163,13 @@ func (d *device) kill(err error) {
 	}
 	d.c.killed.Add(1)
 	if !d.quiet {
-		d.c.env.Ledger.Append(ledger.Event{Source: ledger.SourceClient, Kind: ledger.KindClientLog, Device: d.name, Detail: err.Error()})
+		e := ledger.Event{Source: ledger.SourceClient, Kind: ledger.KindClientLog, Device: d.name, Detail: err.Error()}
+		if IsLimit(err) {
+			// The summary names the device (stopped_devices); an interrupt
+			// (Ctrl-C) stops every runtime and is the run's note instead.
+			e.Outcome = ledger.OutcomeStopped
+		}
+		d.c.env.Ledger.Append(e)
 	}
 	d.cancel()
 	if vm := d.vmp.Load(); vm != nil {

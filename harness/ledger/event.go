@@ -56,6 +56,11 @@ const (
 	// the client under test (garbage on an exec client's stdout, a second
 	// answer, ...); Route then holds its kind (ProtocolGarbage, ...).
 	OutcomeProtocol = "protocol_error"
+	// OutcomeStopped marks a client log event that says the client stopped
+	// one device's runtime at a limit (a JS runtime past its time or memory
+	// limit, harness/jsclient); Detail says which. The device's later calls
+	// fail at once; the run goes on.
+	OutcomeStopped = "stopped"
 )
 
 // Event is one line of the ledger. Tokens are recorded by id (JWT jti or refresh

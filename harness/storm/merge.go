@@ -264,6 +264,9 @@ func addCounts(s, shard *summary.Summary) {
 	if pe := shard.ProtocolErrors; pe != nil {
 		s.AddProtocolErrors(pe.ByKind)
 	}
+	if sd := shard.StoppedDevices; sd != nil {
+		s.AddStopped(sd.Total, sd.Devices)
+	}
 }
 
 func sumInts(dst, src reflect.Value) {

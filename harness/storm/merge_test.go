@@ -2,6 +2,7 @@ package storm
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -122,6 +123,26 @@ func TestAddCountsSumsProtocolErrors(t *testing.T) {
 	require.NotNil(t, whole.ProtocolErrors)
 	assert.Equal(t, 5, whole.ProtocolErrors.Total)
 	assert.Equal(t, 5, whole.ProtocolErrors.ByKind["garbage_lines"])
+}
+
+// Devices stopped at a limit in any shard are the whole run's: counted in
+// full, listed up to the cap.
+func TestAddCountsKeepsStoppedDevices(t *testing.T) {
+	whole := summary.New("js:x", "embedded")
+	for i, n := range []int{1, summary.MaxStoppedListed} {
+		sh := summary.New("js:x", "embedded")
+		var ds []summary.StoppedDevice
+		for j := range n {
+			ds = append(ds, summary.StoppedDevice{Device: fmt.Sprintf("s%d-d%d", i, j), Reason: "memory"})
+		}
+		sh.AddStopped(n, ds)
+		addCounts(whole, sh)
+	}
+	require.NotNil(t, whole.StoppedDevices)
+	assert.Equal(t, 1+summary.MaxStoppedListed, whole.StoppedDevices.Total)
+	require.Len(t, whole.StoppedDevices.Devices, summary.MaxStoppedListed)
+	assert.Equal(t, "s0-d0", whole.StoppedDevices.Devices[0].Device)
+	assert.Contains(t, whole.StoppedDevices.String(1), "s0-d0: memory; 20 more")
 }
 
 // routeShard writes shard i of 2 that ran one route with the given

@@ -84,6 +84,8 @@ func init() {
 	// on an exec client's garbage output (protocol_errors.total == 0).
 	metrics["protocol_errors.total"] = metric{unitCount, func(s *summary.Summary) float64 { return float64(s.ProtocolErrorCount("")) },
 		"protocol errors of the client under test (exec: garbage, oversized or duplicate lines, ...)"}
+	metrics["stopped_devices.total"] = metric{unitCount, func(s *summary.Summary) float64 { return float64(s.StoppedCount()) },
+		"devices whose client runtime was stopped at a limit (JS: a turn past its time or memory limit)"}
 	for _, k := range ledger.ProtocolKinds {
 		metrics["protocol_errors."+k] = metric{unitCount, func(s *summary.Summary) float64 { return float64(s.ProtocolErrorCount(k)) },
 			"protocol errors of kind " + k}

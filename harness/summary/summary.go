@@ -74,6 +74,11 @@ type Summary struct {
 	// protocol does not allow (exec clients: garbage lines, oversized lines,
 	// duplicate answers, ...). Absent when there were none.
 	ProtocolErrors *ProtocolErrors `json:"protocol_errors,omitempty"`
+	// StoppedDevices lists the devices whose client runtime the harness
+	// stopped at a limit (a JS runtime past its time or memory limit):
+	// their later calls failed at once while the run went on. Absent when
+	// there were none.
+	StoppedDevices *StoppedDevices `json:"stopped_devices,omitempty"`
 	// BackendProfile is set in runs against a backend under test.
 	BackendProfile *BackendProfile `json:"backend_profile,omitempty"`
 	Notes          []string        `json:"notes,omitempty"`
@@ -122,6 +127,63 @@ func (s *Summary) ProtocolErrorCount(kind string) int {
 		return s.ProtocolErrors.Total
 	}
 	return s.ProtocolErrors.ByKind[kind]
+}
+
+// MaxStoppedListed bounds stopped_devices.devices: a fleet whose every
+// runtime hit a limit is counted in full, and listed by its first ones.
+const MaxStoppedListed = 20
+
+// StoppedDevices is summary.json's stopped_devices.
+type StoppedDevices struct {
+	Total   int             `json:"total"`
+	Devices []StoppedDevice `json:"devices"` // the first MaxStoppedListed
+}
+
+// StoppedDevice is one device stopped at a limit, and why (the client's
+// words, e.g. "js runtime of device d3 stopped: one turn of its JavaScript
+// allocated more than 256 MiB (runaway allocation?)").
+type StoppedDevice struct {
+	Device string `json:"device"`
+	Reason string `json:"reason"`
+}
+
+// AddStopped adds devices stopped at a limit (as a checker or a merge has
+// them): total counts every one, the list keeps the first MaxStoppedListed.
+func (s *Summary) AddStopped(total int, devices []StoppedDevice) {
+	if total <= 0 {
+		return
+	}
+	if s.StoppedDevices == nil {
+		s.StoppedDevices = &StoppedDevices{Devices: []StoppedDevice{}}
+	}
+	s.StoppedDevices.Total += total
+	for _, d := range devices {
+		if len(s.StoppedDevices.Devices) >= MaxStoppedListed {
+			break
+		}
+		s.StoppedDevices.Devices = append(s.StoppedDevices.Devices, d)
+	}
+}
+
+// StoppedCount is stopped_devices.total; 0 when none was stopped.
+func (s *Summary) StoppedCount() int {
+	if s.StoppedDevices == nil {
+		return 0
+	}
+	return s.StoppedDevices.Total
+}
+
+// String is "1 (d3: js runtime of device d3 stopped: …; …)", at most n
+// devices named.
+func (p *StoppedDevices) String(n int) string {
+	parts := make([]string, 0, min(n, len(p.Devices)))
+	for _, d := range p.Devices[:min(n, len(p.Devices))] {
+		parts = append(parts, d.Device+": "+d.Reason)
+	}
+	if more := p.Total - len(parts); more > 0 {
+		parts = append(parts, fmt.Sprintf("%d more", more))
+	}
+	return fmt.Sprintf("%d (%s)", p.Total, strings.Join(parts, "; "))
 }
 
 // Invariant is the verdict of one invariant.
