@@ -316,6 +316,13 @@ func (c *Checker) onUndelivered(e ledger.Event) {
 	name := c.deviceOf(e)
 	d := c.dev(name)
 	d.remember(e)
+	if e.Source == ledger.SourceClient {
+		// The client's own word that a login or refresh got no answer (a
+		// timeout on slow servers): a failed one as the client saw it, even
+		// when nothing of it reached the backend, so it excuses requests
+		// settled with its error, as a refused refresh does.
+		d.lastFailure = e.Time
+	}
 	if e.Source == ledger.SourceClient && e.Token == "" {
 		// The client's own word that a token call got no answer: it applies
 		// to the device's last success if the device never used its token.

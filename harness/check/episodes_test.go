@@ -224,3 +224,26 @@ func TestPerDeviceCountsFirstLoginCallsApart(t *testing.T) {
 	assert.Equal(t, summary.DeviceStat{Device: "d1", Episodes: 1, Refreshes: 1, Logins: 2, FirstLoginCalls: 2}, summary.DeviceStat{Device: d.Device, Episodes: d.Episodes, Refreshes: d.Refreshes, Logins: d.Logins, FirstLoginCalls: d.FirstLoginCalls})
 	assert.Equal(t, 1, d.EpisodeCalls())
 }
+
+// A refresh that got no answer as the client saw it (its timeout, on slow
+// servers) and never reached the backend is still a failed refresh: the
+// request settled with its error is no correct-replay violation. Without the
+// client's word, the same request is one.
+func TestRefreshWithNoAnswerExcusesTheError(t *testing.T) {
+	build := func(said bool) *summary.Summary {
+		s := newScript()
+		s.login("d1", "c1", "A1", "F1")
+		s.issue("d1", "r1", "POST", "")
+		s.api("d1", "r1", "POST", "", "A1", ledger.OutcomeExpired)
+		if said {
+			s.add(ledger.Event{Source: ledger.SourceClient, Kind: ledger.KindUndelivered, Device: "d1", Route: "refresh",
+				Detail: "the client's refresh got no answer: context deadline exceeded"})
+		}
+		s.settle("d1", "r1", 0, ledger.OutcomeRejected)
+		return s.check(t)
+	}
+	sum := build(true)
+	assert.Equal(t, summary.Pass, sum.Invariants[summary.CorrectReplay].Verdict, "%+v", sum.Invariants[summary.CorrectReplay].Examples)
+	sum = build(false)
+	assert.Equal(t, summary.Fail, sum.Invariants[summary.CorrectReplay].Verdict)
+}
