@@ -14,6 +14,8 @@ package tap
 
 import (
 	"bytes"
+	"compress/gzip"
+	"compress/zlib"
 	"context"
 	"errors"
 	"fmt"
@@ -267,7 +269,8 @@ func (t *Tap) answered(resp *http.Response) error {
 }
 
 // peek reads the start of an answer's body (up to maxAnswer) and puts it
-// back in front of the rest. An event stream is not waited on.
+// back in front of the rest; it returns what was read, decompressed. An
+// event stream is not waited on.
 func (t *Tap) peek(resp *http.Response) []byte {
 	if resp.Body == nil || resp.Body == http.NoBody || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
 		return nil
@@ -282,7 +285,33 @@ func (t *Tap) peek(resp *http.Response) []byte {
 		io.Reader
 		io.Closer
 	}{io.MultiReader(bytes.NewReader(b), tail), rest}
-	return b
+	return decoded(resp.Header.Get("Content-Encoding"), b)
+}
+
+// decoded is what a compressed answer says, for the tap to read (the client
+// still gets it compressed): clients that accept gzip (Python requests, Node
+// fetch) get their answers compressed by backends behind nginx's gzip or a
+// compression middleware. At most maxAnswer bytes are decoded; a body cut
+// at maxAnswer is decoded as far as it goes. An encoding the tap cannot
+// read (br, zstd) gives nil: the answer is judged by its status.
+func decoded(encoding string, b []byte) []byte {
+	var zr io.Reader
+	var err error
+	switch strings.ToLower(strings.TrimSpace(encoding)) {
+	case "", "identity":
+		return b
+	case "gzip", "x-gzip":
+		zr, err = gzip.NewReader(bytes.NewReader(b))
+	case "deflate": // HTTP's deflate is zlib-wrapped
+		zr, err = zlib.NewReader(bytes.NewReader(b))
+	default:
+		return nil
+	}
+	if err != nil {
+		return nil
+	}
+	out, _ := io.ReadAll(io.LimitReader(zr, maxAnswer))
+	return out
 }
 
 type errReader struct{ err error }

@@ -2,6 +2,7 @@ package tap_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -364,4 +366,74 @@ func TestAProtectedCallTheClientAbandonsIsNotRecorded(t *testing.T) {
 	assert.True(t, <-cancelled, "the backend's request was cancelled with the client's")
 	time.Sleep(100 * time.Millisecond)
 	assert.Empty(t, kinds(led, ledger.KindAPI))
+}
+
+// gzipped compresses every answer for a client that accepts gzip, as a
+// backend behind nginx's "gzip on" or a compression middleware does; the
+// answer is buffered, so it has a known length.
+type gzipped struct{ next http.Handler }
+
+func (g gzipped) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+		g.next.ServeHTTP(w, r)
+		return
+	}
+	rec := httptest.NewRecorder()
+	g.next.ServeHTTP(rec, r)
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	_, _ = zw.Write(rec.Body.Bytes())
+	_ = zw.Close()
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	w.Header().Set("Content-Encoding", "gzip")
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(rec.Code)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// A client that accepts gzip (Python requests, Node fetch, curl
+// --compressed) gets its answers compressed by many backends: the tap still
+// reads the tokens and signals in them, and forwards the answer compressed.
+func TestCompressedAnswersAreReadAndForwardedCompressed(t *testing.T) {
+	f := newFake()
+	f.jwt = true
+	tp, led := through(t, gzipped{f})
+	do := func(method, path, token, body string) (int, map[string]any) {
+		req, err := http.NewRequest(method, tp.URL+path, strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Accept-Encoding", "gzip") // set by hand: Go then leaves the body compressed
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		require.Equal(t, "gzip", resp.Header.Get("Content-Encoding"), "forwarded as the backend sent it")
+		zr, err := gzip.NewReader(resp.Body)
+		require.NoError(t, err)
+		var out map[string]any
+		require.NoError(t, json.NewDecoder(zr).Decode(&out))
+		return resp.StatusCode, out
+	}
+	status, login := do("POST", "/auth/login", "", `{"code":"c1"}`)
+	require.Equal(t, 200, status)
+	status, ref := do("POST", "/auth/refresh", "", `{"refresh_token":"`+login["refresh_token"].(string)+`"}`)
+	require.Equal(t, 200, status)
+	status, _ = do("POST", "/api/orders?rid=r-1", "expired", `{}`)
+	require.Equal(t, 401, status)
+
+	l := kinds(led, ledger.KindBackendLogin)
+	require.Len(t, l, 1)
+	assert.Equal(t, ledger.OutcomeOK, l[0].Outcome, "the login's tokens were read: %+v", l[0])
+	assert.Equal(t, "jti-1", l[0].Token)
+	r := kinds(led, ledger.KindRefresh)
+	require.Len(t, r, 1)
+	assert.Equal(t, ledger.OutcomeOK, r[0].Outcome, "%+v", r[0])
+	assert.Equal(t, l[0].Family, r[0].Family, "the refresh token handed out at login was read")
+	assert.NotEmpty(t, ref["access_token"])
+	api := kinds(led, ledger.KindAPI)
+	require.Len(t, api, 1)
+	assert.Equal(t, ledger.OutcomeExpired, api[0].Outcome, "the expiry signal in a compressed body: %+v", api[0])
 }
