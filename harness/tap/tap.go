@@ -246,11 +246,21 @@ func (t *Tap) answered(resp *http.Response) error {
 		return nil
 	}
 	// Token answers are read whole (up to maxAnswer). A protected answer is
-	// read only when its signal depends on its body and its length is
-	// known: an answer of unknown length may be a stream, which must not
-	// wait on the tap (it is then judged by its status).
+	// read only when its signal depends on its body: at once when its
+	// length is known, else as it passes to the client (it may be a stream,
+	// which must not wait on the tap), recorded at its end.
 	var body []byte
-	if x.route != routeAPI || (t.st.NeedsBody(resp.StatusCode) && resp.ContentLength >= 0 && resp.ContentLength <= maxAnswer) {
+	switch {
+	case x.route != routeAPI:
+		body = t.peek(resp)
+	case !t.st.NeedsBody(resp.StatusCode) || eventStream(resp):
+	case resp.ContentLength < 0 && resp.Body != nil && resp.Body != http.NoBody:
+		status, h := resp.StatusCode, resp.Header
+		resp.Body = &readAlong{body: resp.Body, done: func(b []byte) {
+			t.recordAPI(x, status, h, decoded(h.Get("Content-Encoding"), b))
+		}}
+		return nil
+	case resp.ContentLength <= maxAnswer:
 		body = t.peek(resp)
 	}
 	switch x.route {
@@ -272,7 +282,7 @@ func (t *Tap) answered(resp *http.Response) error {
 // back in front of the rest; it returns what was read, decompressed. An
 // event stream is not waited on.
 func (t *Tap) peek(resp *http.Response) []byte {
-	if resp.Body == nil || resp.Body == http.NoBody || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+	if resp.Body == nil || resp.Body == http.NoBody || eventStream(resp) {
 		return nil
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
@@ -313,6 +323,40 @@ func decoded(encoding string, b []byte) []byte {
 	out, _ := io.ReadAll(io.LimitReader(zr, maxAnswer))
 	return out
 }
+
+func eventStream(resp *http.Response) bool {
+	return strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
+}
+
+// readAlong passes an answer of unknown length through to the client and
+// keeps its start (up to maxAnswer); done gets it once, at the end of the
+// answer (inside the Read that meets it, so before the proxy ends the
+// answer to the client), once maxAnswer bytes have passed, or at Close
+// (the client or the backend broke off).
+type readAlong struct {
+	body io.ReadCloser
+	buf  []byte
+	done func([]byte)
+	once sync.Once
+}
+
+func (r *readAlong) Read(p []byte) (int, error) {
+	n, err := r.body.Read(p)
+	if room := maxAnswer - len(r.buf); room > 0 {
+		r.buf = append(r.buf, p[:min(n, room)]...)
+	}
+	if err != nil || len(r.buf) >= maxAnswer {
+		r.finish()
+	}
+	return n, err
+}
+
+func (r *readAlong) Close() error {
+	r.finish()
+	return r.body.Close()
+}
+
+func (r *readAlong) finish() { r.once.Do(func() { r.done(r.buf) }) }
 
 type errReader struct{ err error }
 

@@ -437,3 +437,52 @@ func TestCompressedAnswersAreReadAndForwardedCompressed(t *testing.T) {
 	require.Len(t, api, 1)
 	assert.Equal(t, ledger.OutcomeExpired, api[0].Outcome, "the expiry signal in a compressed body: %+v", api[0])
 }
+
+// Many backends answer JSON without a Content-Length (Spring's
+// @ResponseBody, anything that flushes): in a body-code style the expiry
+// signal is in that body, and the tap reads it as it passes, recording the
+// call by the time the client has the whole answer.
+func TestAnswersOfUnknownLengthAreReadAsTheyPass(t *testing.T) {
+	st := style.MustLoad("body-code")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.(http.Flusher).Flush() // headers first: the answer is chunked
+		if r.Header.Get("X-Token") == "expired" {
+			_, _ = io.WriteString(w, `{"code":10006,"msg":"token expired"}`)
+			return
+		}
+		_, _ = io.WriteString(w, `{"code":0,`)
+		w.(http.Flusher).Flush()
+		_, _ = io.WriteString(w, `"data":{"ok":true}}`)
+	}))
+	defer srv.Close()
+	led := ledger.New(ledger.Options{Memory: true})
+	tp, err := tap.Start(context.Background(), tap.Config{Target: srv.URL, Style: st, Ledger: led})
+	require.NoError(t, err)
+	defer tp.Close()
+	do := func(method, token, rid string) string {
+		req, err := http.NewRequest(method, tp.URL+st.ResourcePath("/api/orders?rid="+rid), strings.NewReader(`{"sku":1}`))
+		require.NoError(t, err)
+		st.SetToken(req.Header, token)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		require.EqualValues(t, -1, resp.ContentLength, "the answer is chunked")
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return string(b)
+	}
+	assert.Equal(t, `{"code":10006,"msg":"token expired"}`, do("POST", "expired", "r-1"), "the answer passes unchanged")
+	api := kinds(led, ledger.KindAPI)
+	require.Len(t, api, 1, "recorded by the time the client has the answer")
+	assert.Equal(t, ledger.OutcomeExpired, api[0].Outcome, "%+v", api[0])
+	assert.Equal(t, "r-1", api[0].RID)
+
+	assert.Equal(t, `{"code":0,"data":{"ok":true}}`, do("POST", "good", "r-2"))
+	api = kinds(led, ledger.KindAPI)
+	require.Len(t, api, 2)
+	assert.Equal(t, ledger.OutcomeOK, api[1].Outcome, "%+v", api[1])
+	effects := kinds(led, ledger.KindEffect)
+	require.Len(t, effects, 1, "the executed POST")
+	assert.Equal(t, "r-2", effects[0].RID)
+}
