@@ -70,6 +70,17 @@ type Tap struct {
 	login  latency.Histogram
 	refr   latency.Histogram
 	ownsTr *http.Transport
+	// stop ends the calls the tap finishes for a client that has gone
+	// (Close); running counts the requests being handled, for Close to
+	// wait on (not a WaitGroup: a request may still come in while Close
+	// waits).
+	stop    context.Context
+	stopped context.CancelFunc
+	running struct {
+		sync.Mutex
+		n    int
+		none sync.Cond
+	}
 }
 
 // Limits: how much of a request or answer the tap holds to read it. A
@@ -99,6 +110,8 @@ func New(cfg Config) (*Tap, error) {
 		cfg.TokenCallTimeout = 60 * time.Second
 	}
 	t := &Tap{cfg: cfg, st: cfg.Style, clock: cfg.Clock, rec: ledger.Recorder{Ledger: cfg.Ledger, Source: ledger.SourceBackend, Clock: cfg.Clock}, fams: newFamilies(familyGeneration)}
+	t.stop, t.stopped = context.WithCancel(context.Background())
+	t.running.none.L = &t.running.Mutex
 	tr := cfg.Transport
 	if tr == nil {
 		t.ownsTr = http.DefaultTransport.(*http.Transport).Clone()
@@ -143,8 +156,17 @@ func (t *Tap) Latency() (login, refresh summary.CallLatency) {
 	return summary.CallLatencyOf(&t.login), summary.CallLatencyOf(&t.refr)
 }
 
-// Close releases the tap's idle connections to the backend.
+// Close ends the login and refresh calls the tap is finishing for clients
+// that have gone (they are not recorded), waits for the requests being
+// handled to return, and releases the tap's idle connections to the
+// backend. Whoever serves the Tap stops serving first (Server.Close does).
 func (t *Tap) Close() {
+	t.stopped()
+	t.running.Lock()
+	for t.running.n > 0 {
+		t.running.none.Wait()
+	}
+	t.running.Unlock()
 	if t.ownsTr != nil {
 		t.ownsTr.CloseIdleConnections()
 	}
@@ -196,6 +218,16 @@ func exchangeOf(ctx context.Context) *exchange {
 
 // ServeHTTP forwards r to the backend and records the exchange.
 func (t *Tap) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	t.running.Lock()
+	t.running.n++
+	t.running.Unlock()
+	defer func() {
+		t.running.Lock()
+		if t.running.n--; t.running.n == 0 {
+			t.running.none.Broadcast()
+		}
+		t.running.Unlock()
+	}()
 	route := t.routeOf(r.URL.Path)
 	if route == routeOther {
 		t.proxy.ServeHTTP(w, r)
@@ -228,6 +260,7 @@ func (t *Tap) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		var cancel context.CancelFunc
 		x.detach, cancel = context.WithTimeout(context.WithoutCancel(ctx), t.cfg.TokenCallTimeout)
 		defer cancel()
+		defer context.AfterFunc(t.stop, cancel)()
 	}
 	r = r.WithContext(ctx)
 	x.in = r
@@ -368,7 +401,7 @@ func (t *Tap) failed(w http.ResponseWriter, r *http.Request, err error) {
 	// A protected call the client gave up on was cancelled on its way to
 	// the backend too: what the backend did is unknown, so nothing is
 	// recorded (a login or refresh is never cancelled by the client).
-	if x := exchangeOf(r.Context()); x != nil && (x.detach != nil || r.Context().Err() == nil) {
+	if x := exchangeOf(r.Context()); x != nil && (x.detach != nil || r.Context().Err() == nil) && t.stop.Err() == nil {
 		ev := t.event(x)
 		ev.Outcome, ev.Status, ev.Detail = ledger.OutcomeError, http.StatusBadGateway, "the backend did not answer: "+err.Error()
 		if x.route == routeRefresh {
@@ -376,8 +409,8 @@ func (t *Tap) failed(w http.ResponseWriter, r *http.Request, err error) {
 		}
 		t.rec.Append(ev)
 	}
-	if r.Context().Err() != nil {
-		return // the client has gone: nobody to answer
+	if r.Context().Err() != nil || t.stop.Err() != nil {
+		return // the client has gone, or the tap is closing: nobody to answer
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusBadGateway)

@@ -486,3 +486,40 @@ func TestAnswersOfUnknownLengthAreReadAsTheyPass(t *testing.T) {
 	require.Len(t, effects, 1, "the executed POST")
 	assert.Equal(t, "r-2", effects[0].RID)
 }
+
+// A login the client gave up on is finished by the tap, but not after the
+// tap is closed: Close ends it at the backend and returns once nothing of
+// the tap runs any more, so nothing reaches the ledger afterwards.
+func TestCloseEndsTheCallsTheTapFinishes(t *testing.T) {
+	cancelled := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		select {
+		case <-r.Context().Done():
+			close(cancelled)
+		case <-time.After(5 * time.Second):
+		}
+	}))
+	defer srv.Close()
+	led := ledger.New(ledger.Options{Memory: true})
+	tp, err := tap.Start(context.Background(), tap.Config{Target: srv.URL, Style: style.MustLoad("bearer"), Ledger: led})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "POST", tp.URL+"/auth/login", strings.NewReader(`{"code":"c1"}`))
+	_, err = http.DefaultClient.Do(req)
+	require.Error(t, err)
+	time.Sleep(50 * time.Millisecond) // the tap goes on with the login
+	began := time.Now()
+	tp.Close()
+	assert.Less(t, time.Since(began), 2*time.Second, "Close does not wait for the backend")
+	select {
+	case <-cancelled:
+	case <-time.After(time.Second): // the backend notices the closed connection a moment later
+		t.Fatal("the login was still running at the backend after Close returned")
+	}
+	n := len(led.Events())
+	time.Sleep(100 * time.Millisecond)
+	assert.Len(t, led.Events(), n, "nothing recorded after Close")
+	assert.Empty(t, kinds(led, ledger.KindBackendLogin), "a call the tap itself ended has no verdict")
+}
