@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -181,20 +182,30 @@ const (
 	routeAPI
 )
 
-// routeOf classifies a path with the style, as the reference backend routes.
-func (t *Tap) routeOf(path string) int {
+// routeOf classifies a request with the style, as the reference backend
+// routes: a method the route does not take (a CORS preflight's OPTIONS, a
+// GET to a POST route) is no call of that route, and passes unrecorded.
+func (t *Tap) routeOf(method, path string) int {
 	rq := &t.st.Requests
+	route := routeOther
+	var methods []string
 	switch {
 	case path == rq.Login.Path:
-		return routeLogin
+		route, methods = routeLogin, rq.Login.Methods()
 	case rq.Refresh.Path != "" && path == rq.Refresh.Path:
-		return routeRefresh
+		route, methods = routeRefresh, rq.Refresh.Methods()
 	case rq.Verify.Path != "" && path == rq.Verify.Path:
-		return routeVerify
+		route, methods = routeVerify, rq.Verify.Methods()
 	case strings.HasPrefix(path, t.st.Routes.Resource):
-		return routeAPI
+		if backend.IsAPIMethod(method) {
+			return routeAPI
+		}
+		return routeOther
 	}
-	return routeOther
+	if methods != nil && !slices.Contains(methods, method) {
+		return routeOther
+	}
+	return route
 }
 
 // exchange is one request through the tap: what ServeHTTP learnt of the
@@ -228,7 +239,7 @@ func (t *Tap) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		t.running.Unlock()
 	}()
-	route := t.routeOf(r.URL.Path)
+	route := t.routeOf(r.Method, r.URL.Path)
 	if route == routeOther {
 		t.proxy.ServeHTTP(w, r)
 		return

@@ -523,3 +523,34 @@ func TestCloseEndsTheCallsTheTapFinishes(t *testing.T) {
 	assert.Len(t, led.Events(), n, "nothing recorded after Close")
 	assert.Empty(t, kinds(led, ledger.KindBackendLogin), "a call the tap itself ended has no verdict")
 }
+
+// A browser-based client sends a CORS preflight (OPTIONS) before every
+// cross-origin call with an Authorization header. The reference backend
+// routes by method too and records no call for it: neither does the tap, so
+// a preflighted POST is one execution, not two, and a preflight is no
+// failed login or refresh.
+func TestMethodsTheRoutesDoNotTakePassUnrecorded(t *testing.T) {
+	f := newFake()
+	tp, led := through(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodOptions {
+			w.Header().Set("Access-Control-Allow-Origin", "*")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		f.ServeHTTP(w, r)
+	}))
+	for _, path := range []string{"/auth/login", "/auth/refresh", "/api/orders?rid=r-1"} {
+		a := call(t, "OPTIONS", tp.URL+path, "", "")
+		assert.Equal(t, http.StatusNoContent, a.status, "the preflight passes: %s", path)
+	}
+	call(t, "GET", tp.URL+"/auth/refresh", "", "") // refresh takes POST only
+	a := call(t, "POST", tp.URL+"/api/orders?rid=r-1", "good", `{"sku":1}`)
+	require.Equal(t, 200, a.status)
+
+	assert.Empty(t, kinds(led, ledger.KindBackendLogin))
+	assert.Empty(t, kinds(led, ledger.KindRefresh))
+	api := kinds(led, ledger.KindAPI)
+	require.Len(t, api, 1, "the POST only")
+	assert.Equal(t, "POST", api[0].Method)
+	assert.Len(t, kinds(led, ledger.KindEffect), 1, "one execution")
+}
