@@ -107,7 +107,7 @@ func (t *Tap) recordRefresh(x *exchange, status int, h http.Header, body []byte)
 	if sig == style.SignalSuccess && ans.AccessToken != "" {
 		now := t.clock.Now()
 		acc := readToken(ans.AccessToken)
-		fam, uses := t.fams.accepted(rec, readToken(ans.RefreshToken).id)
+		fam, uses := t.fams.accepted(rec, ev.Token, readToken(ans.RefreshToken).id)
 		ev.Time = now
 		ev.Outcome, ev.Family, ev.Subject, ev.Detail, ev.Expires = ledger.OutcomeOK, fam.id, acc.subject, acc.id, t.expiresAt(acc, ans, now)
 		if uses > 1 {

@@ -554,3 +554,40 @@ func TestMethodsTheRoutesDoNotTakePassUnrecorded(t *testing.T) {
 	assert.Equal(t, "POST", api[0].Method)
 	assert.Len(t, kinds(led, ledger.KindEffect), 1, "one execution")
 }
+
+// A backend that keeps its refresh tokens (no rotation: the answer carries
+// the same one, or none) is presented the same token at every refresh: that
+// is no reuse, and a later refusal of it is no reuse either.
+func TestAKeptRefreshTokenIsNoReuse(t *testing.T) {
+	for _, same := range []bool{true, false} {
+		refused := false
+		tp, led := through(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			if r.URL.Path == "/auth/refresh" && refused {
+				w.WriteHeader(http.StatusUnauthorized)
+				_, _ = io.WriteString(w, `{"error":"invalid_grant"}`)
+				return
+			}
+			ans := map[string]any{"access_token": "acc-" + r.URL.Path, "expires_in": 60}
+			if r.URL.Path == "/auth/login" || same {
+				ans["refresh_token"] = "kept-refresh"
+			}
+			_ = json.NewEncoder(w).Encode(ans)
+		}))
+		call(t, "POST", tp.URL+"/auth/login", "", `{"code":"c1"}`)
+		for range 3 {
+			require.Equal(t, 200, call(t, "POST", tp.URL+"/auth/refresh", "", `{"refresh_token":"kept-refresh"}`).status)
+		}
+		refused = true
+		require.Equal(t, 401, call(t, "POST", tp.URL+"/auth/refresh", "", `{"refresh_token":"kept-refresh"}`).status)
+		refs := kinds(led, ledger.KindRefresh)
+		require.Len(t, refs, 4)
+		fam := kinds(led, ledger.KindBackendLogin)[0].Family
+		for i, e := range refs[:3] {
+			assert.Equal(t, ledger.OutcomeOK, e.Outcome)
+			assert.Equal(t, fam, e.Family)
+			assert.Zero(t, e.Attempt, "refresh %d (same token in the answer: %v) is no tolerated reuse", i, same)
+		}
+		assert.Equal(t, ledger.OutcomeInvalid, refs[3].Outcome, "a refused kept token is no reuse (same token in the answer: %v)", same)
+	}
+}
