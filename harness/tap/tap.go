@@ -71,6 +71,7 @@ type Tap struct {
 	login  latency.Histogram
 	refr   latency.Histogram
 	ownsTr *http.Transport
+	target *url.URL
 	// stop ends the calls the tap finishes for a client that has gone
 	// (Close); running counts the requests being handled, for Close to
 	// wait on (not a WaitGroup: a request may still come in while Close
@@ -112,6 +113,7 @@ func New(cfg Config) (*Tap, error) {
 	}
 	t := &Tap{cfg: cfg, st: cfg.Style, clock: cfg.Clock, rec: ledger.Recorder{Ledger: cfg.Ledger, Source: ledger.SourceBackend, Clock: cfg.Clock}, fams: newFamilies(familyGeneration)}
 	t.stop, t.stopped = context.WithCancel(context.Background())
+	t.target = target
 	t.running.none.L = &t.running.Mutex
 	tr := cfg.Transport
 	if tr == nil {
@@ -126,7 +128,10 @@ func New(cfg Config) (*Tap, error) {
 			// directly; the rest of the request is forwarded as it came
 			// (no X-Forwarded-* added, hop-by-hop headers dropped).
 			pr.SetURL(target)
-			if x := exchangeOf(pr.In.Context()); x != nil && x.detach != nil {
+			switch x := exchangeOf(pr.In.Context()); {
+			case x == nil: // for answered to know how the client reached the tap
+				pr.Out = pr.Out.WithContext(context.WithValue(pr.Out.Context(), inKey{}, pr.In))
+			case x.detach != nil:
 				pr.Out = pr.Out.WithContext(x.detach)
 			}
 		},
@@ -222,6 +227,33 @@ type exchange struct {
 
 type exchangeKey struct{}
 
+// inKey holds the client's request of an exchange that is not recorded.
+type inKey struct{}
+
+// backToTap points a redirect to the backend's own address back at the
+// tap, as the client reached it, so that the client follows it through the
+// tap: the backend sees its own Host, and frameworks that build absolute
+// Locations from it (Spring) would send the client around the tap.
+func (t *Tap) backToTap(resp *http.Response, in *http.Request) {
+	loc := resp.Header.Get("Location")
+	if loc == "" {
+		return
+	}
+	u, err := url.Parse(loc)
+	if err != nil || !strings.EqualFold(u.Host, t.target.Host) || (u.Scheme != "" && u.Scheme != t.target.Scheme) {
+		return // relative, or elsewhere: the client's own way
+	}
+	u.Scheme, u.Host = "http", in.Host
+	if in.TLS != nil {
+		u.Scheme = "https"
+	}
+	// The tap adds the target's path to what it forwards: take it off.
+	if rest, ok := strings.CutPrefix(u.Path, t.target.Path); ok && t.target.Path != "" && (rest == "" || rest[0] == '/') {
+		u.Path, u.RawPath = rest, ""
+	}
+	resp.Header.Set("Location", u.String())
+}
+
 func exchangeOf(ctx context.Context) *exchange {
 	x, _ := ctx.Value(exchangeKey{}).(*exchange)
 	return x
@@ -287,8 +319,12 @@ func (t *Tap) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (t *Tap) answered(resp *http.Response) error {
 	x := exchangeOf(resp.Request.Context())
 	if x == nil {
+		if in, _ := resp.Request.Context().Value(inKey{}).(*http.Request); in != nil {
+			t.backToTap(resp, in)
+		}
 		return nil
 	}
+	t.backToTap(resp, x.in)
 	// Token answers are read whole (up to maxAnswer). A protected answer is
 	// read only when its signal depends on its body: at once when its
 	// length is known, else as it passes to the client (it may be a stream,

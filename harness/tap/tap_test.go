@@ -591,3 +591,53 @@ func TestAKeptRefreshTokenIsNoReuse(t *testing.T) {
 		assert.Equal(t, ledger.OutcomeInvalid, refs[3].Outcome, "a refused kept token is no reuse (same token in the answer: %v)", same)
 	}
 }
+
+// A redirect the backend makes to its own address (Spring builds absolute
+// Locations from the Host it sees, which is its own) is pointed back at the
+// tap: the client follows it through the tap, and the call is recorded.
+func TestRedirectsToTheBackendComeBackThroughTheTap(t *testing.T) {
+	var self string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/old" {
+			http.Redirect(w, r, self+"/api/new?rid=r-1", http.StatusFound)
+			return
+		}
+		if r.URL.Path == "/base/api/old" {
+			http.Redirect(w, r, self+"/base/api/new?rid=r-2", http.StatusFound)
+			return
+		}
+		if r.URL.Path == "/elsewhere" {
+			http.Redirect(w, r, "https://example.com/x", http.StatusFound)
+			return
+		}
+		_, _ = io.WriteString(w, `{"ok":true}`)
+	}))
+	defer srv.Close()
+	self = srv.URL
+	led := ledger.New(ledger.Options{Memory: true})
+	tp, err := tap.Start(context.Background(), tap.Config{Target: srv.URL, Style: style.MustLoad("bearer"), Ledger: led})
+	require.NoError(t, err)
+	defer tp.Close()
+	a := call(t, "GET", tp.URL+"/api/old", "good", "")
+	require.Equal(t, 200, a.status)
+	var routes []string
+	for _, e := range kinds(led, ledger.KindAPI) {
+		routes = append(routes, e.Route)
+	}
+	assert.Equal(t, []string{"/api/old", "/api/new"}, routes, "the redirected call came through the tap")
+
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noFollow.Get(tp.URL + "/elsewhere")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, "https://example.com/x", resp.Header.Get("Location"), "a redirect elsewhere is left alone")
+
+	// A backend under a path: the tap adds it, so the Location loses it.
+	based, err := tap.Start(context.Background(), tap.Config{Target: srv.URL + "/base/", Style: style.MustLoad("bearer")})
+	require.NoError(t, err)
+	defer based.Close()
+	resp, err = noFollow.Get(based.URL + "/api/old")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, based.URL+"/api/new?rid=r-2", resp.Header.Get("Location"))
+}
