@@ -117,10 +117,15 @@ func (t *Tap) recordRefresh(x *exchange, status int, h http.Header, body []byte)
 		x.ok = ev
 		return
 	}
+	if sig != style.SignalInvalidGrant && sig != style.SignalInvalid && sig != style.SignalExpired {
+		// Not a verdict on the token: a broken call or a failing backend
+		// (the family is not marked either).
+		ev.Outcome, ev.Detail = ledger.OutcomeError, style.SignalNote(sig)
+		t.rec.Append(ev)
+		return
+	}
 	reuse, revoked := t.fams.refused(rec)
 	switch {
-	case sig != style.SignalInvalidGrant && sig != style.SignalInvalid && sig != style.SignalExpired:
-		ev.Outcome = ledger.OutcomeError // not a verdict on the token: a broken call or a failing backend
 	case revoked:
 		ev.Outcome = ledger.OutcomeRevoked
 	case reuse:

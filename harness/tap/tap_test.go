@@ -641,3 +641,37 @@ func TestRedirectsToTheBackendComeBackThroughTheTap(t *testing.T) {
 	resp.Body.Close()
 	assert.Equal(t, based.URL+"/api/new?rid=r-2", resp.Header.Get("Location"))
 }
+
+// A failing backend (a 503 under the storm) has given no verdict on the
+// token: a rotated token it then refuses is a reuse, not a refusal in a
+// family already revoked.
+func TestABrokenAnswerIsNoVerdictOnTheToken(t *testing.T) {
+	presented := 0
+	tp, led := through(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/auth/login" {
+			_, _ = io.WriteString(w, `{"access_token":"a1","refresh_token":"rt1","expires_in":60}`)
+			return
+		}
+		presented++
+		switch presented {
+		case 1:
+			_, _ = io.WriteString(w, `{"access_token":"a2","refresh_token":"rt2","expires_in":60}`)
+		case 2:
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, `{"error":"busy"}`)
+		default:
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = io.WriteString(w, `{"error":"invalid_grant"}`)
+		}
+	}))
+	call(t, "POST", tp.URL+"/auth/login", "", `{"code":"c1"}`)
+	for range 3 {
+		call(t, "POST", tp.URL+"/auth/refresh", "", `{"refresh_token":"rt1"}`)
+	}
+	var outcomes []string
+	for _, e := range kinds(led, ledger.KindRefresh) {
+		outcomes = append(outcomes, e.Outcome)
+	}
+	assert.Equal(t, []string{ledger.OutcomeOK, ledger.OutcomeError, ledger.OutcomeReused}, outcomes)
+}
