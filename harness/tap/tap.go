@@ -81,7 +81,7 @@ type Tap struct {
 	running struct {
 		sync.Mutex
 		n    int
-		none sync.Cond
+		none chan struct{} // closed when n drops to 0, while Close waits
 	}
 }
 
@@ -95,6 +95,9 @@ const (
 	// generations of this many).
 	familyGeneration = 1 << 17
 )
+
+// closeWait bounds how long Close waits for the requests being handled.
+const closeWait = time.Second
 
 // New returns a Tap forwarding to cfg.Target.
 func New(cfg Config) (*Tap, error) {
@@ -114,7 +117,6 @@ func New(cfg Config) (*Tap, error) {
 	t := &Tap{cfg: cfg, st: cfg.Style, clock: cfg.Clock, rec: ledger.Recorder{Ledger: cfg.Ledger, Source: ledger.SourceBackend, Clock: cfg.Clock}, fams: newFamilies(familyGeneration)}
 	t.stop, t.stopped = context.WithCancel(context.Background())
 	t.target = target
-	t.running.none.L = &t.running.Mutex
 	tr := cfg.Transport
 	if tr == nil {
 		t.ownsTr = http.DefaultTransport.(*http.Transport).Clone()
@@ -164,15 +166,24 @@ func (t *Tap) Latency() (login, refresh summary.CallLatency) {
 
 // Close ends the login and refresh calls the tap is finishing for clients
 // that have gone (they are not recorded), waits for the requests being
-// handled to return, and releases the tap's idle connections to the
+// handled to return (at most closeWait), and releases the tap's idle connections to the
 // backend. Whoever serves the Tap stops serving first (Server.Close does).
 func (t *Tap) Close() {
 	t.stopped()
 	t.running.Lock()
-	for t.running.n > 0 {
-		t.running.none.Wait()
+	if t.running.n == 0 {
+		t.running.Unlock()
+	} else {
+		none := make(chan struct{})
+		t.running.none = none
+		t.running.Unlock()
+		// Bounded: an upgraded connection (a WebSocket) passing through
+		// runs until one side closes it, and records nothing more.
+		select {
+		case <-none:
+		case <-time.After(closeWait):
+		}
 	}
-	t.running.Unlock()
 	if t.ownsTr != nil {
 		t.ownsTr.CloseIdleConnections()
 	}
@@ -266,8 +277,9 @@ func (t *Tap) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	t.running.Unlock()
 	defer func() {
 		t.running.Lock()
-		if t.running.n--; t.running.n == 0 {
-			t.running.none.Broadcast()
+		if t.running.n--; t.running.n == 0 && t.running.none != nil {
+			close(t.running.none)
+			t.running.none = nil
 		}
 		t.running.Unlock()
 	}()

@@ -675,3 +675,36 @@ func TestABrokenAnswerIsNoVerdictOnTheToken(t *testing.T) {
 	}
 	assert.Equal(t, []string{ledger.OutcomeOK, ledger.OutcomeError, ledger.OutcomeReused}, outcomes)
 }
+
+// An upgraded connection (a WebSocket) through the tap is no server
+// connection any more: Close does not wait for it to end.
+func TestCloseDoesNotWaitForAnUpgradedConnection(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "Upgrade")
+		w.Header().Set("Upgrade", "websocket")
+		w.WriteHeader(http.StatusSwitchingProtocols)
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		_, _ = io.Copy(io.Discard, conn) // held open by the client
+	}))
+	defer srv.Close()
+	tp, err := tap.Start(context.Background(), tap.Config{Target: srv.URL, Style: style.MustLoad("bearer")})
+	require.NoError(t, err)
+	req, _ := http.NewRequest("GET", tp.URL+"/ws", nil)
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", "websocket")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
+	defer resp.Body.Close()
+	done := make(chan struct{})
+	go func() { tp.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(4 * time.Second):
+		t.Fatal("Close waited for the upgraded connection")
+	}
+}
