@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -116,6 +117,11 @@ type route struct {
 }
 
 var apiMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+
+// IsAPIMethod reports whether protected resources take method (others, a
+// CORS preflight's OPTIONS among them, get 405 and are no call): the
+// recording tap routes as the backend does.
+func IsAPIMethod(method string) bool { return slices.Contains(apiMethods, method) }
 
 // Routes are package values so that routing allocates nothing.
 var (

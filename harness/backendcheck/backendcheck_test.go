@@ -266,6 +266,15 @@ func TestProfileTellsACountFromAGraceWindow(t *testing.T) {
 		assert.Less(t, p.ReuseGraceSeconds, 0.1, "%v", p.Notes)
 		assert.Contains(t, strings.Join(p.Notes, "\n"), "presentations in a row accepted, then refused; refused once")
 	})
+	t.Run("a window longer than the bound that closes during a slow burst", func(t *testing.T) {
+		// 17 presentations of 50 ms outlast a 600 ms window; the bound (400
+		// ms) is shorter than the refusal came at: the pause that tells a
+		// window from a count must still outlast the refusal.
+		p := profile("grace:600ms", Config{GraceBound: 400 * time.Millisecond, HTTP: &http.Client{Timeout: 10 * time.Second, Transport: slowTransport{50 * time.Millisecond}}})
+		assert.Equal(t, "grace", p.Reuse, "%v", p.Notes)
+		assert.Less(t, p.ReuseAccepted, MaxReuseCount, "the window closed during the burst")
+		assert.Less(t, p.ReuseGraceSeconds, 0.6, "%v", p.Notes)
+	})
 	t.Run("count above the burst", func(t *testing.T) {
 		p := profile("reuse:40", Config{GraceBound: 500 * time.Millisecond})
 		assert.Equal(t, "tolerated", p.Reuse, "%v", p.Notes)

@@ -331,8 +331,10 @@ func (r *runner) measureReuse(ctx context.Context, p *summary.BackendProfile, to
 	case p.ReuseAccepted == 0:
 		p.Reuse = "strict"
 	case p.ReuseAccepted < reuseBurst:
-		bound := r.graceBound()
-		delay := min(max(2*refusedAt, 100*time.Millisecond), bound)
+		// Not capped by the grace bound: a pause shorter than the refusal
+		// came at cannot tell a window that closed during the burst from a
+		// count (the burst lasts at most reuseBurst round-trips).
+		delay := max(2*refusedAt, 100*time.Millisecond)
 		accepted, ok := r.reuseAfter(ctx, delay, func(t string) bool { a, _ := reuse(t); return a })
 		switch {
 		case !ok:

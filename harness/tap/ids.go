@@ -81,7 +81,7 @@ type family struct {
 // refreshRec is what the tap knows of one refresh token.
 type refreshRec struct {
 	fam  *family
-	uses int // presentations the backend accepted
+	uses int // presentations the backend accepted after it rotated the token
 }
 
 // families maps refresh token ids to their families. Memory is bounded:
@@ -127,18 +127,23 @@ func (f *families) lookup(id string) *refreshRec {
 	return nil
 }
 
-// accepted notes that the backend accepted rec (nil: an unknown token) and
-// handed out newID (may be "", or the same token: a backend that keeps its
-// refresh tokens). It returns the family and how many times rec has been
-// accepted, this time included.
-func (f *families) accepted(rec *refreshRec, newID string) (*family, int) {
+// accepted notes that the backend accepted rec (nil: an unknown token),
+// presented as presentedID, and handed out newID. A newID of "" or
+// presentedID is a backend that keeps its refresh tokens: presenting the
+// token again is then no reuse. It returns the family and how many times
+// rec has been accepted since it was rotated, this time included (1 when
+// it was not).
+func (f *families) accepted(rec *refreshRec, presentedID, newID string) (*family, int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var fam *family
 	uses := 1
 	if rec != nil {
-		rec.uses++
-		fam, uses = rec.fam, rec.uses
+		fam = rec.fam
+		if newID != "" && newID != presentedID {
+			rec.uses++
+			uses = rec.uses
+		}
 	} else {
 		f.next++
 		fam = &family{id: "tf-" + strconv.FormatUint(f.next, 10)}
@@ -152,7 +157,7 @@ func (f *families) accepted(rec *refreshRec, newID string) (*family, int) {
 }
 
 // refused notes that the backend refused rec; it returns whether this was a
-// reuse (rec had been accepted before) and whether the family was already
+// reuse (rec had been rotated before) and whether the family was already
 // known revoked.
 func (f *families) refused(rec *refreshRec) (reuse, revoked bool) {
 	if rec == nil {

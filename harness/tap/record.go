@@ -107,7 +107,7 @@ func (t *Tap) recordRefresh(x *exchange, status int, h http.Header, body []byte)
 	if sig == style.SignalSuccess && ans.AccessToken != "" {
 		now := t.clock.Now()
 		acc := readToken(ans.AccessToken)
-		fam, uses := t.fams.accepted(rec, readToken(ans.RefreshToken).id)
+		fam, uses := t.fams.accepted(rec, ev.Token, readToken(ans.RefreshToken).id)
 		ev.Time = now
 		ev.Outcome, ev.Family, ev.Subject, ev.Detail, ev.Expires = ledger.OutcomeOK, fam.id, acc.subject, acc.id, t.expiresAt(acc, ans, now)
 		if uses > 1 {
@@ -117,10 +117,15 @@ func (t *Tap) recordRefresh(x *exchange, status int, h http.Header, body []byte)
 		x.ok = ev
 		return
 	}
+	if sig != style.SignalInvalidGrant && sig != style.SignalInvalid && sig != style.SignalExpired {
+		// Not a verdict on the token: a broken call or a failing backend
+		// (the family is not marked either).
+		ev.Outcome, ev.Detail = ledger.OutcomeError, style.SignalNote(sig)
+		t.rec.Append(ev)
+		return
+	}
 	reuse, revoked := t.fams.refused(rec)
 	switch {
-	case sig != style.SignalInvalidGrant && sig != style.SignalInvalid && sig != style.SignalExpired:
-		ev.Outcome = ledger.OutcomeError // not a verdict on the token: a broken call or a failing backend
 	case revoked:
 		ev.Outcome = ledger.OutcomeRevoked
 	case reuse:

@@ -14,6 +14,8 @@ package tap
 
 import (
 	"bytes"
+	"compress/gzip"
+	"compress/zlib"
 	"context"
 	"errors"
 	"fmt"
@@ -22,6 +24,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -68,6 +71,18 @@ type Tap struct {
 	login  latency.Histogram
 	refr   latency.Histogram
 	ownsTr *http.Transport
+	target *url.URL
+	// stop ends the calls the tap finishes for a client that has gone
+	// (Close); running counts the requests being handled, for Close to
+	// wait on (not a WaitGroup: a request may still come in while Close
+	// waits).
+	stop    context.Context
+	stopped context.CancelFunc
+	running struct {
+		sync.Mutex
+		n    int
+		none chan struct{} // closed when n drops to 0, while Close waits
+	}
 }
 
 // Limits: how much of a request or answer the tap holds to read it. A
@@ -80,6 +95,9 @@ const (
 	// generations of this many).
 	familyGeneration = 1 << 17
 )
+
+// closeWait bounds how long Close waits for the requests being handled.
+const closeWait = time.Second
 
 // New returns a Tap forwarding to cfg.Target.
 func New(cfg Config) (*Tap, error) {
@@ -97,6 +115,8 @@ func New(cfg Config) (*Tap, error) {
 		cfg.TokenCallTimeout = 60 * time.Second
 	}
 	t := &Tap{cfg: cfg, st: cfg.Style, clock: cfg.Clock, rec: ledger.Recorder{Ledger: cfg.Ledger, Source: ledger.SourceBackend, Clock: cfg.Clock}, fams: newFamilies(familyGeneration)}
+	t.stop, t.stopped = context.WithCancel(context.Background())
+	t.target = target
 	tr := cfg.Transport
 	if tr == nil {
 		t.ownsTr = http.DefaultTransport.(*http.Transport).Clone()
@@ -110,7 +130,10 @@ func New(cfg Config) (*Tap, error) {
 			// directly; the rest of the request is forwarded as it came
 			// (no X-Forwarded-* added, hop-by-hop headers dropped).
 			pr.SetURL(target)
-			if x := exchangeOf(pr.In.Context()); x != nil && x.detach != nil {
+			switch x := exchangeOf(pr.In.Context()); {
+			case x == nil: // for answered to know how the client reached the tap
+				pr.Out = pr.Out.WithContext(context.WithValue(pr.Out.Context(), inKey{}, pr.In))
+			case x.detach != nil:
 				pr.Out = pr.Out.WithContext(x.detach)
 			}
 		},
@@ -141,8 +164,26 @@ func (t *Tap) Latency() (login, refresh summary.CallLatency) {
 	return summary.CallLatencyOf(&t.login), summary.CallLatencyOf(&t.refr)
 }
 
-// Close releases the tap's idle connections to the backend.
+// Close ends the login and refresh calls the tap is finishing for clients
+// that have gone (they are not recorded), waits for the requests being
+// handled to return (at most closeWait), and releases the tap's idle connections to the
+// backend. Whoever serves the Tap stops serving first (Server.Close does).
 func (t *Tap) Close() {
+	t.stopped()
+	t.running.Lock()
+	if t.running.n == 0 {
+		t.running.Unlock()
+	} else {
+		none := make(chan struct{})
+		t.running.none = none
+		t.running.Unlock()
+		// Bounded: an upgraded connection (a WebSocket) passing through
+		// runs until one side closes it, and records nothing more.
+		select {
+		case <-none:
+		case <-time.After(closeWait):
+		}
+	}
 	if t.ownsTr != nil {
 		t.ownsTr.CloseIdleConnections()
 	}
@@ -157,20 +198,30 @@ const (
 	routeAPI
 )
 
-// routeOf classifies a path with the style, as the reference backend routes.
-func (t *Tap) routeOf(path string) int {
+// routeOf classifies a request with the style, as the reference backend
+// routes: a method the route does not take (a CORS preflight's OPTIONS, a
+// GET to a POST route) is no call of that route, and passes unrecorded.
+func (t *Tap) routeOf(method, path string) int {
 	rq := &t.st.Requests
+	route := routeOther
+	var methods []string
 	switch {
 	case path == rq.Login.Path:
-		return routeLogin
+		route, methods = routeLogin, rq.Login.Methods()
 	case rq.Refresh.Path != "" && path == rq.Refresh.Path:
-		return routeRefresh
+		route, methods = routeRefresh, rq.Refresh.Methods()
 	case rq.Verify.Path != "" && path == rq.Verify.Path:
-		return routeVerify
+		route, methods = routeVerify, rq.Verify.Methods()
 	case strings.HasPrefix(path, t.st.Routes.Resource):
-		return routeAPI
+		if backend.IsAPIMethod(method) {
+			return routeAPI
+		}
+		return routeOther
 	}
-	return routeOther
+	if methods != nil && !slices.Contains(methods, method) {
+		return routeOther
+	}
+	return route
 }
 
 // exchange is one request through the tap: what ServeHTTP learnt of the
@@ -187,6 +238,33 @@ type exchange struct {
 
 type exchangeKey struct{}
 
+// inKey holds the client's request of an exchange that is not recorded.
+type inKey struct{}
+
+// backToTap points a redirect to the backend's own address back at the
+// tap, as the client reached it, so that the client follows it through the
+// tap: the backend sees its own Host, and frameworks that build absolute
+// Locations from it (Spring) would send the client around the tap.
+func (t *Tap) backToTap(resp *http.Response, in *http.Request) {
+	loc := resp.Header.Get("Location")
+	if loc == "" {
+		return
+	}
+	u, err := url.Parse(loc)
+	if err != nil || !strings.EqualFold(u.Host, t.target.Host) || (u.Scheme != "" && u.Scheme != t.target.Scheme) {
+		return // relative, or elsewhere: the client's own way
+	}
+	u.Scheme, u.Host = "http", in.Host
+	if in.TLS != nil {
+		u.Scheme = "https"
+	}
+	// The tap adds the target's path to what it forwards: take it off.
+	if rest, ok := strings.CutPrefix(u.Path, t.target.Path); ok && t.target.Path != "" && (rest == "" || rest[0] == '/') {
+		u.Path, u.RawPath = rest, ""
+	}
+	resp.Header.Set("Location", u.String())
+}
+
 func exchangeOf(ctx context.Context) *exchange {
 	x, _ := ctx.Value(exchangeKey{}).(*exchange)
 	return x
@@ -194,7 +272,18 @@ func exchangeOf(ctx context.Context) *exchange {
 
 // ServeHTTP forwards r to the backend and records the exchange.
 func (t *Tap) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	route := t.routeOf(r.URL.Path)
+	t.running.Lock()
+	t.running.n++
+	t.running.Unlock()
+	defer func() {
+		t.running.Lock()
+		if t.running.n--; t.running.n == 0 && t.running.none != nil {
+			close(t.running.none)
+			t.running.none = nil
+		}
+		t.running.Unlock()
+	}()
+	route := t.routeOf(r.Method, r.URL.Path)
 	if route == routeOther {
 		t.proxy.ServeHTTP(w, r)
 		return
@@ -226,6 +315,7 @@ func (t *Tap) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		var cancel context.CancelFunc
 		x.detach, cancel = context.WithTimeout(context.WithoutCancel(ctx), t.cfg.TokenCallTimeout)
 		defer cancel()
+		defer context.AfterFunc(t.stop, cancel)()
 	}
 	r = r.WithContext(ctx)
 	x.in = r
@@ -246,14 +336,28 @@ func (t *Tap) answered(resp *http.Response) error {
 	}
 	x := exchangeOf(resp.Request.Context())
 	if x == nil {
+		if in, _ := resp.Request.Context().Value(inKey{}).(*http.Request); in != nil {
+			t.backToTap(resp, in)
+		}
 		return nil
 	}
+	t.backToTap(resp, x.in)
 	// Token answers are read whole (up to maxAnswer). A protected answer is
-	// read only when its signal depends on its body and its length is
-	// known: an answer of unknown length may be a stream, which must not
-	// wait on the tap (it is then judged by its status).
+	// read only when its signal depends on its body: at once when its
+	// length is known, else as it passes to the client (it may be a stream,
+	// which must not wait on the tap), recorded at its end.
 	var body []byte
-	if x.route != routeAPI || (t.st.NeedsBody(resp.StatusCode) && resp.ContentLength >= 0 && resp.ContentLength <= maxAnswer) {
+	switch {
+	case x.route != routeAPI:
+		body = t.peek(resp)
+	case !t.st.NeedsBody(resp.StatusCode) || eventStream(resp):
+	case resp.ContentLength < 0 && resp.Body != nil && resp.Body != http.NoBody:
+		status, h := resp.StatusCode, resp.Header
+		resp.Body = &readAlong{body: resp.Body, done: func(b []byte) {
+			t.recordAPI(x, status, h, decoded(h.Get("Content-Encoding"), b))
+		}}
+		return nil
+	case resp.ContentLength <= maxAnswer:
 		body = t.peek(resp)
 	}
 	switch x.route {
@@ -272,9 +376,10 @@ func (t *Tap) answered(resp *http.Response) error {
 }
 
 // peek reads the start of an answer's body (up to maxAnswer) and puts it
-// back in front of the rest. An event stream is not waited on.
+// back in front of the rest; it returns what was read, decompressed. An
+// event stream is not waited on.
 func (t *Tap) peek(resp *http.Response) []byte {
-	if resp.Body == nil || resp.Body == http.NoBody || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+	if resp.Body == nil || resp.Body == http.NoBody || eventStream(resp) {
 		return nil
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
@@ -287,8 +392,68 @@ func (t *Tap) peek(resp *http.Response) []byte {
 		io.Reader
 		io.Closer
 	}{io.MultiReader(bytes.NewReader(b), tail), rest}
-	return b
+	return decoded(resp.Header.Get("Content-Encoding"), b)
 }
+
+// decoded is what a compressed answer says, for the tap to read (the client
+// still gets it compressed): clients that accept gzip (Python requests, Node
+// fetch) get their answers compressed by backends behind nginx's gzip or a
+// compression middleware. At most maxAnswer bytes are decoded; a body cut
+// at maxAnswer is decoded as far as it goes. An encoding the tap cannot
+// read (br, zstd) gives nil: the answer is judged by its status.
+func decoded(encoding string, b []byte) []byte {
+	var zr io.Reader
+	var err error
+	switch strings.ToLower(strings.TrimSpace(encoding)) {
+	case "", "identity":
+		return b
+	case "gzip", "x-gzip":
+		zr, err = gzip.NewReader(bytes.NewReader(b))
+	case "deflate": // HTTP's deflate is zlib-wrapped
+		zr, err = zlib.NewReader(bytes.NewReader(b))
+	default:
+		return nil
+	}
+	if err != nil {
+		return nil
+	}
+	out, _ := io.ReadAll(io.LimitReader(zr, maxAnswer))
+	return out
+}
+
+func eventStream(resp *http.Response) bool {
+	return strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
+}
+
+// readAlong passes an answer of unknown length through to the client and
+// keeps its start (up to maxAnswer); done gets it once, at the end of the
+// answer (inside the Read that meets it, so before the proxy ends the
+// answer to the client), once maxAnswer bytes have passed, or at Close
+// (the client or the backend broke off).
+type readAlong struct {
+	body io.ReadCloser
+	buf  []byte
+	done func([]byte)
+	once sync.Once
+}
+
+func (r *readAlong) Read(p []byte) (int, error) {
+	n, err := r.body.Read(p)
+	if room := maxAnswer - len(r.buf); room > 0 {
+		r.buf = append(r.buf, p[:min(n, room)]...)
+	}
+	if err != nil || len(r.buf) >= maxAnswer {
+		r.finish()
+	}
+	return n, err
+}
+
+func (r *readAlong) Close() error {
+	r.finish()
+	return r.body.Close()
+}
+
+func (r *readAlong) finish() { r.once.Do(func() { r.done(r.buf) }) }
 
 type errReader struct{ err error }
 
@@ -300,7 +465,7 @@ func (t *Tap) failed(w http.ResponseWriter, r *http.Request, err error) {
 	// A protected call the client gave up on was cancelled on its way to
 	// the backend too: what the backend did is unknown, so nothing is
 	// recorded (a login or refresh is never cancelled by the client).
-	if x := exchangeOf(r.Context()); x != nil && (x.detach != nil || r.Context().Err() == nil) {
+	if x := exchangeOf(r.Context()); x != nil && (x.detach != nil || r.Context().Err() == nil) && t.stop.Err() == nil {
 		ev := t.event(x)
 		ev.Outcome, ev.Status, ev.Detail = ledger.OutcomeError, http.StatusBadGateway, "the backend did not answer: "+err.Error()
 		if x.route == routeRefresh {
@@ -308,8 +473,8 @@ func (t *Tap) failed(w http.ResponseWriter, r *http.Request, err error) {
 		}
 		t.rec.Append(ev)
 	}
-	if r.Context().Err() != nil {
-		return // the client has gone: nobody to answer
+	if r.Context().Err() != nil || t.stop.Err() != nil {
+		return // the client has gone, or the tap is closing: nobody to answer
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusBadGateway)

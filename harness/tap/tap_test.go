@@ -2,6 +2,7 @@ package tap_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -364,4 +366,345 @@ func TestAProtectedCallTheClientAbandonsIsNotRecorded(t *testing.T) {
 	assert.True(t, <-cancelled, "the backend's request was cancelled with the client's")
 	time.Sleep(100 * time.Millisecond)
 	assert.Empty(t, kinds(led, ledger.KindAPI))
+}
+
+// gzipped compresses every answer for a client that accepts gzip, as a
+// backend behind nginx's "gzip on" or a compression middleware does; the
+// answer is buffered, so it has a known length.
+type gzipped struct{ next http.Handler }
+
+func (g gzipped) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+		g.next.ServeHTTP(w, r)
+		return
+	}
+	rec := httptest.NewRecorder()
+	g.next.ServeHTTP(rec, r)
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	_, _ = zw.Write(rec.Body.Bytes())
+	_ = zw.Close()
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	w.Header().Set("Content-Encoding", "gzip")
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(rec.Code)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// A client that accepts gzip (Python requests, Node fetch, curl
+// --compressed) gets its answers compressed by many backends: the tap still
+// reads the tokens and signals in them, and forwards the answer compressed.
+func TestCompressedAnswersAreReadAndForwardedCompressed(t *testing.T) {
+	f := newFake()
+	f.jwt = true
+	tp, led := through(t, gzipped{f})
+	do := func(method, path, token, body string) (int, map[string]any) {
+		req, err := http.NewRequest(method, tp.URL+path, strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Accept-Encoding", "gzip") // set by hand: Go then leaves the body compressed
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		require.Equal(t, "gzip", resp.Header.Get("Content-Encoding"), "forwarded as the backend sent it")
+		zr, err := gzip.NewReader(resp.Body)
+		require.NoError(t, err)
+		var out map[string]any
+		require.NoError(t, json.NewDecoder(zr).Decode(&out))
+		return resp.StatusCode, out
+	}
+	status, login := do("POST", "/auth/login", "", `{"code":"c1"}`)
+	require.Equal(t, 200, status)
+	status, ref := do("POST", "/auth/refresh", "", `{"refresh_token":"`+login["refresh_token"].(string)+`"}`)
+	require.Equal(t, 200, status)
+	status, _ = do("POST", "/api/orders?rid=r-1", "expired", `{}`)
+	require.Equal(t, 401, status)
+
+	l := kinds(led, ledger.KindBackendLogin)
+	require.Len(t, l, 1)
+	assert.Equal(t, ledger.OutcomeOK, l[0].Outcome, "the login's tokens were read: %+v", l[0])
+	assert.Equal(t, "jti-1", l[0].Token)
+	r := kinds(led, ledger.KindRefresh)
+	require.Len(t, r, 1)
+	assert.Equal(t, ledger.OutcomeOK, r[0].Outcome, "%+v", r[0])
+	assert.Equal(t, l[0].Family, r[0].Family, "the refresh token handed out at login was read")
+	assert.NotEmpty(t, ref["access_token"])
+	api := kinds(led, ledger.KindAPI)
+	require.Len(t, api, 1)
+	assert.Equal(t, ledger.OutcomeExpired, api[0].Outcome, "the expiry signal in a compressed body: %+v", api[0])
+}
+
+// Many backends answer JSON without a Content-Length (Spring's
+// @ResponseBody, anything that flushes): in a body-code style the expiry
+// signal is in that body, and the tap reads it as it passes, recording the
+// call by the time the client has the whole answer.
+func TestAnswersOfUnknownLengthAreReadAsTheyPass(t *testing.T) {
+	st := style.MustLoad("body-code")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.(http.Flusher).Flush() // headers first: the answer is chunked
+		if r.Header.Get("X-Token") == "expired" {
+			_, _ = io.WriteString(w, `{"code":10006,"msg":"token expired"}`)
+			return
+		}
+		_, _ = io.WriteString(w, `{"code":0,`)
+		w.(http.Flusher).Flush()
+		_, _ = io.WriteString(w, `"data":{"ok":true}}`)
+	}))
+	defer srv.Close()
+	led := ledger.New(ledger.Options{Memory: true})
+	tp, err := tap.Start(context.Background(), tap.Config{Target: srv.URL, Style: st, Ledger: led})
+	require.NoError(t, err)
+	defer tp.Close()
+	do := func(method, token, rid string) string {
+		req, err := http.NewRequest(method, tp.URL+st.ResourcePath("/api/orders?rid="+rid), strings.NewReader(`{"sku":1}`))
+		require.NoError(t, err)
+		st.SetToken(req.Header, token)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		require.EqualValues(t, -1, resp.ContentLength, "the answer is chunked")
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return string(b)
+	}
+	assert.Equal(t, `{"code":10006,"msg":"token expired"}`, do("POST", "expired", "r-1"), "the answer passes unchanged")
+	api := kinds(led, ledger.KindAPI)
+	require.Len(t, api, 1, "recorded by the time the client has the answer")
+	assert.Equal(t, ledger.OutcomeExpired, api[0].Outcome, "%+v", api[0])
+	assert.Equal(t, "r-1", api[0].RID)
+
+	assert.Equal(t, `{"code":0,"data":{"ok":true}}`, do("POST", "good", "r-2"))
+	api = kinds(led, ledger.KindAPI)
+	require.Len(t, api, 2)
+	assert.Equal(t, ledger.OutcomeOK, api[1].Outcome, "%+v", api[1])
+	effects := kinds(led, ledger.KindEffect)
+	require.Len(t, effects, 1, "the executed POST")
+	assert.Equal(t, "r-2", effects[0].RID)
+}
+
+// A login the client gave up on is finished by the tap, but not after the
+// tap is closed: Close ends it at the backend and returns once nothing of
+// the tap runs any more, so nothing reaches the ledger afterwards.
+func TestCloseEndsTheCallsTheTapFinishes(t *testing.T) {
+	cancelled := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		select {
+		case <-r.Context().Done():
+			close(cancelled)
+		case <-time.After(5 * time.Second):
+		}
+	}))
+	defer srv.Close()
+	led := ledger.New(ledger.Options{Memory: true})
+	tp, err := tap.Start(context.Background(), tap.Config{Target: srv.URL, Style: style.MustLoad("bearer"), Ledger: led})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "POST", tp.URL+"/auth/login", strings.NewReader(`{"code":"c1"}`))
+	_, err = http.DefaultClient.Do(req)
+	require.Error(t, err)
+	time.Sleep(50 * time.Millisecond) // the tap goes on with the login
+	began := time.Now()
+	tp.Close()
+	assert.Less(t, time.Since(began), 2*time.Second, "Close does not wait for the backend")
+	select {
+	case <-cancelled:
+	case <-time.After(time.Second): // the backend notices the closed connection a moment later
+		t.Fatal("the login was still running at the backend after Close returned")
+	}
+	n := len(led.Events())
+	time.Sleep(100 * time.Millisecond)
+	assert.Len(t, led.Events(), n, "nothing recorded after Close")
+	assert.Empty(t, kinds(led, ledger.KindBackendLogin), "a call the tap itself ended has no verdict")
+}
+
+// A browser-based client sends a CORS preflight (OPTIONS) before every
+// cross-origin call with an Authorization header. The reference backend
+// routes by method too and records no call for it: neither does the tap, so
+// a preflighted POST is one execution, not two, and a preflight is no
+// failed login or refresh.
+func TestMethodsTheRoutesDoNotTakePassUnrecorded(t *testing.T) {
+	f := newFake()
+	tp, led := through(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodOptions {
+			w.Header().Set("Access-Control-Allow-Origin", "*")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		f.ServeHTTP(w, r)
+	}))
+	for _, path := range []string{"/auth/login", "/auth/refresh", "/api/orders?rid=r-1"} {
+		a := call(t, "OPTIONS", tp.URL+path, "", "")
+		assert.Equal(t, http.StatusNoContent, a.status, "the preflight passes: %s", path)
+	}
+	call(t, "GET", tp.URL+"/auth/refresh", "", "") // refresh takes POST only
+	a := call(t, "POST", tp.URL+"/api/orders?rid=r-1", "good", `{"sku":1}`)
+	require.Equal(t, 200, a.status)
+
+	assert.Empty(t, kinds(led, ledger.KindBackendLogin))
+	assert.Empty(t, kinds(led, ledger.KindRefresh))
+	api := kinds(led, ledger.KindAPI)
+	require.Len(t, api, 1, "the POST only")
+	assert.Equal(t, "POST", api[0].Method)
+	assert.Len(t, kinds(led, ledger.KindEffect), 1, "one execution")
+}
+
+// A backend that keeps its refresh tokens (no rotation: the answer carries
+// the same one, or none) is presented the same token at every refresh: that
+// is no reuse, and a later refusal of it is no reuse either.
+func TestAKeptRefreshTokenIsNoReuse(t *testing.T) {
+	for _, same := range []bool{true, false} {
+		refused := false
+		tp, led := through(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			if r.URL.Path == "/auth/refresh" && refused {
+				w.WriteHeader(http.StatusUnauthorized)
+				_, _ = io.WriteString(w, `{"error":"invalid_grant"}`)
+				return
+			}
+			ans := map[string]any{"access_token": "acc-" + r.URL.Path, "expires_in": 60}
+			if r.URL.Path == "/auth/login" || same {
+				ans["refresh_token"] = "kept-refresh"
+			}
+			_ = json.NewEncoder(w).Encode(ans)
+		}))
+		call(t, "POST", tp.URL+"/auth/login", "", `{"code":"c1"}`)
+		for range 3 {
+			require.Equal(t, 200, call(t, "POST", tp.URL+"/auth/refresh", "", `{"refresh_token":"kept-refresh"}`).status)
+		}
+		refused = true
+		require.Equal(t, 401, call(t, "POST", tp.URL+"/auth/refresh", "", `{"refresh_token":"kept-refresh"}`).status)
+		refs := kinds(led, ledger.KindRefresh)
+		require.Len(t, refs, 4)
+		fam := kinds(led, ledger.KindBackendLogin)[0].Family
+		for i, e := range refs[:3] {
+			assert.Equal(t, ledger.OutcomeOK, e.Outcome)
+			assert.Equal(t, fam, e.Family)
+			assert.Zero(t, e.Attempt, "refresh %d (same token in the answer: %v) is no tolerated reuse", i, same)
+		}
+		assert.Equal(t, ledger.OutcomeInvalid, refs[3].Outcome, "a refused kept token is no reuse (same token in the answer: %v)", same)
+	}
+}
+
+// A redirect the backend makes to its own address (Spring builds absolute
+// Locations from the Host it sees, which is its own) is pointed back at the
+// tap: the client follows it through the tap, and the call is recorded.
+func TestRedirectsToTheBackendComeBackThroughTheTap(t *testing.T) {
+	var self string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/old" {
+			http.Redirect(w, r, self+"/api/new?rid=r-1", http.StatusFound)
+			return
+		}
+		if r.URL.Path == "/base/api/old" {
+			http.Redirect(w, r, self+"/base/api/new?rid=r-2", http.StatusFound)
+			return
+		}
+		if r.URL.Path == "/elsewhere" {
+			http.Redirect(w, r, "https://example.com/x", http.StatusFound)
+			return
+		}
+		_, _ = io.WriteString(w, `{"ok":true}`)
+	}))
+	defer srv.Close()
+	self = srv.URL
+	led := ledger.New(ledger.Options{Memory: true})
+	tp, err := tap.Start(context.Background(), tap.Config{Target: srv.URL, Style: style.MustLoad("bearer"), Ledger: led})
+	require.NoError(t, err)
+	defer tp.Close()
+	a := call(t, "GET", tp.URL+"/api/old", "good", "")
+	require.Equal(t, 200, a.status)
+	var routes []string
+	for _, e := range kinds(led, ledger.KindAPI) {
+		routes = append(routes, e.Route)
+	}
+	assert.Equal(t, []string{"/api/old", "/api/new"}, routes, "the redirected call came through the tap")
+
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := noFollow.Get(tp.URL + "/elsewhere")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, "https://example.com/x", resp.Header.Get("Location"), "a redirect elsewhere is left alone")
+
+	// A backend under a path: the tap adds it, so the Location loses it.
+	based, err := tap.Start(context.Background(), tap.Config{Target: srv.URL + "/base/", Style: style.MustLoad("bearer")})
+	require.NoError(t, err)
+	defer based.Close()
+	resp, err = noFollow.Get(based.URL + "/api/old")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, based.URL+"/api/new?rid=r-2", resp.Header.Get("Location"))
+}
+
+// A failing backend (a 503 under the storm) has given no verdict on the
+// token: a rotated token it then refuses is a reuse, not a refusal in a
+// family already revoked.
+func TestABrokenAnswerIsNoVerdictOnTheToken(t *testing.T) {
+	presented := 0
+	tp, led := through(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/auth/login" {
+			_, _ = io.WriteString(w, `{"access_token":"a1","refresh_token":"rt1","expires_in":60}`)
+			return
+		}
+		presented++
+		switch presented {
+		case 1:
+			_, _ = io.WriteString(w, `{"access_token":"a2","refresh_token":"rt2","expires_in":60}`)
+		case 2:
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, `{"error":"busy"}`)
+		default:
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = io.WriteString(w, `{"error":"invalid_grant"}`)
+		}
+	}))
+	call(t, "POST", tp.URL+"/auth/login", "", `{"code":"c1"}`)
+	for range 3 {
+		call(t, "POST", tp.URL+"/auth/refresh", "", `{"refresh_token":"rt1"}`)
+	}
+	var outcomes []string
+	for _, e := range kinds(led, ledger.KindRefresh) {
+		outcomes = append(outcomes, e.Outcome)
+	}
+	assert.Equal(t, []string{ledger.OutcomeOK, ledger.OutcomeError, ledger.OutcomeReused}, outcomes)
+}
+
+// An upgraded connection (a WebSocket) through the tap is no server
+// connection any more: Close does not wait for it to end.
+func TestCloseDoesNotWaitForAnUpgradedConnection(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "Upgrade")
+		w.Header().Set("Upgrade", "websocket")
+		w.WriteHeader(http.StatusSwitchingProtocols)
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		_, _ = io.Copy(io.Discard, conn) // held open by the client
+	}))
+	defer srv.Close()
+	tp, err := tap.Start(context.Background(), tap.Config{Target: srv.URL, Style: style.MustLoad("bearer")})
+	require.NoError(t, err)
+	req, _ := http.NewRequest("GET", tp.URL+"/ws", nil)
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", "websocket")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
+	defer resp.Body.Close()
+	done := make(chan struct{})
+	go func() { tp.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(4 * time.Second):
+		t.Fatal("Close waited for the upgraded connection")
+	}
 }
