@@ -288,9 +288,13 @@ func (c *Checker) evaluate(r *ridState) {
 			v(summary.CorrectReplay, r.replayProblem)
 		case r.resends > r.expired || r.resendsOK > 1:
 			v(summary.CorrectReplay, fmt.Sprintf("met expiry %d time(s) but was re-sent %d times (%d accepted): a replay must happen once", r.expired, r.resends, r.resendsOK))
-		case tokenProblem(r.lastOutcome) && r.settleOutcome == ledger.OutcomeOK:
+		// A request replayed once whose replay, with the new token, was
+		// refused again (that token expired on its way on slow servers, its
+		// family revoked meanwhile) was replayed: its caller may get that
+		// answer or an error. The cases below are for requests never replayed.
+		case tokenProblem(r.lastOutcome) && r.resends == 0 && r.settleOutcome == ledger.OutcomeOK:
 			v(summary.CorrectReplay, fmt.Sprintf("met expiry and was not replayed: its caller got the expiry answer (HTTP %d) instead of the real one", r.settleStatus))
-		case tokenProblem(r.lastOutcome) && !failedRefresh && !r.settleOwed:
+		case tokenProblem(r.lastOutcome) && r.resends == 0 && !failedRefresh && !r.settleOwed:
 			// (With settleOwed the client was still waiting on the servers
 			// at the deadline, and its renewal ran out of the time left: a
 			// refresh that failed as the client saw it, a timeout.)

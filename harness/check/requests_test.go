@@ -162,3 +162,27 @@ func TestServersOwedExcusesUnderLoad(t *testing.T) {
 	assert.Equal(t, summary.Fail, blamed.Invariants[summary.NoLostRequests].Verdict)
 	assert.NotContains(t, strings.Join(blamed.Notes, "\n"), "given up on while")
 }
+
+// A request replayed once with the new token, whose replay was refused again
+// (the token expired on its way: slow servers, a short lifetime), was
+// replayed: its caller getting that refusal is no correct-replay violation.
+// Passing the first refusal through, never replayed, still is one.
+func TestReplayRefusedAgainIsAReplay(t *testing.T) {
+	build := func(replay bool) *summary.Summary {
+		s := newScript()
+		s.login("d1", "c1", "A1", "F1")
+		s.issue("d1", "r1", "GET", "")
+		s.api("d1", "r1", "GET", "", "A1", ledger.OutcomeExpired)
+		if replay {
+			s.refresh("d1", "R1", "A2", "F1", ledger.OutcomeOK)
+			s.api("d1", "r1", "GET", "", "A2", ledger.OutcomeExpired)
+		}
+		s.settle("d1", "r1", 401, ledger.OutcomeOK)
+		return s.check(t)
+	}
+	inv := build(true).Invariants[summary.CorrectReplay]
+	assert.Equal(t, summary.Pass, inv.Verdict, "%+v", inv.Examples)
+	inv = build(false).Invariants[summary.CorrectReplay]
+	require.Equal(t, summary.Fail, inv.Verdict)
+	assert.Contains(t, inv.Examples[0].Explanation, "was not replayed")
+}
