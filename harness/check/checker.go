@@ -100,7 +100,8 @@ type Checker struct {
 	// most of a request's state, and settled requests stay in the window by
 	// the ten thousand: keeping it only for requests that may still need it
 	// keeps the checker's memory, and the garbage collector's work, small.
-	freeEvidence [][]ledger.Event
+	freeEvidence [][]packedEvent
+	tab          strtab // what evidence and rings keep is packed with it
 
 	inv      map[string]*summary.Invariant
 	kept     map[exampleKey]int // examples kept per invariant and scenario
@@ -294,7 +295,7 @@ func (c *Checker) Observe(e ledger.Event) {
 		case ledger.KindEffect:
 			if r := c.byRID[e.RID]; r != nil {
 				r.effects++
-				r.keep(&e)
+				r.keep(&c.tab, &e)
 			}
 		case ledger.KindExpire:
 			c.mark(e, "expire", e.Detail)
@@ -322,7 +323,7 @@ func (c *Checker) Observe(e ledger.Event) {
 		case ledger.KindIssue:
 			r := c.newRID()
 			r.rid, r.device, r.method, r.route, r.body, r.issuedAt, r.scenario = e.RID, e.Device, e.Method, e.Route, e.BodyHash, e.Time, c.opts.Scenario
-			r.keep(&e)
+			r.keep(&c.tab, &e)
 			c.active[e.RID] = r
 			c.byRID[e.RID] = r
 			c.requests.Issued++

@@ -29,12 +29,12 @@ func (c *Checker) onJSCode2Session(e ledger.Event) {
 	}
 	if e.Errcode == 40163 || (e.Code != "" && c.codeUses[e.Code] > 1) {
 		d := c.dev(dev)
-		d.remember(e)
+		d.remember(&c.tab, &e)
 		c.violate(summary.CodeSingleUse, summary.Violation{
 			Device: dev, At: e.Time,
 			Explanation: fmt.Sprintf("wx.login code %s was sent to jscode2session %d times (WeChat answered errcode %d): codes are single-use, each login needs a fresh wx.login()",
 				short(e.Code), c.codeUses[e.Code], e.Errcode),
-			Evidence: d.history(),
+			Evidence: d.history(&c.tab),
 		})
 	}
 }

@@ -72,7 +72,7 @@ type devState struct {
 	// recent is a ring of the device's last recentPerDevice events, grown
 	// as they come: most devices of a big fleet stay idle after a few, and
 	// a full ring per device was most of a storm's memory per device.
-	recent                  []ledger.Event
+	recent                  []packedEvent
 	recentN                 int
 	singleRefreshViolations int
 }
@@ -106,23 +106,32 @@ func (d *devState) restore(t tokenState) {
 	d.episodeOpen, d.inFirstLogin, d.episodeCalls, d.firstCalls = t.episodeOpen, t.inFirstLogin, t.episodeCalls, t.firstCalls
 }
 
-func (d *devState) remember(e ledger.Event) {
+func (d *devState) remember(t *strtab, e *ledger.Event) {
+	p := t.pack(e)
 	if len(d.recent) < recentPerDevice {
-		d.recent = append(d.recent, e)
+		if len(d.recent) == cap(d.recent) {
+			// Grow by doubling, but never past the ring's size: append
+			// would take 24 events to a capacity of 32, a third of the
+			// ring's memory (~2.4 KB a device) never used.
+			grown := make([]packedEvent, len(d.recent), min(max(2*cap(d.recent), 2), recentPerDevice))
+			copy(grown, d.recent)
+			d.recent = grown
+		}
+		d.recent = append(d.recent, p)
 	} else {
-		d.recent[d.recentN%recentPerDevice] = e
+		d.recent[d.recentN%recentPerDevice] = p
 	}
 	d.recentN++
 }
 
-func (d *devState) history() []ledger.Event {
+func (d *devState) history(t *strtab) []ledger.Event {
 	n := d.recentN
 	if n > recentPerDevice {
 		n = recentPerDevice
 	}
 	out := make([]ledger.Event, 0, n)
 	for i := d.recentN - n; i < d.recentN; i++ {
-		out = append(out, d.recent[i%recentPerDevice])
+		out = append(out, t.unpack(&d.recent[i%recentPerDevice]))
 	}
 	return out
 }
@@ -200,7 +209,7 @@ func (c *Checker) nearExpiry(d *devState, t time.Time) bool {
 func (c *Checker) onTokenCall(e ledger.Event, login bool) {
 	name := c.deviceOf(e)
 	d := c.dev(name)
-	d.remember(e)
+	d.remember(&c.tab, &e)
 	if login {
 		d.logins++
 	} else {
@@ -265,7 +274,7 @@ func (c *Checker) onTokenCall(e ledger.Event, login bool) {
 			Device: name, At: e.Time, Tokens: nonEmpty(e.Token, e.Family),
 			Explanation: fmt.Sprintf("device %s sent a %s at %s although it already had a fresh token %s since %s (expiring %s) and %s: %s",
 				name, kind, e.Time.Format("15:04:05.000"), short(d.current), d.lastSuccess.Format("15:04:05.000"), fmtTime(d.currentExp), why, describeCall(e)),
-			Evidence: d.history(),
+			Evidence: d.history(&c.tab),
 		})
 	}
 	if calls > c.opts.MaxCallsPerEpisode && !d.episodeRetryFlagged {
@@ -273,7 +282,7 @@ func (c *Checker) onTokenCall(e ledger.Event, login bool) {
 		c.violate(summary.BoundedRetry, summary.Violation{
 			Device: name, At: e.Time,
 			Explanation: fmt.Sprintf("device %s made more than %d refresh/login calls in one expiry episode without getting a token: retries are not bounded", name, c.opts.MaxCallsPerEpisode),
-			Evidence:    d.history(),
+			Evidence:    d.history(&c.tab),
 		})
 	}
 	if ok {
@@ -315,7 +324,7 @@ func (c *Checker) onTokenCall(e ledger.Event, login bool) {
 func (c *Checker) onUndelivered(e ledger.Event) {
 	name := c.deviceOf(e)
 	d := c.dev(name)
-	d.remember(e)
+	d.remember(&c.tab, &e)
 	if e.Source == ledger.SourceClient {
 		// The client's own word that a login or refresh got no answer (a
 		// timeout on slow servers): a failed one as the client saw it, even
@@ -362,7 +371,7 @@ func (c *Checker) onVerify(e ledger.Event) {
 		name = e.Device
 	}
 	d := c.dev(name)
-	d.remember(e)
+	d.remember(&c.tab, &e)
 	if e.Token != "" && e.Token == d.current {
 		d.currentUsed = true
 	}

@@ -54,14 +54,25 @@ type ridState struct {
 	// evidence is the request's own events (issue, attempts, effects,
 	// settle), from the checker's pool; a request that settled cleanly gives
 	// it back at once (see onSettle).
-	evidence  []ledger.Event
+	evidence  []packedEvent
 	evaluated bool
 }
 
 // keep adds e to the request's evidence (up to 16 events).
-func (r *ridState) keep(e *ledger.Event) {
-	if len(r.evidence) < 16 {
-		r.evidence = append(r.evidence, *e)
+// maxEvidence is how many of its events a request keeps as evidence.
+const maxEvidence = 16
+
+func (r *ridState) keep(t *strtab, e *ledger.Event) {
+	if len(r.evidence) < maxEvidence {
+		if len(r.evidence) == cap(r.evidence) {
+			// Grow by half, not double: a request that met the expiry
+			// keeps 5 or 6 events for the whole settled window, and
+			// doubling held room for 8.
+			grown := make([]packedEvent, len(r.evidence), min(cap(r.evidence)+max(cap(r.evidence)/2, 2), maxEvidence))
+			copy(grown, r.evidence)
+			r.evidence = grown
+		}
+		r.evidence = append(r.evidence, t.pack(e))
 	}
 }
 
@@ -80,7 +91,7 @@ func (c *Checker) newRID() *ridState {
 		r.evidence = c.freeEvidence[n-1]
 		c.freeEvidence = c.freeEvidence[:n-1]
 	} else {
-		r.evidence = make([]ledger.Event, 0, 4)
+		r.evidence = make([]packedEvent, 0, 4)
 	}
 	return r
 }
@@ -112,7 +123,7 @@ func (c *Checker) onAPI(e ledger.Event) {
 		name = c.subjDev[e.Subject]
 	}
 	d := c.dev(name)
-	d.remember(e)
+	d.remember(&c.tab, &e)
 	if e.Token != "" && e.Token == d.current {
 		d.currentUsed = true
 	}
@@ -129,7 +140,7 @@ func (c *Checker) onAPI(e ledger.Event) {
 	if r == nil {
 		return
 	}
-	r.keep(&e)
+	r.keep(&c.tab, &e)
 	r.attempts++
 	if r.expired > 0 {
 		r.resends++
@@ -177,7 +188,7 @@ func (c *Checker) onSettle(e ledger.Event) {
 		return
 	}
 	delete(c.active, e.RID)
-	r.keep(&e)
+	r.keep(&c.tab, &e)
 	r.settled = true
 	r.settleOutcome = e.Outcome
 	r.settleStatus = e.Status
@@ -256,7 +267,7 @@ func (c *Checker) evaluate(r *ridState) {
 			RIDs: []string{r.rid}, Tokens: slices.Clone(r.expiredTokens), At: r.issuedAt,
 			Explanation: fmt.Sprintf("request %s (%s %s) %s", r.rid, r.method, r.route, expl),
 			// Copies: r is reused once it leaves the settled window.
-			Evidence: slices.Clone(r.evidence)})
+			Evidence: c.tab.unpackAll(r.evidence)})
 	}
 
 	nl := c.inv[summary.NoLostRequests]
