@@ -222,7 +222,8 @@ func (d *Driver) giveUpWhenIdle(ctx context.Context, deadline time.Duration, why
 
 // owed is what the driver saw of a call's client.Call.Waiting after the
 // call's deadline: whether the client was waiting on the servers for it then,
-// and at the driver's last look (at most a tick before it gave up).
+// and at the driver's last look (the one it gives up on, taken at the limit
+// by the goroutine that cancels the client).
 type owed struct {
 	waiting            atomic.Int32
 	handed             atomic.Bool
@@ -239,6 +240,10 @@ type owed struct {
 func (o *owed) look() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	o.lookLocked()
+}
+
+func (o *owed) lookLocked() {
 	if o.final {
 		return // the driver has given up: a look now would see the client leave
 	}
@@ -254,10 +259,10 @@ func (o *owed) look() {
 
 // lastLook is the look the driver gives up on: later looks change nothing.
 func (o *owed) lastLook() {
-	o.look()
 	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.lookLocked()
 	o.final = true
-	o.mu.Unlock()
 }
 
 // limitContext is a context the driver cancels itself at its deadline: it
