@@ -52,8 +52,9 @@ type Options struct {
 	// the synchronous part of call(req), one callback); a runtime past it is
 	// stopped with a LimitError (default 5s).
 	MaxTurn time.Duration
-	// MemoryLimit bounds how much the heap may grow during one turn of one
-	// runtime before that runtime is stopped (default 256 MiB).
+	// MemoryLimit bounds how much the live heap may grow during one turn of
+	// one runtime before that runtime is stopped (default 256 MiB); garbage
+	// is collected before it is judged.
 	MemoryLimit int64
 	// RetainLimit bounds how much more memory a runtime may keep between
 	// turns than it held once loaded (estimated by walking what it can

@@ -3,7 +3,9 @@ package jsclient_test
 import (
 	"context"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -163,4 +165,46 @@ export async function call(req) {
 		require.NoError(t, r.Err)
 	})
 	assert.EqualValues(t, 0, c.Stats().Killed)
+}
+
+// A slow turn during which other goroutines make a heap's worth of garbage
+// is not a runaway: the watchdog collects before it judges (with the
+// collector off, the heap only grows).
+func TestGarbageDuringASlowTurnIsNotARunaway(t *testing.T) {
+	path := writeAdapter(t, map[string]string{"adapter.js": `
+export async function call(req) {
+  const until = Date.now() + 1500; let n = 0
+  while (Date.now() < until) { n++ }
+  return {status: 200, header: {}, body: "ok " + n}
+}`})
+	var collections atomic.Int32
+	defer jsclient.CountCollections(&collections)()
+	c, err := jsclient.New(path, newEnv(), jsclient.Options{MemoryLimit: 32 << 20, MaxTurn: time.Minute})
+	require.NoError(t, err)
+	defer c.Close()
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { // another device's churn: 1 MiB of garbage every 5 ms
+		defer close(done)
+		var sink []byte
+		for {
+			select {
+			case <-stop:
+				_ = sink
+				return
+			case <-time.After(5 * time.Millisecond):
+				sink = make([]byte, 1<<20)
+				sink[0] = 1
+			}
+		}
+	}()
+	within(t, 20*time.Second, func() {
+		r := c.Do(context.Background(), client.Call{ID: "s1", Device: "slow", Method: "GET", Path: "/x"})
+		close(stop)
+		<-done
+		require.NoError(t, r.Err)
+		assert.Equal(t, 200, r.Status)
+	})
+	assert.Positive(t, collections.Load(), "the heap grew past the limit during the turn, and was collected")
 }

@@ -3,6 +3,7 @@ package jsclient
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"runtime/metrics"
 	"sync/atomic"
 	"time"
@@ -56,6 +57,10 @@ func (t *turnState) end()   { t.start.Store(0) }
 type seen struct {
 	start int64
 	heap  uint64
+	// live is the live heap after a collection the watchdog forced during
+	// this turn (measured: true): the baseline a runaway is judged against.
+	live     uint64
+	measured bool
 	// busy is how long the turn has run as the watchdog counts it: wall
 	// time, but no more than the CPU the process got meanwhile.
 	busy time.Duration
@@ -78,6 +83,13 @@ func heapBytes(s []metrics.Sample) uint64 {
 	return 0
 }
 
+// collect runs a garbage collection and returns the heap it left (live
+// objects only) and the live heap it marked. A variable: tests count them.
+var collect = func(heap, live []metrics.Sample) (uint64, uint64) {
+	runtime.GC()
+	return heapBytes(heap), heapBytes(live)
+}
+
 // watch is the client's watchdog goroutine: every watchEvery it looks at the
 // turn each runtime is in, and stops a runtime whose turn has run past
 // MaxTurn, or during which the heap grew by more than MemoryLimit. Memory
@@ -87,6 +99,7 @@ func (c *Client) watch(stop <-chan struct{}) {
 	tick := time.NewTicker(watchEvery)
 	defer tick.Stop()
 	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	liveSample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	long := map[*device]seen{}
 	last := time.Now().UnixNano()
 	lastCPU, haveCPU := processCPU()
@@ -113,6 +126,8 @@ func (c *Client) watch(stop <-chan struct{}) {
 		}
 		last = now
 		heap := heapBytes(sample)
+		var live uint64
+		collected := false
 		for _, d := range c.watched() {
 			st := d.turn.start.Load()
 			if st == 0 {
@@ -132,8 +147,23 @@ func (c *Client) watch(stop <-chan struct{}) {
 				d.kill(&LimitError{Device: d.name, What: "time", Limit: c.opts.MaxTurn.String()})
 				delete(long, d)
 			case heap > s.heap && heap-s.heap > uint64(c.opts.MemoryLimit):
-				d.kill(&LimitError{Device: d.name, What: "memory", Limit: fmt.Sprintf("%d MiB", c.opts.MemoryLimit>>20)})
-				delete(long, d)
+				// The heap grew by the limit during this turn, but the
+				// heap counts every goroutine's garbage not yet collected:
+				// other devices', the storm's. Only what stays live after a
+				// collection is a runaway's, and only growth over a live
+				// heap measured during the turn is this turn's (the live
+				// heap of the last collection may be older than the turn).
+				if !collected {
+					heap, live = collect(sample, liveSample)
+					collected = true
+				}
+				if s.measured && live > s.live && live-s.live > uint64(c.opts.MemoryLimit) {
+					d.kill(&LimitError{Device: d.name, What: "memory", Limit: fmt.Sprintf("%d MiB", c.opts.MemoryLimit>>20)})
+					delete(long, d)
+					continue
+				}
+				s.heap, s.live, s.measured = heap, live, true
+				long[d] = s
 			}
 		}
 	}
