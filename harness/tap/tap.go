@@ -492,12 +492,21 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tap: listen on loopback: %w", err)
 	}
-	srv := stack.NewHTTPServer(t, "", stack.Timeouts{})
+	srv := stack.NewHTTPServer(t, "", stack.Timeouts{ReadHeader: serverLimits.readHeader, Idle: serverLimits.idle})
+	// No limit on a whole request or answer: a long poll, an event stream or
+	// a slow upload lasts as long as the client and the backend let it, and
+	// is never cut by the tap (whose cut would be judged the backend's).
+	srv.ReadTimeout, srv.WriteTimeout = 0, 0
 	srv.ErrorLog = discardLog
 	s := &Server{Tap: t, URL: "http://" + ln.Addr().String(), srv: srv}
 	go func() { _ = srv.Serve(ln) }()
 	return s, nil
 }
+
+// serverLimits bound what the tap's server waits for from a client by
+// itself: a request's headers, and the next request on an idle keep-alive
+// connection (a variable for the tests to shorten).
+var serverLimits = struct{ readHeader, idle time.Duration }{stack.DefaultTimeouts.ReadHeader, stack.DefaultTimeouts.Idle}
 
 // Server is a Tap listening on loopback.
 type Server struct {
