@@ -139,7 +139,7 @@ func (t *Tap) recordRefresh(x *exchange, status int, h http.Header, body []byte)
 
 // tokenOutcome is the ledger outcome of an answer to a call carrying an
 // access token, from the signal it carried, and the Detail noting it.
-func (t *Tap) tokenOutcome(sig string, status int, tokErr error) (string, string) {
+func (t *Tap) tokenOutcome(sig string, status int, tokErr error, body seen) (string, string) {
 	switch {
 	case sig == style.SignalExpired:
 		return ledger.OutcomeExpired, style.SignalNote(sig)
@@ -149,6 +149,15 @@ func (t *Tap) tokenOutcome(sig string, status int, tokErr error) (string, string
 		return ledger.OutcomeInvalid, style.SignalNote(sig)
 	case sig == style.SignalNotToken:
 		return ledger.OutcomeOK, style.WithNote(style.SignalNotToken, style.SignalNote(sig))
+	case sig == "" && status >= 200 && status < 400 && t.st.NeedsBody(status):
+		// The style tells what happened from the body at this status (a
+		// business code at HTTP 200).
+		if body.unread != "" {
+			return ledger.OutcomeOK, "body not read (" + body.unread + "): judged by its status"
+		}
+		// A body of none of its shapes: an unknown code. What the backend
+		// did is not known, so it is no success (and no effect).
+		return ledger.OutcomeError, style.WithNote(style.SignalNote(sig), "status "+strconv.Itoa(status)+" with a body of none of the style's shapes (an unknown business code?): not known to be executed")
 	case sig == style.SignalSuccess || (sig == "" && status >= 200 && status < 400):
 		return ledger.OutcomeOK, ""
 	}
@@ -156,7 +165,7 @@ func (t *Tap) tokenOutcome(sig string, status int, tokErr error) (string, string
 }
 
 // recordVerify: the verify route's verdict on the access token it carried.
-func (t *Tap) recordVerify(x *exchange, status int, body []byte) {
+func (t *Tap) recordVerify(x *exchange, status int, body seen) {
 	ev := t.event(x)
 	var raw string
 	var tokErr error
@@ -167,13 +176,14 @@ func (t *Tap) recordVerify(x *exchange, status int, body []byte) {
 	}
 	c := readToken(raw)
 	ev.Token, ev.Subject, ev.Status = c.id, c.subject, status
-	ev.Outcome, ev.Detail = t.tokenOutcome(t.st.Classify(status, body), status, tokErr)
+	ev.Outcome, ev.Detail = t.tokenOutcome(t.st.Classify(status, body.b), status, tokErr, body)
 	t.rec.Append(ev)
 }
 
 // recordAPI: a protected call, and its effect when the backend executed a
-// non-idempotent one (answered it with success).
-func (t *Tap) recordAPI(x *exchange, status int, h http.Header, body []byte) {
+// non-idempotent one: answered it with the style's success, or, where the
+// style tells success by status alone, with a 2xx carrying no refusal.
+func (t *Tap) recordAPI(x *exchange, status int, h http.Header, body seen) {
 	ev := t.event(x)
 	rid, err := backend.RequestID(x.in)
 	if err == nil {
@@ -186,8 +196,8 @@ func (t *Tap) recordAPI(x *exchange, status int, h http.Header, body []byte) {
 	if effect && !x.bodyOver {
 		ev.BodyHash = ledger.HashBody(x.body)
 	}
-	sig := t.st.Classify(status, body)
-	ev.Outcome, ev.Detail = t.tokenOutcome(sig, status, tokErr)
+	sig := t.st.Classify(status, body.b)
+	ev.Outcome, ev.Detail = t.tokenOutcome(sig, status, tokErr, body)
 	if x.bodyOver {
 		ev.Detail = style.WithNote(ev.Detail, "body over "+strconv.Itoa(maxRequestBody)+" bytes: not hashed")
 	}

@@ -25,6 +25,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -346,27 +347,31 @@ func (t *Tap) answered(resp *http.Response) error {
 	// read only when its signal depends on its body: at once when its
 	// length is known, else as it passes to the client (it may be a stream,
 	// which must not wait on the tap), recorded at its end.
-	var body []byte
+	var body seen
 	switch {
 	case x.route != routeAPI:
 		body = t.peek(resp)
-	case !t.st.NeedsBody(resp.StatusCode) || eventStream(resp):
+	case !t.st.NeedsBody(resp.StatusCode):
+	case eventStream(resp):
+		body.unread = "an event stream"
 	case resp.ContentLength < 0 && resp.Body != nil && resp.Body != http.NoBody:
 		status, h := resp.StatusCode, resp.Header
 		resp.Body = &readAlong{body: resp.Body, done: func(b []byte) {
-			t.recordAPI(x, status, h, decoded(h.Get("Content-Encoding"), b))
+			t.recordAPI(x, status, h, seenOf(h, b, len(b) >= maxAnswer))
 		}}
 		return nil
 	case resp.ContentLength <= maxAnswer:
 		body = t.peek(resp)
+	default:
+		body.unread = "over " + strconv.Itoa(maxAnswer) + " bytes"
 	}
 	switch x.route {
 	case routeLogin:
 		t.login.Record(time.Since(x.start))
-		t.recordLogin(x, resp.StatusCode, resp.Header, body)
+		t.recordLogin(x, resp.StatusCode, resp.Header, body.b)
 	case routeRefresh:
 		t.refr.Record(time.Since(x.start))
-		t.recordRefresh(x, resp.StatusCode, resp.Header, body)
+		t.recordRefresh(x, resp.StatusCode, resp.Header, body.b)
 	case routeVerify:
 		t.recordVerify(x, resp.StatusCode, body)
 	case routeAPI:
@@ -375,12 +380,31 @@ func (t *Tap) answered(resp *http.Response) error {
 	return nil
 }
 
+// seen is what the tap read of an answer's body.
+type seen struct {
+	b []byte // its start (up to maxAnswer), decompressed
+	// unread says why the body is not all in b ("" when it is, or when it
+	// broke off: then b is all the client got too).
+	unread string
+}
+
+func seenOf(h http.Header, b []byte, cut bool) seen {
+	s := seen{b: decoded(h.Get("Content-Encoding"), b)}
+	if cut {
+		s.unread = "over " + strconv.Itoa(maxAnswer) + " bytes"
+	}
+	return s
+}
+
 // peek reads the start of an answer's body (up to maxAnswer) and puts it
 // back in front of the rest; it returns what was read, decompressed. An
 // event stream is not waited on.
-func (t *Tap) peek(resp *http.Response) []byte {
-	if resp.Body == nil || resp.Body == http.NoBody || eventStream(resp) {
-		return nil
+func (t *Tap) peek(resp *http.Response) seen {
+	if resp.Body == nil || resp.Body == http.NoBody {
+		return seen{}
+	}
+	if eventStream(resp) {
+		return seen{unread: "an event stream"}
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	rest := resp.Body
@@ -392,7 +416,7 @@ func (t *Tap) peek(resp *http.Response) []byte {
 		io.Reader
 		io.Closer
 	}{io.MultiReader(bytes.NewReader(b), tail), rest}
-	return decoded(resp.Header.Get("Content-Encoding"), b)
+	return seenOf(resp.Header, b, err == nil && len(b) >= maxAnswer && resp.ContentLength != int64(len(b)))
 }
 
 // decoded is what a compressed answer says, for the tap to read (the client

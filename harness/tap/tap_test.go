@@ -708,3 +708,60 @@ func TestCloseDoesNotWaitForAnUpgradedConnection(t *testing.T) {
 		t.Fatal("Close waited for the upgraded connection")
 	}
 }
+
+// In a body-code style every answer is an HTTP 200 and what happened is its
+// business code: a code the style does not name (a business error, an
+// unread body) is not known to be executed, so it is no effect, and a
+// retry that succeeds is no duplicate. Where the style tells success by
+// status (bearer), a 2xx without a body is still executed.
+func TestAnUnknownBusinessCodeIsNotAnExecutedCall(t *testing.T) {
+	st := style.MustLoad("body-code")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Query().Get("rid") {
+		case "out-of-stock":
+			_, _ = io.WriteString(w, `{"code":20001,"msg":"out of stock"}`)
+		case "no-body":
+			w.WriteHeader(http.StatusCreated)
+		case "big": // not read: judged by its status, as before
+			_, _ = io.WriteString(w, `{"code":0,"data":"`+strings.Repeat("x", 70<<10)+`"}`)
+		default:
+			_, _ = io.WriteString(w, `{"code":0,"data":{}}`)
+		}
+	}))
+	defer srv.Close()
+	led := ledger.New(ledger.Options{Memory: true})
+	tp, err := tap.Start(context.Background(), tap.Config{Target: srv.URL, Style: st, Ledger: led})
+	require.NoError(t, err)
+	defer tp.Close()
+	post := func(rid string) {
+		req, err := http.NewRequest("POST", tp.URL+st.ResourcePath("/api/orders?rid="+rid), strings.NewReader(`{"sku":1}`))
+		require.NoError(t, err)
+		st.SetToken(req.Header, "good")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	post("out-of-stock")
+	post("ok")
+	post("big")
+	api := kinds(led, ledger.KindAPI)
+	require.Len(t, api, 3)
+	assert.Equal(t, ledger.OutcomeOK, api[2].Outcome, "%+v", api[2])
+	assert.Contains(t, api[2].Detail, "judged by its status")
+	assert.Equal(t, ledger.OutcomeError, api[0].Outcome, "%+v", api[0])
+	assert.Contains(t, api[0].Detail, "not known to be executed")
+	sig, _ := style.NotedSignal(api[0].Detail)
+	assert.Equal(t, style.SignalNone, sig)
+	assert.Equal(t, ledger.OutcomeOK, api[1].Outcome, "%+v", api[1])
+	effects := kinds(led, ledger.KindEffect)
+	require.Len(t, effects, 2, "only the calls answered with code 0 were executed")
+	assert.Equal(t, "ok", effects[0].RID)
+
+	// bearer: success is HTTP 200 by status alone; a 201 without a body
+	// carries no refusal, and is executed.
+	tp2, led2 := through(t, srv.Config.Handler)
+	call(t, "POST", tp2.URL+"/api/orders?rid=no-body", "good", `{}`)
+	require.Len(t, kinds(led2, ledger.KindEffect), 1)
+}
