@@ -9,3 +9,9 @@ func ShortenServerLimits(readHeader, idle time.Duration) (restore func()) {
 	serverLimits.readHeader, serverLimits.idle = readHeader, idle
 	return func() { serverLimits = old }
 }
+
+// Decoded is decoded, for the tests to see its bound.
+var Decoded = decoded
+
+// MaxAnswer is how much of an answer the tap reads.
+const MaxAnswer = maxAnswer

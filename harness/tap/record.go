@@ -60,12 +60,12 @@ func (t *Tap) expiresAt(c claims, ans style.TokenAnswer, now time.Time) time.Tim
 }
 
 // recordLogin: a success starts a family with the access token handed out.
-func (t *Tap) recordLogin(x *exchange, status int, h http.Header, body []byte) {
+func (t *Tap) recordLogin(x *exchange, status int, h http.Header, body seen) {
 	ev := t.event(x)
 	ev.Code = t.callValue(x, &t.st.Requests.Login)
 	ev.Status = status
-	sig := t.st.Classify(status, body)
-	ans := t.st.ReadTokens(h, body)
+	sig := t.st.Classify(status, body.b)
+	ans := t.st.ReadTokens(h, body.b)
 	switch {
 	case sig == style.SignalSuccess && ans.AccessToken != "":
 		now := t.clock.Now()
@@ -76,7 +76,7 @@ func (t *Tap) recordLogin(x *exchange, status int, h http.Header, body []byte) {
 	case sig == style.SignalInvalidCode || sig == style.SignalUnavailable || sig == style.SignalMisconfigured:
 		ev.Outcome, ev.Detail = ledger.OutcomeWechat, style.SignalNote(sig)
 	default:
-		ev.Outcome, ev.Detail = ledger.OutcomeError, style.SignalNote(sig)
+		ev.Outcome, ev.Detail = ledger.OutcomeError, body.note(sig)
 	}
 	t.rec.Append(ev)
 	if ev.Outcome == ledger.OutcomeOK {
@@ -88,7 +88,7 @@ func (t *Tap) recordLogin(x *exchange, status int, h http.Header, body []byte) {
 // family; a refused token that had been accepted before is a reuse, and its
 // family is revoked from then on (as the backends that rotate strictly do:
 // a later refusal in it is "revoked").
-func (t *Tap) recordRefresh(x *exchange, status int, h http.Header, body []byte) {
+func (t *Tap) recordRefresh(x *exchange, status int, h http.Header, body seen) {
 	ev := t.event(x)
 	ev.Status = status
 	presented := t.callValue(x, &t.st.Requests.Refresh)
@@ -102,8 +102,8 @@ func (t *Tap) recordRefresh(x *exchange, status int, h http.Header, body []byte)
 	if rec != nil {
 		ev.Family = rec.fam.id
 	}
-	sig := t.st.Classify(status, body)
-	ans := t.st.ReadTokens(h, body)
+	sig := t.st.Classify(status, body.b)
+	ans := t.st.ReadTokens(h, body.b)
 	if sig == style.SignalSuccess && ans.AccessToken != "" {
 		now := t.clock.Now()
 		acc := readToken(ans.AccessToken)
@@ -120,7 +120,7 @@ func (t *Tap) recordRefresh(x *exchange, status int, h http.Header, body []byte)
 	if sig != style.SignalInvalidGrant && sig != style.SignalInvalid && sig != style.SignalExpired {
 		// Not a verdict on the token: a broken call or a failing backend
 		// (the family is not marked either).
-		ev.Outcome, ev.Detail = ledger.OutcomeError, style.SignalNote(sig)
+		ev.Outcome, ev.Detail = ledger.OutcomeError, body.note(sig)
 		t.rec.Append(ev)
 		return
 	}
@@ -135,6 +135,16 @@ func (t *Tap) recordRefresh(x *exchange, status int, h http.Header, body []byte)
 	}
 	ev.Detail = style.SignalNote(sig)
 	t.rec.Append(ev)
+}
+
+// note is the Detail of a token answer that is no success: the signal it
+// carried, and why its body was not read, if it was not (an error may then
+// be a success the tap could not see).
+func (b seen) note(sig string) string {
+	if b.unread == "" {
+		return style.SignalNote(sig)
+	}
+	return style.WithNote(style.SignalNote(sig), "body not read ("+b.unread+")")
 }
 
 // tokenOutcome is the ledger outcome of an answer to a call carrying an

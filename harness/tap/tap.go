@@ -30,6 +30,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/andybalholm/brotli"
+	"github.com/klauspost/compress/zstd"
+
 	"github.com/tokenstorm/tokenstorm/harness/backend"
 	"github.com/tokenstorm/tokenstorm/harness/clock"
 	"github.com/tokenstorm/tokenstorm/harness/latency"
@@ -368,10 +371,10 @@ func (t *Tap) answered(resp *http.Response) error {
 	switch x.route {
 	case routeLogin:
 		t.login.Record(time.Since(x.start))
-		t.recordLogin(x, resp.StatusCode, resp.Header, body.b)
+		t.recordLogin(x, resp.StatusCode, resp.Header, body)
 	case routeRefresh:
 		t.refr.Record(time.Since(x.start))
-		t.recordRefresh(x, resp.StatusCode, resp.Header, body.b)
+		t.recordRefresh(x, resp.StatusCode, resp.Header, body)
 	case routeVerify:
 		t.recordVerify(x, resp.StatusCode, body)
 	case routeAPI:
@@ -389,8 +392,9 @@ type seen struct {
 }
 
 func seenOf(h http.Header, b []byte, cut bool) seen {
-	s := seen{b: decoded(h.Get("Content-Encoding"), b)}
-	if cut {
+	var s seen
+	s.b, s.unread = decoded(h.Get("Content-Encoding"), b)
+	if cut && s.unread == "" {
 		s.unread = "over " + strconv.Itoa(maxAnswer) + " bytes"
 	}
 	return s
@@ -420,30 +424,59 @@ func (t *Tap) peek(resp *http.Response) seen {
 }
 
 // decoded is what a compressed answer says, for the tap to read (the client
-// still gets it compressed): clients that accept gzip (Python requests, Node
-// fetch) get their answers compressed by backends behind nginx's gzip or a
-// compression middleware. At most maxAnswer bytes are decoded; a body cut
-// at maxAnswer is decoded as far as it goes. An encoding the tap cannot
-// read (br, zstd) gives nil: the answer is judged by its status.
-func decoded(encoding string, b []byte) []byte {
-	var zr io.Reader
-	var err error
-	switch strings.ToLower(strings.TrimSpace(encoding)) {
-	case "", "identity":
-		return b
-	case "gzip", "x-gzip":
-		zr, err = gzip.NewReader(bytes.NewReader(b))
-	case "deflate": // HTTP's deflate is zlib-wrapped
-		zr, err = zlib.NewReader(bytes.NewReader(b))
-	default:
-		return nil
+// still gets it compressed): clients that accept compression (Python
+// requests, Node fetch, browsers' br and zstd) get their answers compressed
+// by backends behind nginx or a compression middleware. encoding is the
+// Content-Encoding: the codings in the order they were applied. At most
+// maxAnswer bytes are decoded; a body cut at maxAnswer is decoded as far as
+// it goes. A coding the tap cannot read gives nil and a note saying so.
+func decoded(encoding string, b []byte) ([]byte, string) {
+	if strings.TrimSpace(encoding) == "" {
+		return b, ""
 	}
-	if err != nil {
-		return nil
+	codings := strings.Split(encoding, ",")
+	if len(codings) > maxCodings {
+		return nil, fmt.Sprintf("content encoding %q not read: over %d codings", encoding, maxCodings)
 	}
-	out, _ := io.ReadAll(io.LimitReader(zr, maxAnswer))
-	return out
+	var r io.Reader = bytes.NewReader(b)
+	for i := len(codings) - 1; i >= 0; i-- {
+		c := strings.ToLower(strings.TrimSpace(codings[i]))
+		var err error
+		switch c {
+		case "", "identity":
+			continue
+		case "gzip", "x-gzip":
+			r, err = gzip.NewReader(r)
+		case "deflate": // HTTP's deflate is zlib-wrapped
+			r, err = zlib.NewReader(r)
+		case "br":
+			r = brotli.NewReader(r)
+		case "zstd":
+			var d *zstd.Decoder
+			// One goroutine, a window as large as HTTP's zstd allows
+			// (RFC 9659: 8 MiB): a hostile frame cannot make the tap
+			// allocate more.
+			d, err = zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxWindow(8<<20))
+			if err == nil {
+				defer d.Close()
+				r = d
+			}
+		default:
+			return nil, fmt.Sprintf("content encoding %q not read", c)
+		}
+		if err != nil {
+			return nil, fmt.Sprintf("%s body not readable: %v", c, err)
+		}
+	}
+	out, err := io.ReadAll(io.LimitReader(r, maxAnswer))
+	if len(out) == 0 && err != nil {
+		return nil, fmt.Sprintf("%s body not readable: %v", encoding, err)
+	}
+	return out, ""
 }
+
+// maxCodings bounds the codings of an answer the tap decodes.
+const maxCodings = 4
 
 func eventStream(resp *http.Response) bool {
 	return strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
