@@ -60,12 +60,12 @@ func (t *Tap) expiresAt(c claims, ans style.TokenAnswer, now time.Time) time.Tim
 }
 
 // recordLogin: a success starts a family with the access token handed out.
-func (t *Tap) recordLogin(x *exchange, status int, h http.Header, body []byte) {
+func (t *Tap) recordLogin(x *exchange, status int, h http.Header, body seen) {
 	ev := t.event(x)
 	ev.Code = t.callValue(x, &t.st.Requests.Login)
 	ev.Status = status
-	sig := t.st.Classify(status, body)
-	ans := t.st.ReadTokens(h, body)
+	sig := t.st.Classify(status, body.b)
+	ans := t.st.ReadTokens(h, body.b)
 	switch {
 	case sig == style.SignalSuccess && ans.AccessToken != "":
 		now := t.clock.Now()
@@ -76,7 +76,7 @@ func (t *Tap) recordLogin(x *exchange, status int, h http.Header, body []byte) {
 	case sig == style.SignalInvalidCode || sig == style.SignalUnavailable || sig == style.SignalMisconfigured:
 		ev.Outcome, ev.Detail = ledger.OutcomeWechat, style.SignalNote(sig)
 	default:
-		ev.Outcome, ev.Detail = ledger.OutcomeError, style.SignalNote(sig)
+		ev.Outcome, ev.Detail = ledger.OutcomeError, body.note(sig)
 	}
 	t.rec.Append(ev)
 	if ev.Outcome == ledger.OutcomeOK {
@@ -88,7 +88,7 @@ func (t *Tap) recordLogin(x *exchange, status int, h http.Header, body []byte) {
 // family; a refused token that had been accepted before is a reuse, and its
 // family is revoked from then on (as the backends that rotate strictly do:
 // a later refusal in it is "revoked").
-func (t *Tap) recordRefresh(x *exchange, status int, h http.Header, body []byte) {
+func (t *Tap) recordRefresh(x *exchange, status int, h http.Header, body seen) {
 	ev := t.event(x)
 	ev.Status = status
 	presented := t.callValue(x, &t.st.Requests.Refresh)
@@ -102,8 +102,8 @@ func (t *Tap) recordRefresh(x *exchange, status int, h http.Header, body []byte)
 	if rec != nil {
 		ev.Family = rec.fam.id
 	}
-	sig := t.st.Classify(status, body)
-	ans := t.st.ReadTokens(h, body)
+	sig := t.st.Classify(status, body.b)
+	ans := t.st.ReadTokens(h, body.b)
 	if sig == style.SignalSuccess && ans.AccessToken != "" {
 		now := t.clock.Now()
 		acc := readToken(ans.AccessToken)
@@ -120,7 +120,7 @@ func (t *Tap) recordRefresh(x *exchange, status int, h http.Header, body []byte)
 	if sig != style.SignalInvalidGrant && sig != style.SignalInvalid && sig != style.SignalExpired {
 		// Not a verdict on the token: a broken call or a failing backend
 		// (the family is not marked either).
-		ev.Outcome, ev.Detail = ledger.OutcomeError, style.SignalNote(sig)
+		ev.Outcome, ev.Detail = ledger.OutcomeError, body.note(sig)
 		t.rec.Append(ev)
 		return
 	}
@@ -137,9 +137,19 @@ func (t *Tap) recordRefresh(x *exchange, status int, h http.Header, body []byte)
 	t.rec.Append(ev)
 }
 
+// note is the Detail of a token answer that is no success: the signal it
+// carried, and why its body was not read, if it was not (an error may then
+// be a success the tap could not see).
+func (b seen) note(sig string) string {
+	if b.unread == "" {
+		return style.SignalNote(sig)
+	}
+	return style.WithNote(style.SignalNote(sig), "body not read ("+b.unread+")")
+}
+
 // tokenOutcome is the ledger outcome of an answer to a call carrying an
 // access token, from the signal it carried, and the Detail noting it.
-func (t *Tap) tokenOutcome(sig string, status int, tokErr error) (string, string) {
+func (t *Tap) tokenOutcome(sig string, status int, tokErr error, body seen) (string, string) {
 	switch {
 	case sig == style.SignalExpired:
 		return ledger.OutcomeExpired, style.SignalNote(sig)
@@ -149,6 +159,15 @@ func (t *Tap) tokenOutcome(sig string, status int, tokErr error) (string, string
 		return ledger.OutcomeInvalid, style.SignalNote(sig)
 	case sig == style.SignalNotToken:
 		return ledger.OutcomeOK, style.WithNote(style.SignalNotToken, style.SignalNote(sig))
+	case sig == "" && status >= 200 && status < 400 && t.st.NeedsBody(status):
+		// The style tells what happened from the body at this status (a
+		// business code at HTTP 200).
+		if body.unread != "" {
+			return ledger.OutcomeOK, "body not read (" + body.unread + "): judged by its status"
+		}
+		// A body of none of its shapes: an unknown code. What the backend
+		// did is not known, so it is no success (and no effect).
+		return ledger.OutcomeError, style.WithNote(style.SignalNote(sig), "status "+strconv.Itoa(status)+" with a body of none of the style's shapes (an unknown business code?): not known to be executed")
 	case sig == style.SignalSuccess || (sig == "" && status >= 200 && status < 400):
 		return ledger.OutcomeOK, ""
 	}
@@ -156,7 +175,7 @@ func (t *Tap) tokenOutcome(sig string, status int, tokErr error) (string, string
 }
 
 // recordVerify: the verify route's verdict on the access token it carried.
-func (t *Tap) recordVerify(x *exchange, status int, body []byte) {
+func (t *Tap) recordVerify(x *exchange, status int, body seen) {
 	ev := t.event(x)
 	var raw string
 	var tokErr error
@@ -167,13 +186,14 @@ func (t *Tap) recordVerify(x *exchange, status int, body []byte) {
 	}
 	c := readToken(raw)
 	ev.Token, ev.Subject, ev.Status = c.id, c.subject, status
-	ev.Outcome, ev.Detail = t.tokenOutcome(t.st.Classify(status, body), status, tokErr)
+	ev.Outcome, ev.Detail = t.tokenOutcome(t.st.Classify(status, body.b), status, tokErr, body)
 	t.rec.Append(ev)
 }
 
 // recordAPI: a protected call, and its effect when the backend executed a
-// non-idempotent one (answered it with success).
-func (t *Tap) recordAPI(x *exchange, status int, h http.Header, body []byte) {
+// non-idempotent one: answered it with the style's success, or, where the
+// style tells success by status alone, with a 2xx carrying no refusal.
+func (t *Tap) recordAPI(x *exchange, status int, h http.Header, body seen) {
 	ev := t.event(x)
 	rid, err := backend.RequestID(x.in)
 	if err == nil {
@@ -186,8 +206,8 @@ func (t *Tap) recordAPI(x *exchange, status int, h http.Header, body []byte) {
 	if effect && !x.bodyOver {
 		ev.BodyHash = ledger.HashBody(x.body)
 	}
-	sig := t.st.Classify(status, body)
-	ev.Outcome, ev.Detail = t.tokenOutcome(sig, status, tokErr)
+	sig := t.st.Classify(status, body.b)
+	ev.Outcome, ev.Detail = t.tokenOutcome(sig, status, tokErr, body)
 	if x.bodyOver {
 		ev.Detail = style.WithNote(ev.Detail, "body over "+strconv.Itoa(maxRequestBody)+" bytes: not hashed")
 	}

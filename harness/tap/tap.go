@@ -25,9 +25,13 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/andybalholm/brotli"
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/tokenstorm/tokenstorm/harness/backend"
 	"github.com/tokenstorm/tokenstorm/harness/clock"
@@ -346,19 +350,23 @@ func (t *Tap) answered(resp *http.Response) error {
 	// read only when its signal depends on its body: at once when its
 	// length is known, else as it passes to the client (it may be a stream,
 	// which must not wait on the tap), recorded at its end.
-	var body []byte
+	var body seen
 	switch {
 	case x.route != routeAPI:
 		body = t.peek(resp)
-	case !t.st.NeedsBody(resp.StatusCode) || eventStream(resp):
+	case !t.st.NeedsBody(resp.StatusCode):
+	case eventStream(resp):
+		body.unread = "an event stream"
 	case resp.ContentLength < 0 && resp.Body != nil && resp.Body != http.NoBody:
 		status, h := resp.StatusCode, resp.Header
 		resp.Body = &readAlong{body: resp.Body, done: func(b []byte) {
-			t.recordAPI(x, status, h, decoded(h.Get("Content-Encoding"), b))
+			t.recordAPI(x, status, h, seenOf(h, b, len(b) >= maxAnswer))
 		}}
 		return nil
 	case resp.ContentLength <= maxAnswer:
 		body = t.peek(resp)
+	default:
+		body.unread = "over " + strconv.Itoa(maxAnswer) + " bytes"
 	}
 	switch x.route {
 	case routeLogin:
@@ -375,12 +383,32 @@ func (t *Tap) answered(resp *http.Response) error {
 	return nil
 }
 
+// seen is what the tap read of an answer's body.
+type seen struct {
+	b []byte // its start (up to maxAnswer), decompressed
+	// unread says why the body is not all in b ("" when it is, or when it
+	// broke off: then b is all the client got too).
+	unread string
+}
+
+func seenOf(h http.Header, b []byte, cut bool) seen {
+	var s seen
+	s.b, s.unread = decoded(h.Get("Content-Encoding"), b)
+	if cut && s.unread == "" {
+		s.unread = "over " + strconv.Itoa(maxAnswer) + " bytes"
+	}
+	return s
+}
+
 // peek reads the start of an answer's body (up to maxAnswer) and puts it
 // back in front of the rest; it returns what was read, decompressed. An
 // event stream is not waited on.
-func (t *Tap) peek(resp *http.Response) []byte {
-	if resp.Body == nil || resp.Body == http.NoBody || eventStream(resp) {
-		return nil
+func (t *Tap) peek(resp *http.Response) seen {
+	if resp.Body == nil || resp.Body == http.NoBody {
+		return seen{}
+	}
+	if eventStream(resp) {
+		return seen{unread: "an event stream"}
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	rest := resp.Body
@@ -392,34 +420,63 @@ func (t *Tap) peek(resp *http.Response) []byte {
 		io.Reader
 		io.Closer
 	}{io.MultiReader(bytes.NewReader(b), tail), rest}
-	return decoded(resp.Header.Get("Content-Encoding"), b)
+	return seenOf(resp.Header, b, err == nil && len(b) >= maxAnswer && resp.ContentLength != int64(len(b)))
 }
 
 // decoded is what a compressed answer says, for the tap to read (the client
-// still gets it compressed): clients that accept gzip (Python requests, Node
-// fetch) get their answers compressed by backends behind nginx's gzip or a
-// compression middleware. At most maxAnswer bytes are decoded; a body cut
-// at maxAnswer is decoded as far as it goes. An encoding the tap cannot
-// read (br, zstd) gives nil: the answer is judged by its status.
-func decoded(encoding string, b []byte) []byte {
-	var zr io.Reader
-	var err error
-	switch strings.ToLower(strings.TrimSpace(encoding)) {
-	case "", "identity":
-		return b
-	case "gzip", "x-gzip":
-		zr, err = gzip.NewReader(bytes.NewReader(b))
-	case "deflate": // HTTP's deflate is zlib-wrapped
-		zr, err = zlib.NewReader(bytes.NewReader(b))
-	default:
-		return nil
+// still gets it compressed): clients that accept compression (Python
+// requests, Node fetch, browsers' br and zstd) get their answers compressed
+// by backends behind nginx or a compression middleware. encoding is the
+// Content-Encoding: the codings in the order they were applied. At most
+// maxAnswer bytes are decoded; a body cut at maxAnswer is decoded as far as
+// it goes. A coding the tap cannot read gives nil and a note saying so.
+func decoded(encoding string, b []byte) ([]byte, string) {
+	if strings.TrimSpace(encoding) == "" {
+		return b, ""
 	}
-	if err != nil {
-		return nil
+	codings := strings.Split(encoding, ",")
+	if len(codings) > maxCodings {
+		return nil, fmt.Sprintf("content encoding %q not read: over %d codings", encoding, maxCodings)
 	}
-	out, _ := io.ReadAll(io.LimitReader(zr, maxAnswer))
-	return out
+	var r io.Reader = bytes.NewReader(b)
+	for i := len(codings) - 1; i >= 0; i-- {
+		c := strings.ToLower(strings.TrimSpace(codings[i]))
+		var err error
+		switch c {
+		case "", "identity":
+			continue
+		case "gzip", "x-gzip":
+			r, err = gzip.NewReader(r)
+		case "deflate": // HTTP's deflate is zlib-wrapped
+			r, err = zlib.NewReader(r)
+		case "br":
+			r = brotli.NewReader(r)
+		case "zstd":
+			var d *zstd.Decoder
+			// One goroutine, a window as large as HTTP's zstd allows
+			// (RFC 9659: 8 MiB): a hostile frame cannot make the tap
+			// allocate more.
+			d, err = zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true), zstd.WithDecoderMaxWindow(8<<20))
+			if err == nil {
+				defer d.Close()
+				r = d
+			}
+		default:
+			return nil, fmt.Sprintf("content encoding %q not read", c)
+		}
+		if err != nil {
+			return nil, fmt.Sprintf("%s body not readable: %v", c, err)
+		}
+	}
+	out, err := io.ReadAll(io.LimitReader(r, maxAnswer))
+	if len(out) == 0 && err != nil {
+		return nil, fmt.Sprintf("%s body not readable: %v", encoding, err)
+	}
+	return out, ""
 }
+
+// maxCodings bounds the codings of an answer the tap decodes.
+const maxCodings = 4
 
 func eventStream(resp *http.Response) bool {
 	return strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
@@ -492,12 +549,21 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tap: listen on loopback: %w", err)
 	}
-	srv := stack.NewHTTPServer(t, "", stack.Timeouts{})
+	srv := stack.NewHTTPServer(t, "", stack.Timeouts{ReadHeader: serverLimits.readHeader, Idle: serverLimits.idle})
+	// No limit on a whole request or answer: a long poll, an event stream or
+	// a slow upload lasts as long as the client and the backend let it, and
+	// is never cut by the tap (whose cut would be judged the backend's).
+	srv.ReadTimeout, srv.WriteTimeout = 0, 0
 	srv.ErrorLog = discardLog
 	s := &Server{Tap: t, URL: "http://" + ln.Addr().String(), srv: srv}
 	go func() { _ = srv.Serve(ln) }()
 	return s, nil
 }
+
+// serverLimits bound what the tap's server waits for from a client by
+// itself: a request's headers, and the next request on an idle keep-alive
+// connection (a variable for the tests to shorten).
+var serverLimits = struct{ readHeader, idle time.Duration }{stack.DefaultTimeouts.ReadHeader, stack.DefaultTimeouts.Idle}
 
 // Server is a Tap listening on loopback.
 type Server struct {

@@ -3,6 +3,7 @@ package tap_test
 import (
 	"bytes"
 	"compress/gzip"
+	"compress/zlib"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -17,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/andybalholm/brotli"
+	"github.com/klauspost/compress/zstd"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -368,74 +371,156 @@ func TestAProtectedCallTheClientAbandonsIsNotRecorded(t *testing.T) {
 	assert.Empty(t, kinds(led, ledger.KindAPI))
 }
 
-// gzipped compresses every answer for a client that accepts gzip, as a
-// backend behind nginx's "gzip on" or a compression middleware does; the
-// answer is buffered, so it has a known length.
-type gzipped struct{ next http.Handler }
+// compressed encodes every answer with the codings enc (as listed in
+// Content-Encoding, applied in that order) for a client that accepts them,
+// as a backend behind nginx or a compression middleware does; the answer is
+// buffered, so it has a known length. A coding it does not know is sent as
+// named over the plain body (a backend's own scheme).
+type compressed struct {
+	enc  string
+	next http.Handler
+}
 
-func (g gzipped) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
-		g.next.ServeHTTP(w, r)
-		return
-	}
-	rec := httptest.NewRecorder()
-	g.next.ServeHTTP(rec, r)
+// encode cannot fail: it writes to memory with default settings.
+func encode(coding string, b []byte) []byte {
 	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	_, _ = zw.Write(rec.Body.Bytes())
-	_ = zw.Close()
+	var w io.WriteCloser
+	switch coding {
+	case "gzip":
+		w = gzip.NewWriter(&buf)
+	case "deflate":
+		w = zlib.NewWriter(&buf)
+	case "br":
+		w = brotli.NewWriter(&buf)
+	case "zstd":
+		w, _ = zstd.NewWriter(&buf)
+	default:
+		return b
+	}
+	_, _ = w.Write(b)
+	_ = w.Close()
+	return buf.Bytes()
+}
+
+func decode(t *testing.T, coding string, b []byte) []byte {
+	var r io.Reader
+	var err error
+	switch coding {
+	case "gzip":
+		r, err = gzip.NewReader(bytes.NewReader(b))
+	case "deflate":
+		r, err = zlib.NewReader(bytes.NewReader(b))
+	case "br":
+		r = brotli.NewReader(bytes.NewReader(b))
+	case "zstd":
+		r, err = zstd.NewReader(bytes.NewReader(b))
+	default:
+		return b
+	}
+	require.NoError(t, err)
+	out, err := io.ReadAll(r)
+	require.NoError(t, err)
+	return out
+}
+
+func (c compressed) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rec := httptest.NewRecorder()
+	c.next.ServeHTTP(rec, r)
+	b := rec.Body.Bytes()
+	for _, coding := range strings.Split(c.enc, ", ") {
+		b = encode(coding, b)
+	}
 	for k, v := range rec.Header() {
 		w.Header()[k] = v
 	}
-	w.Header().Set("Content-Encoding", "gzip")
-	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.Header().Set("Content-Encoding", c.enc)
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(rec.Code)
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(b)
 }
 
-// A client that accepts gzip (Python requests, Node fetch, curl
-// --compressed) gets its answers compressed by many backends: the tap still
-// reads the tokens and signals in them, and forwards the answer compressed.
+// A client that accepts compression (Python requests, Node fetch, curl
+// --compressed, browsers' br and zstd) gets its answers compressed by many
+// backends: the tap still reads the tokens and signals in them, and
+// forwards the answer compressed.
 func TestCompressedAnswersAreReadAndForwardedCompressed(t *testing.T) {
-	f := newFake()
-	f.jwt = true
-	tp, led := through(t, gzipped{f})
-	do := func(method, path, token, body string) (int, map[string]any) {
-		req, err := http.NewRequest(method, tp.URL+path, strings.NewReader(body))
+	for _, enc := range []string{"gzip", "deflate", "br", "zstd", "gzip, br"} {
+		t.Run(enc, func(t *testing.T) {
+			f := newFake()
+			f.jwt = true
+			tp, led := through(t, compressed{enc, f})
+			do := func(method, path, token, body string) (int, map[string]any) {
+				req, err := http.NewRequest(method, tp.URL+path, strings.NewReader(body))
+				require.NoError(t, err)
+				req.Header.Set("Accept-Encoding", "gzip, deflate, br, zstd") // set by hand: Go then leaves the body compressed
+				if token != "" {
+					req.Header.Set("Authorization", "Bearer "+token)
+				}
+				resp, err := http.DefaultClient.Do(req)
+				require.NoError(t, err)
+				defer resp.Body.Close()
+				require.Equal(t, enc, resp.Header.Get("Content-Encoding"), "forwarded as the backend sent it")
+				b, err := io.ReadAll(resp.Body)
+				require.NoError(t, err)
+				codings := strings.Split(enc, ", ")
+				for i := len(codings) - 1; i >= 0; i-- {
+					b = decode(t, codings[i], b)
+				}
+				var out map[string]any
+				require.NoError(t, json.Unmarshal(b, &out))
+				return resp.StatusCode, out
+			}
+			status, login := do("POST", "/auth/login", "", `{"code":"c1"}`)
+			require.Equal(t, 200, status)
+			status, ref := do("POST", "/auth/refresh", "", `{"refresh_token":"`+login["refresh_token"].(string)+`"}`)
+			require.Equal(t, 200, status)
+			status, _ = do("POST", "/api/orders?rid=r-1", "expired", `{}`)
+			require.Equal(t, 401, status)
+
+			l := kinds(led, ledger.KindBackendLogin)
+			require.Len(t, l, 1)
+			assert.Equal(t, ledger.OutcomeOK, l[0].Outcome, "the login's tokens were read: %+v", l[0])
+			assert.Equal(t, "jti-1", l[0].Token)
+			r := kinds(led, ledger.KindRefresh)
+			require.Len(t, r, 1)
+			assert.Equal(t, ledger.OutcomeOK, r[0].Outcome, "%+v", r[0])
+			assert.Equal(t, l[0].Family, r[0].Family, "the refresh token handed out at login was read")
+			assert.NotEmpty(t, ref["access_token"])
+			api := kinds(led, ledger.KindAPI)
+			require.Len(t, api, 1)
+			assert.Equal(t, ledger.OutcomeExpired, api[0].Outcome, "the expiry signal in a compressed body: %+v", api[0])
+		})
+	}
+}
+
+// An answer in a coding the tap cannot read is judged by its status, and
+// the ledger says so: no silent misjudgement.
+func TestAnUnknownCodingIsSaidInTheLedger(t *testing.T) {
+	st := style.MustLoad("body-code")
+	srv := httptest.NewServer(compressed{"x-custom", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, `{"code":0,"token":"t"}`)
+	})})
+	defer srv.Close()
+	led := ledger.New(ledger.Options{Memory: true})
+	tp, err := tap.Start(context.Background(), tap.Config{Target: srv.URL, Style: st, Ledger: led})
+	require.NoError(t, err)
+	defer tp.Close()
+	for _, path := range []string{st.Requests.Login.Path, st.ResourcePath("/api/orders?rid=r-1")} {
+		req, err := http.NewRequest("POST", tp.URL+path, strings.NewReader(`{"code":"c1"}`))
 		require.NoError(t, err)
-		req.Header.Set("Accept-Encoding", "gzip") // set by hand: Go then leaves the body compressed
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
+		st.SetToken(req.Header, "good")
 		resp, err := http.DefaultClient.Do(req)
 		require.NoError(t, err)
-		defer resp.Body.Close()
-		require.Equal(t, "gzip", resp.Header.Get("Content-Encoding"), "forwarded as the backend sent it")
-		zr, err := gzip.NewReader(resp.Body)
-		require.NoError(t, err)
-		var out map[string]any
-		require.NoError(t, json.NewDecoder(zr).Decode(&out))
-		return resp.StatusCode, out
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
 	}
-	status, login := do("POST", "/auth/login", "", `{"code":"c1"}`)
-	require.Equal(t, 200, status)
-	status, ref := do("POST", "/auth/refresh", "", `{"refresh_token":"`+login["refresh_token"].(string)+`"}`)
-	require.Equal(t, 200, status)
-	status, _ = do("POST", "/api/orders?rid=r-1", "expired", `{}`)
-	require.Equal(t, 401, status)
-
 	l := kinds(led, ledger.KindBackendLogin)
 	require.Len(t, l, 1)
-	assert.Equal(t, ledger.OutcomeOK, l[0].Outcome, "the login's tokens were read: %+v", l[0])
-	assert.Equal(t, "jti-1", l[0].Token)
-	r := kinds(led, ledger.KindRefresh)
-	require.Len(t, r, 1)
-	assert.Equal(t, ledger.OutcomeOK, r[0].Outcome, "%+v", r[0])
-	assert.Equal(t, l[0].Family, r[0].Family, "the refresh token handed out at login was read")
-	assert.NotEmpty(t, ref["access_token"])
+	assert.Contains(t, l[0].Detail, `content encoding "x-custom" not read`, "%+v", l[0])
 	api := kinds(led, ledger.KindAPI)
 	require.Len(t, api, 1)
-	assert.Equal(t, ledger.OutcomeExpired, api[0].Outcome, "the expiry signal in a compressed body: %+v", api[0])
+	assert.Contains(t, api[0].Detail, `content encoding "x-custom" not read`, "%+v", api[0])
+	assert.Contains(t, api[0].Detail, "judged by its status")
 }
 
 // Many backends answer JSON without a Content-Length (Spring's
@@ -706,5 +791,99 @@ func TestCloseDoesNotWaitForAnUpgradedConnection(t *testing.T) {
 	case <-done:
 	case <-time.After(4 * time.Second):
 		t.Fatal("Close waited for the upgraded connection")
+	}
+}
+
+// In a body-code style every answer is an HTTP 200 and what happened is its
+// business code: a code the style does not name (a business error, an
+// unread body) is not known to be executed, so it is no effect, and a
+// retry that succeeds is no duplicate. Where the style tells success by
+// status (bearer), a 2xx without a body is still executed.
+func TestAnUnknownBusinessCodeIsNotAnExecutedCall(t *testing.T) {
+	st := style.MustLoad("body-code")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Query().Get("rid") {
+		case "out-of-stock":
+			_, _ = io.WriteString(w, `{"code":20001,"msg":"out of stock"}`)
+		case "no-body":
+			w.WriteHeader(http.StatusCreated)
+		case "big": // not read: judged by its status, as before
+			_, _ = io.WriteString(w, `{"code":0,"data":"`+strings.Repeat("x", 70<<10)+`"}`)
+		default:
+			_, _ = io.WriteString(w, `{"code":0,"data":{}}`)
+		}
+	}))
+	defer srv.Close()
+	led := ledger.New(ledger.Options{Memory: true})
+	tp, err := tap.Start(context.Background(), tap.Config{Target: srv.URL, Style: st, Ledger: led})
+	require.NoError(t, err)
+	defer tp.Close()
+	post := func(rid string) {
+		req, err := http.NewRequest("POST", tp.URL+st.ResourcePath("/api/orders?rid="+rid), strings.NewReader(`{"sku":1}`))
+		require.NoError(t, err)
+		st.SetToken(req.Header, "good")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	post("out-of-stock")
+	post("ok")
+	post("big")
+	api := kinds(led, ledger.KindAPI)
+	require.Len(t, api, 3)
+	assert.Equal(t, ledger.OutcomeOK, api[2].Outcome, "%+v", api[2])
+	assert.Contains(t, api[2].Detail, "judged by its status")
+	assert.Equal(t, ledger.OutcomeError, api[0].Outcome, "%+v", api[0])
+	assert.Contains(t, api[0].Detail, "not known to be executed")
+	sig, _ := style.NotedSignal(api[0].Detail)
+	assert.Equal(t, style.SignalNone, sig)
+	assert.Equal(t, ledger.OutcomeOK, api[1].Outcome, "%+v", api[1])
+	effects := kinds(led, ledger.KindEffect)
+	require.Len(t, effects, 2, "only the calls answered with code 0 were executed")
+	assert.Equal(t, "ok", effects[0].RID)
+
+	// bearer: success is HTTP 200 by status alone; a 201 without a body
+	// carries no refusal, and is executed.
+	tp2, led2 := through(t, srv.Config.Handler)
+	call(t, "POST", tp2.URL+"/api/orders?rid=no-body", "good", `{}`)
+	require.Len(t, kinds(led2, ledger.KindEffect), 1)
+}
+
+// A compressed answer that expands hugely (a bomb, or just a big export) is
+// decoded only as far as the tap reads answers: the client still gets all
+// of it, and the tap records the call.
+func TestCompressedAnswersAreDecodedBounded(t *testing.T) {
+	huge := bytes.Repeat([]byte{' '}, 4<<20) // 64 times what the tap reads
+	for _, enc := range []string{"br", "zstd", "gzip"} {
+		t.Run(enc, func(t *testing.T) {
+			bomb := encode(enc, huge)
+			out, note := tap.Decoded(enc, bomb)
+			assert.Empty(t, note)
+			assert.Len(t, out, tap.MaxAnswer, "decoded as far as the tap reads")
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Encoding", enc)
+				w.Header().Set("Content-Length", strconv.Itoa(len(bomb)))
+				_, _ = w.Write(bomb)
+			}))
+			defer srv.Close()
+			led := ledger.New(ledger.Options{Memory: true})
+			tp, err := tap.Start(context.Background(), tap.Config{Target: srv.URL, Style: style.MustLoad("bearer"), Ledger: led})
+			require.NoError(t, err)
+			defer tp.Close()
+			req, err := http.NewRequest("POST", tp.URL+"/auth/login", strings.NewReader(`{"code":"c1"}`))
+			require.NoError(t, err)
+			req.Header.Set("Accept-Encoding", enc)
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			n, err := io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			require.NoError(t, err)
+			assert.EqualValues(t, len(bomb), n, "forwarded whole")
+			l := kinds(led, ledger.KindBackendLogin)
+			require.Len(t, l, 1)
+			assert.Equal(t, ledger.OutcomeError, l[0].Outcome, "no tokens in it: %+v", l[0])
+		})
 	}
 }
