@@ -14,6 +14,8 @@ package check
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/tokenstorm/tokenstorm/harness/ledger"
@@ -75,6 +77,51 @@ type devState struct {
 	recent                  []ledger.Event
 	recentN                 int
 	singleRefreshViolations int
+	// expiredRIDs are the device's last requests answered expired/invalid,
+	// with the token they carried: a refresh nothing justified names the
+	// ones still waiting for their replay (a late 401 sets such a storm off).
+	expiredRIDs []expiredRID
+	// lastKind is "refresh" or "login": what gave the device current.
+	lastKind string
+}
+
+type expiredRID struct{ rid, token string }
+
+const expiredPerDevice = 8
+
+// noteExpired remembers that request rid met an expiry with token.
+func (d *devState) noteExpired(rid, token string) {
+	if len(d.expiredRIDs) == expiredPerDevice {
+		d.expiredRIDs = append(d.expiredRIDs[:0], d.expiredRIDs[1:]...)
+	}
+	d.expiredRIDs = append(d.expiredRIDs, expiredRID{rid, token})
+}
+
+// lateExpiry explains a refresh no episode justified when the device still
+// had a request whose 401 was about a token it had replaced and that was
+// not re-sent yet: most likely that 401 reached the client after the
+// refresh (a late 401), and the client refreshed again for it.
+func (c *Checker) lateExpiry(d *devState) string {
+	var rids []string
+	token := ""
+	for _, x := range d.expiredRIDs {
+		r := c.byRID[x.rid]
+		if x.token == "" || x.token == d.current || r == nil || r.device != d.name || r.resends > 0 || slices.Contains(rids, x.rid) {
+			continue
+		}
+		if token == "" {
+			token = x.token
+		}
+		rids = append(rids, x.rid)
+	}
+	if len(rids) == 0 {
+		return ""
+	}
+	who := "request " + rids[0] + " had"
+	if len(rids) > 1 {
+		who = fmt.Sprintf("requests %s had", strings.Join(rids, ", "))
+	}
+	return fmt.Sprintf(". %s met the expiry of the replaced token %s and was not replayed yet: a late 401 (an answer to a request sent with the old token, reaching the client after its refresh); a client should replay it with the token it has, not refresh again", who, short(token))
 }
 
 // callRole is how a login/refresh was counted.
@@ -263,8 +310,8 @@ func (c *Checker) onTokenCall(e ledger.Event, login bool) {
 		}
 		c.violate(summary.SingleRefresh, summary.Violation{
 			Device: name, At: e.Time, Tokens: nonEmpty(e.Token, e.Family),
-			Explanation: fmt.Sprintf("device %s sent a %s at %s although it already had a fresh token %s since %s (expiring %s) and %s: %s",
-				name, kind, e.Time.Format("15:04:05.000"), short(d.current), d.lastSuccess.Format("15:04:05.000"), fmtTime(d.currentExp), why, describeCall(e)),
+			Explanation: fmt.Sprintf("device %s sent a %s at %s although it already had a fresh token %s since %s (expiring %s) and %s: %s%s",
+				name, kind, e.Time.Format("15:04:05.000"), short(d.current), d.lastSuccess.Format("15:04:05.000"), fmtTime(d.currentExp), why, describeCall(e), c.lateExpiry(d)),
 			Evidence: d.history(),
 		})
 	}
@@ -287,6 +334,7 @@ func (c *Checker) onTokenCall(e ledger.Event, login bool) {
 		d.currentUsed = false
 		d.lastCallFailed = false
 		d.lastSuccess = e.Time
+		d.lastKind = kind
 		d.currentFrom = e.Time
 		d.currentExp = e.Expires
 		d.expOffset = d.clockOffset
