@@ -83,6 +83,11 @@ type devState struct {
 	expiredRIDs []expiredRID
 	// lastKind is "refresh" or "login": what gave the device current.
 	lastKind string
+	// notToken is the device's last request refused for a reason not about
+	// the token (password_required, a 403), when and with which status.
+	notToken       string
+	notTokenAt     time.Time
+	notTokenStatus int
 }
 
 type expiredRID struct{ rid, token string }
@@ -106,7 +111,9 @@ func (c *Checker) lateExpiry(d *devState) string {
 	token := ""
 	for _, x := range d.expiredRIDs {
 		r := c.byRID[x.rid]
-		if x.token == "" || x.token == d.current || r == nil || r.device != d.name || r.resends > 0 || slices.Contains(rids, x.rid) {
+		// Only requests still waiting: one already answered cannot have set
+		// this refresh off.
+		if x.token == "" || x.token == d.current || r == nil || r.device != d.name || r.settled || r.resends > 0 || slices.Contains(rids, x.rid) {
 			continue
 		}
 		if token == "" {
@@ -115,13 +122,23 @@ func (c *Checker) lateExpiry(d *devState) string {
 		rids = append(rids, x.rid)
 	}
 	if len(rids) == 0 {
+		if d.notToken != "" && !d.notTokenAt.Before(d.lastSuccess) {
+			return fmt.Sprintf(". The only refusal it met since was request %s's HTTP %d, which was not about the token: such a refusal goes to the caller, it is no reason to refresh", d.notToken, d.notTokenStatus)
+		}
 		return ""
 	}
-	who := "request " + rids[0] + " had"
+	who, was := "request "+rids[0], "was"
 	if len(rids) > 1 {
-		who = fmt.Sprintf("requests %s had", strings.Join(rids, ", "))
+		names := rids
+		if len(names) > 3 {
+			names = names[:3]
+		}
+		who, was = "requests "+strings.Join(names, ", "), "were"
+		if more := len(rids) - len(names); more > 0 {
+			who += fmt.Sprintf(" and %d more", more)
+		}
 	}
-	return fmt.Sprintf(". %s met the expiry of the replaced token %s and was not replayed yet: a late 401 (an answer to a request sent with the old token, reaching the client after its refresh); a client should replay it with the token it has, not refresh again", who, short(token))
+	return fmt.Sprintf(". %s had met the expiry of the replaced token %s and %s not replayed yet: a late 401 (an answer to a request sent with the old token, reaching the client after its refresh); a client should replay it with the token it has, not refresh again", who, short(token), was)
 }
 
 // callRole is how a login/refresh was counted.

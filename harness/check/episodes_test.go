@@ -278,6 +278,7 @@ func TestLateFourOhOneRefreshNamesTheRequest(t *testing.T) {
 			require.Equal(t, summary.Fail, sr.Verdict)
 			require.Len(t, sr.Examples, 1)
 			assert.Contains(t, sr.Examples[0].Explanation, "request r2 had met the expiry of the replaced token A1 and was not replayed yet: a late 401")
+			assert.NotContains(t, sr.Examples[0].Explanation, "r1", "r1 was replayed already")
 			assert.Contains(t, sr.Examples[0].Explanation, "replay it with the token it has")
 		})
 	}
@@ -290,4 +291,28 @@ func TestLateFourOhOneRefreshNamesTheRequest(t *testing.T) {
 	sr := s.check(t).Invariants[summary.SingleRefresh]
 	require.Len(t, sr.Examples, 1)
 	assert.NotContains(t, sr.Examples[0].Explanation, "late 401")
+
+	// Many of them: three are named, and how many more.
+	s = newScript()
+	s.login("d1", "c1", "A1", "F1")
+	for _, rid := range []string{"r1", "r2", "r3", "r4", "r5"} {
+		s.issue("d1", rid, "GET", "")
+		s.api("d1", rid, "GET", "", "A1", ledger.OutcomeExpired)
+	}
+	s.refresh("d1", "R1", "A2", "F1", ledger.OutcomeOK)
+	s.api("d1", "r1", "GET", "", "A2", ledger.OutcomeOK)
+	s.refresh("d1", "R2", "A3", "F1", ledger.OutcomeOK)
+	sr = s.check(t).Invariants[summary.SingleRefresh]
+	require.Len(t, sr.Examples, 1)
+	assert.Contains(t, sr.Examples[0].Explanation, "requests r2, r3, r4 and 1 more had met the expiry of the replaced token A1 and were not replayed yet")
+
+	// A refresh after a refusal that was not about the token says so.
+	s = newScript()
+	s.login("d1", "c1", "A1", "F1")
+	s.issue("d1", "reauth", "GET", "")
+	s.add(ledger.Event{Source: ledger.SourceBackend, Kind: ledger.KindAPI, Subject: "o-d1", RID: "reauth", Method: "GET", Route: "/api/reauth", Token: "A1", Outcome: ledger.OutcomeOK, Status: 401, Detail: "not_token"})
+	s.refresh("d1", "R1", "A2", "F1", ledger.OutcomeOK)
+	sr = s.check(t).Invariants[summary.SingleRefresh]
+	require.Len(t, sr.Examples, 1)
+	assert.Contains(t, sr.Examples[0].Explanation, "The only refusal it met since was request reauth's HTTP 401, which was not about the token")
 }

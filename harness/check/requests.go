@@ -168,6 +168,7 @@ func (c *Checker) onAPI(e ledger.Event) {
 		}
 	} else if e.Status == 401 || e.Status == 403 || notTokenRefusal(e.Detail) {
 		r.nonToken401++
+		d.notToken, d.notTokenAt, d.notTokenStatus = e.RID, e.Time, e.Status
 	}
 	if r.nStatuses < len(r.statuses) && !slices.Contains(r.statuses[:r.nStatuses], e.Status) {
 		r.statuses[r.nStatuses] = e.Status
