@@ -118,6 +118,9 @@ func TestStormViolatesSingleRefresh(t *testing.T) {
 	assert.Contains(t, inv.Examples[0].Explanation, "already had a fresh token")
 	assert.NotEmpty(t, inv.Examples[0].Evidence)
 	assert.Equal(t, 2.0, sum.Refresh.Amplification) // two refreshes, one episode
+	// The storming call was checked too: a report never shows more
+	// violations than checked (the first login, the episode, that call).
+	assert.Equal(t, 3, inv.Checked)
 }
 
 func TestRetryAfterFailedRefreshIsNotAStorm(t *testing.T) {
