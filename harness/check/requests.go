@@ -44,13 +44,17 @@ type ridState struct {
 	lastOutcome   string
 	lastStatus    int
 	nonToken401   int
-	effects       int
-	settled       bool
-	settleOutcome string
-	settleStatus  int
-	settleDetail  string
-	settleNoRID   bool // the answer the caller got did not carry the request id
-	settleOwed    bool // past its deadline the client still waited on the servers (ledger.NoteServersOwed)
+	// nonTokenFirst is the token of its first refusal not about the token;
+	// nonTokenRenewed: a later one carried another (the client renewed for it).
+	nonTokenFirst   string
+	nonTokenRenewed bool
+	effects         int
+	settled         bool
+	settleOutcome   string
+	settleStatus    int
+	settleDetail    string
+	settleNoRID     bool // the answer the caller got did not carry the request id
+	settleOwed      bool // past its deadline the client still waited on the servers (ledger.NoteServersOwed)
 	// renewed is what the device renewed its token with after this request
 	// met the expiry and before its caller was answered ("" when nothing):
 	// a request left out of that renewal is told from one never renewed for.
@@ -169,6 +173,12 @@ func (c *Checker) onAPI(e ledger.Event) {
 	} else if e.Status == 401 || e.Status == 403 || notTokenRefusal(e.Detail) {
 		r.nonToken401++
 		d.notToken, d.notTokenAt, d.notTokenStatus = e.RID, e.Time, e.Status
+		switch {
+		case r.nonTokenFirst == "":
+			r.nonTokenFirst = e.Token
+		case e.Token != "" && e.Token != r.nonTokenFirst:
+			r.nonTokenRenewed = true
+		}
 	}
 	if r.nStatuses < len(r.statuses) && !slices.Contains(r.statuses[:r.nStatuses], e.Status) {
 		r.statuses[r.nStatuses] = e.Status
@@ -343,7 +353,11 @@ func (c *Checker) evaluate(r *ridState) {
 		case r.attempts > c.opts.MaxAttemptsPerRequest:
 			v(summary.BoundedRetry, fmt.Sprintf("reached the backend %d times (bound %d): the client keeps retrying instead of surfacing the error", r.attempts, c.opts.MaxAttemptsPerRequest))
 		case r.nonToken401 > 1:
-			v(summary.BoundedRetry, fmt.Sprintf("got a refusal that was not about the token (the style's not_token answer, or a 401/403) %d times: the client retried it instead of returning it to the caller", r.nonToken401))
+			renewed := ""
+			if r.nonTokenRenewed {
+				renewed = ", renewing its token in between: a refusal that is not about the token is no reason to refresh (a wrapper that refreshes on every 401 must tell them apart by the body)"
+			}
+			v(summary.BoundedRetry, fmt.Sprintf("got a refusal that was not about the token (the style's not_token answer, or a 401/403) %d times: the client retried it instead of returning it to the caller%s", r.nonToken401, renewed))
 		}
 	}
 }
