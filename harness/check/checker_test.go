@@ -118,6 +118,9 @@ func TestStormViolatesSingleRefresh(t *testing.T) {
 	assert.Contains(t, inv.Examples[0].Explanation, "already had a fresh token")
 	assert.NotEmpty(t, inv.Examples[0].Evidence)
 	assert.Equal(t, 2.0, sum.Refresh.Amplification) // two refreshes, one episode
+	// The storming call was checked too: a report never shows more
+	// violations than checked (the first login, the episode, that call).
+	assert.Equal(t, 3, inv.Checked)
 }
 
 func TestRetryAfterFailedRefreshIsNotAStorm(t *testing.T) {
@@ -273,7 +276,21 @@ func TestNotTokenRefusalRetriedInBodyCode(t *testing.T) {
 	require.Equal(t, summary.Fail, inv.Verdict)
 	require.Len(t, inv.Examples, 1)
 	assert.Contains(t, inv.Examples[0].Explanation, "not about the token (the style's not_token answer, or a 401/403) 3 times")
+	assert.NotContains(t, inv.Examples[0].Explanation, "renewing", "the same token each time")
 	assert.Equal(t, []string{"r1"}, inv.Examples[0].RIDs)
+
+	// Retried after a refresh (axios-auth-refresh refreshes on every 401):
+	// the explanation says the client renewed for it.
+	renewed := newScript()
+	renewed.login("d1", "c1", "A1", "F1")
+	renewed.issue("d1", "r1", "GET", "")
+	notToken(renewed, "not_token")
+	renewed.refresh("d1", "R1", "A2", "F1", ledger.OutcomeOK)
+	renewed.add(ledger.Event{Source: ledger.SourceBackend, Kind: ledger.KindAPI, RID: "r1", Method: "GET", Route: "/v1/reauth", Token: "A2", Outcome: ledger.OutcomeOK, Status: 200, Detail: "not_token"})
+	renewed.settle("d1", "r1", 200, ledger.OutcomeOK)
+	inv = renewed.check(t).Invariants[summary.BoundedRetry]
+	require.Len(t, inv.Examples, 1)
+	assert.Contains(t, inv.Examples[0].Explanation, "2 times: the client retried it instead of returning it to the caller, renewing its token in between: a refusal that is not about the token is no reason to refresh")
 
 	once := newScript()
 	once.login("d1", "c1", "A1", "F1")

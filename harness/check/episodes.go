@@ -14,6 +14,8 @@ package check
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/tokenstorm/tokenstorm/harness/ledger"
@@ -75,6 +77,68 @@ type devState struct {
 	recent                  []packedEvent
 	recentN                 int
 	singleRefreshViolations int
+	// expiredRIDs are the device's last requests answered expired/invalid,
+	// with the token they carried: a refresh nothing justified names the
+	// ones still waiting for their replay (a late 401 sets such a storm off).
+	expiredRIDs []expiredRID
+	// lastKind is "refresh" or "login": what gave the device current.
+	lastKind string
+	// notToken is the device's last request refused for a reason not about
+	// the token (password_required, a 403), when and with which status.
+	notToken       string
+	notTokenAt     time.Time
+	notTokenStatus int
+}
+
+type expiredRID struct{ rid, token string }
+
+const expiredPerDevice = 8
+
+// noteExpired remembers that request rid met an expiry with token.
+func (d *devState) noteExpired(rid, token string) {
+	if len(d.expiredRIDs) == expiredPerDevice {
+		d.expiredRIDs = append(d.expiredRIDs[:0], d.expiredRIDs[1:]...)
+	}
+	d.expiredRIDs = append(d.expiredRIDs, expiredRID{rid, token})
+}
+
+// lateExpiry explains a refresh no episode justified when the device still
+// had a request whose 401 was about a token it had replaced and that was
+// not re-sent yet: most likely that 401 reached the client after the
+// refresh (a late 401), and the client refreshed again for it.
+func (c *Checker) lateExpiry(d *devState) string {
+	var rids []string
+	token := ""
+	for _, x := range d.expiredRIDs {
+		r := c.byRID[x.rid]
+		// Only requests still waiting: one already answered cannot have set
+		// this refresh off.
+		if x.token == "" || x.token == d.current || r == nil || r.device != d.name || r.settled || r.resends > 0 || slices.Contains(rids, x.rid) {
+			continue
+		}
+		if token == "" {
+			token = x.token
+		}
+		rids = append(rids, x.rid)
+	}
+	if len(rids) == 0 {
+		if d.notToken != "" && !d.notTokenAt.Before(d.lastSuccess) {
+			return fmt.Sprintf(". The only refusal it met since was request %s's HTTP %d, which was not about the token: such a refusal goes to the caller, it is no reason to refresh", d.notToken, d.notTokenStatus)
+		}
+		return ""
+	}
+	who, was := "request "+rids[0], "was"
+	if len(rids) > 1 {
+		names := rids
+		if len(names) > 3 {
+			names = names[:3]
+		}
+		who, was = "requests "+strings.Join(names, ", "), "were"
+		if more := len(rids) - len(names); more > 0 {
+			who += fmt.Sprintf(" and %d more", more)
+		}
+	}
+	return fmt.Sprintf(". %s had met the expiry of the replaced token %s and %s not replayed yet: a late 401 (an answer to a request sent with the old token, reaching the client after its refresh); a client should replay it with the token it has, not refresh again", who, short(token), was)
 }
 
 // callRole is how a login/refresh was counted.
@@ -272,8 +336,8 @@ func (c *Checker) onTokenCall(e ledger.Event, login bool) {
 		}
 		c.violate(summary.SingleRefresh, summary.Violation{
 			Device: name, At: e.Time, Tokens: nonEmpty(e.Token, e.Family),
-			Explanation: fmt.Sprintf("device %s sent a %s at %s although it already had a fresh token %s since %s (expiring %s) and %s: %s",
-				name, kind, e.Time.Format("15:04:05.000"), short(d.current), d.lastSuccess.Format("15:04:05.000"), fmtTime(d.currentExp), why, describeCall(e)),
+			Explanation: fmt.Sprintf("device %s sent a %s at %s although it already had a fresh token %s since %s (expiring %s) and %s: %s%s",
+				name, kind, e.Time.Format("15:04:05.000"), short(d.current), d.lastSuccess.Format("15:04:05.000"), fmtTime(d.currentExp), why, describeCall(e), c.lateExpiry(d)),
 			Evidence: d.history(&c.tab),
 		})
 	}
@@ -296,6 +360,7 @@ func (c *Checker) onTokenCall(e ledger.Event, login bool) {
 		d.currentUsed = false
 		d.lastCallFailed = false
 		d.lastSuccess = e.Time
+		d.lastKind = kind
 		d.currentFrom = e.Time
 		d.currentExp = e.Expires
 		d.expOffset = d.clockOffset

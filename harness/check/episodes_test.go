@@ -247,3 +247,72 @@ func TestRefreshWithNoAnswerExcusesTheError(t *testing.T) {
 	sum = build(false)
 	assert.Equal(t, summary.Fail, sum.Invariants[summary.CorrectReplay].Verdict)
 }
+
+// A second refresh set off by a late 401 (a request sent with the token the
+// first refresh replaced, whose 401 reached the client after it) names that
+// request and says what the client should have done, in both orders the
+// backend can log it: answered before the first refresh (its answer was
+// held up on the way) or after it.
+func TestLateFourOhOneRefreshNamesTheRequest(t *testing.T) {
+	for name, before := range map[string]bool{"answered before the refresh": true, "answered after it": false} {
+		t.Run(name, func(t *testing.T) {
+			s := newScript()
+			s.login("d1", "c1", "A1", "F1")
+			s.issue("d1", "r1", "GET", "")
+			s.issue("d1", "r2", "GET", "")
+			s.api("d1", "r1", "GET", "", "A1", ledger.OutcomeExpired)
+			if before {
+				s.api("d1", "r2", "GET", "", "A1", ledger.OutcomeExpired)
+			}
+			s.refresh("d1", "R1", "A2", "F1", ledger.OutcomeOK)
+			s.api("d1", "r1", "GET", "", "A2", ledger.OutcomeOK)
+			s.settle("d1", "r1", 200, ledger.OutcomeOK)
+			if !before {
+				s.api("d1", "r2", "GET", "", "A1", ledger.OutcomeExpired)
+			}
+			s.refresh("d1", "R2", "A3", "F1", ledger.OutcomeOK)
+			s.api("d1", "r2", "GET", "", "A3", ledger.OutcomeOK)
+			s.settle("d1", "r2", 200, ledger.OutcomeOK)
+			sum := s.check(t)
+			sr := sum.Invariants[summary.SingleRefresh]
+			require.Equal(t, summary.Fail, sr.Verdict)
+			require.Len(t, sr.Examples, 1)
+			assert.Contains(t, sr.Examples[0].Explanation, "request r2 had met the expiry of the replaced token A1 and was not replayed yet: a late 401")
+			assert.NotContains(t, sr.Examples[0].Explanation, "r1", "r1 was replayed already")
+			assert.Contains(t, sr.Examples[0].Explanation, "replay it with the token it has")
+		})
+	}
+
+	// A refresh with no such request behind it says only what it did.
+	s := newScript()
+	s.login("d1", "c1", "A1", "F1")
+	s.get("d1", "r1", "A1")
+	s.refresh("d1", "R1", "A2", "F1", ledger.OutcomeOK)
+	sr := s.check(t).Invariants[summary.SingleRefresh]
+	require.Len(t, sr.Examples, 1)
+	assert.NotContains(t, sr.Examples[0].Explanation, "late 401")
+
+	// Many of them: three are named, and how many more.
+	s = newScript()
+	s.login("d1", "c1", "A1", "F1")
+	for _, rid := range []string{"r1", "r2", "r3", "r4", "r5"} {
+		s.issue("d1", rid, "GET", "")
+		s.api("d1", rid, "GET", "", "A1", ledger.OutcomeExpired)
+	}
+	s.refresh("d1", "R1", "A2", "F1", ledger.OutcomeOK)
+	s.api("d1", "r1", "GET", "", "A2", ledger.OutcomeOK)
+	s.refresh("d1", "R2", "A3", "F1", ledger.OutcomeOK)
+	sr = s.check(t).Invariants[summary.SingleRefresh]
+	require.Len(t, sr.Examples, 1)
+	assert.Contains(t, sr.Examples[0].Explanation, "requests r2, r3, r4 and 1 more had met the expiry of the replaced token A1 and were not replayed yet")
+
+	// A refresh after a refusal that was not about the token says so.
+	s = newScript()
+	s.login("d1", "c1", "A1", "F1")
+	s.issue("d1", "reauth", "GET", "")
+	s.add(ledger.Event{Source: ledger.SourceBackend, Kind: ledger.KindAPI, Subject: "o-d1", RID: "reauth", Method: "GET", Route: "/api/reauth", Token: "A1", Outcome: ledger.OutcomeOK, Status: 401, Detail: "not_token"})
+	s.refresh("d1", "R1", "A2", "F1", ledger.OutcomeOK)
+	sr = s.check(t).Invariants[summary.SingleRefresh]
+	require.Len(t, sr.Examples, 1)
+	assert.Contains(t, sr.Examples[0].Explanation, "The only refusal it met since was request reauth's HTTP 401, which was not about the token")
+}

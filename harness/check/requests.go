@@ -44,13 +44,22 @@ type ridState struct {
 	lastOutcome   string
 	lastStatus    int
 	nonToken401   int
-	effects       int
-	settled       bool
-	settleOutcome string
-	settleStatus  int
-	settleDetail  string
-	settleNoRID   bool // the answer the caller got did not carry the request id
-	settleOwed    bool // past its deadline the client still waited on the servers (ledger.NoteServersOwed)
+	// nonTokenFirst is the token of its first refusal not about the token;
+	// nonTokenRenewed: a later one carried another (the client renewed for it).
+	nonTokenFirst   string
+	nonTokenRenewed bool
+	effects         int
+	settled         bool
+	settleOutcome   string
+	settleStatus    int
+	settleDetail    string
+	settleNoRID     bool // the answer the caller got did not carry the request id
+	settleOwed      bool // past its deadline the client still waited on the servers (ledger.NoteServersOwed)
+	// renewed is what the device renewed its token with after this request
+	// met the expiry and before its caller was answered ("" when nothing):
+	// a request left out of that renewal is told from one never renewed for.
+	renewed, renewedKind string
+	renewedAt            time.Time
 	// evidence is the request's own events (issue, attempts, effects,
 	// settle), from the checker's pool; a request that settled cleanly gives
 	// it back at once (see onSettle).
@@ -163,6 +172,7 @@ func (c *Checker) onAPI(e ledger.Event) {
 		}
 	}
 	if tokenProblem(e.Outcome) {
+		d.noteExpired(e.RID, e.Token)
 		if r.expired == 0 {
 			r.episodeBase = d.lastSuccess
 			r.expMethod, r.expRoute, r.expBody = e.Method, e.Route, e.BodyHash
@@ -173,6 +183,13 @@ func (c *Checker) onAPI(e ledger.Event) {
 		}
 	} else if e.Status == 401 || e.Status == 403 || notTokenRefusal(e.Detail) {
 		r.nonToken401++
+		d.notToken, d.notTokenAt, d.notTokenStatus = e.RID, e.Time, e.Status
+		switch {
+		case r.nonTokenFirst == "":
+			r.nonTokenFirst = e.Token
+		case e.Token != "" && e.Token != r.nonTokenFirst:
+			r.nonTokenRenewed = true
+		}
 	}
 	if r.nStatuses < len(r.statuses) && !slices.Contains(r.statuses[:r.nStatuses], e.Status) {
 		r.statuses[r.nStatuses] = e.Status
@@ -195,6 +212,9 @@ func (c *Checker) onSettle(e ledger.Event) {
 	r.settleDetail = e.Detail
 	r.settleNoRID = ledger.HasNote(e.Detail, ledger.NoteNoRID)
 	r.settleOwed = ledger.HasNote(e.Detail, ledger.NoteServersOwed)
+	if d := c.dev(r.device); r.expired > 0 && d.hasToken && d.lastSuccess.After(r.episodeBase) {
+		r.renewed, r.renewedKind, r.renewedAt = d.current, d.lastKind, d.lastSuccess
+	}
 	if ledger.HasNote(e.Detail, ledger.NoteLate) {
 		c.requests.Late++
 	}
@@ -251,6 +271,16 @@ func (c *Checker) onSettle(e ledger.Event) {
 	c.settledI = (c.settledI + 1) % len(c.settled)
 }
 
+// renewedNote says, for a request never replayed, that its device did renew
+// meanwhile: the wrapper left this request out of the renewal (it answered
+// its caller at once instead of queueing it behind the refresh in flight).
+func (r *ridState) renewedNote() string {
+	if r.renewed == "" {
+		return ""
+	}
+	return fmt.Sprintf(", although the device had a new token %s since %s (a %s after this request met the expiry): the client did not queue this request behind that renewal", short(r.renewed), r.renewedAt.Format("15:04:05.000"), r.renewedKind)
+}
+
 // evaluate judges one logical request once it is settled and out of the window.
 func (c *Checker) evaluate(r *ridState) {
 	if r.evaluated {
@@ -304,12 +334,12 @@ func (c *Checker) evaluate(r *ridState) {
 		// family revoked meanwhile) was replayed: its caller may get that
 		// answer or an error. The cases below are for requests never replayed.
 		case tokenProblem(r.lastOutcome) && r.resends == 0 && r.settleOutcome == ledger.OutcomeOK:
-			v(summary.CorrectReplay, fmt.Sprintf("met expiry and was not replayed: its caller got the expiry answer (HTTP %d) instead of the real one", r.settleStatus))
+			v(summary.CorrectReplay, fmt.Sprintf("met expiry and was not replayed: its caller got the expiry answer (HTTP %d) instead of the real one%s", r.settleStatus, r.renewedNote()))
 		case tokenProblem(r.lastOutcome) && r.resends == 0 && !failedRefresh && !r.settleOwed:
 			// (With settleOwed the client was still waiting on the servers
 			// at the deadline, and its renewal ran out of the time left: a
 			// refresh that failed as the client saw it, a timeout.)
-			v(summary.CorrectReplay, fmt.Sprintf("met expiry and was not replayed, although no refresh failed: the caller got an error (%s)", r.settleDetail))
+			v(summary.CorrectReplay, fmt.Sprintf("met expiry and was not replayed, although no refresh failed: the caller got an error (%s)%s", r.settleDetail, r.renewedNote()))
 		case r.settleOutcome == ledger.OutcomeOK && r.lastStatus != 0 && r.settleStatus != r.lastStatus:
 			v(summary.CorrectReplay, fmt.Sprintf("the backend's final answer was HTTP %d but the caller got HTTP %d", r.lastStatus, r.settleStatus))
 		}
@@ -334,7 +364,11 @@ func (c *Checker) evaluate(r *ridState) {
 		case r.attempts > c.opts.MaxAttemptsPerRequest:
 			v(summary.BoundedRetry, fmt.Sprintf("reached the backend %d times (bound %d): the client keeps retrying instead of surfacing the error", r.attempts, c.opts.MaxAttemptsPerRequest))
 		case r.nonToken401 > 1:
-			v(summary.BoundedRetry, fmt.Sprintf("got a refusal that was not about the token (the style's not_token answer, or a 401/403) %d times: the client retried it instead of returning it to the caller", r.nonToken401))
+			renewed := ""
+			if r.nonTokenRenewed {
+				renewed = ", renewing its token in between: a refusal that is not about the token is no reason to refresh (a wrapper that refreshes on every 401 must tell them apart by the body)"
+			}
+			v(summary.BoundedRetry, fmt.Sprintf("got a refusal that was not about the token (the style's not_token answer, or a 401/403) %d times: the client retried it instead of returning it to the caller%s", r.nonToken401, renewed))
 		}
 	}
 }

@@ -186,3 +186,32 @@ func TestReplayRefusedAgainIsAReplay(t *testing.T) {
 	require.Equal(t, summary.Fail, inv.Verdict)
 	assert.Contains(t, inv.Examples[0].Explanation, "was not replayed")
 }
+
+// A request that met the expiry and whose caller got the 401 although the
+// device renewed its token meanwhile (a wrapper that left it out of the
+// refresh's queue) is told apart from one whose device never renewed.
+func TestNotReplayedSaysTheDeviceHadANewToken(t *testing.T) {
+	s := newScript()
+	s.login("d1", "c1", "A1", "F1")
+	s.issue("d1", "r1", "GET", "")
+	s.issue("d1", "r2", "GET", "")
+	s.api("d1", "r1", "GET", "", "A1", ledger.OutcomeExpired)
+	s.api("d1", "r2", "GET", "", "A1", ledger.OutcomeExpired)
+	s.refresh("d1", "R1", "A2", "F1", ledger.OutcomeOK)
+	s.api("d1", "r1", "GET", "", "A2", ledger.OutcomeOK)
+	s.settle("d1", "r1", 200, ledger.OutcomeOK)
+	s.settle("d1", "r2", 401, ledger.OutcomeOK)
+	s.login("d2", "c2", "B1", "F2")
+	s.issue("d2", "q1", "GET", "")
+	s.api("d2", "q1", "GET", "", "B1", ledger.OutcomeExpired)
+	s.settle("d2", "q1", 401, ledger.OutcomeOK)
+	cr := s.check(t).Invariants[summary.CorrectReplay]
+	require.Equal(t, 2, cr.Violations)
+	byRID := map[string]string{}
+	for _, v := range cr.Examples {
+		byRID[v.RIDs[0]] = v.Explanation
+	}
+	assert.Contains(t, byRID["r2"], "met expiry and was not replayed: its caller got the expiry answer (HTTP 401) instead of the real one, although the device had a new token A2 since")
+	assert.Contains(t, byRID["r2"], "(a refresh after this request met the expiry)")
+	assert.NotContains(t, byRID["q1"], "new token")
+}

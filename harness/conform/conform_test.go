@@ -129,6 +129,69 @@ Feature: re-login storm
 	}
 }
 
+// A client that logs in only when its first request is refused (no token
+// yet: 401, outcome missing), as axios-auth-refresh wrappers do, and renews
+// before expiry afterwards, never meets an expired token: the warm-up's
+// token-less first attempts are its first login, not an expiry.
+func TestNoExpiredAttemptIgnoresALazyFirstLogin(t *testing.T) {
+	dir := t.TempDir()
+	src := `let token = '', exp = 0, pending = null;
+// wx.request returns a task; its answer comes to the callbacks.
+const request = (o) => new Promise((resolve, reject) => wx.request(Object.assign({}, o, { success: resolve, fail: reject })));
+function login() {
+  if (!pending) {
+    pending = wx.login()
+      .then(({ code }) => request({ url: tokenstorm.backendURL + '/auth/login', method: 'POST', data: { code } }))
+      .then((r) => { token = r.data.access_token; exp = Date.now() + r.data.expires_in * 1000; })
+      .finally(() => { pending = null; });
+  }
+  return pending;
+}
+function send(req) {
+  const header = Object.assign({}, req.header);
+  if (token) header.Authorization = 'Bearer ' + token;
+  return request({ url: req.url, method: req.method, header, data: req.body });
+}
+export async function call(req) {
+  if (pending) await pending;
+  if (token && Date.now() > exp - 30000) await login();
+  let res = await send(req);
+  if (res.statusCode === 401) { await login(); res = await send(req); }
+  return res;
+}
+`
+	path := filepath.Join(dir, "proactive.feature")
+	require.NoError(t, os.WriteFile(path, []byte(`@client @admin
+Feature: proactive
+  Scenario: requests just before expiry refresh once, before the token expires
+    Given 3 devices logged in
+    When the clock is 10 seconds before the access tokens expire
+    And each device sends 4 concurrent GET /api/orders
+    Then every request succeeded
+    And no request met an expired token
+`), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "adapter.js"), []byte(src), 0o644))
+	f, err := clients.Parse(context.Background(), "js:"+filepath.Join(dir, "adapter.js"))
+	require.NoError(t, err)
+	res, err := Run(context.Background(), Options{NewClient: f, ClientName: "js", Paths: []string{path}})
+	require.NoError(t, err)
+	require.Len(t, res.Scenarios, 1)
+	assert.True(t, res.OK(), res.Scenarios[0].Detail)
+
+	// The same wrapper meets the expiry when the tokens expire early (the
+	// admin API): its requests that carried one are counted.
+	feature, err := os.ReadFile(path)
+	require.NoError(t, err)
+	expired := strings.Replace(string(feature), "the clock is 10 seconds before the access tokens expire", "the access tokens expire", 1)
+	require.NoError(t, os.WriteFile(path, []byte(expired), 0o644))
+	var out bytes.Buffer
+	res, err = Run(context.Background(), Options{NewClient: f, ClientName: "js", Paths: []string{path}, Output: &out})
+	require.NoError(t, err)
+	assert.False(t, res.OK())
+	assert.Contains(t, out.String(), "request attempt(s) carried an expired or invalid token")
+	assert.NotContains(t, out.String(), "warmup", "the token-less first attempts are not evidence")
+}
+
 // TestMutantsFail runs the @client scenarios with every mutant: each must
 // fail at least one scenario, or the suite cannot catch that defect.
 func TestMutantsFail(t *testing.T) {

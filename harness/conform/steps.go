@@ -340,7 +340,7 @@ var library = []Step{
 		Help:    "Waits for requests in flight, then marks this point: count steps ending in \"since counting started\" count only what happens after it (no arithmetic on the warm-up).",
 		Example: "When counting starts"},
 	{Group: gLedger, Syntax: "no request met an expired token", Pattern: `^no request met an expired token$`, fn: (*world).noExpiredAttempt,
-		Help:    "The backend never answered a request of the client with the expiry signal (proactive refresh worked). Only a client that refreshes proactively passes, and only when the clock is inside its proactive window (30s before expiry for the reference client; docs/conform.md#two-windows).",
+		Help:    "The backend never answered a request of the client with the expiry signal (proactive refresh worked); a device's requests sent without a token before its first login (a wrapper that logs in when its first request is refused) do not count. Only a client that refreshes proactively passes, and only when the clock is inside its proactive window (30s before expiry for the reference client; docs/conform.md#two-windows).",
 		Example: "Then no request met an expired token"},
 	{Group: gLedger, Syntax: "invariant <name> holds", Pattern: `^invariant (\S+) holds$`, fn: (*world).invariantHolds, vet: invariantAt(0),
 		Help:    "Judges the scenario's ledger with the invariant checker (SPEC §5 names; an unknown name is a problem before the run); on failure shows each violation with its ledger evidence. single-refresh accepts a refresh without an expiry signal only once per token and near its expiry (docs/conform.md#two-windows).",

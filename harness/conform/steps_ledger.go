@@ -592,9 +592,23 @@ func (w *world) noExpiredAttempt(context.Context) error {
 		return err
 	}
 	w.settle()
+	vw := w.view()
+	// A request a device sends before it ever held a token (a wrapper that
+	// logs in when its first request is refused) carried no token: that is
+	// the device's first login, not an expiry it met.
+	ridDev := map[string]string{}
+	hadToken := map[string]bool{}
 	var ev []ledger.Event
-	for _, e := range w.led.Events() {
-		if e.Source == ledger.SourceBackend && e.Kind == ledger.KindAPI && strings.HasPrefix(e.RID, w.id+"-") && tokenProblem(e.Outcome) {
+	for _, e := range vw.events {
+		switch {
+		case e.Source == ledger.SourceClient && e.Kind == ledger.KindIssue:
+			ridDev[e.RID] = vw.deviceOf(e)
+		case e.Source == ledger.SourceBackend && (e.Kind == ledger.KindBackendLogin || e.Kind == ledger.KindRefresh) && e.Outcome == ledger.OutcomeOK:
+			hadToken[vw.deviceOf(e)] = true
+		case e.Source == ledger.SourceBackend && e.Kind == ledger.KindAPI && strings.HasPrefix(e.RID, w.id+"-") && tokenProblem(e.Outcome):
+			if d, ok := ridDev[e.RID]; ok && d != "" && e.Outcome == ledger.OutcomeMissing && !hadToken[d] {
+				continue
+			}
 			ev = append(ev, e)
 		}
 	}

@@ -59,6 +59,11 @@ type Driver struct {
 	// Busy reports whether the servers the client talks to are handling a
 	// request (stack.Stack.Busy). Nil: a request is lost at its Deadline.
 	Busy func() bool
+	// Answered counts the requests the servers have answered
+	// (stack.Stack.Answered); nil when unknown. A client whose calls are
+	// answered at once is never seen in flight, so without it a refresh
+	// loop would look like idle servers.
+	Answered func() uint64
 	// LostAfter bounds the wait past Deadline; default 5 × Deadline.
 	LostAfter time.Duration
 	seq       atomic.Uint64
@@ -196,14 +201,24 @@ func (d *Driver) giveUpWhenIdle(ctx context.Context, deadline time.Duration, why
 	limit := time.NewTimer(time.Until(o.ctx.at))
 	defer limit.Stop()
 	var idleSince time.Time
+	var answered uint64 // d.Answered() when idleSince was set
 	for {
 		o.look()
 		if d.Busy() {
 			idleSince = time.Time{}
 		} else if idleSince.IsZero() {
 			idleSince = time.Now()
+			if d.Answered != nil {
+				answered = d.Answered()
+			}
 		} else if time.Since(idleSince) >= quiet {
-			why.Store(fmt.Sprintf("although the backend had answered every call the client sent (the servers idle for %s)", quiet))
+			w := fmt.Sprintf("although the backend had answered every call the client sent (the servers idle for %s)", quiet)
+			if d.Answered != nil {
+				if n := d.Answered() - answered; n > 0 {
+					w = fmt.Sprintf("although the servers answered each call the client sent at once (%d answers in the last %s, none in flight when the harness looked): the client kept calling them without settling the request (a refresh or retry loop?)", n, quiet)
+				}
+			}
+			why.Store(w)
 			o.lastLook()
 			o.cancel(context.Canceled)
 			return

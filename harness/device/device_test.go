@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -225,6 +226,21 @@ func TestLostOnlyWhenTheClientHadEverythingItNeeded(t *testing.T) {
 		e := settleOf(t, l)
 		assert.Equal(t, ledger.OutcomeLost, e.Outcome)
 		assert.Contains(t, e.Detail, "had answered every call")
+	})
+	t.Run("servers answering a client that keeps calling: lost, and said so", func(t *testing.T) {
+		// A wrapper in a refresh-and-replay loop: each call is answered at
+		// once, so none is in flight when the driver looks, but the servers
+		// are anything but idle.
+		l := ledger.New(ledger.Options{Memory: true})
+		var n atomic.Uint64
+		d := &Driver{Client: slowClient{delay: time.Hour}, Ledger: l, Deadline: 100 * time.Millisecond,
+			Busy: func() bool { return false }, Answered: func() uint64 { return n.Add(3) }}
+		o := d.Do(context.Background(), "d1", Request{Path: "/api/x"})
+		assert.True(t, o.Lost)
+		e := settleOf(t, l)
+		assert.NotContains(t, e.Detail, "idle")
+		assert.Contains(t, e.Detail, "although the servers answered each call the client sent at once (")
+		assert.Contains(t, e.Detail, "the client kept calling them without settling the request (a refresh or retry loop?)")
 	})
 	t.Run("servers busy past LostAfter: lost", func(t *testing.T) {
 		l := ledger.New(ledger.Options{Memory: true})

@@ -32,7 +32,7 @@ const (
 )
 
 // Bundle bundles the adapter at path and everything it imports into one
-// CommonJS program (target es2017, platform neutral), with an inline source
+// CommonJS program (target es2017, packages' browser builds), with an inline source
 // map so runtime errors point at the original files.
 func Bundle(path string) (string, error) {
 	abs, err := filepath.Abs(path)
@@ -82,11 +82,15 @@ func bundle(path, abs string) (string, error) {
 		Write:         false,
 		Outfile:       filepath.Join(dir, "__tokenstorm_bundle.js"),
 		Format:        api.FormatCommonJS,
-		Platform:      api.PlatformNeutral,
-		Target:        api.ES2017,
-		// Neutral platform has no main fields; packages from node_modules
-		// (luch-request, flyio, ...) publish "module" or "main".
-		MainFields: []string{"module", "main"},
+		// A mini-program runs browser-like JavaScript without Node.js built-ins,
+		// and its bundlers (Taro, uni-app) take a package's browser build:
+		// the "browser" field (flyio's XHR build instead of its Node.js one),
+		// its file map (axios 0.x swaps its http adapter for xhr) and the
+		// "browser" condition of "exports". Packages without one publish
+		// "module" or "main" (luch-request).
+		Platform:   api.PlatformBrowser,
+		Target:     api.ES2017,
+		MainFields: []string{"browser", "module", "main"},
 		// Libraries commonly read process.env.NODE_ENV; a phone has no process.
 		Define:         map[string]string{"process.env.NODE_ENV": `"production"`},
 		Sourcemap:      api.SourceMapInline,

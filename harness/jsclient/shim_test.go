@@ -42,6 +42,27 @@ func TestBundleErrorsNameFileLineColumn(t *testing.T) {
 	assert.Contains(t, err.Error(), "adapter.js:3:1:")
 }
 
+// Packages published for browsers and Node.js at once (flyio: "main" is the
+// Node.js build, "browser" the XHR one; axios 0.x: a "browser" map that
+// replaces its Node http adapter) bundle the way mini-program bundlers
+// (Taro, uni-app) bundle them: the browser build, with the browser map
+// applied, never the Node.js one with its built-in modules.
+func TestBundleTakesThePackagesBrowserBuild(t *testing.T) {
+	p := writeAdapter(t, map[string]string{
+		"adapter.js":                       "import fly from 'dual';\nimport lib from 'mapped';\nexport async function call(req) {\n  return { statusCode: 200, data: { build: fly.build + '+' + lib.adapter(), rid: req.rid } };\n}\n",
+		"node_modules/dual/package.json":   `{"name":"dual","main":"node-index.js","browser":"index.js"}`,
+		"node_modules/dual/node-index.js":  "const http = require('http');\nmodule.exports = { build: 'node', http };\n",
+		"node_modules/dual/index.js":       "module.exports = { build: 'browser' };\n",
+		"node_modules/mapped/package.json": `{"name":"mapped","main":"index.js","browser":{"./lib/http.js":"./lib/xhr.js"}}`,
+		"node_modules/mapped/index.js":     "module.exports = { adapter: () => (typeof XMLHttpRequest !== 'undefined' ? require('./lib/xhr.js') : require('./lib/http.js'))() };\n",
+		"node_modules/mapped/lib/http.js":  "const zlib = require('zlib');\nmodule.exports = () => 'http' + typeof zlib;\n",
+		"node_modules/mapped/lib/xhr.js":   "module.exports = () => 'xhr';\n",
+	})
+	s := newStack(t, p, jsclient.Options{})
+	m := jsonOf(t, s.client.Do(context.Background(), client.Call{ID: "r1", Device: "d", Method: "GET", Path: "/x?rid=r1"}))
+	assert.Equal(t, "browser+xhr", m["build"])
+}
+
 func TestNewChecksTheAdapterLoads(t *testing.T) {
 	env := client.Env{BackendURL: "http://127.0.0.1:1"}
 	p := writeAdapter(t, map[string]string{"adapter.js": "export const notCall = 1;\n"})

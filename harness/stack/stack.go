@@ -115,6 +115,7 @@ type Stack struct {
 	ownLog  bool
 	// inflight counts requests the stack's servers are handling (see Busy).
 	inflight atomic.Int64
+	answered atomic.Uint64 // requests answered, for Answered
 	// waitUntil (unix ns): an answer told the client to come back later
 	// (Retry-After); until then the client is waiting on the servers too.
 	waitUntil atomic.Int64
@@ -175,6 +176,11 @@ func (s *Stack) Busy() bool {
 	return s.Backend == nil || s.inflight.Load() > 0 || time.Now().UnixNano() < s.waitUntil.Load()
 }
 
+// Answered is how many requests the stack's servers have answered so far:
+// the device driver tells idle servers from a client calling them in a loop
+// (each call answered at once, so none is seen in flight).
+func (s *Stack) Answered() uint64 { return s.answered.Load() }
+
 // noteRetryAfter extends waitUntil by an answer's Retry-After (seconds).
 func (s *Stack) noteRetryAfter(v string) {
 	n, err := strconv.Atoi(strings.TrimSpace(v))
@@ -194,6 +200,7 @@ func (s *Stack) noteRetryAfter(v string) {
 func (s *Stack) counting(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.inflight.Add(1)
+		defer s.answered.Add(1)
 		defer s.inflight.Add(-1)
 		if s.dropping.Load() && s.takeDrop(r.URL.Path) {
 			ctx, cancel := context.WithCancel(r.Context())

@@ -282,7 +282,7 @@ func (r *runner) startStack(ctx context.Context) error {
 		}
 		r.onCleanup(func() { _ = r.results.close() })
 	}
-	r.driver = &device.Driver{Client: cl, Ledger: r.led, Deadline: sc.Deadline, Prefix: r.prefix, Busy: st.Busy}
+	r.driver = &device.Driver{Client: cl, Ledger: r.led, Deadline: sc.Deadline, Prefix: r.prefix, Busy: st.Busy, Answered: st.Answered}
 	r.tl = &timeline{name: sc.Name, events: sc.Timeline, backendURL: st.BackendURL, wechatURL: st.WechatURL, adminToken: st.AdminToken,
 		appID: st.AppID, devices: r.names, shard: r.shard, fleet: sc.Devices,
 		sharedWechat: opts.WechatURL != "", sharedBackend: opts.BackendURL != "" && r.shard.Sharded(),
