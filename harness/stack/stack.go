@@ -21,6 +21,7 @@ import (
 	"github.com/tokenstorm/tokenstorm/harness/client"
 	"github.com/tokenstorm/tokenstorm/harness/clock"
 	"github.com/tokenstorm/tokenstorm/harness/ledger"
+	"github.com/tokenstorm/tokenstorm/harness/pending"
 	"github.com/tokenstorm/tokenstorm/mockwechat"
 )
 
@@ -109,6 +110,12 @@ type Stack struct {
 	Style      string
 	// AdminToken is Options.AdminToken: the harness's own admin calls send it.
 	AdminToken string
+	// Pending is the register of the calls the device drivers wait on
+	// (device.Driver.Pending): while the embedded backend serves a request
+	// carrying a pending call's request id, or a login or refresh of the
+	// call's device, the call waits on the servers. A tap in front of a
+	// backend under test marks the same register.
+	Pending *pending.Register
 
 	opts    Options
 	servers []*http.Server
@@ -195,6 +202,9 @@ func (s *Stack) counting(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.inflight.Add(1)
 		defer s.inflight.Add(-1)
+		if w := s.Pending.Serving(pendingRID(s.Pending, r)); w != nil {
+			defer w.Add(-1)
+		}
 		if s.dropping.Load() && s.takeDrop(r.URL.Path) {
 			ctx, cancel := context.WithCancel(r.Context())
 			cancel()
@@ -208,6 +218,16 @@ func (s *Stack) counting(h http.Handler) http.Handler {
 	})
 }
 
+// pendingRID is the request id r carries, when a call may be pending: read
+// as the reference backend reads it (an id it refuses marks nothing).
+func pendingRID(p *pending.Register, r *http.Request) string {
+	if p.Empty() {
+		return ""
+	}
+	rid, _ := backend.RequestID(r)
+	return rid
+}
+
 // Start starts the stack; Close stops it.
 func Start(ctx context.Context, o Options) (*Stack, error) {
 	if o.AppID == "" {
@@ -219,7 +239,8 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	if o.Clock == nil {
 		o.Clock = clock.Real()
 	}
-	s := &Stack{AppID: o.AppID, Secret: o.Secret, Clock: o.Clock, Ledger: o.Ledger, Style: o.Style, AdminToken: o.AdminToken, opts: o}
+	s := &Stack{AppID: o.AppID, Secret: o.Secret, Clock: o.Clock, Ledger: o.Ledger, Style: o.Style, AdminToken: o.AdminToken, opts: o,
+		Pending: pending.New()}
 	if s.Ledger == nil {
 		s.Ledger = ledger.New(ledger.Options{Clock: o.Clock})
 		s.ownLog = true

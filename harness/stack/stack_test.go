@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -78,4 +79,44 @@ func TestBusyWhileHandlingAndDuringRetryAfter(t *testing.T) {
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/busy", nil))
 	assert.True(t, st.Busy(), "told to retry after 1s")
 	require.Eventually(t, func() bool { return !st.Busy() }, 3*time.Second, 10*time.Millisecond)
+}
+
+// While the embedded backend serves a request carrying a pending call's
+// request id (query rid or header X-Request-ID), the call waits on the
+// servers; once answered, or for an id nobody waits on, nothing is marked.
+func TestBackendMarksThePendingCallItServes(t *testing.T) {
+	st, err := Start(context.Background(), Options{})
+	require.NoError(t, err)
+	defer st.Close()
+	var byQuery, byHeader, other atomic.Int32
+	st.Pending.Add("r1", "d1", &byQuery)
+	st.Pending.Add("r2", "d1", &byHeader)
+	st.Pending.Add("r3", "d2", &other)
+	get := func(path, rid string) <-chan struct{} {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			req, err := http.NewRequest("GET", st.BackendURL+path, nil)
+			if !assert.NoError(t, err) {
+				return
+			}
+			if rid != "" {
+				req.Header.Set("X-Request-ID", rid)
+			}
+			if resp, err := http.DefaultClient.Do(req); assert.NoError(t, err) {
+				_ = resp.Body.Close()
+			}
+		}()
+		return done
+	}
+	// delay_ms holds the backend's answer (an unauthenticated call is
+	// refused after the delay too).
+	d1 := get("/api/orders?rid=r1&delay_ms=400", "")
+	d2 := get("/api/orders?delay_ms=400", "r2")
+	require.Eventually(t, func() bool { return byQuery.Load() == 1 && byHeader.Load() == 1 }, 2*time.Second, time.Millisecond)
+	assert.Zero(t, other.Load())
+	<-d1
+	<-d2
+	assert.Zero(t, byQuery.Load(), "the answer was written: the mark is taken back")
+	assert.Zero(t, byHeader.Load())
 }

@@ -33,6 +33,7 @@ import (
 	"github.com/tokenstorm/tokenstorm/harness/clock"
 	"github.com/tokenstorm/tokenstorm/harness/latency"
 	"github.com/tokenstorm/tokenstorm/harness/ledger"
+	"github.com/tokenstorm/tokenstorm/harness/pending"
 	"github.com/tokenstorm/tokenstorm/harness/stack"
 	"github.com/tokenstorm/tokenstorm/harness/style"
 	"github.com/tokenstorm/tokenstorm/harness/summary"
@@ -58,6 +59,11 @@ type Config struct {
 	// call is finished even when the client has gone (it is then recorded
 	// undelivered, as the reference backend does). Default 60s.
 	TokenCallTimeout time.Duration
+	// Pending, when set, is the register of the calls the device driver
+	// waits on (stack.Stack.Pending): while the backend under test serves a
+	// request carrying a pending call's request id, the call waits on the
+	// servers.
+	Pending *pending.Register
 }
 
 // Tap is the recording proxy, an http.Handler safe for concurrent use.
@@ -283,6 +289,12 @@ func (t *Tap) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		t.running.Unlock()
 	}()
+	if !t.cfg.Pending.Empty() {
+		rid, _ := backend.RequestID(r)
+		if w := t.cfg.Pending.Serving(rid); w != nil {
+			defer w.Add(-1)
+		}
+	}
 	route := t.routeOf(r.Method, r.URL.Path)
 	if route == routeOther {
 		t.proxy.ServeHTTP(w, r)
