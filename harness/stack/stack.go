@@ -228,6 +228,22 @@ func pendingRID(p *pending.Register, r *http.Request) string {
 	return rid
 }
 
+// renewing marks the pending calls of the device a login (by its wx.login
+// code) or a refresh (by its subject) of the embedded backend is for: the
+// stack's own mock WeChat tells whose code or openid it is. With a mock
+// WeChat elsewhere the device is unknown, and nothing is marked.
+func (s *Stack) renewing(code, subject string) (end func()) {
+	dev := ""
+	switch {
+	case s.Wechat == nil:
+	case code != "":
+		dev = s.Wechat.UserOfCode(code)
+	case subject != "":
+		dev = s.Wechat.UserOf(subject)
+	}
+	return s.Pending.Renewing(dev)
+}
+
 // Start starts the stack; Close stops it.
 func Start(ctx context.Context, o Options) (*Stack, error) {
 	if o.AppID == "" {
@@ -252,6 +268,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 			Clock:       o.Clock,
 			Ledger:      s.Ledger,
 			MinuteQuota: o.MinuteQuota,
+			Renewing:    s.Pending.Renewing, // the user is the device
 		})
 		var err error
 		if wurl, err = s.serve(ctx, o.WechatAddr, s.Wechat); err != nil {
@@ -275,6 +292,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		RefreshTTL: o.RefreshTTL,
 		Reuse:      o.Reuse,
 		Style:      o.Style,
+		Renewing:   s.renewing,
 	})
 	if err != nil {
 		s.Close()

@@ -254,7 +254,8 @@ func (r *runner) startStack(ctx context.Context) error {
 		// planning) go straight to the backend and are no device's. With a
 		// shared mock WeChat the ledger lacks which device each wx.login
 		// code is from, so the tap's logins would be nobody's: no tap then.
-		tp, err := tap.Start(ctx, tap.Config{Target: st.BackendURL, Style: r.sty, Ledger: r.led, Clock: r.clock, Pending: st.Pending})
+		tp, err := tap.Start(ctx, tap.Config{Target: st.BackendURL, Style: r.sty, Ledger: r.led, Clock: r.clock,
+			Pending: st.Pending, DeviceOfCode: st.Wechat.UserOfCode})
 		if err != nil {
 			return fmt.Errorf("storm %s: starting the tap in front of %s: %w", sc.Name, st.BackendURL, err)
 		}
