@@ -209,6 +209,27 @@ func (s *Server) sweepLocked(now time.Time) {
 	s.sweepQuotasLocked(now)
 }
 
+// UserOfCode is the user a live wx.login code was minted for, "" when the
+// code is unknown (never minted, exchanged or expired). It does not touch
+// the code.
+func (s *Server) UserOfCode(code string) string {
+	if s == nil {
+		return ""
+	}
+	user, _ := s.codeOwner(code, "")
+	return user
+}
+
+// UserOf is the user openid belongs to, "" when no user of any app has it
+// (a user that never logged in, or one forgotten by Reset).
+func (s *Server) UserOf(openid string) string {
+	if s == nil {
+		return ""
+	}
+	sess, _ := s.session(openid)
+	return sess.user
+}
+
 // session returns the current session of openid, if any.
 func (s *Server) session(openid string) (session, bool) {
 	st := &s.state

@@ -55,6 +55,9 @@ func (s *Server) LoginContext(ctx context.Context, appid, user string) (string, 
 		return "", err
 	}
 	c.user = user
+	if s.renewing != nil {
+		defer s.renewing(user)()
+	}
 	if err := s.applyFaultGo(ctx, c); err != nil {
 		return "", err
 	}
@@ -98,6 +101,9 @@ func (s *Server) handleWxLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.user = req.User
+	if s.renewing != nil {
+		defer s.renewing(req.User)() // fault latency included
+	}
 	if s.applyFault(c) {
 		return
 	}

@@ -56,6 +56,11 @@ type Config struct {
 	Blocked     []string       // users whose codes get 40226
 	Seed        int64          // fault probability randomness; 0 = random
 	Logger      *slog.Logger   // recovered panics; nil = slog.Default()
+	// Renewing, when set, is told of every wx.login while it is served,
+	// with the user it is for; the function it returns is called when the
+	// answer has been written. The harness marks the user's pending calls
+	// as waiting on the servers meanwhile (harness/pending).
+	Renewing func(user string) (end func())
 }
 
 // Validate reports a configuration New cannot run with (empty or duplicated
@@ -87,6 +92,7 @@ type Server struct {
 	appList  []App          // in Config order
 	first    string         // appid used when /__mock/wx/login omits it
 	blocked0 []string       // Config.Blocked, restored by Reset
+	renewing func(user string) (end func())
 
 	state   // codes, sessions, quotas, tokens, blocked users
 	faults  *faultSet
@@ -128,6 +134,7 @@ func New(cfg Config) *Server {
 		appList:  append([]App(nil), cfg.Apps...),
 		first:    cfg.Apps[0].AppID,
 		blocked0: append([]string(nil), cfg.Blocked...),
+		renewing: cfg.Renewing,
 		faults:   newFaultSet(cfg.Seed),
 		stats:    newStatsRecorder(),
 		closed:   make(chan struct{}),

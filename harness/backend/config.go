@@ -41,6 +41,15 @@ type Config struct {
 
 	HTTPClient *http.Client // outbound to WechatURL; nil = a default with timeouts
 	SigningKey []byte       // HS256 key; nil = 32 random bytes per run
+
+	// Renewing, when set, is told of every login and refresh while it is
+	// served, as soon as the backend knows whose it is: a login by its
+	// wx.login code (before the code is exchanged), a refresh by the
+	// subject (openid) of the presented token's family. The function it
+	// returns is called when the answer has been written. The harness
+	// marks the user's pending calls as waiting on the servers meanwhile
+	// (harness/pending).
+	Renewing func(code, subject string) (end func())
 }
 
 // RuntimeConfig is the part of the configuration that PUT /__admin/config and

@@ -28,6 +28,9 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request, set *settin
 		return refuse(rerr)
 	}
 	ev.Code = code
+	if s.cfg.Renewing != nil {
+		defer s.cfg.Renewing(code, "")()
+	}
 
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()

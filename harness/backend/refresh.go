@@ -41,6 +41,11 @@ func (s *Server) handleRefresh(w http.ResponseWriter, r *http.Request, set *sett
 		writeReqError(w, rerr, "")
 		return rerr.code
 	}
+	if s.cfg.Renewing != nil {
+		if rec := s.store.lookup(sha256.Sum256([]byte(secret))); rec != nil {
+			defer s.cfg.Renewing("", rec.fam.subject)()
+		}
+	}
 	rot := s.rotate(secret, set, r)
 	s.stats.refreshes.inc(rot.outcome)
 	if rot.outcome != ledger.OutcomeOK {

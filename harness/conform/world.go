@@ -237,7 +237,7 @@ func (w *world) driver(ctx context.Context) (*device.Driver, error) {
 		return nil, fmt.Errorf("%w: client %s keeps its own time (an exec client answering hello with protocol 3 is told each device's clock), so a clock skew cannot reach it", godog.ErrSkip, w.r.opts.ClientName)
 	}
 	w.cl = cl
-	w.drv = &device.Driver{Client: cl, Ledger: w.led, Deadline: w.deadline, Prefix: w.id + "-", Busy: st.Busy, Answered: st.Answered}
+	w.drv = &device.Driver{Client: cl, Ledger: w.led, Deadline: w.deadline, Prefix: w.id + "-", Busy: st.Busy, Answered: st.Answered, Pending: st.Pending}
 	return w.drv, nil
 }
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/tokenstorm/tokenstorm/harness/client"
 	"github.com/tokenstorm/tokenstorm/harness/ledger"
+	"github.com/tokenstorm/tokenstorm/harness/pending"
 )
 
 // Request is what a caller on a device asks for.
@@ -66,7 +67,13 @@ type Driver struct {
 	Answered func() uint64
 	// LostAfter bounds the wait past Deadline; default 5 × Deadline.
 	LostAfter time.Duration
-	seq       atomic.Uint64
+	// Pending, when set, is where the driver registers every call while it
+	// waits on it, for the servers to mark the call waiting on them while
+	// they serve one of its requests or a renewal of its device
+	// (stack.Stack.Pending): so a client that cannot tell (exec:) is judged
+	// as one that does.
+	Pending *pending.Register
+	seq     atomic.Uint64
 }
 
 // NextID returns a fresh request id: Prefix, "r" and a sequence number.
@@ -247,6 +254,7 @@ type owed struct {
 	atDeadline, lately atomic.Bool
 	ctx                limitContext // the client's context, when the driver waits past the deadline
 	cancel             context.CancelCauseFunc
+	dev                *pending.Device // the call's device in Driver.Pending; nil without one
 }
 
 // look samples waiting. The first look stands for the deadline: on a machine
@@ -264,7 +272,9 @@ func (o *owed) lookLocked() {
 	}
 	// A call the starved harness has not yet handed to the client is owed
 	// to the client by the harness, not forgotten by it.
-	w := !o.handed.Load() || o.waiting.Load() > 0
+	// waiting counts the client's own marks and the servers' (requests of
+	// the call they serve); dev, renewals of the call's device they serve.
+	w := !o.handed.Load() || o.waiting.Load() > 0 || o.dev.Renewing()
 	if !o.looked {
 		o.looked = true
 		o.atDeadline.Store(w)
@@ -322,6 +332,8 @@ func (d *Driver) DoID(ctx context.Context, dev, rid string, r Request) Outcome {
 	}
 	o := new(owed)
 	call := client.Call{ID: rid, Device: dev, Method: method, Path: WithRID(r.Path, rid), Header: h, Body: r.Body, Waiting: &o.waiting}
+	o.dev = d.Pending.Add(rid, dev, &o.waiting)
+	defer d.Pending.Drop(rid, dev, &o.waiting)
 	route := r.Path
 	if i := strings.IndexByte(route, '?'); i >= 0 {
 		route = route[:i]

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tokenstorm/tokenstorm/harness/client"
 	"github.com/tokenstorm/tokenstorm/harness/ledger"
+	"github.com/tokenstorm/tokenstorm/harness/pending"
 )
 
 func TestDoRecordsIssueAndSettleWithRID(t *testing.T) {
@@ -396,4 +397,47 @@ func TestClientContextCarriesTheLimit(t *testing.T) {
 	require.True(t, hasDL)
 	assert.WithinDuration(t, start.Add(90*time.Millisecond), dl, 20*time.Millisecond)
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
+}
+
+// A client that cannot tell whether it waits on the servers (an exec:
+// process) is judged by what the servers saw (Driver.Pending): a request
+// given up on while they were serving one of its requests, or a renewal of
+// its device, was owed by the servers; without the register, or with the
+// servers serving something else, it is lost as before.
+func TestServersTellThatACallWaitsOnThem(t *testing.T) {
+	run := func(reg *pending.Register, serve func(reg *pending.Register, c client.Call) (end func())) ledger.Event {
+		l := ledger.New(ledger.Options{Memory: true})
+		d := &Driver{Ledger: l, Deadline: 50 * time.Millisecond, LostAfter: 150 * time.Millisecond,
+			Busy: func() bool { return true }, Pending: reg,
+			Client: client.Func(func(ctx context.Context, c client.Call) client.Result {
+				// The "servers" hold the client's request past the limit.
+				end := serve(reg, c)
+				defer end()
+				<-ctx.Done()
+				return client.Result{Err: ctx.Err()}
+			})}
+		o := d.Do(context.Background(), "d1", Request{Path: "/api/x"})
+		require.True(t, o.Lost)
+		calls, devs := reg.Len()
+		assert.Zero(t, calls, "the ended call left its entry")
+		assert.Zero(t, devs, "the ended call left its device's entry")
+		return l.Events()[1]
+	}
+	request := func(reg *pending.Register, c client.Call) func() {
+		if w := reg.Serving(c.ID); w != nil {
+			return func() { w.Add(-1) }
+		}
+		return func() {}
+	}
+	renewal := func(reg *pending.Register, c client.Call) func() { return reg.Renewing(c.Device) }
+	otherDevice := func(reg *pending.Register, c client.Call) func() { return reg.Renewing("d2") }
+
+	for name, serve := range map[string]func(*pending.Register, client.Call) func(){"request": request, "renewal": renewal} {
+		ev := run(pending.New(), serve)
+		assert.True(t, ledger.HasNote(ev.Detail, ledger.NoteServersOwed), "%s: %s", name, ev.Detail)
+		ev = run(nil, serve)
+		assert.False(t, ledger.HasNote(ev.Detail, ledger.NoteServersOwed), "%s without the register: %s", name, ev.Detail)
+	}
+	ev := run(pending.New(), otherDevice)
+	assert.False(t, ledger.HasNote(ev.Detail, ledger.NoteServersOwed), "another device's renewal: %s", ev.Detail)
 }

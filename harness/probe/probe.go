@@ -363,7 +363,7 @@ func runOne(ctx context.Context, cfg *Config, sty *style.Style, pr Probe) (Resul
 		return Result{}, err
 	}
 	p := &P{cfg: cfg, name: pr.Name, Stack: st, Clock: clk, Client: cl, Style: sty,
-		Driver: &device.Driver{Client: cl, Ledger: led, Deadline: cfg.Deadline, Prefix: pr.Name + "-", Busy: st.Busy, Answered: st.Answered},
+		Driver: &device.Driver{Client: cl, Ledger: led, Deadline: cfg.Deadline, Prefix: pr.Name + "-", Busy: st.Busy, Answered: st.Answered, Pending: st.Pending},
 		http:   &http.Client{Timeout: 10 * time.Second}}
 
 	runErr := pr.run(ctx, p)

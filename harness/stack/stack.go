@@ -21,6 +21,7 @@ import (
 	"github.com/tokenstorm/tokenstorm/harness/client"
 	"github.com/tokenstorm/tokenstorm/harness/clock"
 	"github.com/tokenstorm/tokenstorm/harness/ledger"
+	"github.com/tokenstorm/tokenstorm/harness/pending"
 	"github.com/tokenstorm/tokenstorm/mockwechat"
 )
 
@@ -109,6 +110,12 @@ type Stack struct {
 	Style      string
 	// AdminToken is Options.AdminToken: the harness's own admin calls send it.
 	AdminToken string
+	// Pending is the register of the calls the device drivers wait on
+	// (device.Driver.Pending): while the embedded backend serves a request
+	// carrying a pending call's request id, or a login or refresh of the
+	// call's device, the call waits on the servers. A tap in front of a
+	// backend under test marks the same register.
+	Pending *pending.Register
 
 	opts    Options
 	servers []*http.Server
@@ -202,6 +209,9 @@ func (s *Stack) counting(h http.Handler) http.Handler {
 		s.inflight.Add(1)
 		defer s.answered.Add(1)
 		defer s.inflight.Add(-1)
+		if w := s.Pending.Serving(pendingRID(s.Pending, r)); w != nil {
+			defer w.Add(-1)
+		}
 		if s.dropping.Load() && s.takeDrop(r.URL.Path) {
 			ctx, cancel := context.WithCancel(r.Context())
 			cancel()
@@ -215,6 +225,32 @@ func (s *Stack) counting(h http.Handler) http.Handler {
 	})
 }
 
+// pendingRID is the request id r carries, when a call may be pending: read
+// as the reference backend reads it (an id it refuses marks nothing).
+func pendingRID(p *pending.Register, r *http.Request) string {
+	if p.Empty() {
+		return ""
+	}
+	rid, _ := backend.RequestID(r)
+	return rid
+}
+
+// renewing marks the pending calls of the device a login (by its wx.login
+// code) or a refresh (by its subject) of the embedded backend is for: the
+// stack's own mock WeChat tells whose code or openid it is. With a mock
+// WeChat elsewhere the device is unknown, and nothing is marked.
+func (s *Stack) renewing(code, subject string) (end func()) {
+	dev := ""
+	switch {
+	case s.Wechat == nil:
+	case code != "":
+		dev = s.Wechat.UserOfCode(code)
+	case subject != "":
+		dev = s.Wechat.UserOf(subject)
+	}
+	return s.Pending.Renewing(dev)
+}
+
 // Start starts the stack; Close stops it.
 func Start(ctx context.Context, o Options) (*Stack, error) {
 	if o.AppID == "" {
@@ -226,7 +262,8 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	if o.Clock == nil {
 		o.Clock = clock.Real()
 	}
-	s := &Stack{AppID: o.AppID, Secret: o.Secret, Clock: o.Clock, Ledger: o.Ledger, Style: o.Style, AdminToken: o.AdminToken, opts: o}
+	s := &Stack{AppID: o.AppID, Secret: o.Secret, Clock: o.Clock, Ledger: o.Ledger, Style: o.Style, AdminToken: o.AdminToken, opts: o,
+		Pending: pending.New()}
 	if s.Ledger == nil {
 		s.Ledger = ledger.New(ledger.Options{Clock: o.Clock})
 		s.ownLog = true
@@ -238,6 +275,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 			Clock:       o.Clock,
 			Ledger:      s.Ledger,
 			MinuteQuota: o.MinuteQuota,
+			Renewing:    s.Pending.Renewing, // the user is the device
 		})
 		var err error
 		if wurl, err = s.serve(ctx, o.WechatAddr, s.Wechat); err != nil {
@@ -261,6 +299,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		RefreshTTL: o.RefreshTTL,
 		Reuse:      o.Reuse,
 		Style:      o.Style,
+		Renewing:   s.renewing,
 	})
 	if err != nil {
 		s.Close()

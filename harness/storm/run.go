@@ -254,7 +254,8 @@ func (r *runner) startStack(ctx context.Context) error {
 		// planning) go straight to the backend and are no device's. With a
 		// shared mock WeChat the ledger lacks which device each wx.login
 		// code is from, so the tap's logins would be nobody's: no tap then.
-		tp, err := tap.Start(ctx, tap.Config{Target: st.BackendURL, Style: r.sty, Ledger: r.led, Clock: r.clock})
+		tp, err := tap.Start(ctx, tap.Config{Target: st.BackendURL, Style: r.sty, Ledger: r.led, Clock: r.clock,
+			Pending: st.Pending, DeviceOfCode: st.Wechat.UserOfCode})
 		if err != nil {
 			return fmt.Errorf("storm %s: starting the tap in front of %s: %w", sc.Name, st.BackendURL, err)
 		}
@@ -282,7 +283,7 @@ func (r *runner) startStack(ctx context.Context) error {
 		}
 		r.onCleanup(func() { _ = r.results.close() })
 	}
-	r.driver = &device.Driver{Client: cl, Ledger: r.led, Deadline: sc.Deadline, Prefix: r.prefix, Busy: st.Busy, Answered: st.Answered}
+	r.driver = &device.Driver{Client: cl, Ledger: r.led, Deadline: sc.Deadline, Prefix: r.prefix, Busy: st.Busy, Answered: st.Answered, Pending: st.Pending}
 	r.tl = &timeline{name: sc.Name, events: sc.Timeline, backendURL: st.BackendURL, wechatURL: st.WechatURL, adminToken: st.AdminToken,
 		appID: st.AppID, devices: r.names, shard: r.shard, fleet: sc.Devices,
 		sharedWechat: opts.WechatURL != "", sharedBackend: opts.BackendURL != "" && r.shard.Sharded(),

@@ -75,7 +75,8 @@ func jwtClaims(tok string) (claims, bool) {
 // joins it.
 type family struct {
 	id      string
-	revoked bool // a presentation of one of its tokens was refused after a reuse
+	device  string // whose login started it, when the tap could tell (Config.DeviceOfCode)
+	revoked bool   // a presentation of one of its tokens was refused after a reuse
 }
 
 // refreshRec is what the tap knows of one refresh token.
@@ -99,12 +100,13 @@ func newFamilies(genSize int) *families {
 	return &families{cur: map[string]*refreshRec{}, prev: map[string]*refreshRec{}, genSize: genSize}
 }
 
-// start opens a family for a login and registers its refresh token, if any.
-func (f *families) start(refreshID string) *family {
+// start opens a family for a login of device (when known) and registers
+// its refresh token, if any.
+func (f *families) start(refreshID, device string) *family {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.next++
-	fam := &family{id: "tf-" + strconv.FormatUint(f.next, 10)}
+	fam := &family{id: "tf-" + strconv.FormatUint(f.next, 10), device: device}
 	if refreshID != "" {
 		f.putLocked(refreshID, &refreshRec{fam: fam})
 	}

@@ -70,7 +70,7 @@ func (t *Tap) recordLogin(x *exchange, status int, h http.Header, body seen) {
 	case sig == style.SignalSuccess && ans.AccessToken != "":
 		now := t.clock.Now()
 		acc := readToken(ans.AccessToken)
-		fam := t.fams.start(readToken(ans.RefreshToken).id)
+		fam := t.fams.start(readToken(ans.RefreshToken).id, x.device)
 		ev.Time = now
 		ev.Outcome, ev.Token, ev.Subject, ev.Family, ev.Expires = ledger.OutcomeOK, acc.id, acc.subject, fam.id, t.expiresAt(acc, ans, now)
 	case sig == style.SignalInvalidCode || sig == style.SignalUnavailable || sig == style.SignalMisconfigured:

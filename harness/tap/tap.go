@@ -37,6 +37,7 @@ import (
 	"github.com/tokenstorm/tokenstorm/harness/clock"
 	"github.com/tokenstorm/tokenstorm/harness/latency"
 	"github.com/tokenstorm/tokenstorm/harness/ledger"
+	"github.com/tokenstorm/tokenstorm/harness/pending"
 	"github.com/tokenstorm/tokenstorm/harness/stack"
 	"github.com/tokenstorm/tokenstorm/harness/style"
 	"github.com/tokenstorm/tokenstorm/harness/summary"
@@ -62,6 +63,17 @@ type Config struct {
 	// call is finished even when the client has gone (it is then recorded
 	// undelivered, as the reference backend does). Default 60s.
 	TokenCallTimeout time.Duration
+	// Pending, when set, is the register of the calls the device driver
+	// waits on (stack.Stack.Pending): while the backend under test serves a
+	// request carrying a pending call's request id, the call waits on the
+	// servers; and while it serves a login or a refresh of the call's
+	// device, when the tap can tell whose it is: a login by its wx.login
+	// code (DeviceOfCode), a refresh by the family its token belongs to
+	// (started by such a login).
+	Pending *pending.Register
+	// DeviceOfCode is the device a wx.login code was minted for, "" when
+	// unknown (the stack's mock WeChat: mockwechat.Server.UserOfCode).
+	DeviceOfCode func(code string) string
 }
 
 // Tap is the recording proxy, an http.Handler safe for concurrent use.
@@ -237,6 +249,7 @@ type exchange struct {
 	bodyOver bool   // the body was larger and forwarded unread
 	start    time.Time
 	detach   context.Context // login/refresh: the backend call outlives the client
+	device   string          // login: whose code it presents, when known
 	ok       ledger.Event    // a successful login/refresh recorded
 }
 
@@ -287,6 +300,12 @@ func (t *Tap) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		t.running.Unlock()
 	}()
+	if !t.cfg.Pending.Empty() {
+		rid, _ := backend.RequestID(r)
+		if w := t.cfg.Pending.Serving(rid); w != nil {
+			defer w.Add(-1)
+		}
+	}
 	route := t.routeOf(r.Method, r.URL.Path)
 	if route == routeOther {
 		t.proxy.ServeHTTP(w, r)
@@ -323,11 +342,34 @@ func (t *Tap) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r = r.WithContext(ctx)
 	x.in = r
+	if dev := t.renewalDevice(x); dev != "" {
+		defer t.cfg.Pending.Renewing(dev)()
+	}
 	// Deferred: the proxy aborts the handler (panics) when the client has
 	// gone while the answer was being copied to it.
 	defer t.noteUndelivered(x)
 	x.start = time.Now() // real time: latency is a physical measure
 	t.proxy.ServeHTTP(w, r)
+}
+
+// renewalDevice is the device a login or refresh is for, as far as the tap
+// can tell before the backend answers: a login's code names it
+// (Config.DeviceOfCode), a refresh token the family such a login started.
+func (t *Tap) renewalDevice(x *exchange) string {
+	switch {
+	case x.route == routeLogin && t.cfg.DeviceOfCode != nil:
+		if code := t.callValue(x, &t.st.Requests.Login); code != "" {
+			x.device = t.cfg.DeviceOfCode(code)
+		}
+		return x.device
+	case x.route == routeRefresh && t.cfg.Pending != nil:
+		if presented := t.callValue(x, &t.st.Requests.Refresh); presented != "" {
+			if rec := t.fams.lookup(readToken(presented).id); rec != nil {
+				return rec.fam.device
+			}
+		}
+	}
+	return ""
 }
 
 // answered records an answer before it is copied to the client, so that the

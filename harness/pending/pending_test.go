@@ -1,0 +1,144 @@
+package pending
+
+import (
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// A request of a pending call marks that call only, while it is served; a
+// call that ended is marked no more, and leaves nothing behind.
+func TestServingMarksThePendingCallOnly(t *testing.T) {
+	r := New()
+	var w1, w2 atomic.Int32
+	r.Add("r1", "d1", &w1)
+	r.Add("r2", "d1", &w2)
+	got := r.Serving("r1")
+	require.NotNil(t, got)
+	assert.EqualValues(t, 1, w1.Load())
+	assert.Zero(t, w2.Load())
+	got.Add(-1)
+	assert.Nil(t, r.Serving("nope"), "an unknown id marks nothing")
+	assert.Nil(t, r.Serving(""), "no id marks nothing")
+
+	r.Drop("r1", "d1", &w1)
+	assert.Nil(t, r.Serving("r1"), "a call that ended is not marked")
+	r.Drop("r2", "d1", &w2)
+	calls, devs := r.Len()
+	assert.Zero(t, calls)
+	assert.Zero(t, devs)
+	assert.True(t, r.Empty())
+}
+
+// A renewal marks every pending call of its device, also one issued while
+// it is served, and no call of another device.
+func TestRenewingMarksTheDevicesCalls(t *testing.T) {
+	r := New()
+	var w1, w2 atomic.Int32
+	d1 := r.Add("r1", "d1", &w1)
+	other := r.Add("r2", "d2", &w2)
+	end := r.Renewing("d1")
+	assert.True(t, d1.Renewing())
+	assert.False(t, other.Renewing())
+	var w3 atomic.Int32
+	later := r.Add("r3", "d1", &w3)
+	assert.True(t, later.Renewing(), "a call issued during the renewal waits on it too")
+	end()
+	assert.False(t, d1.Renewing())
+	assert.False(t, later.Renewing())
+	r.Drop("r1", "d1", &w1)
+	r.Drop("r2", "d2", &w2)
+	r.Drop("r3", "d1", &w3)
+
+	// A renewal of a device without a pending call holds its entry, so a
+	// call issued meanwhile sees it; it is gone once both end.
+	end = r.Renewing("d9")
+	var w4 atomic.Int32
+	assert.True(t, r.Add("r4", "d9", &w4).Renewing())
+	end()
+	r.Drop("r4", "d9", &w4)
+	calls, devs := r.Len()
+	assert.Zero(t, calls)
+	assert.Zero(t, devs)
+}
+
+// A second call under an id already pending does not take the first one's
+// entry, nor remove it when it ends.
+func TestDuplicateIDKeepsTheFirstCall(t *testing.T) {
+	r := New()
+	var first, second atomic.Int32
+	r.Add("r1", "d1", &first)
+	r.Add("r1", "d1", &second)
+	r.Drop("r1", "d1", &second)
+	w := r.Serving("r1")
+	require.Same(t, &first, w)
+	w.Add(-1)
+	r.Drop("r1", "d1", &first)
+	calls, devs := r.Len()
+	assert.Zero(t, calls)
+	assert.Zero(t, devs)
+}
+
+// A nil register registers and marks nothing (a driver or server without one).
+func TestNilRegisterDoesNothing(t *testing.T) {
+	var r *Register
+	var w atomic.Int32
+	assert.Nil(t, r.Add("r1", "d1", &w))
+	assert.Nil(t, r.Serving("r1"))
+	r.Renewing("d1")()
+	r.Drop("r1", "d1", &w)
+	assert.True(t, r.Empty())
+	var d *Device
+	assert.False(t, d.Renewing())
+}
+
+// Concurrent calls, requests and renewals (run with -race) leave nothing.
+func TestConcurrentUseLeavesNothing(t *testing.T) {
+	r := New()
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dev := "d" + strconv.Itoa(g%3)
+			for i := 0; i < 500; i++ {
+				rid := strconv.Itoa(g) + "-" + strconv.Itoa(i)
+				var w atomic.Int32
+				d := r.Add(rid, dev, &w)
+				if s := r.Serving(rid); s != nil {
+					s.Add(-1)
+				}
+				end := r.Renewing(dev)
+				_ = d.Renewing()
+				end()
+				r.Drop(rid, dev, &w)
+			}
+		}()
+	}
+	wg.Wait()
+	calls, devs := r.Len()
+	assert.Zero(t, calls)
+	assert.Zero(t, devs)
+}
+
+func BenchmarkCallRoundTrip(b *testing.B) {
+	r := New()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		var w atomic.Int32
+		i := 0
+		for pb.Next() {
+			i++
+			rid := "r" + strconv.Itoa(i)
+			r.Add(rid, "d1", &w)
+			if s := r.Serving(rid); s != nil {
+				s.Add(-1)
+			}
+			r.Drop(rid, "d1", &w)
+		}
+	})
+}
