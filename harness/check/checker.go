@@ -91,11 +91,13 @@ type Checker struct {
 	codeUses map[string]int
 	subjDev  map[string]string // openid -> device
 	famDev   map[string]string // refresh family -> device
-	active   map[string]*ridState
-	settled  []*ridState // ring of recently settled requests
+	settled  []*ridState       // ring of recently settled requests
 	settledI int
-	byRID    map[string]*ridState // active + settled ring
-	free     []*ridState          // evaluated, out of the window: newRID reuses them
+	// byRID holds the requests in flight (not settled) and those of the
+	// settled ring: one map, not one per kind, since every request passes
+	// through both.
+	byRID map[string]*ridState
+	free  []*ridState // evaluated, out of the window: newRID reuses them
 	// freeEvidence are evidence buffers for newRID to reuse. Evidence is
 	// most of a request's state, and settled requests stay in the window by
 	// the ten thousand: keeping it only for requests that may still need it
@@ -140,7 +142,6 @@ func New(opts Options) *Checker {
 		codeUses: map[string]int{},
 		subjDev:  map[string]string{},
 		famDev:   map[string]string{},
-		active:   map[string]*ridState{},
 		byRID:    map[string]*ridState{},
 		settled:  make([]*ridState, opts.SettledWindow),
 		inv:      map[string]*summary.Invariant{},
@@ -323,7 +324,6 @@ func (c *Checker) Observe(e ledger.Event) {
 			r := c.newRID()
 			r.rid, r.device, r.method, r.route, r.body, r.issuedAt, r.scenario = e.RID, e.Device, e.Method, e.Route, e.BodyHash, e.Time, c.opts.Scenario
 			r.keep(&e)
-			c.active[e.RID] = r
 			c.byRID[e.RID] = r
 			c.requests.Issued++
 		case ledger.KindSettle:
@@ -359,17 +359,19 @@ func (c *Checker) Finish(s *summary.Summary) {
 		}
 	}
 	// Requests that never settled at all (the run ended around them).
-	ids := make([]string, 0, len(c.active))
-	for id := range c.active {
-		ids = append(ids, id)
+	var ids []string
+	for id, r := range c.byRID {
+		if !r.settled {
+			ids = append(ids, id)
+		}
 	}
 	sort.Strings(ids)
 	for _, id := range ids {
-		r := c.active[id]
+		r := c.byRID[id]
+		delete(c.byRID, id)
 		c.requests.Lost++
 		c.evaluate(r)
 	}
-	c.active = map[string]*ridState{}
 
 	var episodes, refreshes, logins, firstLogins, retries int
 	names := make([]string, 0, len(c.devices))

@@ -172,11 +172,10 @@ func (c *Checker) onAPI(e ledger.Event) {
 }
 
 func (c *Checker) onSettle(e ledger.Event) {
-	r := c.active[e.RID]
-	if r == nil {
+	r := c.byRID[e.RID]
+	if r == nil || r.settled {
 		return
 	}
-	delete(c.active, e.RID)
 	r.keep(&e)
 	r.settled = true
 	r.settleOutcome = e.Outcome
@@ -231,7 +230,9 @@ func (c *Checker) onSettle(e ledger.Event) {
 	if old := c.settled[c.settledI]; old != nil {
 		c.evaluate(old)
 		c.dropEvidence(old)
-		delete(c.byRID, old.rid)
+		if c.byRID[old.rid] == old { // not a later request that reused its id
+			delete(c.byRID, old.rid)
+		}
 		// Nothing refers to old any more (a request settles once, and
 		// evaluate copied what a violation keeps): reuse it.
 		c.free = append(c.free, old)
