@@ -116,7 +116,8 @@ type Checker struct {
 	routes      map[string]*latency.Histogram
 	series      *series.Series // created with the first event (start known)
 	start       time.Time      // wall time origin of series and marks
-	now         time.Time      // wall time of the event being observed
+	now         time.Time      // wall time of the event being observed (see wall)
+	nowRead     bool           // now is read for this event
 	// evOrigin/wallOrigin are the first event's own and wall times: how
 	// far the stack's clock has moved beyond wall time since is the drift
 	// a mark notes (a probe jumping two hours).
@@ -221,7 +222,16 @@ func (c *Checker) bucketAt() *series.Bucket {
 	if c.series == nil {
 		c.series = series.New(c.start)
 	}
-	return c.series.At(c.now)
+	return c.series.At(c.wall())
+}
+
+// wall is the wall time of the event being observed, read on first use:
+// most events never need it, and reading the clock is not free.
+func (c *Checker) wall() time.Time {
+	if !c.nowRead {
+		c.now, c.nowRead = c.opts.Wall(), true
+	}
+	return c.now
 }
 
 func (c *Checker) mark(e ledger.Event, kind, detail string) {
@@ -229,7 +239,7 @@ func (c *Checker) mark(e ledger.Event, kind, detail string) {
 		c.marksCut++
 		return
 	}
-	m := summary.Mark{AtMS: ms(c.now.Sub(c.start)), Kind: kind, Device: e.Device, Detail: detail, Scenario: c.opts.Scenario}
+	m := summary.Mark{AtMS: ms(c.wall().Sub(c.start)), Kind: kind, Device: e.Device, Detail: detail, Scenario: c.opts.Scenario}
 	// A probe's simulated clock (shifted by hours to expire tokens) is a
 	// note on the event, never its place on the axis.
 	if off := e.Time.Sub(c.evOrigin) - c.now.Sub(c.wallOrigin); off > time.Second || off < -time.Second {
@@ -251,12 +261,12 @@ func (c *Checker) wxLoginFailed(e ledger.Event) {
 // Observe feeds one event. Events must arrive in ledger order.
 func (c *Checker) Observe(e ledger.Event) {
 	c.events++
-	c.now = c.opts.Wall()
+	c.nowRead = false
 	if c.start.IsZero() {
-		c.start = c.now
+		c.start = c.wall()
 	}
 	if c.evOrigin.IsZero() {
-		c.evOrigin, c.wallOrigin = e.Time, c.now
+		c.evOrigin, c.wallOrigin = e.Time, c.wall()
 	}
 	// One switch per field: the same cases as matching e.Source+"/"+e.Kind
 	// against "source/kind" (no source or kind constant contains a '/'),

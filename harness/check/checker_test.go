@@ -502,7 +502,7 @@ func TestReusedRIDOutlivesTheFirstRequestsWindow(t *testing.T) {
 	s.issue("d1", "x", "GET", "")
 	s.api("d1", "x", "GET", "", "A1", ledger.OutcomeOK)
 	s.settle("d1", "x", 200, ledger.OutcomeOK)
-	s.issue("d1", "x", "GET", "") // the same id again, the first still in the window
+	s.issue("d1", "x", "GET", "")            // the same id again, the first still in the window
 	for _, rid := range []string{"y", "z"} { // push the first x out of the window
 		s.issue("d1", rid, "GET", "")
 		s.api("d1", rid, "GET", "", "A1", ledger.OutcomeOK)
