@@ -93,11 +93,13 @@ type Checker struct {
 	famDev   map[string]string // refresh family -> device
 	settled  []*ridState       // ring of recently settled requests
 	settledI int
-	// byRID holds the requests in flight (not settled) and those of the
-	// settled ring: one map, not one per kind, since every request passes
-	// through both.
-	byRID map[string]*ridState
-	free  []*ridState // evaluated, out of the window: newRID reuses them
+	// active are the requests in flight: a few hundred, so the look-ups of
+	// every request's attempts and settle stay in cache. settledByRID are
+	// the settled ring's requests by id (tens of thousands), looked up only
+	// for attempts that arrive after their request settled.
+	active       map[string]*ridState
+	settledByRID map[string]*ridState
+	free         []*ridState // evaluated, out of the window: newRID reuses them
 	// freeEvidence are evidence buffers for newRID to reuse. Evidence is
 	// most of a request's state, and settled requests stay in the window by
 	// the ten thousand: keeping it only for requests that may still need it
@@ -137,18 +139,19 @@ type Checker struct {
 func New(opts Options) *Checker {
 	opts.defaults()
 	c := &Checker{
-		opts:     opts,
-		devices:  map[string]*devState{},
-		codeDev:  map[string]string{},
-		codeUses: map[string]int{},
-		subjDev:  map[string]string{},
-		famDev:   map[string]string{},
-		byRID:    map[string]*ridState{},
-		settled:  make([]*ridState, opts.SettledWindow),
-		inv:      map[string]*summary.Invariant{},
-		routes:   map[string]*latency.Histogram{},
-		kept:     map[exampleKey]int{},
-		start:    opts.Start,
+		opts:         opts,
+		devices:      map[string]*devState{},
+		codeDev:      map[string]string{},
+		codeUses:     map[string]int{},
+		subjDev:      map[string]string{},
+		famDev:       map[string]string{},
+		active:       map[string]*ridState{},
+		settledByRID: map[string]*ridState{},
+		settled:      make([]*ridState, opts.SettledWindow),
+		inv:          map[string]*summary.Invariant{},
+		routes:       map[string]*latency.Histogram{},
+		kept:         map[exampleKey]int{},
+		start:        opts.Start,
 	}
 	for _, n := range summary.InvariantNames {
 		c.inv[n] = &summary.Invariant{}
@@ -303,7 +306,7 @@ func (c *Checker) Observe(e ledger.Event) {
 		case ledger.KindUndelivered:
 			c.onUndelivered(e)
 		case ledger.KindEffect:
-			if r := c.byRID[e.RID]; r != nil {
+			if r := c.request(e.RID); r != nil {
 				r.effects++
 				r.keep(&e)
 			}
@@ -334,7 +337,7 @@ func (c *Checker) Observe(e ledger.Event) {
 			r := c.newRID()
 			r.rid, r.device, r.method, r.route, r.body, r.issuedAt, r.scenario = e.RID, e.Device, e.Method, e.Route, e.BodyHash, e.Time, c.opts.Scenario
 			r.keep(&e)
-			c.byRID[e.RID] = r
+			c.active[e.RID] = r
 			c.requests.Issued++
 		case ledger.KindSettle:
 			c.onSettle(e)
@@ -369,19 +372,17 @@ func (c *Checker) Finish(s *summary.Summary) {
 		}
 	}
 	// Requests that never settled at all (the run ended around them).
-	var ids []string
-	for id, r := range c.byRID {
-		if !r.settled {
-			ids = append(ids, id)
-		}
+	ids := make([]string, 0, len(c.active))
+	for id := range c.active {
+		ids = append(ids, id)
 	}
 	sort.Strings(ids)
 	for _, id := range ids {
-		r := c.byRID[id]
-		delete(c.byRID, id)
+		r := c.active[id]
 		c.requests.Lost++
 		c.evaluate(r)
 	}
+	c.active = map[string]*ridState{}
 
 	var episodes, refreshes, logins, firstLogins, retries int
 	names := make([]string, 0, len(c.devices))

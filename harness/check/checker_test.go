@@ -314,7 +314,8 @@ func TestSettledWindowEvictionStillEvaluates(t *testing.T) {
 	for _, e := range s.evs {
 		c.Observe(l.Append(e))
 	}
-	assert.Len(t, c.byRID, 2, "memory stays bounded by the window")
+	assert.Len(t, c.settledByRID, 2, "memory stays bounded by the window")
+	assert.Empty(t, c.active)
 	sum := summary.New("x", "y")
 	c.Finish(sum)
 	assert.Equal(t, 1, sum.Invariants[summary.NoLostRequests].Violations)
@@ -436,8 +437,8 @@ func TestCleanRequestsKeepNoEvidence(t *testing.T) {
 	for _, e := range s.evs {
 		c.Observe(e)
 	}
-	assert.Len(t, c.byRID, 500)
-	for _, r := range c.byRID {
+	assert.Len(t, c.settledByRID, 500)
+	for _, r := range c.settledByRID {
 		require.Nil(t, r.evidence, "request %s", r.rid)
 	}
 	assert.Len(t, c.freeEvidence, 1, "one buffer, reused by every request")
