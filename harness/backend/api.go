@@ -68,7 +68,7 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request, set *settings
 	}
 	ev.RID = rid
 	if rid != "" {
-		w.Header().Set("X-Request-ID", rid)
+		w.Header()["X-Request-Id"] = []string{rid} // Set("X-Request-ID", rid) without canonicalising the key
 	}
 
 	tc := s.checkAccess(r.Header, st)

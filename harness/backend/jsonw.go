@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/tokenstorm/tokenstorm/harness/jsonw"
 )
@@ -39,10 +40,23 @@ func (o *obj) at(k string) (*obj, string) {
 	return s.o.at(rest)
 }
 
+// objs are answers' builders for reuse: every protected call writes one.
+var objs = sync.Pool{New: func() any { return &obj{b: make([]byte, 0, 256)} }}
+
 func newObj() *obj {
-	o := &obj{b: make([]byte, 0, 256)}
-	o.b = append(o.b, '{')
+	o := objs.Get().(*obj)
+	o.b = append(o.b[:0], '{')
 	return o
+}
+
+// release gives o back for reuse once its bytes have been written; o must
+// not be used after. Outsized buffers are left to the collector.
+func (o *obj) release() {
+	if cap(o.b) > 4<<10 {
+		return
+	}
+	o.b, o.subs = o.b[:0], nil
+	objs.Put(o)
 }
 
 func (o *obj) key(k string) {

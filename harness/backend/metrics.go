@@ -2,6 +2,8 @@ package backend
 
 import (
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,6 +17,11 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	latency  map[string]prometheus.Observer // by route, resolved once
 	handler  http.Handler
+	// counters are the requests counter's children met so far, by route and
+	// outcome: replaced, never modified, so that every answer reads them
+	// without a lock (WithLabelValues hashes and locks on every call).
+	counters   atomic.Pointer[map[[2]string]prometheus.Counter]
+	countersMu sync.Mutex
 }
 
 // routeNames is every value of the route label.
@@ -50,11 +57,44 @@ func newMetrics(s *Server) *metrics {
 }
 
 func (m *metrics) observe(route, outcome string, d time.Duration) {
-	m.requests.WithLabelValues(route, outcome).Inc()
+	m.counter(route, outcome).Inc()
 	if o, ok := m.latency[route]; ok {
 		o.Observe(d.Seconds())
 	}
 }
+
+// counter is m.requests.WithLabelValues(route, outcome), remembered.
+func (m *metrics) counter(route, outcome string) prometheus.Counter {
+	k := [2]string{route, outcome}
+	if cs := m.counters.Load(); cs != nil {
+		if c, ok := (*cs)[k]; ok {
+			return c
+		}
+	}
+	m.countersMu.Lock()
+	defer m.countersMu.Unlock()
+	var old map[[2]string]prometheus.Counter
+	if p := m.counters.Load(); p != nil {
+		old = *p
+	}
+	if c, ok := old[k]; ok {
+		return c
+	}
+	c := m.requests.WithLabelValues(route, outcome)
+	if len(old) >= maxCounted {
+		return c // outcomes beyond any expected set: not remembered
+	}
+	cs := make(map[[2]string]prometheus.Counter, len(old)+1)
+	for k, v := range old {
+		cs[k] = v
+	}
+	cs[k] = c
+	m.counters.Store(&cs)
+	return c
+}
+
+// maxCounted bounds the remembered counters (routes × outcomes are a few dozen).
+const maxCounted = 1024
 
 // Registry is the server's own Prometheus registry (served at /metrics), for
 // callers that want to gather it together with other parts.

@@ -136,7 +136,7 @@ func requestID(r *http.Request) (string, *reqError) {
 		return "", rerr
 	}
 	if !ok {
-		rid = r.Header.Get("X-Request-ID")
+		rid = r.Header.Get("X-Request-Id") // canonical: no copy of the key
 	}
 	if len(rid) > maxRID {
 		return "", &reqError{status: http.StatusBadRequest, code: "invalid_request", desc: fmt.Sprintf("rid longer than %d bytes", maxRID), field: "rid"}

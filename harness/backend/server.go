@@ -203,10 +203,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	outcome = rt.h(s, w, r, set)
 }
 
+// The values writeJSON sets, shared by every answer: what Header.Set would
+// store, without two allocations per answer. Nothing modifies a header value
+// in place (Set and Add replace or grow the slice), and net/http copies the
+// header when the answer is written.
+var (
+	contentTypeJSON = []string{"application/json"}
+	cacheNoStore    = []string{"no-store"}
+)
+
 func writeJSON(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store") // token answers must not be cached (RFC 6749 §5.1)
+	h["Content-Type"] = contentTypeJSON
+	h["Cache-Control"] = cacheNoStore // token answers must not be cached (RFC 6749 §5.1)
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }
@@ -240,6 +249,7 @@ func sendSignal(w http.ResponseWriter, sig *style.Signal, o *obj) {
 		w.Header().Set("WWW-Authenticate", challenge)
 	}
 	writeJSON(w, status, o.bytes())
+	o.release() // Write does not keep the bytes (io.Writer)
 }
 
 // tokenSignal picks the expired or invalid signal for a refused access token.

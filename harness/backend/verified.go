@@ -2,6 +2,7 @@ package backend
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -15,9 +16,13 @@ import (
 // claims are the same bytes. What can change is judged on every request
 // all the same: expiry against the injected clock, and the family's state
 // (revoked, expired by admin) in the store.
+//
+// Every protected call looks a token up, from every core at once, and new
+// tokens are rare next to look-ups: a sync.Map reads without a lock whose
+// cache line all cores would contend for (an RWMutex's reader count).
 type verified struct {
-	mu  sync.RWMutex
-	m   map[string]verifiedClaims
+	m   sync.Map // token text -> verifiedClaims
+	n   atomic.Int64
 	max int
 }
 
@@ -34,24 +39,25 @@ type verifiedClaims struct {
 const maxVerified = 1 << 18
 
 func newVerified(max int) *verified {
-	return &verified{m: make(map[string]verifiedClaims), max: max}
+	return &verified{max: max}
 }
 
 func (v *verified) get(raw string) (verifiedClaims, bool) {
-	v.mu.RLock()
-	c, ok := v.m[raw]
-	v.mu.RUnlock()
-	return c, ok
+	c, ok := v.m.Load(raw)
+	if !ok {
+		return verifiedClaims{}, false
+	}
+	return c.(verifiedClaims), true
 }
 
 func (v *verified) put(raw string, c verifiedClaims) {
+	if v.n.Add(1) > int64(v.max) {
+		// Start over (a racing put may land just before the clear and be
+		// forgotten: one more verification of it, no more).
+		v.m.Clear()
+		v.n.Store(1)
+	}
 	// A copy of the key: raw is a slice of the request's header and must not
 	// keep the whole header alive.
-	raw = string([]byte(raw))
-	v.mu.Lock()
-	if len(v.m) >= v.max {
-		clear(v.m)
-	}
-	v.m[raw] = c
-	v.mu.Unlock()
+	v.m.Store(string([]byte(raw)), c)
 }

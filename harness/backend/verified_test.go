@@ -68,5 +68,7 @@ func TestVerifiedStartsOverWhenFull(t *testing.T) {
 	assert.False(t, okA)
 	assert.True(t, okC)
 	assert.Equal(t, "c", c.jti)
-	assert.LessOrEqual(t, len(v.m), 2)
+	n := 0
+	v.m.Range(func(any, any) bool { n++; return true })
+	assert.LessOrEqual(t, n, 2)
 }

@@ -91,11 +91,15 @@ type Checker struct {
 	codeUses map[string]int
 	subjDev  map[string]string // openid -> device
 	famDev   map[string]string // refresh family -> device
-	active   map[string]*ridState
-	settled  []*ridState // ring of recently settled requests
+	settled  []*ridState       // ring of recently settled requests
 	settledI int
-	byRID    map[string]*ridState // active + settled ring
-	free     []*ridState          // evaluated, out of the window: newRID reuses them
+	// active are the requests in flight: a few hundred, so the look-ups of
+	// every request's attempts and settle stay in cache. settledByRID are
+	// the settled ring's requests by id (tens of thousands), looked up only
+	// for attempts that arrive after their request settled.
+	active       map[string]*ridState
+	settledByRID map[string]*ridState
+	free         []*ridState // evaluated, out of the window: newRID reuses them
 	// freeEvidence are evidence buffers for newRID to reuse. Evidence is
 	// most of a request's state, and settled requests stay in the window by
 	// the ten thousand: keeping it only for requests that may still need it
@@ -115,7 +119,8 @@ type Checker struct {
 	routes      map[string]*latency.Histogram
 	series      *series.Series // created with the first event (start known)
 	start       time.Time      // wall time origin of series and marks
-	now         time.Time      // wall time of the event being observed
+	now         time.Time      // wall time of the event being observed (see wall)
+	nowRead     bool           // now is read for this event
 	// evOrigin/wallOrigin are the first event's own and wall times: how
 	// far the stack's clock has moved beyond wall time since is the drift
 	// a mark notes (a probe jumping two hours).
@@ -135,19 +140,19 @@ type Checker struct {
 func New(opts Options) *Checker {
 	opts.defaults()
 	c := &Checker{
-		opts:     opts,
-		devices:  map[string]*devState{},
-		codeDev:  map[string]string{},
-		codeUses: map[string]int{},
-		subjDev:  map[string]string{},
-		famDev:   map[string]string{},
-		active:   map[string]*ridState{},
-		byRID:    map[string]*ridState{},
-		settled:  make([]*ridState, opts.SettledWindow),
-		inv:      map[string]*summary.Invariant{},
-		routes:   map[string]*latency.Histogram{},
-		kept:     map[exampleKey]int{},
-		start:    opts.Start,
+		opts:         opts,
+		devices:      map[string]*devState{},
+		codeDev:      map[string]string{},
+		codeUses:     map[string]int{},
+		subjDev:      map[string]string{},
+		famDev:       map[string]string{},
+		active:       map[string]*ridState{},
+		settledByRID: map[string]*ridState{},
+		settled:      make([]*ridState, opts.SettledWindow),
+		inv:          map[string]*summary.Invariant{},
+		routes:       map[string]*latency.Histogram{},
+		kept:         map[exampleKey]int{},
+		start:        opts.Start,
 	}
 	for _, n := range summary.InvariantNames {
 		c.inv[n] = &summary.Invariant{}
@@ -221,7 +226,16 @@ func (c *Checker) bucketAt() *series.Bucket {
 	if c.series == nil {
 		c.series = series.New(c.start)
 	}
-	return c.series.At(c.now)
+	return c.series.At(c.wall())
+}
+
+// wall is the wall time of the event being observed, read on first use:
+// most events never need it, and reading the clock is not free.
+func (c *Checker) wall() time.Time {
+	if !c.nowRead {
+		c.now, c.nowRead = c.opts.Wall(), true
+	}
+	return c.now
 }
 
 func (c *Checker) mark(e ledger.Event, kind, detail string) {
@@ -229,7 +243,7 @@ func (c *Checker) mark(e ledger.Event, kind, detail string) {
 		c.marksCut++
 		return
 	}
-	m := summary.Mark{AtMS: ms(c.now.Sub(c.start)), Kind: kind, Device: e.Device, Detail: detail, Scenario: c.opts.Scenario}
+	m := summary.Mark{AtMS: ms(c.wall().Sub(c.start)), Kind: kind, Device: e.Device, Detail: detail, Scenario: c.opts.Scenario}
 	// A probe's simulated clock (shifted by hours to expire tokens) is a
 	// note on the event, never its place on the axis.
 	if off := e.Time.Sub(c.evOrigin) - c.now.Sub(c.wallOrigin); off > time.Second || off < -time.Second {
@@ -251,12 +265,12 @@ func (c *Checker) wxLoginFailed(e ledger.Event) {
 // Observe feeds one event. Events must arrive in ledger order.
 func (c *Checker) Observe(e ledger.Event) {
 	c.events++
-	c.now = c.opts.Wall()
+	c.nowRead = false
 	if c.start.IsZero() {
-		c.start = c.now
+		c.start = c.wall()
 	}
 	if c.evOrigin.IsZero() {
-		c.evOrigin, c.wallOrigin = e.Time, c.now
+		c.evOrigin, c.wallOrigin = e.Time, c.wall()
 	}
 	// One switch per field: the same cases as matching e.Source+"/"+e.Kind
 	// against "source/kind" (no source or kind constant contains a '/'),
@@ -293,7 +307,7 @@ func (c *Checker) Observe(e ledger.Event) {
 		case ledger.KindUndelivered:
 			c.onUndelivered(e)
 		case ledger.KindEffect:
-			if r := c.byRID[e.RID]; r != nil {
+			if r := c.request(e.RID); r != nil {
 				r.effects++
 				r.keep(&c.tab, &e)
 			}
@@ -325,7 +339,6 @@ func (c *Checker) Observe(e ledger.Event) {
 			r.rid, r.device, r.method, r.route, r.body, r.issuedAt, r.scenario = e.RID, e.Device, e.Method, e.Route, e.BodyHash, e.Time, c.opts.Scenario
 			r.keep(&c.tab, &e)
 			c.active[e.RID] = r
-			c.byRID[e.RID] = r
 			c.requests.Issued++
 		case ledger.KindSettle:
 			c.onSettle(e)

@@ -331,7 +331,8 @@ func TestSettledWindowEvictionStillEvaluates(t *testing.T) {
 	for _, e := range s.evs {
 		c.Observe(l.Append(e))
 	}
-	assert.Len(t, c.byRID, 2, "memory stays bounded by the window")
+	assert.Len(t, c.settledByRID, 2, "memory stays bounded by the window")
+	assert.Empty(t, c.active)
 	sum := summary.New("x", "y")
 	c.Finish(sum)
 	assert.Equal(t, 1, sum.Invariants[summary.NoLostRequests].Violations)
@@ -453,8 +454,8 @@ func TestCleanRequestsKeepNoEvidence(t *testing.T) {
 	for _, e := range s.evs {
 		c.Observe(e)
 	}
-	assert.Len(t, c.byRID, 500)
-	for _, r := range c.byRID {
+	assert.Len(t, c.settledByRID, 500)
+	for _, r := range c.settledByRID {
 		require.Nil(t, r.evidence, "request %s", r.rid)
 	}
 	assert.Len(t, c.freeEvidence, 1, "one buffer, reused by every request")
@@ -506,4 +507,33 @@ func TestTimelineLeavesOutTheHarnessOwnLogins(t *testing.T) {
 	}
 	assert.Equal(t, 1, sum.Refresh.Logins)
 	assert.Equal(t, sum.Refresh.Logins, logins, "legend and key numbers agree")
+}
+
+// A request id used again while its first request is still in the settled
+// window: when the first one leaves the window, the second stays tracked,
+// so its attempt is seen and its answer judged genuine.
+func TestReusedRIDOutlivesTheFirstRequestsWindow(t *testing.T) {
+	l := ledger.New(ledger.Options{Memory: true})
+	c := New(Options{SettledWindow: 2})
+	s := newScript()
+	s.login("d1", "c1", "A1", "F1")
+	s.issue("d1", "x", "GET", "")
+	s.api("d1", "x", "GET", "", "A1", ledger.OutcomeOK)
+	s.settle("d1", "x", 200, ledger.OutcomeOK)
+	s.issue("d1", "x", "GET", "")            // the same id again, the first still in the window
+	for _, rid := range []string{"y", "z"} { // push the first x out of the window
+		s.issue("d1", rid, "GET", "")
+		s.api("d1", rid, "GET", "", "A1", ledger.OutcomeOK)
+		s.settle("d1", rid, 200, ledger.OutcomeOK)
+	}
+	s.api("d1", "x", "GET", "", "A1", ledger.OutcomeOK)
+	s.settle("d1", "x", 200, ledger.OutcomeOK)
+	for _, e := range s.evs {
+		c.Observe(l.Append(e))
+	}
+	sum := summary.New("x", "y")
+	c.Finish(sum)
+	assert.Equal(t, 0, sum.Invariants[summary.GenuineAnswers].Violations, "%+v", sum.Invariants[summary.GenuineAnswers].Examples)
+	assert.Equal(t, 4, sum.Invariants[summary.GenuineAnswers].Checked)
+	assert.Equal(t, 0, sum.Invariants[summary.NoLostRequests].Violations)
 }

@@ -110,7 +110,7 @@ func (c *Checker) lateExpiry(d *devState) string {
 	var rids []string
 	token := ""
 	for _, x := range d.expiredRIDs {
-		r := c.byRID[x.rid]
+		r := c.request(x.rid)
 		// Only requests still waiting: one already answered cannot have set
 		// this refresh off.
 		if x.token == "" || x.token == d.current || r == nil || r.device != d.name || r.settled || r.resends > 0 || slices.Contains(rids, x.rid) {

@@ -122,8 +122,17 @@ func tokenProblem(outcome string) bool {
 	return false
 }
 
+// request is the request rid names: the one in flight, else a settled one
+// still in the window.
+func (c *Checker) request(rid string) *ridState {
+	if r := c.active[rid]; r != nil {
+		return r
+	}
+	return c.settledByRID[rid]
+}
+
 func (c *Checker) onAPI(e ledger.Event) {
-	r := c.byRID[e.RID]
+	r := c.request(e.RID)
 	name := ""
 	if r != nil {
 		name = r.device
@@ -262,12 +271,15 @@ func (c *Checker) onSettle(e ledger.Event) {
 	if old := c.settled[c.settledI]; old != nil {
 		c.evaluate(old)
 		c.dropEvidence(old)
-		delete(c.byRID, old.rid)
+		if c.settledByRID[old.rid] == old { // not a later request that reused its id
+			delete(c.settledByRID, old.rid)
+		}
 		// Nothing refers to old any more (a request settles once, and
 		// evaluate copied what a violation keeps): reuse it.
 		c.free = append(c.free, old)
 	}
 	c.settled[c.settledI] = r
+	c.settledByRID[r.rid] = r
 	c.settledI = (c.settledI + 1) % len(c.settled)
 }
 

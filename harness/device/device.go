@@ -255,7 +255,15 @@ type owed struct {
 	ctx                limitContext // the client's context, when the driver waits past the deadline
 	cancel             context.CancelCauseFunc
 	dev                *pending.Device // the call's device in Driver.Pending; nil without one
+	// What the deadline timer's giveUp needs, kept here rather than in a
+	// closure of DoID's variables: one allocation per request, not three.
+	driver   *Driver
+	deadline time.Duration
+	why      atomic.Value // string: why the driver gave up before the limit
 }
+
+// giveUp is the deadline timer's function (see Driver.giveUpWhenIdle).
+func (o *owed) giveUp() { o.driver.giveUpWhenIdle(&o.ctx, o.deadline, &o.why, o) }
 
 // look samples waiting. The first look stands for the deadline: on a machine
 // overloaded enough, the driver's own timers fire seconds late, so the first
@@ -350,7 +358,6 @@ func (d *Driver) DoID(ctx context.Context, dev, rid string, r Request) Outcome {
 		}
 		limit = max(limit, deadline)
 	}
-	var why atomic.Value // string: why the driver gave up before limit
 	var cctx context.Context
 	var cancel context.CancelFunc // nil: o.cancel
 	if limit > deadline {
@@ -364,7 +371,8 @@ func (d *Driver) DoID(ctx context.Context, dev, rid string, r Request) Outcome {
 			o.ctx.at = dl // the parent's, which cancels inner itself
 		}
 		cctx = &o.ctx
-		t := afterFunc(deadline, func() { d.giveUpWhenIdle(cctx, deadline, &why, o) })
+		o.driver, o.deadline = d, deadline
+		t := afterFunc(deadline, o.giveUp)
 		defer t.Stop()
 	} else {
 		cctx, cancel = context.WithTimeout(ctx, limit)
@@ -394,7 +402,7 @@ func (d *Driver) DoID(ctx context.Context, dev, rid string, r Request) Outcome {
 		out.Err = client.ErrLost
 		ev.Outcome = ledger.OutcomeLost
 		ev.Detail = fmt.Sprintf("no answer within %s", deadline)
-		if w, _ := why.Load().(string); w != "" {
+		if w, _ := o.why.Load().(string); w != "" {
 			ev.Detail += " " + w
 		} else if limit > deadline {
 			ev.Detail = fmt.Sprintf("no answer within %s: the servers were still busy at the %s deadline, and the client did not settle by the %s limit", limit, deadline, limit)

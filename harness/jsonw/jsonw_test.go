@@ -21,3 +21,16 @@ func FuzzAppendString(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkAppendString: typical ledger members (ids, routes, details).
+func BenchmarkAppendString(b *testing.B) {
+	in := []string{"d123", "r4567890", "/api/orders", "ok", "0f3a9c5e-jti-access-1234", "next 0f3a9c5e-jti-access-1235"}
+	buf := make([]byte, 0, 256)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		buf = buf[:0]
+		for _, s := range in {
+			buf = AppendString(buf, s)
+		}
+	}
+}

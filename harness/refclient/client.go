@@ -34,8 +34,11 @@ type Client struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu      sync.RWMutex
-	devices map[string]*Transport
+	// devices maps a device name to its *Transport. Every request looks its
+	// device up from every core; a sync.Map reads without a shared lock.
+	// mu serialises creating one.
+	mu      sync.Mutex
+	devices sync.Map
 }
 
 var _ client.Client = (*Client)(nil)
@@ -78,7 +81,6 @@ func New(env client.Env, opts Options) *Client {
 		auth:     &authAPI{hc: hc, wechatURL: env.WechatURL, backendURL: env.BackendURL, appID: env.AppID, timeout: opts.RequestTimeout, spec: spec},
 		spec:     spec,
 		styleErr: styleErr,
-		devices:  map[string]*Transport{},
 	}
 	c.backend, _ = url.Parse(env.BackendURL) // an unparsable URL matches no request
 	if b := c.backend; b != nil && b.Scheme != "" && b.Host != "" && b.Opaque == "" && b.User == nil &&
@@ -98,28 +100,26 @@ func New(env client.Env, opts Options) *Client {
 func (c *Client) Transport(device string) http.RoundTripper { return c.device(device) }
 
 func (c *Client) device(name string) *Transport {
-	c.mu.RLock()
-	t := c.devices[name]
-	c.mu.RUnlock()
-	if t != nil {
-		return t
+	if t, ok := c.devices.Load(name); ok {
+		return t.(*Transport)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if t = c.devices[name]; t == nil {
-		clk := c.env.Clock
-		dc := c.opts.DeviceClock
-		if dc == nil {
-			dc = c.env.DeviceClock // the harness's per-device clocks (storm clock_skew with devices)
-		}
-		if dc != nil {
-			if x := dc(name); x != nil {
-				clk = x
-			}
-		}
-		t = &Transport{c: c, s: &session{c: c, device: name, clk: clk, turn: make(chan struct{}, 1)}}
-		c.devices[name] = t
+	if t, ok := c.devices.Load(name); ok {
+		return t.(*Transport)
 	}
+	clk := c.env.Clock
+	dc := c.opts.DeviceClock
+	if dc == nil {
+		dc = c.env.DeviceClock // the harness's per-device clocks (storm clock_skew with devices)
+	}
+	if dc != nil {
+		if x := dc(name); x != nil {
+			clk = x
+		}
+	}
+	t := &Transport{c: c, s: &session{c: c, device: name, clk: clk, turn: make(chan struct{}, 1)}}
+	c.devices.Store(name, t)
 	return t
 }
 
