@@ -53,8 +53,8 @@ type Options struct {
 	// stopped with a LimitError (default 5s).
 	MaxTurn time.Duration
 	// MemoryLimit bounds how much the live heap may grow during one turn of
-	// one runtime before that runtime is stopped (default 256 MiB); garbage
-	// is collected before it is judged.
+	// one runtime before that runtime is stopped (default 256 MiB): the live
+	// heap as the collector last marked it, so garbage does not count.
 	MemoryLimit int64
 	// RetainLimit bounds how much more memory a runtime may keep between
 	// turns than it held once loaded (estimated by walking what it can

@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -168,8 +167,8 @@ export async function call(req) {
 }
 
 // A slow turn during which other goroutines make a heap's worth of garbage
-// is not a runaway: the watchdog collects before it judges (with the
-// collector off, the heap only grows).
+// is not a runaway: only live growth counts (with the collector off, the
+// heap only grows, and nothing of it is live).
 func TestGarbageDuringASlowTurnIsNotARunaway(t *testing.T) {
 	path := writeAdapter(t, map[string]string{"adapter.js": `
 export async function call(req) {
@@ -177,8 +176,6 @@ export async function call(req) {
   while (Date.now() < until) { n++ }
   return {status: 200, header: {}, body: "ok " + n}
 }`})
-	var collections atomic.Int32
-	defer jsclient.CountCollections(&collections)()
 	c, err := jsclient.New(path, newEnv(), jsclient.Options{MemoryLimit: 32 << 20, MaxTurn: time.Minute})
 	require.NoError(t, err)
 	defer c.Close()
@@ -206,5 +203,4 @@ export async function call(req) {
 		require.NoError(t, r.Err)
 		assert.Equal(t, 200, r.Status)
 	})
-	assert.Positive(t, collections.Load(), "the heap grew past the limit during the turn, and was collected")
 }

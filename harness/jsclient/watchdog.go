@@ -3,7 +3,6 @@ package jsclient
 import (
 	"errors"
 	"fmt"
-	"runtime"
 	"runtime/metrics"
 	"sync/atomic"
 	"time"
@@ -57,10 +56,9 @@ func (t *turnState) end()   { t.start.Store(0) }
 type seen struct {
 	start int64
 	heap  uint64
-	// live is the live heap after a collection the watchdog forced during
-	// this turn (measured: true): the baseline a runaway is judged against.
-	live     uint64
-	measured bool
+	// live is the live heap the collector last marked, when the watchdog
+	// first saw the turn: what a runaway's growth is judged against.
+	live uint64
 	// busy is how long the turn has run as the watchdog counts it: wall
 	// time, but no more than the CPU the process got meanwhile.
 	busy time.Duration
@@ -81,13 +79,6 @@ func heapBytes(s []metrics.Sample) uint64 {
 		return s[0].Value.Uint64()
 	}
 	return 0
-}
-
-// collect runs a garbage collection and returns the heap it left (live
-// objects only) and the live heap it marked. A variable: tests count them.
-var collect = func(heap, live []metrics.Sample) (uint64, uint64) {
-	runtime.GC()
-	return heapBytes(heap), heapBytes(live)
 }
 
 // watch is the client's watchdog goroutine: every watchEvery it looks at the
@@ -126,8 +117,7 @@ func (c *Client) watch(stop <-chan struct{}) {
 		}
 		last = now
 		heap := heapBytes(sample)
-		var live uint64
-		collected := false
+		live := heapBytes(liveSample)
 		for _, d := range c.watched() {
 			st := d.turn.start.Load()
 			if st == 0 {
@@ -137,7 +127,7 @@ func (c *Client) watch(stop <-chan struct{}) {
 			s, ok := long[d]
 			if !ok || s.start != st {
 				// A turn the last look did not see began at most one step ago.
-				s = seen{start: st, heap: heap, busy: min(time.Duration(now-st), step)}
+				s = seen{start: st, heap: heap, live: live, busy: min(time.Duration(now-st), step)}
 			} else {
 				s.busy += step
 			}
@@ -149,21 +139,15 @@ func (c *Client) watch(stop <-chan struct{}) {
 			case heap > s.heap && heap-s.heap > uint64(c.opts.MemoryLimit):
 				// The heap grew by the limit during this turn, but the
 				// heap counts every goroutine's garbage not yet collected:
-				// other devices', the storm's. Only what stays live after a
-				// collection is a runaway's, and only growth over a live
-				// heap measured during the turn is this turn's (the live
-				// heap of the last collection may be older than the turn).
-				if !collected {
-					heap, live = collect(sample, liveSample)
-					collected = true
-				}
-				if s.measured && live > s.live && live-s.live > uint64(c.opts.MemoryLimit) {
+				// other devices', the storm's. Only what the collector
+				// found live is a runaway's: stop the turn once the live
+				// heap has grown by the limit too (a runaway keeps what it
+				// allocates, and its allocation sets collections off).
+				// Forcing a collection here would stall the whole storm.
+				if live > s.live && live-s.live > uint64(c.opts.MemoryLimit) {
 					d.kill(&LimitError{Device: d.name, What: "memory", Limit: fmt.Sprintf("%d MiB", c.opts.MemoryLimit>>20)})
 					delete(long, d)
-					continue
 				}
-				s.heap, s.live, s.measured = heap, live, true
-				long[d] = s
 			}
 		}
 	}
