@@ -238,6 +238,10 @@ type exchange struct {
 	start    time.Time
 	detach   context.Context // login/refresh: the backend call outlives the client
 	ok       ledger.Event    // a successful login/refresh recorded
+	// presented is the id of the refresh token a refresh carried ("" when
+	// unread), rec its record when the tap knew it at the presentation.
+	presented string
+	rec       *refreshRec
 }
 
 type exchangeKey struct{}
@@ -312,6 +316,15 @@ func (t *Tap) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		default:
 			x.body = b
 			r.Body = io.NopCloser(bytes.NewReader(b))
+		}
+	}
+	if route == routeRefresh {
+		// Counted while in flight: a refusal while another presentation of
+		// the same token is in flight is the loser of a race (a reuse).
+		if v := t.callValue(x, &t.st.Requests.Refresh); v != "" {
+			x.presented = readToken(v).id
+			x.rec = t.fams.present(x.presented)
+			defer t.fams.settled(x.rec)
 		}
 	}
 	ctx := context.WithValue(r.Context(), exchangeKey{}, x)
