@@ -94,6 +94,7 @@ type families struct {
 	cur, prev map[string]*refreshRec
 	genSize   int
 	next      uint64
+	forgotten int // ids dropped with a generation: a miss may be one of them
 }
 
 func newFamilies(genSize int) *families {
@@ -169,6 +170,14 @@ func (f *families) present(id string) *refreshRec {
 	return rec
 }
 
+// forgot reports whether the tap has dropped any id: an id it does not
+// know may then be one it was handed out and forgot.
+func (f *families) forgot() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.forgotten > 0
+}
+
 func (f *families) settled(rec *refreshRec) {
 	if rec == nil {
 		return
@@ -200,6 +209,7 @@ func (f *families) refused(rec *refreshRec) (reuse, concurrent, revoked bool) {
 
 func (f *families) putLocked(id string, r *refreshRec) {
 	if len(f.cur) >= f.genSize {
+		f.forgotten += len(f.prev)
 		f.prev, f.cur = f.cur, make(map[string]*refreshRec, f.genSize/4)
 	}
 	f.cur[id] = r

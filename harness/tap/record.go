@@ -132,6 +132,12 @@ func (t *Tap) recordRefresh(x *exchange, status int, h http.Header, body seen) {
 		if concurrent {
 			ev.Detail = style.WithNote(ev.Detail, "presented while another presentation of the same token was in flight")
 		}
+	case rec == nil && x.presented != "" && t.fams.forgot():
+		// Maybe a token the tap was handed out and forgot: whether this
+		// is a reuse, a revoked family or a token never issued is not
+		// known, and saying "invalid" would be a guess.
+		ev.Outcome = ledger.OutcomeUnknown
+		ev.Detail = style.WithNote(ev.Detail, "refresh token not remembered: the tap remembers the last "+strconv.Itoa(familyGeneration)+" to "+strconv.Itoa(2*familyGeneration)+" refresh tokens handed out or presented")
 	default:
 		ev.Outcome = ledger.OutcomeInvalid
 	}

@@ -95,10 +95,11 @@ type Tap struct {
 const (
 	maxRequestBody = backend.MaxBody
 	maxAnswer      = 64 << 10
-	// familyGeneration bounds the refresh token ids remembered (two
-	// generations of this many).
-	familyGeneration = 1 << 17
 )
+
+// familyGeneration bounds the refresh token ids remembered (two
+// generations of this many; a variable for the tests to shorten).
+var familyGeneration = 1 << 17
 
 // closeWait bounds how long Close waits for the requests being handled.
 const closeWait = time.Second

@@ -931,3 +931,27 @@ func TestTheLosersOfARefreshRaceAreReuses(t *testing.T) {
 		"as the reference backend writes a strict race: ok, reused, then revoked")
 	assert.Zero(t, byOutcome[ledger.OutcomeInvalid])
 }
+
+// The tap remembers a bounded number of refresh tokens: a refusal of one it
+// no longer knows is "unknown", not a guessed "invalid"; before it has
+// forgotten any, a token it never saw is invalid.
+func TestAForgottenRefreshTokenIsUnknownNotInvalid(t *testing.T) {
+	defer tap.ShortenMemory(2)()
+	tp, led := through(t, newFake())
+	refresh := func(tok string) {
+		call(t, "POST", tp.URL+"/auth/refresh", "", `{"refresh_token":"`+tok+`"}`)
+	}
+	refresh("never-issued")
+	first := call(t, "POST", tp.URL+"/auth/login", "", `{"code":"c0"}`).body["refresh_token"].(string)
+	for i := range 6 {
+		call(t, "POST", tp.URL+"/auth/login", "", fmt.Sprintf(`{"code":"c%d"}`, i+1))
+	}
+	refresh(first) // accepted by the backend: rotated
+	refresh(first) // a reuse, of a token the tap forgot
+	r := kinds(led, ledger.KindRefresh)
+	require.Len(t, r, 3)
+	assert.Equal(t, ledger.OutcomeInvalid, r[0].Outcome, "nothing forgotten yet: %+v", r[0])
+	assert.Equal(t, ledger.OutcomeOK, r[1].Outcome)
+	assert.Equal(t, ledger.OutcomeUnknown, r[2].Outcome, "%+v", r[2])
+	assert.Contains(t, r[2].Detail, "not remembered")
+}
