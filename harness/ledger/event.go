@@ -46,6 +46,7 @@ const (
 	OutcomeInvalid  = "invalid"  // bad signature, unknown, malformed
 	OutcomeRevoked  = "revoked"  // token family revoked
 	OutcomeReused   = "reused"   // refresh token presented again after rotation
+	OutcomeUnknown  = "unknown"  // refused, and the recorder cannot tell why (the tap no longer remembers the token)
 	OutcomeMissing  = "missing"  // no token at all
 	OutcomeError    = "error"    // upstream/other failure
 	OutcomeWechat   = "wechat"   // WeChat answered an errcode (Errcode set)

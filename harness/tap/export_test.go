@@ -15,3 +15,11 @@ var Decoded = decoded
 
 // MaxAnswer is how much of an answer the tap reads.
 const MaxAnswer = maxAnswer
+
+// ShortenMemory makes the taps started from now on remember at most 2×gen
+// refresh tokens, and returns how to put the bound back.
+func ShortenMemory(gen int) (restore func()) {
+	old := familyGeneration
+	familyGeneration = gen
+	return func() { familyGeneration = old }
+}

@@ -81,8 +81,9 @@ type family struct {
 
 // refreshRec is what the tap knows of one refresh token.
 type refreshRec struct {
-	fam  *family
-	uses int // presentations the backend accepted after it rotated the token
+	fam      *family
+	uses     int // presentations the backend accepted after it rotated the token
+	inflight int // presentations sent to the backend and not yet answered
 }
 
 // families maps refresh token ids to their families. Memory is bounded:
@@ -94,6 +95,7 @@ type families struct {
 	cur, prev map[string]*refreshRec
 	genSize   int
 	next      uint64
+	forgotten int // ids dropped with a generation: a miss may be one of them
 }
 
 func newFamilies(genSize int) *families {
@@ -158,25 +160,58 @@ func (f *families) accepted(rec *refreshRec, presentedID, newID string) (*family
 	return fam, uses
 }
 
-// refused notes that the backend refused rec; it returns whether this was a
-// reuse (rec had been rotated before) and whether the family was already
-// known revoked.
-func (f *families) refused(rec *refreshRec) (reuse, revoked bool) {
+// present notes that a refresh token is being presented, and returns its
+// record (nil when unknown); settled ends the presentation.
+func (f *families) present(id string) *refreshRec {
+	rec := f.lookup(id)
+	if rec != nil {
+		f.mu.Lock()
+		rec.inflight++
+		f.mu.Unlock()
+	}
+	return rec
+}
+
+// forgot reports whether the tap has dropped any id: an id it does not
+// know may then be one it was handed out and forgot.
+func (f *families) forgot() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.forgotten > 0
+}
+
+func (f *families) settled(rec *refreshRec) {
 	if rec == nil {
-		return false, false
+		return
+	}
+	f.mu.Lock()
+	rec.inflight--
+	f.mu.Unlock()
+}
+
+// refused notes that the backend refused rec (a presentation of it, still
+// in flight); it returns whether this was a reuse — rec had been rotated
+// before, or was presented concurrently (the losers of a race to rotate
+// it, refused before the winner's answer reached the tap) — and whether
+// the family was already known revoked.
+func (f *families) refused(rec *refreshRec) (reuse, concurrent, revoked bool) {
+	if rec == nil {
+		return false, false, false
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	revoked = rec.fam.revoked
-	reuse = rec.uses > 0
+	concurrent = rec.uses == 0 && rec.inflight > 1
+	reuse = rec.uses > 0 || concurrent
 	if reuse {
 		rec.fam.revoked = true
 	}
-	return reuse, revoked
+	return reuse, concurrent, revoked
 }
 
 func (f *families) putLocked(id string, r *refreshRec) {
 	if len(f.cur) >= f.genSize {
+		f.forgotten += len(f.prev)
 		f.prev, f.cur = f.cur, make(map[string]*refreshRec, f.genSize/4)
 	}
 	f.cur[id] = r

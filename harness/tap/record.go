@@ -91,13 +91,11 @@ func (t *Tap) recordLogin(x *exchange, status int, h http.Header, body seen) {
 func (t *Tap) recordRefresh(x *exchange, status int, h http.Header, body seen) {
 	ev := t.event(x)
 	ev.Status = status
-	presented := t.callValue(x, &t.st.Requests.Refresh)
-	var rec *refreshRec
-	if presented == "" {
+	rec := x.rec
+	if x.presented == "" {
 		ev.Token = unknownToken
 	} else {
-		ev.Token = readToken(presented).id
-		rec = t.fams.lookup(ev.Token)
+		ev.Token = x.presented
 	}
 	if rec != nil {
 		ev.Family = rec.fam.id
@@ -124,16 +122,25 @@ func (t *Tap) recordRefresh(x *exchange, status int, h http.Header, body seen) {
 		t.rec.Append(ev)
 		return
 	}
-	reuse, revoked := t.fams.refused(rec)
+	reuse, concurrent, revoked := t.fams.refused(rec)
+	ev.Detail = style.SignalNote(sig)
 	switch {
 	case revoked:
 		ev.Outcome = ledger.OutcomeRevoked
 	case reuse:
 		ev.Outcome = ledger.OutcomeReused
+		if concurrent {
+			ev.Detail = style.WithNote(ev.Detail, "presented while another presentation of the same token was in flight")
+		}
+	case rec == nil && x.presented != "" && t.fams.forgot():
+		// Maybe a token the tap was handed out and forgot: whether this
+		// is a reuse, a revoked family or a token never issued is not
+		// known, and saying "invalid" would be a guess.
+		ev.Outcome = ledger.OutcomeUnknown
+		ev.Detail = style.WithNote(ev.Detail, "refresh token not remembered: the tap remembers the last "+strconv.Itoa(familyGeneration)+" to "+strconv.Itoa(2*familyGeneration)+" refresh tokens handed out or presented")
 	default:
 		ev.Outcome = ledger.OutcomeInvalid
 	}
-	ev.Detail = style.SignalNote(sig)
 	t.rec.Append(ev)
 }
 

@@ -107,10 +107,11 @@ type Tap struct {
 const (
 	maxRequestBody = backend.MaxBody
 	maxAnswer      = 64 << 10
-	// familyGeneration bounds the refresh token ids remembered (two
-	// generations of this many).
-	familyGeneration = 1 << 17
 )
+
+// familyGeneration bounds the refresh token ids remembered (two
+// generations of this many; a variable for the tests to shorten).
+var familyGeneration = 1 << 17
 
 // closeWait bounds how long Close waits for the requests being handled.
 const closeWait = time.Second
@@ -251,6 +252,10 @@ type exchange struct {
 	detach   context.Context // login/refresh: the backend call outlives the client
 	device   string          // login: whose code it presents, when known
 	ok       ledger.Event    // a successful login/refresh recorded
+	// presented is the id of the refresh token a refresh carried ("" when
+	// unread), rec its record when the tap knew it at the presentation.
+	presented string
+	rec       *refreshRec
 }
 
 type exchangeKey struct{}
@@ -331,6 +336,15 @@ func (t *Tap) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		default:
 			x.body = b
 			r.Body = io.NopCloser(bytes.NewReader(b))
+		}
+	}
+	if route == routeRefresh {
+		// Counted while in flight: a refusal while another presentation of
+		// the same token is in flight is the loser of a race (a reuse).
+		if v := t.callValue(x, &t.st.Requests.Refresh); v != "" {
+			x.presented = readToken(v).id
+			x.rec = t.fams.present(x.presented)
+			defer t.fams.settled(x.rec)
 		}
 	}
 	ctx := context.WithValue(r.Context(), exchangeKey{}, x)

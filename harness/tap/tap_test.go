@@ -887,3 +887,71 @@ func TestCompressedAnswersAreDecodedBounded(t *testing.T) {
 		})
 	}
 }
+
+// winnerLast holds back a successful refresh answer, so that the losers of
+// a race to rotate a token are answered first.
+type winnerLast struct{ next http.Handler }
+
+func (h winnerLast) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rec := httptest.NewRecorder()
+	h.next.ServeHTTP(rec, r)
+	if r.URL.Path == "/auth/refresh" && rec.Code == http.StatusOK {
+		time.Sleep(300 * time.Millisecond)
+	}
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(rec.Code)
+	_, _ = w.Write(rec.Body.Bytes())
+}
+
+// Under strict rotation, requests racing to refresh with the same token
+// all but one get refused: those refusals are reuses of the token, even
+// when they reach the tap before the winner's answer does.
+func TestTheLosersOfARefreshRaceAreReuses(t *testing.T) {
+	tp, led := through(t, winnerLast{newFake()})
+	login := call(t, "POST", tp.URL+"/auth/login", "", `{"code":"c1"}`)
+	body := `{"refresh_token":"` + login.body["refresh_token"].(string) + `"}`
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() { call(t, "POST", tp.URL+"/auth/refresh", "", body) })
+	}
+	wg.Wait()
+	r := kinds(led, ledger.KindRefresh)
+	require.Len(t, r, 4)
+	byOutcome := map[string]int{}
+	for _, e := range r {
+		byOutcome[e.Outcome]++
+		assert.Equal(t, r[0].Token, e.Token)
+	}
+	assert.Equal(t, ledger.OutcomeReused, r[0].Outcome, "the first loser, answered before the winner: %+v", r[0])
+	assert.Contains(t, r[0].Detail, "in flight")
+	assert.Equal(t, ledger.OutcomeOK, r[3].Outcome, "the winner, answered last")
+	assert.Equal(t, map[string]int{ledger.OutcomeOK: 1, ledger.OutcomeReused: 1, ledger.OutcomeRevoked: 2}, byOutcome,
+		"as the reference backend writes a strict race: ok, reused, then revoked")
+	assert.Zero(t, byOutcome[ledger.OutcomeInvalid])
+}
+
+// The tap remembers a bounded number of refresh tokens: a refusal of one it
+// no longer knows is "unknown", not a guessed "invalid"; before it has
+// forgotten any, a token it never saw is invalid.
+func TestAForgottenRefreshTokenIsUnknownNotInvalid(t *testing.T) {
+	defer tap.ShortenMemory(2)()
+	tp, led := through(t, newFake())
+	refresh := func(tok string) {
+		call(t, "POST", tp.URL+"/auth/refresh", "", `{"refresh_token":"`+tok+`"}`)
+	}
+	refresh("never-issued")
+	first := call(t, "POST", tp.URL+"/auth/login", "", `{"code":"c0"}`).body["refresh_token"].(string)
+	for i := range 6 {
+		call(t, "POST", tp.URL+"/auth/login", "", fmt.Sprintf(`{"code":"c%d"}`, i+1))
+	}
+	refresh(first) // accepted by the backend: rotated
+	refresh(first) // a reuse, of a token the tap forgot
+	r := kinds(led, ledger.KindRefresh)
+	require.Len(t, r, 3)
+	assert.Equal(t, ledger.OutcomeInvalid, r[0].Outcome, "nothing forgotten yet: %+v", r[0])
+	assert.Equal(t, ledger.OutcomeOK, r[1].Outcome)
+	assert.Equal(t, ledger.OutcomeUnknown, r[2].Outcome, "%+v", r[2])
+	assert.Contains(t, r[2].Detail, "not remembered")
+}
