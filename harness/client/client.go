@@ -32,8 +32,12 @@ type Call struct {
 	// waits on anything else). A request that passes its deadline while the
 	// client waits on the servers is late because the servers or the machine
 	// were slow, not lost by the client (SPEC §5). The reference client and
-	// its mutants tell, and the JS client for its requests in flight;
-	// exec clients cannot (their HTTP is out of the harness's sight).
+	// its mutants tell, and the JS client for its requests in flight. The
+	// harness's own servers add to it too, for any client (device.Driver
+	// with a pending.Register): 1 while the embedded backend or the tap
+	// serves a request carrying the call's request id, so an exec client,
+	// whose HTTP the client side cannot see, is judged alike; renewals of
+	// the call's device they serve count through the register instead.
 	Waiting *atomic.Int32
 }
 

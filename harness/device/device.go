@@ -254,7 +254,8 @@ type owed struct {
 	atDeadline, lately atomic.Bool
 	ctx                limitContext // the client's context, when the driver waits past the deadline
 	cancel             context.CancelCauseFunc
-	dev                *pending.Device // the call's device in Driver.Pending; nil without one
+	pending            *pending.Register // Driver.Pending
+	dev                string            // the call's device
 	// What the deadline timer's giveUp needs, kept here rather than in a
 	// closure of DoID's variables: one allocation per request, not three.
 	driver   *Driver
@@ -282,7 +283,7 @@ func (o *owed) lookLocked() {
 	// to the client by the harness, not forgotten by it.
 	// waiting counts the client's own marks and the servers' (requests of
 	// the call they serve); dev, renewals of the call's device they serve.
-	w := !o.handed.Load() || o.waiting.Load() > 0 || o.dev.Renewing()
+	w := !o.handed.Load() || o.waiting.Load() > 0 || o.pending.RenewingFor(o.dev)
 	if !o.looked {
 		o.looked = true
 		o.atDeadline.Store(w)
@@ -340,8 +341,9 @@ func (d *Driver) DoID(ctx context.Context, dev, rid string, r Request) Outcome {
 	}
 	o := new(owed)
 	call := client.Call{ID: rid, Device: dev, Method: method, Path: WithRID(r.Path, rid), Header: h, Body: r.Body, Waiting: &o.waiting}
-	o.dev = d.Pending.Add(rid, dev, &o.waiting)
-	defer d.Pending.Drop(rid, dev, &o.waiting)
+	o.pending, o.dev = d.Pending, dev
+	d.Pending.Add(rid, &o.waiting)
+	defer d.Pending.Drop(rid, &o.waiting)
 	route := r.Path
 	if i := strings.IndexByte(route, '?'); i >= 0 {
 		route = route[:i]

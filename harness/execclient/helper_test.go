@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -92,6 +95,29 @@ func (h *helper) hello(name string) {
 		answer = v
 	}
 	h.send(map[string]any{"type": "hello", "protocol": answer, "name": name})
+}
+
+// forward sends c to the backend (TOKENSTORM_BACKEND_URL) as it is and
+// answers with what came back, as an exec client doing its own HTTP does.
+func forward(c wireCall) map[string]any {
+	var body io.Reader
+	if c.Body != nil {
+		body = strings.NewReader(*c.Body)
+	}
+	req, err := http.NewRequest(c.Method, os.Getenv("TOKENSTORM_BACKEND_URL")+c.Path, body)
+	if err != nil {
+		return map[string]any{"id": c.ID, "error": err.Error()}
+	}
+	for k, v := range c.Headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return map[string]any{"id": c.ID, "error": err.Error()}
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return map[string]any{"id": c.ID, "status": resp.StatusCode, "body": string(b)}
 }
 
 // echo is the answer a well-behaved fake gives: the call itself as the body.
@@ -285,6 +311,18 @@ func runHelper(behaviour string) int {
 		h.hello("quitter")
 		os.Stdout.Close()
 		time.Sleep(time.Hour)
+	case "http": // a plain client: each call's request straight to the backend, answered when it answers
+		h.hello("http")
+		var mu sync.Mutex
+		for c, ok := h.next(); ok; c, ok = h.next() {
+			go func() {
+				a := forward(c)
+				mu.Lock()
+				defer mu.Unlock()
+				h.send(a)
+			}()
+		}
+		return 0
 	case "exit-1-at-eof":
 		h.hello("grumpy")
 		for {

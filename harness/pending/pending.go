@@ -19,14 +19,15 @@ import (
 // twice (register, drop) and the servers one more per request they serve.
 const shards = 64
 
-// Register is the set of pending calls. The zero value is not ready: use
-// New. A nil *Register registers nothing and marks nothing, so a driver or
-// server without one works as before.
+// Register is the set of pending calls and of the renewals being served.
+// The zero value is not ready: use New. A nil *Register registers nothing
+// and marks nothing, so a driver or server without one works as before.
 type Register struct {
-	seed  maphash.Seed
-	live  atomic.Int64 // calls registered; 0: servers skip the look-up
-	calls [shards]callShard
-	devs  [shards]devShard
+	seed     maphash.Seed
+	live     atomic.Int64 // calls registered; 0: servers skip the look-up
+	renewals atomic.Int64 // renewals being served; 0: the driver skips the look-up
+	calls    [shards]callShard
+	renewing [shards]devShard
 }
 
 type callShard struct {
@@ -35,44 +36,35 @@ type callShard struct {
 	_  [40]byte // a cache line each: the shards are written by every request
 }
 
+// devShard counts the renewals being served per device. Only renewals
+// touch it (a call's device is looked up only past its deadline), so the
+// path of every request pays nothing for it.
 type devShard struct {
 	mu sync.Mutex
-	m  map[string]*Device
+	m  map[string]int
 	_  [40]byte
 }
-
-// Device is what the register keeps of a device while it has a pending call
-// or a renewal is being served for it.
-type Device struct {
-	renewing atomic.Int32 // renewals of the device the servers are serving
-	refs     int          // pending calls and renewals in flight; under the shard's lock
-}
-
-// Renewing reports whether the servers are serving a renewal of the device.
-// A nil Device renews nothing.
-func (d *Device) Renewing() bool { return d != nil && d.renewing.Load() > 0 }
 
 // New returns an empty register.
 func New() *Register {
 	r := &Register{seed: maphash.MakeSeed()}
 	for i := range r.calls {
 		r.calls[i].m = make(map[string]*atomic.Int32)
-		r.devs[i].m = make(map[string]*Device)
+		r.renewing[i].m = make(map[string]int)
 	}
 	return r
 }
 
 func (r *Register) shard(key string) int { return int(maphash.String(r.seed, key) % shards) }
 
-// Add registers the call rid of device dev, whose waiting counter (its
+// Add registers the call rid, whose waiting counter (its
 // client.Call.Waiting) the servers add 1 to while they serve a request of
-// it. It returns the device's entry, which says while a renewal of the
-// device is served. Every Add is undone by Drop with the same arguments. A
-// request id already pending keeps its first call: ids are unique per
-// driver, and a second call under one id is simply not marked.
-func (r *Register) Add(rid, dev string, waiting *atomic.Int32) *Device {
+// it. Every Add is undone by Drop with the same arguments. A request id
+// already pending keeps its first call: ids are unique per driver, and a
+// second call under one id is simply not marked.
+func (r *Register) Add(rid string, waiting *atomic.Int32) {
 	if r == nil {
-		return nil
+		return
 	}
 	cs := &r.calls[r.shard(rid)]
 	cs.mu.Lock()
@@ -81,12 +73,10 @@ func (r *Register) Add(rid, dev string, waiting *atomic.Int32) *Device {
 	}
 	cs.mu.Unlock()
 	r.live.Add(1)
-	return r.ref(dev)
 }
 
-// Drop ends what Add registered: the call's entry (when it is still the
-// call's) and its hold on the device's.
-func (r *Register) Drop(rid, dev string, waiting *atomic.Int32) {
+// Drop ends what Add registered (the entry, when it is still the call's).
+func (r *Register) Drop(rid string, waiting *atomic.Int32) {
 	if r == nil {
 		return
 	}
@@ -97,31 +87,6 @@ func (r *Register) Drop(rid, dev string, waiting *atomic.Int32) {
 	}
 	cs.mu.Unlock()
 	r.live.Add(-1)
-	r.unref(dev)
-}
-
-func (r *Register) ref(dev string) *Device {
-	ds := &r.devs[r.shard(dev)]
-	ds.mu.Lock()
-	d := ds.m[dev]
-	if d == nil {
-		d = new(Device)
-		ds.m[dev] = d
-	}
-	d.refs++
-	ds.mu.Unlock()
-	return d
-}
-
-func (r *Register) unref(dev string) {
-	ds := &r.devs[r.shard(dev)]
-	ds.mu.Lock()
-	if d := ds.m[dev]; d != nil {
-		if d.refs--; d.refs <= 0 {
-			delete(ds.m, dev)
-		}
-	}
-	ds.mu.Unlock()
 }
 
 // Serving marks the pending call rid as waiting on the servers while they
@@ -145,26 +110,45 @@ func (r *Register) Serving(rid string) *atomic.Int32 {
 	return w
 }
 
-// Renewing marks every pending call of device dev as waiting on the servers
-// while they serve a renewal of it (a login or a refresh, which carries no
-// request id), also calls issued meanwhile; end, called once when the
-// answer is written, takes the mark back. dev "" (the server could not tell
-// the device) marks nothing.
+// Renewing marks every pending call of device dev, also one issued
+// meanwhile, as waiting on the servers while they serve a renewal of it (a
+// login or a refresh, which carries no request id); end, called once when
+// the answer is written, takes the mark back. dev "" (the server could not
+// tell the device) marks nothing.
 func (r *Register) Renewing(dev string) (end func()) {
 	if r == nil || dev == "" {
 		return func() {}
 	}
-	// The renewal holds the device's entry, so that a call issued while it
-	// is served sees it even if the device had no call pending before.
-	d := r.ref(dev)
-	d.renewing.Add(1)
+	ds := &r.renewing[r.shard(dev)]
+	ds.mu.Lock()
+	ds.m[dev]++
+	ds.mu.Unlock()
+	r.renewals.Add(1)
 	return func() {
-		d.renewing.Add(-1)
-		r.unref(dev)
+		r.renewals.Add(-1)
+		ds.mu.Lock()
+		if ds.m[dev]--; ds.m[dev] <= 0 {
+			delete(ds.m, dev)
+		}
+		ds.mu.Unlock()
 	}
 }
 
-// Len is the number of calls registered (for tests: none is left behind).
+// RenewingFor reports whether the servers are serving a renewal of dev.
+// Cheap when none is served: one atomic load.
+func (r *Register) RenewingFor(dev string) bool {
+	if r == nil || r.renewals.Load() == 0 {
+		return false
+	}
+	ds := &r.renewing[r.shard(dev)]
+	ds.mu.Lock()
+	n := ds.m[dev]
+	ds.mu.Unlock()
+	return n > 0
+}
+
+// Len is how many calls are registered and devices have a renewal being
+// served (for tests: nothing is left behind).
 func (r *Register) Len() (calls, devices int) {
 	if r == nil {
 		return 0, 0
@@ -173,9 +157,9 @@ func (r *Register) Len() (calls, devices int) {
 		r.calls[i].mu.Lock()
 		calls += len(r.calls[i].m)
 		r.calls[i].mu.Unlock()
-		r.devs[i].mu.Lock()
-		devices += len(r.devs[i].m)
-		r.devs[i].mu.Unlock()
+		r.renewing[i].mu.Lock()
+		devices += len(r.renewing[i].m)
+		r.renewing[i].mu.Unlock()
 	}
 	return calls, devices
 }

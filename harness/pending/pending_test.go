@@ -15,8 +15,8 @@ import (
 func TestServingMarksThePendingCallOnly(t *testing.T) {
 	r := New()
 	var w1, w2 atomic.Int32
-	r.Add("r1", "d1", &w1)
-	r.Add("r2", "d1", &w2)
+	r.Add("r1", &w1)
+	r.Add("r2", &w2)
 	got := r.Serving("r1")
 	require.NotNil(t, got)
 	assert.EqualValues(t, 1, w1.Load())
@@ -25,42 +25,29 @@ func TestServingMarksThePendingCallOnly(t *testing.T) {
 	assert.Nil(t, r.Serving("nope"), "an unknown id marks nothing")
 	assert.Nil(t, r.Serving(""), "no id marks nothing")
 
-	r.Drop("r1", "d1", &w1)
+	r.Drop("r1", &w1)
 	assert.Nil(t, r.Serving("r1"), "a call that ended is not marked")
-	r.Drop("r2", "d1", &w2)
+	r.Drop("r2", &w2)
 	calls, devs := r.Len()
 	assert.Zero(t, calls)
 	assert.Zero(t, devs)
 	assert.True(t, r.Empty())
 }
 
-// A renewal marks every pending call of its device, also one issued while
-// it is served, and no call of another device.
-func TestRenewingMarksTheDevicesCalls(t *testing.T) {
+// A renewal marks its device, for every call of it, pending or issued
+// while it is served, and no other device; renewals of one device nest.
+func TestRenewingMarksItsDevice(t *testing.T) {
 	r := New()
-	var w1, w2 atomic.Int32
-	d1 := r.Add("r1", "d1", &w1)
-	other := r.Add("r2", "d2", &w2)
+	assert.False(t, r.RenewingFor("d1"))
 	end := r.Renewing("d1")
-	assert.True(t, d1.Renewing())
-	assert.False(t, other.Renewing())
-	var w3 atomic.Int32
-	later := r.Add("r3", "d1", &w3)
-	assert.True(t, later.Renewing(), "a call issued during the renewal waits on it too")
+	assert.True(t, r.RenewingFor("d1"))
+	assert.False(t, r.RenewingFor("d2"))
+	end2 := r.Renewing("d1")
 	end()
-	assert.False(t, d1.Renewing())
-	assert.False(t, later.Renewing())
-	r.Drop("r1", "d1", &w1)
-	r.Drop("r2", "d2", &w2)
-	r.Drop("r3", "d1", &w3)
-
-	// A renewal of a device without a pending call holds its entry, so a
-	// call issued meanwhile sees it; it is gone once both end.
-	end = r.Renewing("d9")
-	var w4 atomic.Int32
-	assert.True(t, r.Add("r4", "d9", &w4).Renewing())
-	end()
-	r.Drop("r4", "d9", &w4)
+	assert.True(t, r.RenewingFor("d1"), "the second renewal is still served")
+	end2()
+	assert.False(t, r.RenewingFor("d1"))
+	r.Renewing("")()
 	calls, devs := r.Len()
 	assert.Zero(t, calls)
 	assert.Zero(t, devs)
@@ -71,13 +58,13 @@ func TestRenewingMarksTheDevicesCalls(t *testing.T) {
 func TestDuplicateIDKeepsTheFirstCall(t *testing.T) {
 	r := New()
 	var first, second atomic.Int32
-	r.Add("r1", "d1", &first)
-	r.Add("r1", "d1", &second)
-	r.Drop("r1", "d1", &second)
+	r.Add("r1", &first)
+	r.Add("r1", &second)
+	r.Drop("r1", &second)
 	w := r.Serving("r1")
 	require.Same(t, &first, w)
 	w.Add(-1)
-	r.Drop("r1", "d1", &first)
+	r.Drop("r1", &first)
 	calls, devs := r.Len()
 	assert.Zero(t, calls)
 	assert.Zero(t, devs)
@@ -87,13 +74,12 @@ func TestDuplicateIDKeepsTheFirstCall(t *testing.T) {
 func TestNilRegisterDoesNothing(t *testing.T) {
 	var r *Register
 	var w atomic.Int32
-	assert.Nil(t, r.Add("r1", "d1", &w))
+	r.Add("r1", &w)
 	assert.Nil(t, r.Serving("r1"))
 	r.Renewing("d1")()
-	r.Drop("r1", "d1", &w)
+	assert.False(t, r.RenewingFor("d1"))
+	r.Drop("r1", &w)
 	assert.True(t, r.Empty())
-	var d *Device
-	assert.False(t, d.Renewing())
 }
 
 // Concurrent calls, requests and renewals (run with -race) leave nothing.
@@ -108,14 +94,14 @@ func TestConcurrentUseLeavesNothing(t *testing.T) {
 			for i := 0; i < 500; i++ {
 				rid := strconv.Itoa(g) + "-" + strconv.Itoa(i)
 				var w atomic.Int32
-				d := r.Add(rid, dev, &w)
+				r.Add(rid, &w)
 				if s := r.Serving(rid); s != nil {
 					s.Add(-1)
 				}
 				end := r.Renewing(dev)
-				_ = d.Renewing()
+				_ = r.RenewingFor(dev)
 				end()
-				r.Drop(rid, dev, &w)
+				r.Drop(rid, &w)
 			}
 		}()
 	}
@@ -125,20 +111,26 @@ func TestConcurrentUseLeavesNothing(t *testing.T) {
 	assert.Zero(t, devs)
 }
 
+// BenchmarkCallRoundTrip is what the register adds to one request: the
+// driver's Add and Drop, and one request served.
 func BenchmarkCallRoundTrip(b *testing.B) {
 	r := New()
+	rids := make([]string, 1024)
+	for i := range rids {
+		rids[i] = "r" + strconv.Itoa(i)
+	}
+	var next atomic.Int64
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		var w atomic.Int32
-		i := 0
-		for pb.Next() {
-			i++
-			rid := "r" + strconv.Itoa(i)
-			r.Add(rid, "d1", &w)
+		base := int(next.Add(512))
+		for i := 0; pb.Next(); i++ {
+			rid := rids[(base+i%512)%len(rids)]
+			r.Add(rid, &w)
 			if s := r.Serving(rid); s != nil {
 				s.Add(-1)
 			}
-			r.Drop(rid, "d1", &w)
+			r.Drop(rid, &w)
 		}
 	})
 }

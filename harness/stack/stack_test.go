@@ -91,9 +91,9 @@ func TestBackendMarksThePendingCallItServes(t *testing.T) {
 	require.NoError(t, err)
 	defer st.Close()
 	var byQuery, byHeader, other atomic.Int32
-	st.Pending.Add("r1", "d1", &byQuery)
-	st.Pending.Add("r2", "d1", &byHeader)
-	st.Pending.Add("r3", "d2", &other)
+	st.Pending.Add("r1", &byQuery)
+	st.Pending.Add("r2", &byHeader)
+	st.Pending.Add("r3", &other)
 	get := func(path, rid string) <-chan struct{} {
 		done := make(chan struct{})
 		go func() {
@@ -132,8 +132,10 @@ func TestRenewalsMarkTheirDevicesCalls(t *testing.T) {
 	require.NoError(t, err)
 	defer st.Close()
 	var w1, w2 atomic.Int32
-	d1 := st.Pending.Add("r1", "d1", &w1)
-	d2 := st.Pending.Add("r2", "d2", &w2)
+	st.Pending.Add("r1", &w1)
+	st.Pending.Add("r2", &w2)
+	d1 := func() bool { return st.Pending.RenewingFor("d1") }
+	d2 := func() bool { return st.Pending.RenewingFor("d2") }
 	post := func(url, body string) <-chan struct{} {
 		done := make(chan struct{})
 		go func() {
@@ -147,10 +149,10 @@ func TestRenewalsMarkTheirDevicesCalls(t *testing.T) {
 	}
 	watch := func(what string, done <-chan struct{}) {
 		t.Helper()
-		require.Eventually(t, d1.Renewing, 2*time.Second, time.Millisecond, what)
-		assert.False(t, d2.Renewing(), what)
+		require.Eventually(t, d1, 2*time.Second, time.Millisecond, what)
+		assert.False(t, d2(), what)
 		<-done
-		assert.False(t, d1.Renewing(), what+": the mark is taken back")
+		assert.False(t, d1(), what+": the mark is taken back")
 	}
 	require.NoError(t, st.Wechat.AddFault(mockwechat.Fault{API: mockwechat.APIWxLogin, Latency: 300 * time.Millisecond, Count: 1}))
 	done := post(st.WechatURL+"/__mock/wx/login", `{"user":"d1"}`)
@@ -163,13 +165,13 @@ func TestRenewalsMarkTheirDevicesCalls(t *testing.T) {
 	watch("login", done)
 
 	end := st.renewing("", mockwechat.OpenID(st.AppID, "d1"))
-	assert.True(t, d1.Renewing(), "refresh by subject")
-	assert.False(t, d2.Renewing())
+	assert.True(t, d1(), "refresh by subject")
+	assert.False(t, d2())
 	end()
-	assert.False(t, d1.Renewing())
+	assert.False(t, d1())
 	st.renewing("", "o-nobody")()
-	st.Pending.Drop("r1", "d1", &w1)
-	st.Pending.Drop("r2", "d2", &w2)
+	st.Pending.Drop("r1", &w1)
+	st.Pending.Drop("r2", &w2)
 	calls, devs := st.Pending.Len()
 	assert.Zero(t, calls+devs)
 }

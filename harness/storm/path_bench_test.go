@@ -17,16 +17,23 @@ import (
 	"github.com/tokenstorm/tokenstorm/harness/client"
 	"github.com/tokenstorm/tokenstorm/harness/device"
 	"github.com/tokenstorm/tokenstorm/harness/ledger"
+	"github.com/tokenstorm/tokenstorm/harness/pending"
 	"github.com/tokenstorm/tokenstorm/harness/refclient"
 	"github.com/tokenstorm/tokenstorm/harness/summary"
 )
 
 // backendStub answers every request 200 in memory and records the api event
 // the real backend would, so the checker does its whole per-request work.
-type backendStub struct{ led *ledger.Ledger }
+type backendStub struct {
+	led *ledger.Ledger
+	pen *pending.Register // marked as the stack's servers mark it
+}
 
 func (s backendStub) RoundTrip(req *http.Request) (*http.Response, error) {
 	rid := req.URL.Query().Get("rid")
+	if w := s.pen.Serving(rid); w != nil {
+		defer w.Add(-1)
+	}
 	// The backend echoes the request id in every answer (genuine-answers).
 	stubBody := append(append([]byte(`{"items":[],"rid":"`), rid...), `"}`...)
 	s.led.Append(ledger.Event{Source: ledger.SourceBackend, Kind: ledger.KindAPI, RID: rid,
@@ -53,7 +60,8 @@ func BenchmarkHarnessPath(b *testing.B) {
 	defer newFeed(led, chk.Observe, cnt.observe).stop()
 
 	const devices, inFlight = 100, 4
-	env := client.Env{BackendURL: "http://backend.test", HTTP: &http.Client{Transport: backendStub{led}}}
+	pen := pending.New()
+	env := client.Env{BackendURL: "http://backend.test", HTTP: &http.Client{Transport: backendStub{led, pen}}}
 	ref := refclient.New(env, refclient.Options{})
 	defer ref.Close()
 	names := make([]string, devices)
@@ -66,10 +74,11 @@ func BenchmarkHarnessPath(b *testing.B) {
 	for i := range ctxs {
 		ctxs[i] = context.Background()
 	}
-	// Busy as a storm's driver has it (stack.Stack.Busy): past the deadline
-	// the driver waits on busy servers, up to the limit.
+	// Busy and Pending as a storm's driver has them (stack.Stack): past the
+	// deadline the driver waits on busy servers, up to the limit; every
+	// call is registered for the servers to mark.
 	busy := func() bool { return false }
-	rt := &transport{ctxs: ctxs, driver: &device.Driver{Client: ref, Ledger: led, Deadline: 10 * time.Second, Busy: busy},
+	rt := &transport{ctxs: ctxs, driver: &device.Driver{Client: ref, Ledger: led, Deadline: 10 * time.Second, Busy: busy, Pending: pen},
 		names: names, slots: sl, counters: &cnt}
 	hc := &http.Client{Transport: rt}
 	tg := newTargeter(sl, []Request{{Method: "GET", Path: "/api/orders", Weight: 1}}, env.BackendURL, devices)

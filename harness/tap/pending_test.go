@@ -46,8 +46,10 @@ func TestTapMarksPendingCallsWhileTheBackendServes(t *testing.T) {
 	t.Cleanup(tp.Close)
 
 	var w1, w2 atomic.Int32
-	d1 := reg.Add("r1", "d1", &w1)
-	d2 := reg.Add("r2", "d2", &w2)
+	reg.Add("r1", &w1)
+	reg.Add("r2", &w2)
+	d1 := func() bool { return reg.RenewingFor("d1") }
+	d2 := func() bool { return reg.RenewingFor("d2") }
 	send := func(method, path, body string) <-chan struct{} {
 		done := make(chan struct{})
 		go func() {
@@ -67,27 +69,27 @@ func TestTapMarksPendingCallsWhileTheBackendServes(t *testing.T) {
 		t.Helper()
 		require.Eventually(t, marked, 2*time.Second, time.Millisecond, what)
 		assert.Zero(t, w2.Load(), what)
-		assert.False(t, d2.Renewing(), what)
+		assert.False(t, d2(), what)
 		hold <- struct{}{}
 		<-done
 		assert.False(t, marked(), what+": the mark is taken back")
 	}
 	step("request", func() bool { return w1.Load() > 0 }, send("GET", "/api/orders?rid=r1", ""))
-	step("login", d1.Renewing, send("POST", "/auth/login", `{"code":"c1"}`))
-	step("refresh", d1.Renewing, send("POST", "/auth/refresh", `{"refresh_token":"rt-login"}`))
+	step("login", d1, send("POST", "/auth/login", `{"code":"c1"}`))
+	step("refresh", d1, send("POST", "/auth/refresh", `{"refresh_token":"rt-login"}`))
 	// A refresh token of the refresh's answer joins the family: still d1's.
-	step("second refresh", d1.Renewing, send("POST", "/auth/refresh", `{"refresh_token":"rt-refresh"}`))
+	step("second refresh", d1, send("POST", "/auth/refresh", `{"refresh_token":"rt-refresh"}`))
 
 	// A login whose code tells no device marks nothing.
 	done := send("POST", "/auth/login", `{"code":"unknown"}`)
 	time.Sleep(100 * time.Millisecond)
-	assert.False(t, d1.Renewing())
-	assert.False(t, d2.Renewing())
+	assert.False(t, d1())
+	assert.False(t, d2())
 	hold <- struct{}{}
 	<-done
 
-	reg.Drop("r1", "d1", &w1)
-	reg.Drop("r2", "d2", &w2)
+	reg.Drop("r1", &w1)
+	reg.Drop("r2", &w2)
 	calls, devs := reg.Len()
 	assert.Zero(t, calls+devs)
 }
