@@ -293,6 +293,23 @@ func (r *ridState) renewedNote() string {
 	return fmt.Sprintf(", although the device had a new token %s since %s (a %s after this request met the expiry): the client did not queue this request behind that renewal", short(r.renewed), r.renewedAt.Format("15:04:05.000"), r.renewedKind)
 }
 
+// whereItStopped says, for a lost request, what the backend last did with it.
+func (r *ridState) whereItStopped() string {
+	switch {
+	case r.attempts == 0:
+		return "; it never reached the backend"
+	case tokenProblem(r.lastOutcome) && r.resends == 0:
+		s := fmt.Sprintf("; its last attempt was answered HTTP %d (%s) and it was never re-sent", r.lastStatus, r.lastOutcome)
+		if r.renewed != "" {
+			s += fmt.Sprintf(", although the device had a new token %s since %s (a %s): the wrapper dropped it while renewing", short(r.renewed), r.renewedAt.Format("15:04:05.000"), r.renewedKind)
+		}
+		return s
+	case r.lastStatus != 0:
+		return fmt.Sprintf("; its last attempt (of %d) was answered HTTP %d (%s): the wrapper had that answer and did not deliver it", r.attempts, r.lastStatus, r.lastOutcome)
+	}
+	return ""
+}
+
 // evaluate judges one logical request once it is settled and out of the window.
 func (c *Checker) evaluate(r *ridState) {
 	if r.evaluated {
@@ -326,7 +343,7 @@ func (c *Checker) evaluate(r *ridState) {
 				detail = "was lost: " + r.settleDetail
 			}
 		}
-		v(summary.NoLostRequests, detail+" (the caller's promise/callback never completed)")
+		v(summary.NoLostRequests, detail+" (the caller's promise/callback never completed)"+r.whereItStopped())
 	}
 
 	if r.expired > 0 && r.settled && r.settleOutcome != ledger.OutcomeLost {

@@ -215,3 +215,39 @@ func TestNotReplayedSaysTheDeviceHadANewToken(t *testing.T) {
 	assert.Contains(t, byRID["r2"], "(a refresh after this request met the expiry)")
 	assert.NotContains(t, byRID["q1"], "new token")
 }
+
+// A lost request whose last attempt met the expiry, never re-sent although
+// its device renewed (a wrapper that dropped a waiter of its refresh), says
+// so: the user sees where the request stopped.
+func TestLostRequestSaysWhereItStopped(t *testing.T) {
+	s := newScript()
+	s.login("d1", "c1", "A1", "F1")
+	s.issue("d1", "r1", "GET", "")
+	s.issue("d1", "r2", "GET", "")
+	s.api("d1", "r1", "GET", "", "A1", ledger.OutcomeExpired)
+	s.api("d1", "r2", "GET", "", "A1", ledger.OutcomeExpired)
+	s.refresh("d1", "R1", "A2", "F1", ledger.OutcomeOK)
+	s.api("d1", "r1", "GET", "", "A2", ledger.OutcomeOK)
+	s.settle("d1", "r1", 200, ledger.OutcomeOK)
+	s.add(ledger.Event{Source: ledger.SourceClient, Kind: ledger.KindSettle, Device: "d1", RID: "r2", Outcome: ledger.OutcomeLost, Detail: "no answer within 3s"})
+	s.issue("d1", "r3", "GET", "")
+	s.add(ledger.Event{Source: ledger.SourceClient, Kind: ledger.KindSettle, Device: "d1", RID: "r3", Outcome: ledger.OutcomeLost, Detail: "no answer within 3s"})
+	nl := s.check(t).Invariants[summary.NoLostRequests]
+	require.Equal(t, 2, nl.Violations)
+	byRID := map[string]string{}
+	for _, v := range nl.Examples {
+		byRID[v.RIDs[0]] = v.Explanation
+	}
+	assert.Contains(t, byRID["r2"], "was lost: no answer within 3s (the caller's promise/callback never completed); its last attempt was answered HTTP 401 (expired) and it was never re-sent, although the device had a new token A2 since")
+	assert.Contains(t, byRID["r3"], "; it never reached the backend")
+
+	// One whose answer came and went nowhere (a single-slot wrapper).
+	s = newScript()
+	s.login("d1", "c1", "A1", "F1")
+	s.issue("d1", "r1", "GET", "")
+	s.api("d1", "r1", "GET", "", "A1", ledger.OutcomeOK)
+	s.add(ledger.Event{Source: ledger.SourceClient, Kind: ledger.KindSettle, Device: "d1", RID: "r1", Outcome: ledger.OutcomeLost, Detail: "no answer within 3s"})
+	nl = s.check(t).Invariants[summary.NoLostRequests]
+	require.Len(t, nl.Examples, 1)
+	assert.Contains(t, nl.Examples[0].Explanation, "; its last attempt (of 1) was answered HTTP 200 (ok): the wrapper had that answer and did not deliver it")
+}

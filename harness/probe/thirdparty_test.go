@@ -30,8 +30,8 @@ func needModules(t *testing.T, dir string) string {
 	return abs
 }
 
-// The published libraries of examples/*/axios-auth-refresh and
-// examples/js/flyio keep getting the verdicts their source explains
+// The published libraries of examples/*/axios-auth-refresh,
+// examples/js/flyio and examples/js/alova keep getting the verdicts their source explains
 // (examples/js/README.md, examples/exec/README.md), with explanations that
 // say why.
 func TestThirdPartyLibrariesVerdicts(t *testing.T) {
@@ -55,6 +55,15 @@ func TestThirdPartyLibrariesVerdicts(t *testing.T) {
 		nl := s.Invariants[summary.NoLostRequests]
 		require.Equal(t, summary.Fail, nl.Verdict)
 		assert.Contains(t, firstExplanation(nl), "the client kept calling them without settling the request")
+	})
+	t.Run("js alova 3", func(t *testing.T) {
+		dir := needModules(t, "js/alova")
+		f, err := clients.Parse(context.Background(), "js:"+filepath.Join(dir, "adapter.js"))
+		require.NoError(t, err)
+		s, _ := runBattery(t, "js:alova", f, probesNamed(t, "concurrent-expiry", "refresh-fails"))
+		nl := s.Invariants[summary.NoLostRequests]
+		require.Equal(t, summary.Fail, nl.Verdict)
+		assert.Contains(t, firstExplanation(nl), "and it was never re-sent")
 	})
 	t.Run("exec axios-auth-refresh 5", func(t *testing.T) {
 		dir := needModules(t, "exec/axios-auth-refresh")
