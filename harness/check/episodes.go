@@ -173,15 +173,10 @@ func (d *devState) restore(t tokenState) {
 func (d *devState) remember(t *strtab, e *ledger.Event) {
 	p := t.pack(e)
 	if len(d.recent) < recentPerDevice {
-		if len(d.recent) == cap(d.recent) {
-			// Grow by doubling, but never past the ring's size: append
-			// would take 24 events to a capacity of 32, a third of the
-			// ring's memory (~2.4 KB a device) never used.
-			grown := make([]packedEvent, len(d.recent), min(max(2*cap(d.recent), 2), recentPerDevice))
-			copy(grown, d.recent)
-			d.recent = grown
-		}
-		d.recent = append(d.recent, p)
+		// Grow by doubling, but never past the ring's size: append would
+		// take 24 events to a capacity of 32, a third of the ring's memory
+		// (~2.4 KB a device) never used.
+		d.recent = appendPacked(d.recent, p, min(max(2*cap(d.recent), 2), recentPerDevice))
 	} else {
 		d.recent[d.recentN%recentPerDevice] = p
 	}

@@ -141,3 +141,15 @@ func (t *strtab) unpackAll(ps []packedEvent) []ledger.Event {
 	}
 	return out
 }
+
+// appendPacked appends p to s; a full s grows to capacity grow (the caller's
+// bound), not to what append's doubling rounds up to: the checker holds tens
+// of thousands of these buffers at once.
+func appendPacked(s []packedEvent, p packedEvent, grow int) []packedEvent {
+	if len(s) == cap(s) {
+		grown := make([]packedEvent, len(s), max(grow, len(s)+1))
+		copy(grown, s)
+		s = grown
+	}
+	return append(s, p)
+}

@@ -73,15 +73,10 @@ const maxEvidence = 16
 
 func (r *ridState) keep(t *strtab, e *ledger.Event) {
 	if len(r.evidence) < maxEvidence {
-		if len(r.evidence) == cap(r.evidence) {
-			// Grow by half, not double: a request that met the expiry
-			// keeps 5 or 6 events for the whole settled window, and
-			// doubling held room for 8.
-			grown := make([]packedEvent, len(r.evidence), min(cap(r.evidence)+max(cap(r.evidence)/2, 2), maxEvidence))
-			copy(grown, r.evidence)
-			r.evidence = grown
-		}
-		r.evidence = append(r.evidence, t.pack(e))
+		// Grow by half, not double: a request that met the expiry keeps 5
+		// or 6 events for the whole settled window, and doubling held room
+		// for 8.
+		r.evidence = appendPacked(r.evidence, t.pack(e), min(cap(r.evidence)+max(cap(r.evidence)/2, 2), maxEvidence))
 	}
 }
 
